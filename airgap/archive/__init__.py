@@ -1,0 +1,1 @@
+"""Byte containers under the transports: tar (read and write)."""

@@ -1,0 +1,51 @@
+"""Opening what ``load`` and ``verify`` read: a file, or stdin spooled to disk."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+from ..digest import CHUNK
+from ..errors import AirgapError, NotFound
+
+
+def _seekable(f: BinaryIO) -> bool:
+    try:
+        f.seek(0, os.SEEK_CUR)
+        return f.seekable()
+    except OSError:
+        return False
+
+
+def open_input(path: str, spool_dir: Path | None) -> tuple[BinaryIO, str]:
+    """Return a seekable binary file and the name to use in messages.
+
+    A pipe on stdin is copied to an unlinked temp file in ``spool_dir`` (the store's
+    temp area, so that nothing is held in memory and nothing is left behind).
+    """
+    if path == "-":
+        stdin = sys.stdin.buffer
+        if sys.stdin.isatty():
+            raise AirgapError("requested load from stdin, but stdin is empty; use -i FILE")
+        if _seekable(stdin):
+            return stdin, "stdin"
+        fd, tmp = tempfile.mkstemp(dir=spool_dir, prefix=f"{os.getpid()}-stdin-")
+        os.unlink(tmp)
+        spool = os.fdopen(fd, "w+b")
+        while True:
+            chunk = stdin.read(CHUNK)
+            if not chunk:
+                break
+            spool.write(chunk)
+        spool.flush()
+        spool.seek(0)
+        return spool, "stdin"
+    try:
+        return open(path, "rb"), path
+    except FileNotFoundError:
+        raise NotFound(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise AirgapError(f"{path}: is a directory, not an archive") from None

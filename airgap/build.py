@@ -1,0 +1,138 @@
+"""``airgap import``: an image from a tarball or a directory, optionally on a stored base."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tarfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from .digest import CHUNK, sha256_digest
+from .errors import AirgapError, FormatError, NotFound
+from .oci import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Descriptor, canonical_json, host_platform
+from .reference import Reference
+from .store.layout import Store, Transaction
+from .store.query import ImageInfo
+
+
+class _HashingFile:
+    """A write-only file that hashes and counts what goes through it."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f, self.h, self.size = f, hashlib.sha256(), 0
+
+    def write(self, data: bytes) -> int:
+        self.h.update(data)
+        self.f.write(data)
+        self.size += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + self.h.hexdigest()
+
+
+def _reset_owner(ti: tarfile.TarInfo) -> tarfile.TarInfo:
+    ti.uid = ti.gid = 0
+    ti.uname = ti.gname = ""
+    return ti
+
+
+def _write_layer(src: Path, out: _HashingFile) -> None:
+    if src.is_dir():
+        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:  # type: ignore[arg-type]
+            for entry in sorted(src.iterdir()):
+                tf.add(entry, arcname=entry.name, filter=_reset_owner)
+        return
+    with open(src, "rb") as f:
+        head = f.read(2)
+        f.seek(0)
+        stream: BinaryIO = gzip.GzipFile(fileobj=f) if head == b"\x1f\x8b" else f  # type: ignore[assignment]
+        try:
+            while chunk := stream.read(CHUNK):
+                out.write(chunk)
+        except (OSError, EOFError) as exc:
+            raise FormatError(f"{src}: cannot decompress: {exc}") from None
+
+
+def _check_tar(path: Path, src: Path) -> None:
+    try:
+        with tarfile.open(path, mode="r:") as tf:
+            tf.next()
+    except tarfile.TarError as exc:
+        raise FormatError(f"{src}: not a tar archive ({exc})") from None
+
+
+def _now() -> str:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    ts = int(epoch) if epoch and epoch.isdigit() else time.time()
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def import_image(store: Store, txn: Transaction, src: Path, ref: Reference | None,
+                 base: ImageInfo | None, labels: dict[str, str], message: str = "") -> str:
+    """Stage the layer, config and manifest of a new image; return its manifest digest."""
+    if not src.exists():
+        raise NotFound(f"{src}: no such file or directory")
+    f, tmp = store.temp_file()
+    try:
+        with f:
+            hf = _HashingFile(f)
+            _write_layer(src, hf)
+            os.fsync(f.fileno())
+        if not src.is_dir():
+            _check_tar(tmp, src)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    txn.stage(tmp, hf.digest, hf.size)
+    layer = {"mediaType": OCI_LAYER, "digest": hf.digest, "size": hf.size}
+    config = _config(base, hf.digest, labels, message, src)
+    config_raw = canonical_json(config)
+    config_desc = Descriptor(OCI_CONFIG, sha256_digest(config_raw), len(config_raw))
+    txn.put_bytes(config_raw, config_desc, "image config")
+    layers = [d.to_json() for d in base.manifest.layers] if base else []
+    manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                "config": {"mediaType": OCI_CONFIG, "digest": config_desc.digest,
+                           "size": config_desc.size},
+                "layers": [*layers, layer]}
+    raw = canonical_json(manifest)
+    desc = Descriptor(OCI_MANIFEST, sha256_digest(raw), len(raw))
+    txn.put_bytes(raw, desc, "image manifest")
+    txn.add_name(desc, ref)
+    return config_desc.digest
+
+
+def _config(base: ImageInfo | None, diff_id: str, labels: dict[str, str], message: str,
+            src: Path) -> dict[str, Any]:
+    now = _now()
+    if base is not None:
+        cfg = dict(base.config)
+        inner = dict(cfg.get("config") or {})
+        ids = list((cfg.get("rootfs") or {}).get("diff_ids") or [])
+        history = list(cfg.get("history") or [])
+    else:
+        plat = host_platform()
+        cfg = {"architecture": plat.architecture, "os": plat.os}
+        if plat.variant:
+            cfg["variant"] = plat.variant
+        inner, ids, history = {}, [], []
+    if labels:
+        inner["Labels"] = {**(inner.get("Labels") or {}), **labels}
+    cfg["config"] = inner
+    cfg["created"] = now
+    cfg["rootfs"] = {"type": "layers", "diff_ids": [*ids, diff_id]}
+    entry = {"created": now, "created_by": f"airgap import {src.name}"}
+    if message:
+        entry["comment"] = message
+    cfg["history"] = [*history, entry]
+    if not isinstance(cfg.get("architecture"), str):
+        raise AirgapError("base image config has no architecture")
+    return cfg

@@ -1,0 +1,1 @@
+"""The command line: thin verbs around the store and the copy engine."""

@@ -1,0 +1,35 @@
+"""What every verb needs: the store, the output streams and the progress mode."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from functools import cached_property
+
+from ..store import Store, default_store_path
+
+
+class Context:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.out = sys.stdout
+        self.err = sys.stderr
+
+    @cached_property
+    def store(self) -> Store:
+        return Store(self.args.store or default_store_path())
+
+    @property
+    def progress_mode(self) -> str:
+        if getattr(self.args, "quiet", False):
+            return "none"
+        mode: str = self.args.progress
+        if mode == "auto" and not self.err.isatty():
+            return "none"
+        return mode
+
+    def print(self, *parts: object) -> None:
+        print(*parts, file=self.out)
+
+    def info(self, *parts: object) -> None:
+        print(*parts, file=self.err)

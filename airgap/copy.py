@@ -1,0 +1,202 @@
+"""The one copy engine: every verb that moves images is ``copy(source, sink)``.
+
+It runs in two phases. ``plan`` reads only small documents (manifests, indexes, configs),
+checks each against its digest and picks platforms; ``transfer`` then streams the blobs,
+asking the sink first whether it already has each one, so a shared layer is read once
+and a blob the sink holds is never read at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from .digest import short_id
+from .errors import AirgapError, FormatError, NotFound
+from .oci import (Descriptor, Index, Manifest, Platform, config_platform, diff_ids,
+                  host_platform, is_uncompressed_layer, load_json, parse_manifest)
+from .reference import Reference
+from .transports.base import ProgressFn, Sink, Source, SourceImage
+
+
+class Progress:
+    """What the engine reports; the CLI draws it. The base class draws nothing."""
+
+    def begin(self, total_bytes: int, blobs: int) -> None: ...
+
+    def blob(self, desc: Descriptor, label: str) -> ProgressFn | None:
+        return None
+
+    def skipped(self, desc: Descriptor, label: str) -> None: ...
+
+    def end(self) -> None: ...
+
+
+@dataclass
+class ImageManifest:
+    descriptor: Descriptor
+    manifest: Manifest
+    config: dict[str, Any]
+
+    @property
+    def platform(self) -> Platform:
+        return config_platform(self.config)
+
+
+@dataclass
+class PlannedImage:
+    source: SourceImage
+    descriptor: Descriptor           # what the names point at: a manifest or an index
+    manifests: list[ImageManifest]   # the image manifests it holds (one, or an index's children)
+
+    @property
+    def names(self) -> list[Reference]:
+        return self.source.names
+
+    def display(self) -> str:
+        return self.source.display()
+
+
+@dataclass
+class Plan:
+    images: list[PlannedImage] = field(default_factory=list)
+    documents: dict[str, bytes] = field(default_factory=dict)   # manifests, indexes, configs
+    blobs: dict[str, Descriptor] = field(default_factory=dict)  # every blob, documents too
+    labels: dict[str, str] = field(default_factory=dict)        # digest -> "layer of image x"
+
+    @property
+    def layers(self) -> list[Descriptor]:
+        return [d for k, d in self.blobs.items() if k not in self.documents]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(d.size for d in self.blobs.values())
+
+
+@dataclass
+class CopyResult:
+    plan: Plan
+    added: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    bytes_added: int = 0
+    bytes_skipped: int = 0
+
+
+def _platform_children(index: Index, platform: Platform | None, all_platforms: bool | None,
+                       source: Source, what: str) -> list[Descriptor]:
+    children = list(index.manifests)
+    if platform is None and all_platforms is not False:
+        present = [d for d in children if source.has_blob(d.digest)]
+        if all_platforms or len(present) == len(children):
+            return children
+    want = platform or host_platform()
+    for d in children:
+        if d.platform is not None and d.platform.matches(want) and source.has_blob(d.digest):
+            return [d]
+    available = ", ".join(str(d.platform) for d in children if d.platform) or "none"
+    raise NotFound(f"{what}: no manifest for platform {want} (available: {available})")
+
+
+def plan(source: Source, images: list[SourceImage], *, platform: Platform | None = None,
+         all_platforms: bool | None = None) -> Plan:
+    """Read and check every manifest and config of ``images``; list the blobs to move."""
+    out = Plan()
+    for img in images:
+        what = f"image {img.display()}"
+        desc = img.descriptor
+        raw = source.read_document(desc, f"{what}: manifest {source.where(desc)}")
+        doc = parse_manifest(raw, f"{what}: manifest {source.where(desc)}")
+        manifests: list[ImageManifest] = []
+        top = desc
+        if isinstance(doc, Index):
+            children = _platform_children(doc, platform, all_platforms, source, what)
+            if len(children) == len(doc.manifests):
+                _add_doc(out, desc, raw, f"index of {what}")
+            else:
+                top = children[0]
+            for child in children:
+                craw = source.read_document(child, f"{what}: manifest {source.where(child)}")
+                cdoc = parse_manifest(craw, f"{what}: manifest {source.where(child)}")
+                if not isinstance(cdoc, Manifest):
+                    raise FormatError(f"{what}: nested index {child.digest} is not supported")
+                manifests.append(_plan_manifest(out, source, child, craw, cdoc, what))
+        else:  # a single manifest is taken whatever its platform, as docker load does
+            manifests.append(_plan_manifest(out, source, desc, raw, doc, what))
+        out.images.append(PlannedImage(img, top, manifests))
+    return out
+
+
+def _add_doc(out: Plan, desc: Descriptor, raw: bytes, label: str) -> None:
+    out.documents[desc.digest] = raw
+    out.blobs.setdefault(desc.digest, Descriptor(desc.media_type, desc.digest, desc.size))
+    out.labels.setdefault(desc.digest, label)
+
+
+def _plan_manifest(out: Plan, source: Source, desc: Descriptor, raw: bytes, m: Manifest,
+                   what: str) -> ImageManifest:
+    _add_doc(out, desc, raw, f"manifest of {what}")
+    craw = source.read_document(m.config, f"{what}: config {source.where(m.config)}")
+    config = load_json(craw, f"{what}: config {source.where(m.config)}")
+    if not isinstance(config, dict):
+        raise FormatError(f"{what}: config {source.where(m.config)} is not a JSON object")
+    _add_doc(out, m.config, craw, f"config of {what}")
+    ids = diff_ids(config, f"{what}: config {source.where(m.config)}")
+    if len(ids) != len(m.layers):
+        raise FormatError(f"{what}: manifest {source.where(desc)} lists {len(m.layers)} layers, "
+                          f"its config {len(ids)} diff_ids")
+    for layer, diff_id in zip(m.layers, ids):
+        if is_uncompressed_layer(layer.media_type) and layer.digest != diff_id:
+            raise FormatError(f"{what}: uncompressed layer {source.where(layer)} has digest "
+                              f"{layer.digest}, but the config says its diff_id is {diff_id}")
+        out.blobs.setdefault(layer.digest, layer)
+        out.labels.setdefault(layer.digest, f"layer {short_id(layer.digest)} of {what}")
+    return ImageManifest(desc, m, config)
+
+
+def transfer(source: Source, sink: Sink, p: Plan, progress: Progress | None = None) -> CopyResult:
+    """Move every planned blob the sink lacks, then the names; commit."""
+    progress = progress or Progress()
+    result = CopyResult(p)
+    sink.begin(p)
+    todo = []
+    for digest in sorted(p.blobs):
+        desc = p.blobs[digest]
+        if sink.has_blob(digest):
+            result.skipped.append(digest)
+            result.bytes_skipped += desc.size
+            progress.skipped(desc, p.labels[digest])
+        else:
+            todo.append(desc)
+    progress.begin(sum(d.size for d in todo), len(todo))
+    for desc in todo:
+        label = p.labels[desc.digest]
+        if desc.digest in p.documents:
+            sink.put_bytes(p.documents[desc.digest], desc, f"{label} ({source.where(desc)})")
+        else:
+            _copy_blob(source, sink, desc, label, progress)
+        result.added.append(desc.digest)
+        result.bytes_added += desc.size
+    progress.end()
+    for img in p.images:
+        sink.put_image(img.descriptor, img.names)
+    sink.commit()
+    return result
+
+
+def _copy_blob(source: Source, sink: Sink, desc: Descriptor, label: str, progress: Progress) -> None:
+    where = source.where(desc)
+    stream: BinaryIO = source.open_blob(desc)
+    try:
+        sink.put_blob(stream, desc, f"{where} ({label})", progress.blob(desc, label))
+    except AirgapError:
+        raise
+    finally:
+        stream.close()
+
+
+def copy(source: Source, sink: Sink, images: list[SourceImage] | None = None, *,
+         platform: Platform | None = None, all_platforms: bool | None = None,
+         progress: Progress | None = None) -> CopyResult:
+    p = plan(source, source.images() if images is None else images,
+             platform=platform, all_platforms=all_platforms)
+    return transfer(source, sink, p, progress)

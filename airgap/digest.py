@@ -1,0 +1,69 @@
+"""Digests and the one verified copy loop every blob goes through."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import BinaryIO, Protocol
+
+from .errors import DigestMismatch, FormatError
+
+CHUNK = 4 << 20
+_SHA256_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+
+
+def sha256_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def validate_digest(digest: str, what: str = "digest") -> str:
+    """Return the hex part of a sha256 digest; refuse anything else before it becomes a path."""
+    if not isinstance(digest, str) or not _SHA256_RE.match(digest):
+        raise FormatError(f"{what}: not a sha256 digest: {digest!r}")
+    return digest[7:]
+
+
+def short_id(digest: str) -> str:
+    return digest.split(":", 1)[-1][:12]
+
+
+class Writer(Protocol):
+    def write(self, data: bytes, /) -> int | None: ...
+
+
+class Progress(Protocol):
+    def __call__(self, n: int) -> None: ...
+
+
+def copy_verified(src: BinaryIO, dst: Writer | None, *, expected: str | None, size: int | None,
+                  what: str, progress: Progress | None = None) -> tuple[str, int]:
+    """Copy ``src`` to ``dst`` hashing as it goes; never read past ``size``.
+
+    Raises DigestMismatch when the digest or size differs, FormatError when the source
+    ends early. Returns the (digest, size) that was seen.
+    """
+    hasher = hashlib.sha256()
+    remaining = size if size is not None else -1
+    seen = 0
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    while remaining != 0:
+        want = CHUNK if remaining < 0 else min(CHUNK, remaining)
+        n = src.readinto(view[:want])  # type: ignore[attr-defined]
+        if not n:
+            if size is not None:
+                raise FormatError(f"{what}: truncated: got {seen} of {size} bytes")
+            break
+        chunk = view[:n]
+        hasher.update(chunk)
+        if dst is not None:
+            dst.write(chunk)
+        seen += n
+        if remaining > 0:
+            remaining -= n
+        if progress is not None:
+            progress(n)
+    got = "sha256:" + hasher.hexdigest()
+    if expected is not None and got != expected:
+        raise DigestMismatch(what, expected, got, size, seen)
+    return got, seen

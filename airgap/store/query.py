@@ -1,0 +1,134 @@
+"""Finding stored images by name, digest or (short) ID, and reading what they hold."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from ..errors import AirgapError, Conflict, FormatError, NotFound
+from ..oci import Descriptor, Index, Manifest, host_platform, load_json, parse_manifest
+from ..reference import Reference, parse_reference
+from .layout import Image, Store
+
+_HEX_PREFIX = re.compile(r"^(sha256:)?([a-f0-9]{1,64})$")
+
+
+@dataclass
+class ImageInfo:
+    """A stored image with its manifest and config read (for an index: the host's child)."""
+
+    store: Store
+    image: Image
+
+    @cached_property
+    def _resolved(self) -> tuple[Descriptor, Manifest]:
+        desc = self.image.descriptor
+        doc = parse_manifest(self.store.read_blob(desc.digest), f"manifest {desc.digest}")
+        if isinstance(doc, Index):
+            want = host_platform()
+            present = [d for d in doc.manifests if self.store.has_blob(d.digest)]
+            chosen = next((d for d in present if d.platform and d.platform.matches(want)),
+                          present[0] if present else None)
+            if chosen is None:
+                raise NotFound(f"index {desc.digest} has no manifest in the store")
+            desc = chosen
+            doc = parse_manifest(self.store.read_blob(desc.digest), f"manifest {desc.digest}")
+            if not isinstance(doc, Manifest):
+                raise FormatError(f"manifest {desc.digest}: nested indexes are not supported")
+        return desc, doc
+
+    @property
+    def manifest_descriptor(self) -> Descriptor:
+        return self._resolved[0]
+
+    @property
+    def manifest(self) -> Manifest:
+        return self._resolved[1]
+
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        d = self.manifest.config.digest
+        doc = load_json(self.store.read_blob(d), f"config {d}")
+        return doc if isinstance(doc, dict) else {}
+
+    @property
+    def id(self) -> str:
+        """Docker's image ID: the config digest."""
+        return self.manifest.config.digest
+
+    @property
+    def digest(self) -> str:
+        return self.image.digest
+
+    @property
+    def names(self) -> list[Reference]:
+        return self.image.names
+
+    @property
+    def created(self) -> str:
+        return str(self.config.get("created") or "")
+
+    @property
+    def size(self) -> int:
+        """Bytes of the layers as stored (compressed where the layers are)."""
+        return sum(d.size for d in self.manifest.layers)
+
+    @property
+    def layer_digests(self) -> list[str]:
+        return [d.digest for d in self.manifest.layers]
+
+    @property
+    def labels(self) -> dict[str, str]:
+        cfg = self.config.get("config") or {}
+        labels = cfg.get("Labels") if isinstance(cfg, dict) else None
+        return dict(labels) if isinstance(labels, dict) else {}
+
+
+def all_images(store: Store) -> list[ImageInfo]:
+    return [ImageInfo(store, img) for img in store.images()]
+
+
+def find_image(store: Store, text: str, images: list[ImageInfo] | None = None) -> tuple[ImageInfo, Reference | None]:
+    """Resolve a name, ``name@digest``, full or short ID, as Docker does.
+
+    Returns the image and, when ``text`` was a name, the normalized reference.
+    """
+    images = all_images(store) if images is None else images
+    ref: Reference | None = None
+    by_id = _HEX_PREFIX.match(text)
+    if by_id and len(by_id.group(2)) == 64:
+        return _by_id(images, text, by_id.group(2)), None
+    try:
+        ref = parse_reference(text).with_default_tag()
+    except AirgapError:
+        if not by_id:
+            raise
+    if ref is not None:
+        for info in images:
+            if ref.digest:
+                if info.digest == ref.digest and any(n.name == ref.name for n in info.names) \
+                        or info.digest == ref.digest and not info.names:
+                    return info, ref
+            elif ref in info.names:
+                return info, ref
+    if by_id:
+        return _by_id(images, text, by_id.group(2)), None
+    raise NotFound(f"No such image: {text}")
+
+
+def _by_id(images: list[ImageInfo], text: str, prefix: str) -> ImageInfo:
+    hits: dict[str, ImageInfo] = {}
+    for info in images:
+        try:
+            image_id = info.id
+        except AirgapError:
+            continue
+        if image_id[7:].startswith(prefix) or info.digest[7:].startswith(prefix):
+            hits.setdefault(image_id, info)
+    if not hits:
+        raise NotFound(f"No such image: {text}")
+    if len(hits) > 1:
+        raise Conflict(f"ambiguous image ID {text!r}: it matches {len(hits)} images")
+    return next(iter(hits.values()))

@@ -1,0 +1,339 @@
+"""Tar archives: ``docker save`` (legacy and Docker 25+), OCI archives, airgap bundles.
+
+``ArchiveSource`` reads any of them from a seekable file; ``BundleSink`` writes the
+airgap bundle, which is all three formats at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, BinaryIO
+
+from .. import __version__
+from ..archive.tar import TarIndex, TarWriter
+from ..digest import copy_verified, sha256_digest, validate_digest
+from ..errors import AirgapError, DigestMismatch, FormatError
+from ..oci import (ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, INDEX_TYPES, MAX_DOCUMENT,
+                   OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD,
+                   OCI_MANIFEST, Descriptor, diff_ids, load_json, parse_manifest)
+from ..reference import Reference, parse_reference
+from .base import ProgressFn, SourceImage
+
+BUNDLE_JSON = "airgap/bundle.json"
+BUNDLE_SIG = "airgap/bundle.json.sig"
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def blob_member(digest: str) -> str:
+    return "blobs/sha256/" + validate_digest(digest)
+
+
+class ArchiveSource:
+    """Images in a tar archive on a seekable file."""
+
+    def __init__(self, f: BinaryIO, name: str) -> None:
+        self.name = name
+        self.f = f
+        self.tar = TarIndex(f, name)
+        self._members: dict[str, str] = {}     # digest -> member name
+        self._synthetic: dict[str, bytes] = {}  # manifests made for legacy entries
+        self._images = self._find_images()
+
+    # -- Source ----------------------------------------------------------------
+    def images(self) -> list[SourceImage]:
+        return list(self._images)
+
+    def has_blob(self, digest: str) -> bool:
+        return digest in self._synthetic or self._member_of(digest) is not None
+
+    def where(self, desc: Descriptor) -> str:
+        member = self._members.get(desc.digest) or blob_member(desc.digest)
+        if desc.digest in self._synthetic:
+            return f"{self.name}: manifest.json (manifest {desc.digest[:19]})"
+        return f"{self.name}: member {member}"
+
+    def read_document(self, desc: Descriptor, what: str) -> bytes:
+        data = self._synthetic.get(desc.digest)
+        if data is None:
+            member = self._need(desc, what)
+            if desc.size > MAX_DOCUMENT:
+                raise FormatError(f"{what}: {desc.size} bytes, more than {MAX_DOCUMENT}")
+            data = self.tar.read(member, MAX_DOCUMENT)
+        got = sha256_digest(data)
+        if got != desc.digest or len(data) != desc.size:
+            raise DigestMismatch(what, desc.digest, got, desc.size, len(data))
+        return data
+
+    def open_blob(self, desc: Descriptor) -> BinaryIO:
+        member = self._need(desc, self.where(desc))
+        m = self.tar.lookup(member)
+        assert m is not None
+        if m.size != desc.size:
+            raise DigestMismatch(self.where(desc), desc.digest, "?", desc.size, m.size)
+        return self.tar.open(m)  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self.f.close()
+
+    # -- finding the images ----------------------------------------------------
+    def _member_of(self, digest: str) -> str | None:
+        name = self._members.get(digest)
+        if name is None:
+            name = blob_member(digest)
+        return name if self.tar.lookup(name) is not None else None
+
+    def _need(self, desc: Descriptor, what: str) -> str:
+        member = self._member_of(desc.digest)
+        if member is None:
+            raise FormatError(f"{what}: the archive has no member "
+                              f"{self._members.get(desc.digest) or blob_member(desc.digest)}")
+        return member
+
+    def _json(self, member: str) -> Any:
+        return load_json(self.tar.read(member, MAX_DOCUMENT), f"{self.name}: {member}")
+
+    def _find_images(self) -> list[SourceImage]:
+        has = self.tar.lookup
+        oci = self._oci_images() if has("index.json") is not None else []
+        if has("manifest.json") is not None:
+            return self._docker_images(oci)
+        if oci:
+            return oci
+        if has("index.json") is not None:
+            raise FormatError(f"{self.name}: index.json lists no images")
+        raise FormatError(f"{self.name}: not an image archive (no manifest.json or index.json)")
+
+    def _oci_images(self) -> list[SourceImage]:
+        doc = self._json("index.json")
+        items = doc.get("manifests") if isinstance(doc, dict) else None
+        if not isinstance(items, list):
+            raise FormatError(f"{self.name}: index.json has no manifests list")
+        out: list[SourceImage] = []
+        by_digest: dict[str, SourceImage] = {}
+        for raw in items:
+            desc = Descriptor.from_json(raw, f"{self.name}: index.json")
+            name = _annotation_name(desc)
+            img = by_digest.get(desc.digest)
+            if img is None:
+                img = by_digest[desc.digest] = SourceImage(
+                    Descriptor(desc.media_type, desc.digest, desc.size, {}, desc.platform),
+                    [], f"{desc.digest[:19]} from {self.name}")
+                out.append(img)
+            if name is not None and name not in img.names:
+                img.names.append(name)
+        return out
+
+    def _docker_images(self, oci: list[SourceImage]) -> list[SourceImage]:
+        entries = self._json("manifest.json")
+        if not isinstance(entries, list):
+            raise FormatError(f"{self.name}: manifest.json is not a list")
+        by_config = self._oci_by_config(oci)
+        out: list[SourceImage] = []
+        for i, entry in enumerate(entries):
+            what = f"{self.name}: manifest.json entry {i}"
+            if not isinstance(entry, dict) or not isinstance(entry.get("Config"), str) \
+                    or not isinstance(entry.get("Layers"), list):
+                raise FormatError(f"{what}: needs Config and Layers")
+            names = [_parse_tag(t, what) for t in entry.get("RepoTags") or []]
+            config_member = entry["Config"]
+            if self.tar.lookup(config_member) is None:
+                raise FormatError(f"{what} (image {', '.join(n.familiar() for n in names) or '?'}): "
+                                  f"names {config_member}, which the archive does not have")
+            config_digest = self._digest_of_member(config_member, what)
+            found = by_config.get((config_digest, len(entry["Layers"])))
+            if found is not None:
+                desc = found.descriptor
+            else:
+                desc = self._synthesize(entry, config_member, config_digest, names, what)
+            label = ", ".join(n.familiar() for n in names) or config_digest[:19]
+            out.append(SourceImage(desc, names, label))
+        return out
+
+    def _oci_by_config(self, oci: list[SourceImage]) -> dict[tuple[str, int], SourceImage]:
+        out = {}
+        for img in oci:
+            if img.descriptor.media_type in INDEX_TYPES:
+                continue
+            try:
+                raw = self.read_document(img.descriptor, f"{self.name}: manifest")
+                doc = parse_manifest(raw, self.name)
+            except AirgapError:
+                continue  # the image is reported when it is planned, if it is used
+            if hasattr(doc, "config"):
+                out[(doc.config.digest, len(doc.layers))] = img  # type: ignore[union-attr]
+        return out
+
+    def _digest_of_member(self, member: str, what: str) -> str:
+        """The digest a member claims by its name (blobs/sha256/x, x.json), else hashed."""
+        base = os.path.basename(member)
+        stem = base[:-5] if base.endswith(".json") else base
+        if member.startswith("blobs/sha256/") or (base.endswith(".json") and len(stem) == 64):
+            digest = "sha256:" + stem
+            validate_digest(digest, what)
+        else:
+            data = self.tar.read(member, MAX_DOCUMENT)
+            digest = sha256_digest(data)
+        self._members[digest] = member
+        return digest
+
+    def _synthesize(self, entry: dict[str, Any], config_member: str, config_digest: str,
+                    names: list[Reference], what: str) -> Descriptor:
+        """Make the OCI manifest of a legacy ``docker save`` entry (which has none)."""
+        what = f"{what} (image {', '.join(n.familiar() for n in names) or config_digest[:19]})"
+        config_raw = self.tar.read(config_member, MAX_DOCUMENT)
+        config = load_json(config_raw, f"{what}: {config_member}")
+        if not isinstance(config, dict):
+            raise FormatError(f"{what}: {config_member} is not a JSON object")
+        ids = diff_ids(config, f"{what}: {config_member}")
+        if len(ids) != len(entry["Layers"]):
+            raise FormatError(f"{what}: {len(entry['Layers'])} layers, but the config has "
+                              f"{len(ids)} diff_ids")
+        layers = []
+        for member, diff_id in zip(entry["Layers"], ids):
+            m = self.tar.lookup(member) if isinstance(member, str) else None
+            if m is None:
+                raise FormatError(f"{what}: names layer {member}, which the archive does not have")
+            head = self.tar.open(m).read(4)
+            if head.startswith(_GZIP_MAGIC) or head.startswith(_ZSTD_MAGIC):
+                mt = OCI_LAYER_GZIP if head.startswith(_GZIP_MAGIC) else OCI_LAYER_ZSTD
+                if member.startswith("blobs/sha256/"):
+                    digest = self._digest_of_member(member, what)
+                else:
+                    digest, _ = copy_verified(self.tar.open(m), None, expected=None, size=m.size,
+                                              what=f"{what}: {member}")
+            else:
+                mt, digest = OCI_LAYER, diff_id
+            self._members[digest] = member
+            layers.append({"mediaType": mt, "digest": digest, "size": m.size})
+        manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                    "config": {"mediaType": OCI_CONFIG, "digest": config_digest,
+                               "size": len(config_raw)},
+                    "layers": layers}
+        raw = json.dumps(manifest, separators=(",", ":")).encode()
+        digest = sha256_digest(raw)
+        self._synthetic[digest] = raw
+        return Descriptor(OCI_MANIFEST, digest, len(raw))
+
+
+def _parse_tag(text: Any, what: str) -> Reference:
+    if not isinstance(text, str):
+        raise FormatError(f"{what}: RepoTags holds a non-string")
+    try:
+        return parse_reference(text).with_default_tag()
+    except AirgapError as exc:
+        raise FormatError(f"{what}: bad RepoTag {text!r}: {exc}") from None
+
+
+def _annotation_name(desc: Descriptor) -> Reference | None:
+    """The name an OCI index entry gives: containerd's full name, else a ref.name with a repo."""
+    full = desc.annotations.get(ANNOTATION_CONTAINERD_NAME)
+    ref = desc.annotations.get(ANNOTATION_REF_NAME, "")
+    for text in (full, ref if ("/" in ref or ":" in ref) else None):
+        if text:
+            try:
+                return parse_reference(text).with_default_tag()
+            except AirgapError:
+                continue
+    return None
+
+
+class BundleSink:
+    """Writes the airgap bundle: a docker-save archive that is also an OCI layout."""
+
+    def __init__(self, out: BinaryIO, created: str) -> None:
+        self.tar = TarWriter(out)
+        self.created = created
+        self._written: set[str] = set()
+        self._images: list[tuple[Descriptor, list[Reference]]] = []
+        self._plan: Any = None
+
+    def has_blob(self, digest: str) -> bool:
+        return digest in self._written
+
+    def begin(self, plan: Any) -> None:
+        self._plan = plan
+        self.tar.add_dir("airgap")
+        self.tar.add_bytes(BUNDLE_JSON, bundle_document(plan, self.created))
+        self.tar.add_dir("blobs")
+        self.tar.add_dir("blobs/sha256")
+
+    def put_blob(self, stream: BinaryIO, desc: Descriptor, what: str,
+                 progress: ProgressFn | None = None) -> bool:
+        self.tar.begin_file(blob_member(desc.digest), desc.size)
+        copy_verified(stream, self.tar, expected=desc.digest, size=desc.size, what=what,
+                      progress=progress)
+        self.tar.end_file(desc.size)
+        self._written.add(desc.digest)
+        return True
+
+    def put_bytes(self, data: bytes, desc: Descriptor, what: str) -> bool:
+        if sha256_digest(data) != desc.digest:
+            raise DigestMismatch(what, desc.digest, sha256_digest(data))
+        self.tar.add_bytes(blob_member(desc.digest), data)
+        self._written.add(desc.digest)
+        return True
+
+    def put_image(self, desc: Descriptor, names: list[Reference]) -> None:
+        self._images.append((desc, names))
+
+    def commit(self) -> None:
+        plan = self._plan
+        index = []
+        docker = []
+        repositories: dict[str, dict[str, str]] = {}
+        for pimg, (desc, names) in zip(plan.images, self._images):
+            base = {"mediaType": desc.media_type, "digest": desc.digest, "size": desc.size}
+            for name in names or [None]:
+                entry = dict(base)
+                if name is not None:
+                    entry["annotations"] = {ANNOTATION_CONTAINERD_NAME: str(name),
+                                            ANNOTATION_REF_NAME: str(name)}
+                index.append(entry)
+            im = pimg.manifests[0]
+            layers = [blob_member(d.digest) for d in im.manifest.layers]
+            docker.append({"Config": blob_member(im.manifest.config.digest),
+                           "RepoTags": [n.familiar() for n in names] or None,
+                           "Layers": layers})
+            for n in names:
+                if layers and n.tag:
+                    repositories.setdefault(n.familiar_name, {})[n.tag] = \
+                        validate_digest(im.manifest.layers[-1].digest)
+        self.tar.add_bytes("index.json", _dump({"schemaVersion": 2, "mediaType": OCI_INDEX,
+                                                "manifests": index}))
+        self.tar.add_bytes("manifest.json", _dump(docker))
+        self.tar.add_bytes("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        self.tar.add_bytes("repositories", _dump(repositories))
+        self.tar.close()
+
+
+def _dump(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def bundle_document(plan: Any, created: str) -> bytes:
+    """``airgap/bundle.json``: what the bundle holds, pinned by digest."""
+    images = []
+    layer_diff_ids: dict[str, str] = {}
+    for pimg in plan.images:
+        for im in pimg.manifests:
+            ids = diff_ids(im.config, "config")
+            layer_diff_ids.update(zip((d.digest for d in im.manifest.layers), ids))
+        images.append({
+            "references": [str(n) for n in pimg.names],
+            "digest": pimg.descriptor.digest,
+            "mediaType": pimg.descriptor.media_type,
+            "manifests": [{"digest": im.descriptor.digest, "config": im.manifest.config.digest,
+                           "platform": str(im.platform)} for im in pimg.manifests],
+        })
+    blobs = []
+    for digest in sorted(plan.blobs):
+        d = plan.blobs[digest]
+        item: dict[str, Any] = {"digest": digest, "size": d.size, "mediaType": d.media_type}
+        if digest in layer_diff_ids:
+            item["diffID"] = layer_diff_ids[digest]
+        blobs.append(item)
+    doc = {"schemaVersion": 1, "tool": f"airgap {__version__}", "created": created,
+           "images": images, "blobs": blobs}
+    return json.dumps(doc, indent=1, sort_keys=True).encode() + b"\n"

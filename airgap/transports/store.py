@@ -1,0 +1,91 @@
+"""The local store as a Source (save, push, serve) and as a Sink (load, pull, import)."""
+
+from __future__ import annotations
+
+from typing import Any, BinaryIO
+
+from ..oci import Descriptor
+from ..reference import Reference
+from ..store.layout import Store, Transaction
+from .base import ProgressFn, SourceImage
+
+
+class StoreSource:
+    def __init__(self, store: Store, images: list[SourceImage]) -> None:
+        self.store = store
+        self.name = str(store.root)
+        self._images = images
+
+    def images(self) -> list[SourceImage]:
+        return list(self._images)
+
+    def has_blob(self, digest: str) -> bool:
+        return self.store.has_blob(digest)
+
+    def read_document(self, desc: Descriptor, what: str) -> bytes:
+        return self.store.read_blob(desc.digest)
+
+    def open_blob(self, desc: Descriptor) -> BinaryIO:
+        return self.store.open_blob(desc.digest)
+
+    def where(self, desc: Descriptor) -> str:
+        return f"store blob {desc.digest}"
+
+    def close(self) -> None:
+        pass
+
+
+class StoreSink:
+    """Stages into a store Transaction; nothing is visible before ``commit()``."""
+
+    def __init__(self, txn: Transaction) -> None:
+        self.txn = txn
+
+    def has_blob(self, digest: str) -> bool:
+        return self.txn.has_blob(digest)
+
+    def begin(self, plan: Any) -> None:
+        pass
+
+    def put_blob(self, stream: BinaryIO, desc: Descriptor, what: str,
+                 progress: ProgressFn | None = None) -> bool:
+        return self.txn.put_blob(stream, desc, what, progress)
+
+    def put_bytes(self, data: bytes, desc: Descriptor, what: str) -> bool:
+        return self.txn.put_bytes(data, desc, what)
+
+    def put_image(self, desc: Descriptor, names: list[Reference]) -> None:
+        for name in names or [None]:
+            self.txn.add_name(desc, name)
+
+    def commit(self) -> None:
+        self.txn.commit()
+
+
+class NullSink:
+    """Reads and checks every blob, keeps nothing: what ``verify`` copies into."""
+
+    def __init__(self, store: Store | None = None) -> None:
+        self.store = store
+
+    def has_blob(self, digest: str) -> bool:
+        return False
+
+    def begin(self, plan: Any) -> None:
+        pass
+
+    def put_blob(self, stream: BinaryIO, desc: Descriptor, what: str,
+                 progress: ProgressFn | None = None) -> bool:
+        from ..digest import copy_verified
+        copy_verified(stream, None, expected=desc.digest, size=desc.size, what=what,
+                      progress=progress)
+        return True
+
+    def put_bytes(self, data: bytes, desc: Descriptor, what: str) -> bool:
+        return True
+
+    def put_image(self, desc: Descriptor, names: list[Reference]) -> None:
+        pass
+
+    def commit(self) -> None:
+        pass
