@@ -116,14 +116,15 @@ class TarIndex:
             raise FormatError(f"{archive}: member {name!r} is a {kind}, not allowed in an image archive")
 
     def _check_trailer(self, offset: int, end: int) -> None:
-        """Require the end-of-archive block: a damaged header otherwise looks like the end."""
+        """Require the end-of-archive marker: two zero blocks (or one and the end of the file,
+        as Go's reader allows). A damaged header would otherwise look like the end."""
         self.f.seek(offset)
-        block = self.f.read(BLOCK)
-        if len(block) < BLOCK:
-            raise FormatError(f"{self.archive}: truncated: the archive ends at byte {end} "
-                              "without its end-of-archive marker")
-        if block.count(0) != BLOCK:
+        trailer = self.f.read(2 * BLOCK)
+        if trailer[:BLOCK].count(0) != min(len(trailer), BLOCK) and len(trailer) >= BLOCK:
             raise FormatError(f"{self.archive}: damaged tar header at offset {offset}")
+        if len(trailer) not in (BLOCK, 2 * BLOCK) or trailer.count(0) != len(trailer):
+            raise FormatError(f"{self.archive}: truncated: the archive ends at byte {end} "
+                              "inside or before its end-of-archive marker")
 
     def lookup(self, name: str) -> Member | None:
         """The regular file behind ``name``, following links inside the archive."""

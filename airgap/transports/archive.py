@@ -156,11 +156,8 @@ class ArchiveSource:
         for img in oci:
             if img.descriptor.media_type in INDEX_TYPES:
                 continue
-            try:
-                raw = self.read_document(img.descriptor, f"{self.name}: manifest")
-                doc = parse_manifest(raw, self.name)
-            except AirgapError:
-                continue  # the image is reported when it is planned, if it is used
+            what = f"{self.name}: manifest {blob_member(img.descriptor.digest)} of image {img.display()}"
+            doc = parse_manifest(self.read_document(img.descriptor, what), what)
             if hasattr(doc, "config"):
                 out[(doc.config.digest, len(doc.layers))] = img  # type: ignore[union-attr]
         return out

@@ -1,0 +1,264 @@
+"""load / save / import through the CLI, on generated images: round trips and bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from ..conftest import Airgap, flip, rewrite_tar, snapshot
+
+
+def _bundle(airgap: Airgap, tmp_path: Path, *names: str) -> Path:
+    out = tmp_path / "bundle.tar"
+    airgap("save", "-o", str(out), *names)
+    return out
+
+
+def _members(path: Path) -> list[str]:
+    with tarfile.open(path) as tf:
+        return tf.getnames()
+
+
+def test_bundle_layout_and_shared_layer_once(airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
+    bundle = _bundle(airgap, tmp_path, *three_images)
+    names = _members(bundle)
+    assert names[:2] == ["airgap", "airgap/bundle.json"]
+    assert names == names[:2] + sorted(names[2:])
+    blobs = [n for n in names if n.startswith("blobs/sha256/") and len(n) > 13]
+    assert len(blobs) == len(set(blobs))
+    base_layer = json.loads(airgap("inspect", "example/base:1").out)[0]["RootFS"]["Layers"][0]
+    assert names.count("blobs/sha256/" + base_layer[7:]) == 1
+    # 3 manifests + 3 configs + 1 shared base layer + 3 app layers
+    assert len(blobs) == 10
+    with tarfile.open(bundle) as tf:
+        manifest = json.load(tf.extractfile("manifest.json"))  # type: ignore[arg-type]
+        index = json.load(tf.extractfile("index.json"))  # type: ignore[arg-type]
+        for m in tf.getmembers():
+            assert (m.mtime, m.uid, m.gid) == (0, 0, 0)
+    assert [e["RepoTags"] for e in manifest] == [[n] for n in three_images]
+    assert [e["annotations"]["io.containerd.image.name"] for e in index["manifests"]] == \
+        [f"docker.io/{n}" for n in three_images]
+
+
+def test_round_trip_keeps_ids_and_dedupes(airgap: Airgap, make_airgap, three_images: list[str], tmp_path: Path) -> None:
+    bundle = _bundle(airgap, tmp_path, *three_images)
+    other = make_airgap("other")
+    res = other("load", "-i", str(bundle))
+    assert res.out.splitlines() == [f"Loaded image: {n}" for n in three_images]
+    for n in three_images:
+        assert other.image_id(n) == airgap.image_id(n)
+    blobs = list((other.store / "blobs" / "sha256").iterdir())
+    assert len(blobs) == 10
+    before = snapshot(other.store)
+    again = other("load", "-i", str(bundle))
+    assert again.out == res.out
+    assert snapshot(other.store) == before
+
+
+def test_same_images_same_bytes(airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
+    a, b = tmp_path / "a.tar", tmp_path / "b.tar"
+    airgap("save", "-o", str(a), *three_images)
+    airgap("save", "-o", str(b), *three_images)
+    assert hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest()
+
+
+def test_save_to_stdout_and_load_from_pipe(airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "airgap", "--store", str(airgap.store)]
+    saved = subprocess.run([*cmd, "save", three_images[0]], capture_output=True, check=True)
+    assert saved.stdout[:512].startswith(b"airgap/")
+    target = tmp_path / "piped"
+    # a real pipe, not a file: the loader must spool it
+    load = subprocess.Popen([sys.executable, "-m", "airgap", "--store", str(target), "load"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = load.communicate(saved.stdout)
+    assert load.returncode == 0, err
+    assert out.decode().splitlines() == [f"Loaded image: {three_images[0]}"]
+    assert list((target / ".tmp").iterdir()) == []
+
+
+def test_save_by_repository_takes_all_tags_and_by_id_no_name(airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
+    airgap("tag", "example/app-a:1", "example/app-a:2")
+    out = tmp_path / "repo.tar"
+    airgap("save", "-o", str(out), "example/app-a")
+    with tarfile.open(out) as tf:
+        manifest = json.load(tf.extractfile("manifest.json"))  # type: ignore[arg-type]
+    assert manifest[0]["RepoTags"] == ["example/app-a:1", "example/app-a:2"]
+    image_id = airgap.image_id("example/app-b:1")
+    airgap("save", "-o", str(out), image_id[7:19])
+    with tarfile.open(out) as tf:
+        manifest = json.load(tf.extractfile("manifest.json"))  # type: ignore[arg-type]
+    assert manifest[0]["RepoTags"] is None
+    other = Airgap(tmp_path / "o", airgap.capsys)
+    assert other("load", "-i", str(out)).out.strip() == f"Loaded image ID: {image_id}"
+    assert other("images", "-q").out.split() == [image_id[7:19]]
+
+
+def test_unknown_image_and_bad_reference(airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
+    res = airgap("save", "-o", str(tmp_path / "x.tar"), "nope:1", ok=False)
+    assert res.code == 1 and "No such image: nope:1" in res.err
+    assert not (tmp_path / "x.tar").exists()
+    assert not list(tmp_path.glob(".x.tar*"))
+    res = airgap("tag", "example/app-a:1", "Bad:Name", ok=False)
+    assert res.code == 2 and "must be lowercase" in res.err
+
+
+def test_import_tarball_gzip_and_base(airgap: Airgap, tmp_path: Path) -> None:
+    src = tmp_path / "root.tar.gz"
+    with tarfile.open(src, "w:gz") as tf:
+        data = b"hello\n"
+        ti = tarfile.TarInfo("hello.txt")
+        ti.size = len(data)
+        tf.addfile(ti, io.BytesIO(data))
+    image_id = airgap("import", str(src), "hello").out.strip()
+    info = json.loads(airgap("inspect", "hello").out)[0]
+    assert info["Id"] == image_id and info["RepoTags"] == ["hello:latest"]
+    layer = info["RootFS"]["Layers"][0]
+    blob = (airgap.store / "blobs" / "sha256" / layer[7:]).read_bytes()
+    assert tarfile.open(fileobj=io.BytesIO(blob)).getnames() == ["hello.txt"]
+    bad = tmp_path / "not.tar"
+    bad.write_bytes(b"this is not a tar archive" * 40)
+    before = snapshot(airgap.store)
+    res = airgap("import", str(bad), "bad", ok=False)
+    assert res.code == 3 and "not.tar" in res.err
+    assert snapshot(airgap.store) == before
+
+
+# -- bad input: each refused with exit 3, naming member and image, store unchanged -------
+
+def _refused(airgap: Airgap, archive: Path, *needles: str) -> None:
+    airgap("images")  # the store exists (it is made on first use), so "unchanged" is meaningful
+    before = snapshot(airgap.store)
+    res = airgap("load", "-i", str(archive), ok=False)
+    assert res.code == 3, res.err
+    assert "Traceback" not in res.err
+    for needle in needles:
+        assert needle in res.err, res.err
+    assert snapshot(airgap.store) == before
+    assert list((airgap.store / ".tmp").iterdir()) == []
+
+
+@pytest.fixture
+def loaded_base(make_airgap, three_images: list[str], airgap: Airgap, tmp_path: Path) -> tuple[Airgap, Path, dict[str, str]]:
+    """A bundle of app-a, and a target store that already holds something else."""
+    bundle = _bundle(airgap, tmp_path, "example/app-a:1")
+    target = make_airgap("target")
+    other = tmp_path / "other.tar"
+    airgap("save", "-o", str(other), "example/base:1")
+    target("load", "-i", str(other))
+    raw = json.loads(airgap("inspect", "example/app-a:1").out)[0]
+    digests = {"manifest": raw["Descriptor"]["digest"], "config": raw["Id"], "layer": raw["RootFS"]["Layers"][1]}
+    return target, bundle, digests
+
+
+@pytest.mark.parametrize("kind", ["layer", "config", "manifest"])
+def test_flipped_byte(loaded_base, tmp_path: Path, kind: str) -> None:
+    target, bundle, digests = loaded_base
+    member = "blobs/sha256/" + digests[kind][7:]
+    bad = tmp_path / "bad.tar"
+    rewrite_tar(bundle, bad, lambda m, d: [(m, flip(d) if m.name == member else d)])
+    _refused(target, bad, member, "example/app-a:1")
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.5, 0.9, 0.999])
+def test_truncated(loaded_base, tmp_path: Path, fraction: float) -> None:
+    target, bundle, _ = loaded_base
+    data = bundle.read_bytes()
+    bad = tmp_path / "bad.tar"
+    bad.write_bytes(data[: int(len(data) * fraction)])
+    _refused(target, bad, "bad.tar", "truncated")
+
+
+def _with_extra(bundle: Path, dst: Path, info: tarfile.TarInfo, data: bytes | None = None) -> None:
+    def edit(m, d):
+        out = [(m, d)]
+        if m.name == "airgap/bundle.json":
+            out.append((info, data))
+        return out
+    rewrite_tar(bundle, dst, edit)
+
+
+@pytest.mark.parametrize("name", ["../evil", "/etc/evil", "blobs/../../evil"])
+def test_traversal_names(loaded_base, tmp_path: Path, name: str) -> None:
+    target, bundle, _ = loaded_base
+    bad = tmp_path / "bad.tar"
+    _with_extra(bundle, bad, tarfile.TarInfo(name), b"x")
+    _refused(target, bad, name)
+
+
+def test_link_outside_and_device(loaded_base, tmp_path: Path) -> None:
+    target, bundle, _ = loaded_base
+    link = tarfile.TarInfo("blobs/escape")
+    link.type, link.linkname = tarfile.SYMTYPE, "../../etc/passwd"
+    bad = tmp_path / "bad.tar"
+    _with_extra(bundle, bad, link)
+    _refused(target, bad, "blobs/escape", "outside the archive")
+    dev = tarfile.TarInfo("blobs/dev")
+    dev.type, dev.devmajor, dev.devminor = tarfile.CHRTYPE, 1, 3
+    _with_extra(bundle, bad, dev)
+    _refused(target, bad, "blobs/dev", "character device")
+
+
+def test_duplicate_member(loaded_base, tmp_path: Path) -> None:
+    target, bundle, digests = loaded_base
+    member = "blobs/sha256/" + digests["layer"][7:]
+    bad = tmp_path / "bad.tar"
+    rewrite_tar(bundle, bad, lambda m, d: [(m, d), (m, d)] if m.name == member else [(m, d)])
+    _refused(target, bad, "duplicate member", member)
+
+
+def test_manifest_json_names_missing_file(airgap: Airgap, three_images: list[str], make_airgap, tmp_path: Path) -> None:
+    """A docker-save archive (no OCI index) whose manifest.json names an absent layer."""
+    bundle = _bundle(airgap, tmp_path, "example/app-a:1")
+    bad = tmp_path / "bad.tar"
+
+    def edit(m, d):
+        if m.name in ("index.json", "oci-layout") or m.name.startswith("airgap/"):
+            return []
+        if m.name == "manifest.json":
+            doc = json.loads(d)
+            doc[0]["Layers"][-1] = "deadbeef/layer.tar"
+            return [(m, json.dumps(doc).encode())]
+        return [(m, d)]
+    rewrite_tar(bundle, bad, edit)
+    _refused(make_airgap("t"), bad, "deadbeef/layer.tar", "example/app-a:1")
+
+
+def test_links_inside_archive_are_followed(airgap: Airgap, three_images: list[str], make_airgap, tmp_path: Path) -> None:
+    """Legacy docker save writes symlinks between layer dirs; those are legitimate."""
+    bundle = _bundle(airgap, tmp_path, "example/app-a:1")
+    info = json.loads(airgap("inspect", "example/app-a:1").out)[0]
+    layer = info["RootFS"]["Layers"][1][7:]
+    linked = tmp_path / "linked.tar"
+
+    def edit(m, d):
+        if m.name in ("index.json", "oci-layout") or m.name.startswith("airgap/"):
+            return []
+        if m.name == "manifest.json":
+            doc = json.loads(d)
+            doc[0]["Layers"][-1] = "legacy/layer.tar"
+            return [(m, json.dumps(doc).encode())]
+        if m.name == "repositories":
+            link = tarfile.TarInfo("legacy/layer.tar")
+            link.type, link.linkname = tarfile.SYMTYPE, f"../blobs/sha256/{layer}"
+            return [(m, d), (link, None)]
+        return [(m, d)]
+    rewrite_tar(bundle, linked, edit)
+    other = make_airgap("t")
+    assert other("load", "-i", str(linked)).out.strip() == "Loaded image: example/app-a:1"
+    assert other.image_id("example/app-a:1") == info["Id"]
+
+
+def test_not_an_archive(airgap: Airgap, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"\x00\x01garbage" * 100)
+    res = airgap("load", "-i", str(junk), ok=False)
+    assert res.code == 3 and "junk.bin" in res.err
+    res = airgap("load", "-i", str(tmp_path / "missing.tar"), ok=False)
+    assert res.code == 1 and "missing.tar" in res.err
