@@ -142,6 +142,11 @@ def _wait(cond: Callable[[], bool], what: str, log: Path, timeout: float = 60) -
     raise RuntimeError(f"{what} did not start; its log:\n{log.read_text()[-3000:]}")
 
 
+def _spawn(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as f:
+        return subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.send_signal(signal.SIGTERM)
     try:
@@ -170,9 +175,13 @@ class Docker:
         return self("inspect", "-f", "{{.Id}}", tag).stdout.strip()
 
     def reset(self) -> None:
-        ids = self("images", "-aq").stdout.split()
-        if ids:
+        """Remove every image; children first (a parent cannot go while a child is there)."""
+        for _ in range(10):
+            ids = self("images", "-aq").stdout.split()
+            if not ids:
+                return
             self("rmi", "-f", *sorted(set(ids)), check=False)
+        raise AssertionError(f"docker images left: {self('images', '-a').stdout}")
 
 
 @pytest.fixture(scope="session")
@@ -186,12 +195,11 @@ def docker_engine() -> Iterator[Docker]:
     run = _rundir()
     sock = run / "docker.sock"
     log = run / "dockerd.log"
-    proc = subprocess.Popen(
+    proc = _spawn(
         [dockerd, "--host", f"unix://{sock}", "--data-root", str(run / "root"),
          "--exec-root", str(run / "exec"), "--pidfile", str(run / "docker.pid"),
          "--storage-driver=vfs", "--iptables=false", "--bridge=none", "--ip-masq=false",
-         "--containerd-namespace", "airgap-test", "--containerd-plugins-namespace", "airgap-test-plugins"],
-        stdout=log.open("wb"), stderr=subprocess.STDOUT)
+         "--containerd-namespace", "airgap-test", "--containerd-plugins-namespace", "airgap-test-plugins"], log)
     docker = Docker(sock, client)
     try:
         _wait(lambda: sock.exists() and docker("version", check=False).returncode == 0, "dockerd", log)
@@ -231,7 +239,7 @@ def containerd() -> Iterator[Containerd]:
                    f'[grpc]\n  address = "{sock}"\n'
                    '[plugins."io.containerd.grpc.v1.cri"]\n  disable = true\n')
     log = run / "containerd.log"
-    proc = subprocess.Popen([binary, "--config", str(cfg)], stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    proc = _spawn([binary, "--config", str(cfg)], log)
     try:
         _wait(lambda: sock.exists(), "containerd", log)
         yield Containerd(sock)

@@ -1,0 +1,19 @@
+# Sourced by the scripts: make .venv and install airgap into it when needed.
+# Usage: ensure_venv [EXTRAS]   (EXTRAS like "test"; re-installs when pyproject.toml changes)
+ensure_venv() {
+    local extras="${1:-}" root stamp spec
+    root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+    if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    fi
+    [ -x "$root/.venv/bin/python" ] || python3 -m venv "$root/.venv"
+    spec="$root"
+    [ -n "$extras" ] && spec="$root[$extras]"
+    stamp="$root/.venv/.installed-${extras:-base}"
+    if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
+        "$root/.venv/bin/python" -m pip install -q --disable-pip-version-check -e "$spec"
+        touch "$stamp"
+    fi
+    VENV_PY="$root/.venv/bin/python"
+    AIRGAP="$root/.venv/bin/airgap"
+}

@@ -1,0 +1,125 @@
+"""Against the real Docker engine: what it saves airgap loads, what airgap saves it loads."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from ..conftest import Airgap, Docker, write_tree
+
+pytestmark = pytest.mark.interop
+
+
+@pytest.fixture
+def docker_images(docker: Docker, tmp_path: Path) -> dict[str, str]:
+    """base:1 and two apps FROM it, built by Docker; name -> Docker's image ID."""
+    ids = {}
+    ctx = write_tree(tmp_path / "ctx-base", {"base.bin": os.urandom(30000), "etc/release": "base\n"})
+    ids["airgap-test/base:1"] = docker.build(ctx, "airgap-test/base:1",
+                                             "FROM scratch\nCOPY . /\nLABEL org.opencontainers.image.description=base\n")
+    for n in ("one", "two"):
+        ctx = write_tree(tmp_path / f"ctx-{n}", {f"{n}.txt": f"{n}\n" * 50})
+        ids[f"airgap-test/app-{n}:1"] = docker.build(ctx, f"airgap-test/app-{n}:1",
+                                                     f"FROM airgap-test/base:1\nCOPY {n}.txt /\n")
+    return ids
+
+
+def test_docker_save_loads_with_same_ids(docker: Docker, docker_images: dict[str, str], airgap: Airgap, tmp_path: Path) -> None:
+    archive = tmp_path / "docker.tar"
+    docker("save", "-o", str(archive), *docker_images)
+    res = airgap("load", "-i", str(archive))
+    assert sorted(res.out.splitlines()) == sorted(f"Loaded image: {n}" for n in docker_images)
+    for name, image_id in docker_images.items():
+        assert airgap.image_id(name) == image_id
+        docker_layers = json.loads(docker("inspect", name).stdout)[0]["RootFS"]["Layers"]
+        assert json.loads(airgap("inspect", name).out)[0]["RootFS"]["Layers"] == docker_layers
+    # the base layer is shared by all three images and stored once
+    base_layer = json.loads(docker("inspect", "airgap-test/base:1").stdout)[0]["RootFS"]["Layers"][0]
+    assert (airgap.store / "blobs" / "sha256" / base_layer[7:]).is_file()
+    layer_blobs = {d for n in docker_images for d in json.loads(airgap("inspect", n).out)[0]["RootFS"]["Layers"]}
+    assert len(layer_blobs) == 3
+
+
+def test_airgap_bundle_loads_into_docker(docker: Docker, docker_images: dict[str, str], airgap: Airgap, tmp_path: Path) -> None:
+    archive = tmp_path / "docker.tar"
+    docker("save", "-o", str(archive), *docker_images)
+    airgap("load", "-i", str(archive))
+    # and an image airgap made itself, on top of Docker's base
+    extra = write_tree(tmp_path / "extra", {"extra.txt": "made by airgap\n"})
+    airgap("import", str(extra), "airgap-test/made:1", "--base", "airgap-test/base:1")
+    made_id = airgap.image_id("airgap-test/made:1")
+    bundle = tmp_path / "bundle.tar"
+    airgap("save", "-o", str(bundle), *docker_images, "airgap-test/made:1")
+    docker.reset()
+    assert docker("images", "-q").stdout.strip() == ""
+    out = docker("load", "-i", str(bundle)).stdout
+    assert sorted(out.splitlines()) == sorted(f"Loaded image: {n}" for n in [*docker_images, "airgap-test/made:1"])
+    for name, image_id in {**docker_images, "airgap-test/made:1": made_id}.items():
+        info = json.loads(docker("inspect", name).stdout)[0]
+        assert info["Id"] == image_id
+        assert info["RepoTags"] == [name]
+
+
+def _docker25_archive(legacy: Path, out: Path) -> None:
+    """Rewrite a legacy ``docker save`` archive in the layout Docker 25+ writes."""
+    with tarfile.open(legacy) as tf:
+        manifest = json.load(tf.extractfile("manifest.json"))  # type: ignore[arg-type]
+        files = {m.name: tf.extractfile(m).read() for m in tf.getmembers() if m.isfile() or m.issym()}  # type: ignore[union-attr]
+    blobs: dict[str, bytes] = {}
+
+    def blob(data: bytes) -> dict[str, object]:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        blobs[digest] = data
+        return {"digest": digest, "size": len(data)}
+    index, new_manifest, repositories = [], [], {}
+    for entry in manifest:
+        config = blob(files[entry["Config"]])
+        layers = [blob(files[name]) for name in entry["Layers"]]
+        oci = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+               "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config},
+               "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", **d} for d in layers]}
+        mdesc = blob(json.dumps(oci).encode())
+        for tag in entry["RepoTags"]:
+            index.append({"mediaType": "application/vnd.oci.image.manifest.v1+json", **mdesc,
+                          "annotations": {"io.containerd.image.name": f"docker.io/{tag}",
+                                          "org.opencontainers.image.ref.name": tag.rsplit(":", 1)[1]}})
+            repo, t = tag.rsplit(":", 1)
+            repositories.setdefault(repo, {})[t] = str(layers[-1]["digest"])[7:]
+        new_manifest.append({"Config": f"blobs/sha256/{str(config['digest'])[7:]}", "RepoTags": entry["RepoTags"],
+                             "Layers": [f"blobs/sha256/{str(d['digest'])[7:]}" for d in layers]})
+    docs = {"index.json": {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                           "manifests": index},
+            "manifest.json": new_manifest, "oci-layout": {"imageLayoutVersion": "1.0.0"},
+            "repositories": repositories}
+    with tarfile.open(out, "w") as tf:
+        for digest, data in blobs.items():
+            ti = tarfile.TarInfo(f"blobs/sha256/{digest[7:]}")
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+        for name, doc in docs.items():
+            data = json.dumps(doc).encode()
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+
+
+def test_docker25_layout_loads(docker: Docker, docker_images: dict[str, str], airgap: Airgap, tmp_path: Path) -> None:
+    legacy = tmp_path / "legacy.tar"
+    docker("save", "-o", str(legacy), *docker_images)
+    modern = tmp_path / "modern.tar"
+    _docker25_archive(legacy, modern)
+    res = airgap("load", "-i", str(modern))
+    assert sorted(res.out.splitlines()) == sorted(f"Loaded image: {n}" for n in docker_images)
+    with tarfile.open(modern) as tf:
+        index = json.load(tf.extractfile("index.json"))  # type: ignore[arg-type]
+    for entry in index["manifests"]:
+        name = entry["annotations"]["io.containerd.image.name"]
+        info = json.loads(airgap("inspect", name).out)[0]
+        assert info["Id"] == docker_images[name[len("docker.io/"):]]
+        assert info["Descriptor"]["digest"] == entry["digest"]  # the manifest bytes are kept

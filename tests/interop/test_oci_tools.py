@@ -1,0 +1,60 @@
+"""skopeo, umoci and containerd read airgap's store and bundles; skopeo's archives load."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ..conftest import Airgap, Containerd, run_tool
+
+pytestmark = pytest.mark.interop
+
+
+def _manifest_digest(airgap: Airgap, name: str) -> str:
+    return json.loads(airgap("inspect", name).out)[0]["Descriptor"]["digest"]
+
+
+def test_store_is_an_oci_layout(airgap: Airgap, three_images: list[str]) -> None:
+    listed = run_tool("umoci", "ls", "--layout", str(airgap.store)).split()
+    assert sorted(listed) == sorted(f"docker.io/{n}" for n in ["example/base:1", *three_images])
+    for name in three_images:
+        info = json.loads(run_tool("skopeo", "inspect", f"oci:{airgap.store}:docker.io/{name}"))
+        assert info["Digest"] == _manifest_digest(airgap, name)
+        config = json.loads(run_tool("skopeo", "inspect", "--config", f"oci:{airgap.store}:docker.io/{name}"))
+        assert config["rootfs"]["diff_ids"] == json.loads(airgap("inspect", name).out)[0]["RootFS"]["Layers"]
+
+
+def test_bundle_read_by_skopeo(airgap: Airgap, make_airgap, three_images: list[str], tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle.tar"
+    airgap("save", "-o", str(bundle), *three_images)
+    for name in three_images:
+        info = json.loads(run_tool("skopeo", "inspect", f"oci-archive:{bundle}:docker.io/{name}"))
+        assert info["Digest"] == _manifest_digest(airgap, name)
+    # the same tar read as a docker-save archive keeps the image ID (the config digest)
+    copied = tmp_path / "dir"
+    run_tool("skopeo", "copy", f"docker-archive:{bundle}:{three_images[1]}", f"dir:{copied}")
+    config = json.loads((copied / "manifest.json").read_text())["config"]["digest"]
+    assert config == airgap.image_id(three_images[1])
+    # and what skopeo writes as an oci-archive loads back into airgap, manifest digest kept
+    archive = tmp_path / "skopeo.tar"
+    run_tool("skopeo", "copy", f"dir:{copied}", f"oci-archive:{archive}:example/copied:2")
+    digest = json.loads(run_tool("skopeo", "inspect", f"oci-archive:{archive}"))["Digest"]
+    other = make_airgap("other")
+    assert other("load", "-i", str(archive)).out.strip() == "Loaded image: example/copied:2"
+    assert _manifest_digest(other, "example/copied:2") == digest
+
+
+def test_bundle_imported_by_containerd(containerd: Containerd, airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle.tar"
+    airgap("save", "-o", str(bundle), *three_images)
+    containerd.ctr("images", "import", str(bundle))
+    listed = {}
+    for line in containerd.ctr("images", "ls").stdout.splitlines()[1:]:
+        cols = line.split()
+        listed[cols[0]] = cols[2]
+    for name in three_images:
+        assert listed[f"docker.io/{name}"] == _manifest_digest(airgap, name)
+    for name in three_images:
+        containerd.ctr("images", "rm", f"docker.io/{name}")
