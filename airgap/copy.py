@@ -13,6 +13,7 @@ from typing import Any, BinaryIO
 
 from .digest import short_id
 from .errors import AirgapError, FormatError, NotFound
+from .layers import check_diff_id
 from .oci import (Descriptor, Index, Manifest, Platform, config_platform, diff_ids,
                   host_platform, is_uncompressed_layer, load_json, parse_manifest)
 from .reference import Reference
@@ -59,10 +60,12 @@ class PlannedImage:
 
 @dataclass
 class Plan:
+    source: Source
     images: list[PlannedImage] = field(default_factory=list)
     documents: dict[str, bytes] = field(default_factory=dict)   # manifests, indexes, configs
     blobs: dict[str, Descriptor] = field(default_factory=dict)  # every blob, documents too
     labels: dict[str, str] = field(default_factory=dict)        # digest -> "layer of image x"
+    diff_ids: dict[str, str] = field(default_factory=dict)      # layer digest -> diff_id
 
     @property
     def layers(self) -> list[Descriptor]:
@@ -100,7 +103,7 @@ def _platform_children(index: Index, platform: Platform | None, all_platforms: b
 def plan(source: Source, images: list[SourceImage], *, platform: Platform | None = None,
          all_platforms: bool | None = None) -> Plan:
     """Read and check every manifest and config of ``images``; list the blobs to move."""
-    out = Plan()
+    out = Plan(source)
     for img in images:
         what = f"image {img.display()}"
         desc = img.descriptor
@@ -123,6 +126,7 @@ def plan(source: Source, images: list[SourceImage], *, platform: Platform | None
         else:  # a single manifest is taken whatever its platform, as docker load does
             manifests.append(_plan_manifest(out, source, desc, raw, doc, what))
         out.images.append(PlannedImage(img, top, manifests))
+    source.check_plan(out)
     return out
 
 
@@ -149,12 +153,18 @@ def _plan_manifest(out: Plan, source: Source, desc: Descriptor, raw: bytes, m: M
             raise FormatError(f"{what}: uncompressed layer {source.where(layer)} has digest "
                               f"{layer.digest}, but the config says its diff_id is {diff_id}")
         out.blobs.setdefault(layer.digest, layer)
+        out.diff_ids.setdefault(layer.digest, diff_id)
         out.labels.setdefault(layer.digest, f"layer {short_id(layer.digest)} of {what}")
     return ImageManifest(desc, m, config)
 
 
-def transfer(source: Source, sink: Sink, p: Plan, progress: Progress | None = None) -> CopyResult:
-    """Move every planned blob the sink lacks, then the names; commit."""
+def transfer(source: Source, sink: Sink, p: Plan, progress: Progress | None = None,
+             verify_full: bool = False) -> CopyResult:
+    """Move every planned blob the sink lacks, then the names; commit.
+
+    With ``verify_full`` each compressed layer read is also decompressed and its diff_id
+    checked against the image config (uncompressed layers are checked by their digest).
+    """
     progress = progress or Progress()
     result = CopyResult(p)
     sink.begin(p)
@@ -174,6 +184,8 @@ def transfer(source: Source, sink: Sink, p: Plan, progress: Progress | None = No
             sink.put_bytes(p.documents[desc.digest], desc, f"{label} ({source.where(desc)})")
         else:
             _copy_blob(source, sink, desc, label, progress)
+            if verify_full and not is_uncompressed_layer(desc.media_type):
+                _check_layer(source, desc, p.diff_ids[desc.digest], label)
         result.added.append(desc.digest)
         result.bytes_added += desc.size
     progress.end()
@@ -194,9 +206,18 @@ def _copy_blob(source: Source, sink: Sink, desc: Descriptor, label: str, progres
         stream.close()
 
 
+def _check_layer(source: Source, desc: Descriptor, diff_id: str, label: str) -> None:
+    where = f"{source.where(desc)} ({label})"
+    with source.open_blob(desc) as stream:
+        size = check_diff_id(stream, desc.media_type, diff_id, where)
+    listed = source.uncompressed_size(desc)
+    if listed != size:
+        raise FormatError(f"{where}: uncompressed size {size}, the bundle says {listed}")
+
+
 def copy(source: Source, sink: Sink, images: list[SourceImage] | None = None, *,
          platform: Platform | None = None, all_platforms: bool | None = None,
-         progress: Progress | None = None) -> CopyResult:
+         progress: Progress | None = None, verify_full: bool = False) -> CopyResult:
     p = plan(source, source.images() if images is None else images,
              platform=platform, all_platforms=all_platforms)
-    return transfer(source, sink, p, progress)
+    return transfer(source, sink, p, progress, verify_full)

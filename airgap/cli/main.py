@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import AirgapError
-from . import images, transfer
+from . import images, keys, transfer
 from .context import Context
 
 
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     transfer.register(sub)
     images.register(sub)
+    keys.register(sub)
     return p
 
 

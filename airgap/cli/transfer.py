@@ -10,7 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from .. import signing
 from ..archive.input import open_input
+from ..digest import sha256_digest
+from ..signing import TrustPolicy, TrustResult
 from ..build import import_image
 from ..copy import copy
 from ..errors import AirgapError, UsageError
@@ -19,7 +22,7 @@ from ..reference import parse_reference
 from ..store.query import all_images, find_image
 from ..transports.archive import ArchiveSource, BundleSink
 from ..transports.base import SourceImage
-from ..transports.store import StoreSink, StoreSource
+from ..transports.store import NullSink, StoreSink, StoreSource
 from .context import Context
 from .format import human_size, parse_time
 from .progress import make_progress
@@ -30,12 +33,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("-i", "--input", default="-", help="archive to read (default: stdin)")
     p.add_argument("--platform", help="pick OS/ARCH[/VARIANT] from a multi-platform image")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    _trust_args(p)
     p.set_defaults(func=cmd_load)
+
+    p = sub.add_parser("verify", help="check a bundle without touching the store")
+    p.add_argument("input", metavar="FILE")
+    _trust_args(p)
+    p.set_defaults(func=cmd_verify, verify="full", quiet=False)
 
     p = sub.add_parser("save", help="save images from the store into a bundle")
     p.add_argument("-o", "--output", help="file to write (- for stdout)")
     p.add_argument("--platform", help="save only this OS/ARCH[/VARIANT] of multi-platform images")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.add_argument("--sign", metavar="KEYFILE", help="sign the bundle with this Ed25519 private key")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.set_defaults(func=cmd_save)
 
@@ -48,15 +58,44 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=cmd_import)
 
 
+def _trust_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--trust", action="append", default=[], metavar="PUBKEY",
+                   help="trust this public key (repeatable; also $AIRGAP_TRUST/*.pub and "
+                        "/etc/airgap/trust.d/*.pub)")
+    p.add_argument("--insecure-skip-signature", action="store_true",
+                   help="load even if the signature is missing, bad or untrusted")
+    if "--verify" not in p._option_string_actions:
+        p.add_argument("--verify", choices=("fast", "full"), default="fast",
+                       help="full: also decompress every layer and check its diff_id")
+
+
+def _open_checked(ctx: Context, args: argparse.Namespace, spool: Path | None) -> tuple[ArchiveSource, TrustResult]:
+    """Open the archive and apply the trust policy before anything else is read."""
+    policy = TrustPolicy.load(args.trust)
+    f, name = open_input(args.input, spool)
+    try:
+        source = ArchiveSource(f, name)
+        trust = signing.check(policy, name, source.bundle_raw, source.signature_raw,
+                              args.insecure_skip_signature)
+    except BaseException:
+        f.close()
+        raise
+    if trust.status == "skipped":
+        ctx.info("WARNING: the signature is not checked (--insecure-skip-signature); "
+                 "every digest still is")
+    return source, trust
+
+
 def cmd_load(ctx: Context, args: argparse.Namespace) -> int:
     store = ctx.store
     platform = parse_platform(args.platform) if args.platform else None
-    f, name = open_input(args.input, store.tmp)
-    with f:
-        source = ArchiveSource(f, name)
+    source, trust = _open_checked(ctx, args, store.tmp)
+    with source.f:
+        if not args.quiet:
+            ctx.info(f"{source.name}: {trust.describe()}")
         before = {str(n): img.digest for img in store.images() for n in img.names}
         with store.begin() as txn:
-            result = copy(source, StoreSink(txn), platform=platform,
+            result = copy(source, StoreSink(txn), platform=platform, verify_full=args.verify == "full",
                           progress=make_progress(ctx.progress_mode, "Loading"))
     for img in result.plan.images:
         for n in img.names:
@@ -70,6 +109,32 @@ def cmd_load(ctx: Context, args: argparse.Namespace) -> int:
                 ctx.print(f"Loaded image: {n.familiar()}")
         else:
             ctx.print(f"Loaded image ID: {img.manifests[0].manifest.config.digest}")
+    return 0
+
+
+def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
+    store = ctx.store
+    source, trust = _open_checked(ctx, args, None)
+    with source.f:
+        result = copy(source, NullSink(), verify_full=args.verify == "full",
+                      progress=make_progress(ctx.progress_mode, "Verifying"))
+    plan = result.plan
+    new = [d for d in plan.blobs.values() if not store.has_blob(d.digest)]
+    have = [d for d in plan.blobs.values() if store.has_blob(d.digest)]
+    if source.bundle_raw is not None:
+        ctx.print(f"Bundle:     {source.name} (bundle.json {sha256_digest(source.bundle_raw)})")
+    else:
+        ctx.print(f"Archive:    {source.name} (not an airgap bundle)")
+    ctx.print(f"Signature:  {trust.describe()}")
+    ctx.print("Images:")
+    for img in plan.images:
+        names = ", ".join(n.familiar() for n in img.names) or "<none>"
+        plats = ", ".join(str(m.platform) for m in img.manifests)
+        ctx.print(f"  {names}  {img.descriptor.digest}  {plats}")
+    ctx.print(f"Blobs:      {len(plan.blobs)}, {human_size(plan.total_bytes)}, all digests and sizes checked"
+              + (", layers decompressed and diff_ids checked" if args.verify == "full" else ""))
+    ctx.print(f"Load would add {len(new)} blobs ({human_size(sum(d.size for d in new))}); "
+              f"{len(have)} blobs ({human_size(sum(d.size for d in have))}) are already in {store.root}")
     return 0
 
 
@@ -137,13 +202,22 @@ def cmd_save(ctx: Context, args: argparse.Namespace) -> int:
     selection = _save_selection(ctx, args.images)
     platform = parse_platform(args.platform) if args.platform else None
     created = _created(selection, ctx)
+    signer = None
+    fp = ""
+    if args.sign:
+        key = signing.load_private_key(Path(args.sign))
+        fp = signing.fingerprint(key.public_key())
+        signer = lambda data: signing.sign(data, key)  # noqa: E731
     with _output(args.output) as out:
-        sink = BundleSink(out, created)
+        sink = BundleSink(out, created, signer)
         result = copy(StoreSource(store, selection), sink, platform=platform,
                       progress=make_progress(ctx.progress_mode, "Saving"))
+    report = ctx.print if args.output not in (None, "-") else ctx.info
     if args.output not in (None, "-"):
         ctx.info(f"Saved {len(result.plan.images)} image(s), {len(result.plan.blobs)} blobs, "
                  f"{human_size(sink.tar.written)} to {args.output}")
+    report(f"Bundle digest: {sha256_digest(sink.bundle_raw)}")
+    report(f"Signed by: {fp}" if fp else "Signed by: nobody (unsigned bundle; use --sign KEYFILE)")
     return 0
 
 

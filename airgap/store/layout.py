@@ -161,6 +161,21 @@ class Store:
             raise
         _fsync_dir(path.parent)
 
+    def cache_get(self, kind: str, digest: str) -> str | None:
+        """Facts derived from a blob (never trusted for integrity, only to save work)."""
+        try:
+            return (self.root / ".cache" / kind / validate_digest(digest)).read_text()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def cache_put(self, kind: str, digest: str, value: str) -> None:
+        d = self.root / ".cache" / kind
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            self._atomic_write(d / validate_digest(digest), value.encode())
+        except OSError:
+            pass  # a cache that cannot be written only costs time
+
     def temp_file(self) -> tuple[BinaryIO, Path]:
         fd, tmp = tempfile.mkstemp(dir=self.tmp, prefix=f"{os.getpid()}-")
         return os.fdopen(fd, "wb", buffering=0), Path(tmp)

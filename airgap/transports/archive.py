@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Callable
 
-from .. import __version__
 from ..archive.tar import TarIndex, TarWriter
+from ..bundle import MAX_BUNDLE_JSON, TOP_FILES, Bundle, BundleBlob, BundleImage, BundleManifest
 from ..digest import copy_verified, sha256_digest, validate_digest
 from ..errors import AirgapError, DigestMismatch, FormatError
+from ..layers import uncompressed_digest
 from ..oci import (ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, INDEX_TYPES, MAX_DOCUMENT,
                    OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD,
-                   OCI_MANIFEST, Descriptor, diff_ids, load_json, parse_manifest)
+                   OCI_MANIFEST, Descriptor, diff_ids, is_uncompressed_layer, load_json,
+                   parse_manifest)
 from ..reference import Reference, parse_reference
 from .base import ProgressFn, SourceImage
 
@@ -39,11 +41,52 @@ class ArchiveSource:
         self.tar = TarIndex(f, name)
         self._members: dict[str, str] = {}     # digest -> member name
         self._synthetic: dict[str, bytes] = {}  # manifests made for legacy entries
-        self._images = self._find_images()
+        self._images: list[SourceImage] | None = None
+        self.bundle: Bundle | None = None
+        self.bundle_raw = self._optional(BUNDLE_JSON, MAX_BUNDLE_JSON)
+        self.signature_raw = self._optional(BUNDLE_SIG, 1 << 20) if self.bundle_raw else None
+
+    def _optional(self, member: str, limit: int) -> bytes | None:
+        return self.tar.read(member, limit) if self.tar.lookup(member) is not None else None
 
     # -- Source ----------------------------------------------------------------
     def images(self) -> list[SourceImage]:
+        """The images, after checking the archive's members against ``bundle.json``.
+
+        Call after the signature check: that is what makes ``bundle.json`` worth trusting.
+        """
+        if self._images is None:
+            if self.bundle_raw is not None:
+                self.bundle = Bundle.from_bytes(self.bundle_raw, f"{self.name}: {BUNDLE_JSON}")
+                self._images = self._bundle_images(self.bundle)
+            else:
+                self._images = self._find_images()
         return list(self._images)
+
+    def check_plan(self, plan: Any) -> None:
+        """In a bundle, every blob the images use must be listed, with the same diff_id."""
+        if self.bundle is None:
+            return
+        for digest, desc in plan.blobs.items():
+            listed = self.bundle.blob(digest)
+            if listed is None:
+                raise FormatError(f"{self.name}: {plan.labels[digest]} ({digest}) is not listed "
+                                  f"in {BUNDLE_JSON}")
+            if listed.size != desc.size:
+                raise FormatError(f"{self.name}: {plan.labels[digest]}: {BUNDLE_JSON} says "
+                                  f"{listed.size} bytes, the manifest {desc.size}")
+            want = plan.diff_ids.get(digest)
+            if want and listed.diff_id and listed.diff_id != want:
+                raise FormatError(f"{self.name}: {plan.labels[digest]}: {BUNDLE_JSON} lists diff_id "
+                                  f"{listed.diff_id}, the image config {want}")
+
+    def uncompressed_size(self, desc: Descriptor) -> int:
+        if is_uncompressed_layer(desc.media_type):
+            return desc.size
+        listed = self.bundle.blob(desc.digest) if self.bundle else None
+        if listed is not None and listed.uncompressed_size is not None:
+            return listed.uncompressed_size
+        return uncompressed_digest(self.open_blob(desc), desc.media_type, self.where(desc))[1]
 
     def has_blob(self, digest: str) -> bool:
         return digest in self._synthetic or self._member_of(digest) is not None
@@ -78,6 +121,35 @@ class ArchiveSource:
         self.f.close()
 
     # -- finding the images ----------------------------------------------------
+    def _bundle_images(self, bundle: Bundle) -> list[SourceImage]:
+        """Check the member list against bundle.json: nothing extra, nothing missing."""
+        where = f"{self.name}: {BUNDLE_JSON}"
+        allowed = {BUNDLE_JSON, BUNDLE_SIG, *bundle.files}
+        for b in bundle.blobs:
+            member = blob_member(b.digest)
+            allowed.add(member)
+            m = self.tar.files.get(member)
+            if m is None:
+                raise FormatError(f"{self.name}: blob {b.digest} ({b.media_type}) is listed in "
+                                  f"{BUNDLE_JSON} but member {member} is missing")
+            if m.size != b.size:
+                raise FormatError(f"{self.name}: member {member} is {m.size} bytes, "
+                                  f"{BUNDLE_JSON} says {b.size}")
+        for name in self.tar.names():
+            if name not in allowed:
+                raise FormatError(f"{self.name}: member {name} is not listed in {BUNDLE_JSON}")
+            if name not in self.tar.files:
+                raise FormatError(f"{self.name}: member {name} is a link; bundles hold only files")
+        for fname, (digest, size) in bundle.files.items():
+            data = self.tar.read(fname, MAX_DOCUMENT)
+            if sha256_digest(data) != digest or len(data) != size:
+                raise DigestMismatch(f"{self.name}: member {fname}", digest, sha256_digest(data),
+                                     size, len(data))
+        if not bundle.images:
+            raise FormatError(f"{where}: lists no images")
+        return [SourceImage(Descriptor(img.media_type, img.digest, img.size), list(img.references),
+                            img.digest[:19]) for img in bundle.images]
+
     def _member_of(self, digest: str) -> str | None:
         name = self._members.get(digest)
         if name is None:
@@ -236,23 +308,34 @@ def _annotation_name(desc: Descriptor) -> Reference | None:
     return None
 
 
-class BundleSink:
-    """Writes the airgap bundle: a docker-save archive that is also an OCI layout."""
 
-    def __init__(self, out: BinaryIO, created: str) -> None:
+class BundleSink:
+    """Writes the airgap bundle: a docker-save archive that is also an OCI layout.
+
+    ``airgap/bundle.json`` (and its signature) come first, so everything about the bundle
+    has to be known at ``begin``: the top-level files are made from the plan there.
+    """
+
+    def __init__(self, out: BinaryIO, created: str,
+                 signer: Callable[[bytes], bytes] | None = None) -> None:
         self.tar = TarWriter(out)
         self.created = created
+        self.signer = signer
+        self.bundle_raw = b""
         self._written: set[str] = set()
-        self._images: list[tuple[Descriptor, list[Reference]]] = []
-        self._plan: Any = None
+        self._files: dict[str, bytes] = {}
 
     def has_blob(self, digest: str) -> bool:
         return digest in self._written
 
     def begin(self, plan: Any) -> None:
-        self._plan = plan
+        self._files = top_files(plan)
+        bundle = make_bundle(plan, self.created, self._files)
+        self.bundle_raw = bundle.to_bytes()
         self.tar.add_dir("airgap")
-        self.tar.add_bytes(BUNDLE_JSON, bundle_document(plan, self.created))
+        self.tar.add_bytes(BUNDLE_JSON, self.bundle_raw)
+        if self.signer is not None:
+            self.tar.add_bytes(BUNDLE_SIG, self.signer(self.bundle_raw))
         self.tar.add_dir("blobs")
         self.tar.add_dir("blobs/sha256")
 
@@ -273,35 +356,11 @@ class BundleSink:
         return True
 
     def put_image(self, desc: Descriptor, names: list[Reference]) -> None:
-        self._images.append((desc, names))
+        pass  # the names are in the top-level files made at begin()
 
     def commit(self) -> None:
-        plan = self._plan
-        index = []
-        docker = []
-        repositories: dict[str, dict[str, str]] = {}
-        for pimg, (desc, names) in zip(plan.images, self._images):
-            base = {"mediaType": desc.media_type, "digest": desc.digest, "size": desc.size}
-            for name in names or [None]:
-                entry = dict(base)
-                if name is not None:
-                    entry["annotations"] = {ANNOTATION_CONTAINERD_NAME: str(name),
-                                            ANNOTATION_REF_NAME: str(name)}
-                index.append(entry)
-            im = pimg.manifests[0]
-            layers = [blob_member(d.digest) for d in im.manifest.layers]
-            docker.append({"Config": blob_member(im.manifest.config.digest),
-                           "RepoTags": [n.familiar() for n in names] or None,
-                           "Layers": layers})
-            for n in names:
-                if layers and n.tag:
-                    repositories.setdefault(n.familiar_name, {})[n.tag] = \
-                        validate_digest(im.manifest.layers[-1].digest)
-        self.tar.add_bytes("index.json", _dump({"schemaVersion": 2, "mediaType": OCI_INDEX,
-                                                "manifests": index}))
-        self.tar.add_bytes("manifest.json", _dump(docker))
-        self.tar.add_bytes("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
-        self.tar.add_bytes("repositories", _dump(repositories))
+        for name in sorted(self._files):
+            self.tar.add_bytes(name, self._files[name])
         self.tar.close()
 
 
@@ -309,28 +368,46 @@ def _dump(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
-def bundle_document(plan: Any, created: str) -> bytes:
-    """``airgap/bundle.json``: what the bundle holds, pinned by digest."""
-    images = []
-    layer_diff_ids: dict[str, str] = {}
+def top_files(plan: Any) -> dict[str, bytes]:
+    """index.json (OCI), manifest.json and repositories (docker load), oci-layout."""
+    index: list[dict[str, Any]] = []
+    docker: list[dict[str, Any]] = []
+    repositories: dict[str, dict[str, str]] = {}
     for pimg in plan.images:
-        for im in pimg.manifests:
-            ids = diff_ids(im.config, "config")
-            layer_diff_ids.update(zip((d.digest for d in im.manifest.layers), ids))
-        images.append({
-            "references": [str(n) for n in pimg.names],
-            "digest": pimg.descriptor.digest,
-            "mediaType": pimg.descriptor.media_type,
-            "manifests": [{"digest": im.descriptor.digest, "config": im.manifest.config.digest,
-                           "platform": str(im.platform)} for im in pimg.manifests],
-        })
+        desc, names = pimg.descriptor, pimg.names
+        base = {"mediaType": desc.media_type, "digest": desc.digest, "size": desc.size}
+        for name in names or [None]:
+            entry = dict(base)
+            if name is not None:
+                entry["annotations"] = {ANNOTATION_CONTAINERD_NAME: str(name),
+                                        ANNOTATION_REF_NAME: str(name)}
+            index.append(entry)
+        im = pimg.manifests[0]
+        layers = [blob_member(d.digest) for d in im.manifest.layers]
+        docker.append({"Config": blob_member(im.manifest.config.digest),
+                       "RepoTags": [n.familiar() for n in names] or None,
+                       "Layers": layers})
+        for n in names:
+            if layers and n.tag:
+                repositories.setdefault(n.familiar_name, {})[n.tag] = \
+                    validate_digest(im.manifest.layers[-1].digest)
+    return {"index.json": _dump({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": index}),
+            "manifest.json": _dump(docker),
+            "oci-layout": b'{"imageLayoutVersion":"1.0.0"}',
+            "repositories": _dump(repositories)}
+
+
+def make_bundle(plan: Any, created: str, files: dict[str, bytes]) -> Bundle:
+    images = [BundleImage(list(p.names), p.descriptor.digest, p.descriptor.media_type,
+                          p.descriptor.size,
+                          [BundleManifest(im.descriptor.digest, im.manifest.config.digest,
+                                          str(im.platform)) for im in p.manifests])
+              for p in plan.images]
     blobs = []
     for digest in sorted(plan.blobs):
         d = plan.blobs[digest]
-        item: dict[str, Any] = {"digest": digest, "size": d.size, "mediaType": d.media_type}
-        if digest in layer_diff_ids:
-            item["diffID"] = layer_diff_ids[digest]
-        blobs.append(item)
-    doc = {"schemaVersion": 1, "tool": f"airgap {__version__}", "created": created,
-           "images": images, "blobs": blobs}
-    return json.dumps(doc, indent=1, sort_keys=True).encode() + b"\n"
+        diff_id = plan.diff_ids.get(digest)
+        usize = plan.source.uncompressed_size(d) if diff_id else None
+        blobs.append(BundleBlob(digest, d.size, d.media_type, diff_id, usize))
+    return Bundle(created, images, blobs,
+                  {k: (sha256_digest(v), len(v)) for k, v in files.items() if k in TOP_FILES})

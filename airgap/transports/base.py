@@ -38,6 +38,14 @@ class Source(Protocol):
 
     def open_blob(self, desc: Descriptor) -> BinaryIO: ...
 
+    def check_plan(self, plan: Any) -> None:
+        """Source-specific checks of a finished plan (a bundle: everything is listed)."""
+        ...
+
+    def uncompressed_size(self, desc: Descriptor) -> int:
+        """The size of a layer's tar once decompressed."""
+        ...
+
     def where(self, desc: Descriptor) -> str:
         """Where a blob comes from, for error messages (an archive member, a URL...)."""
         ...

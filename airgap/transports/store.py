@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, BinaryIO
 
-from ..oci import Descriptor
+from ..layers import uncompressed_digest
+from ..oci import Descriptor, is_uncompressed_layer
 from ..reference import Reference
 from ..store.layout import Store, Transaction
 from .base import ProgressFn, SourceImage
@@ -30,6 +31,21 @@ class StoreSource:
 
     def where(self, desc: Descriptor) -> str:
         return f"store blob {desc.digest}"
+
+    def check_plan(self, plan: Any) -> None:
+        pass
+
+    def uncompressed_size(self, desc: Descriptor) -> int:
+        """Decompress once and remember the answer in the store's cache."""
+        if is_uncompressed_layer(desc.media_type):
+            return desc.size
+        cached = self.store.cache_get("uncompressed", desc.digest)
+        if cached is not None:
+            return int(cached.split()[1])
+        with self.store.open_blob(desc.digest) as f:
+            diff_id, size = uncompressed_digest(f, desc.media_type, self.where(desc))
+        self.store.cache_put("uncompressed", desc.digest, f"{diff_id} {size}")
+        return size
 
     def close(self) -> None:
         pass

@@ -1,0 +1,39 @@
+"""key generate / key list."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..signing import SYSTEM_TRUST_DIR, TRUST_ENV, TrustPolicy, generate_key
+from .context import Context
+from .format import table
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("key", help="Ed25519 signing keys")
+    ksub = p.add_subparsers(dest="key_command", metavar="COMMAND")
+    ksub.required = True
+    g = ksub.add_parser("generate", help="write NAME.key (private, 0600) and NAME.pub")
+    g.add_argument("name", metavar="NAME")
+    g.set_defaults(func=cmd_generate)
+    ls = ksub.add_parser("list", help="show the trusted public keys and their fingerprints")
+    ls.add_argument("--trust", action="append", default=[], metavar="PUBKEY")
+    ls.set_defaults(func=cmd_list)
+
+
+def cmd_generate(ctx: Context, args: argparse.Namespace) -> int:
+    key, pub, fp = generate_key(args.name)
+    ctx.print(f"Private key: {key} (keep it on the packaging side; mode 0600)")
+    ctx.print(f"Public key:  {pub} (copy it to /etc/airgap/trust.d/ on the hosts that load)")
+    ctx.print(f"Fingerprint: {fp}")
+    return 0
+
+
+def cmd_list(ctx: Context, args: argparse.Namespace) -> int:
+    policy = TrustPolicy.load(args.trust)
+    if not policy.keys:
+        ctx.info(f"no trusted keys (looked at --trust, ${TRUST_ENV} and {SYSTEM_TRUST_DIR}/*.pub)")
+        return 0
+    rows = [["FINGERPRINT", "FILE"]] + [[fp, src] for fp, (_, src) in sorted(policy.keys.items())]
+    ctx.print(table(rows))
+    return 0

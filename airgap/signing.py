@@ -1,0 +1,200 @@
+"""Ed25519 keys, the bundle signature, and the trust policy that decides what loads.
+
+The signature file ``airgap/bundle.json.sig`` is JSON: the algorithm, the signer's public
+key (raw, base64) and its fingerprint (sha256 of the raw key bytes), and the signature
+over the exact bytes of ``airgap/bundle.json``. The public key inside only lets a loader
+without trusted keys check that the bundle is intact; trust comes from the keys the
+loader's host holds.
+"""
+
+from __future__ import annotations
+
+import base64
+import getpass
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from .errors import AirgapError, NotFound, SignatureError, UsageError
+
+PASSPHRASE_ENV = "AIRGAP_KEY_PASSPHRASE"
+TRUST_ENV = "AIRGAP_TRUST"
+SYSTEM_TRUST_DIR = Path("/etc/airgap/trust.d")
+SIG_MEDIA_TYPE = "application/vnd.airgap.signature.v1+json"
+
+
+def fingerprint(key: Ed25519PublicKey) -> str:
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def _passphrase(prompt: str, confirm: bool = False) -> bytes | None:
+    env = os.environ.get(PASSPHRASE_ENV)
+    if env is not None:
+        return env.encode() or None
+    if not sys.stdin.isatty():
+        return None
+    first = getpass.getpass(prompt)
+    if confirm and first and getpass.getpass("Repeat the passphrase: ") != first:
+        raise UsageError("the passphrases do not match")
+    return first.encode() or None
+
+
+def generate_key(name: str) -> tuple[Path, Path, str]:
+    """Write NAME.key (PKCS#8 PEM, 0600, encrypted with a passphrase) and NAME.pub."""
+    key_path, pub_path = Path(f"{name}.key"), Path(f"{name}.pub")
+    for p in (key_path, pub_path):
+        if p.exists():
+            raise AirgapError(f"{p} already exists; refusing to overwrite a key")
+    key = Ed25519PrivateKey.generate()
+    secret = _passphrase("Passphrase for the new key (empty for none): ", confirm=True)
+    enc: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(secret) if secret else serialization.NoEncryption())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    pub = key.public_key()
+    pub_path.write_bytes(pub.public_bytes(serialization.Encoding.PEM,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo))
+    return key_path, pub_path, fingerprint(pub)
+
+
+def load_private_key(path: Path) -> Ed25519PrivateKey:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise NotFound(f"signing key {path}: no such file") from None
+    secret = None
+    if b"ENCRYPTED" in data:
+        secret = _passphrase(f"Passphrase for {path}: ")
+        if secret is None:
+            raise SignatureError(f"signing key {path} is encrypted: set {PASSPHRASE_ENV} "
+                                 "or run on a terminal")
+    try:
+        key = serialization.load_pem_private_key(data, password=secret)
+    except (ValueError, TypeError) as exc:
+        reason = "wrong passphrase" if secret else str(exc)
+        raise SignatureError(f"cannot read signing key {path}: {reason}") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SignatureError(f"signing key {path} is not an Ed25519 key")
+    return key
+
+
+def load_public_key(path: Path) -> Ed25519PublicKey:
+    try:
+        key = serialization.load_pem_public_key(path.read_bytes())
+    except FileNotFoundError:
+        raise NotFound(f"trusted key {path}: no such file") from None
+    except ValueError as exc:
+        raise UsageError(f"trusted key {path} is not a PEM public key: {exc}") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise UsageError(f"trusted key {path} is not an Ed25519 key")
+    return key
+
+
+def sign(data: bytes, key: Ed25519PrivateKey) -> bytes:
+    pub = key.public_key()
+    doc = {
+        "schemaVersion": 1,
+        "mediaType": SIG_MEDIA_TYPE,
+        "algorithm": "ed25519",
+        "keyFingerprint": fingerprint(pub),
+        "publicKey": base64.b64encode(pub.public_bytes(serialization.Encoding.Raw,
+                                                       serialization.PublicFormat.Raw)).decode(),
+        "signature": base64.b64encode(key.sign(data)).decode(),
+    }
+    return json.dumps(doc, indent=1, sort_keys=True).encode() + b"\n"
+
+
+@dataclass
+class TrustPolicy:
+    """Trusted public keys by fingerprint, with where each came from."""
+
+    keys: dict[str, tuple[Ed25519PublicKey, str]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, trust_files: list[str]) -> TrustPolicy:
+        policy = cls()
+        paths = [Path(p) for p in trust_files]
+        env = os.environ.get(TRUST_ENV)
+        for d in ([Path(env)] if env else []) + [SYSTEM_TRUST_DIR]:
+            if d.is_dir():
+                paths += sorted(d.glob("*.pub"))
+        for p in paths:
+            key = load_public_key(p)
+            policy.keys.setdefault(fingerprint(key), (key, str(p)))
+        return policy
+
+
+@dataclass
+class TrustResult:
+    status: str          # "verified", "unverified" (intact, signer unknown), "unsigned", "skipped"
+    signer: str = ""     # fingerprint
+    source: str = ""     # the trusted key file
+
+    def describe(self) -> str:
+        if self.status == "verified":
+            return f"signed by {self.signer} (trusted key {self.source})"
+        if self.status == "unverified":
+            return f"signed by {self.signer}, signer NOT verified (no trusted keys configured)"
+        if self.status == "skipped":
+            return "signature NOT checked (--insecure-skip-signature)"
+        return "unsigned"
+
+
+def check(policy: TrustPolicy, archive: str, bundle: bytes | None, sig: bytes | None,
+          insecure: bool = False) -> TrustResult:
+    """Apply the trust policy to a bundle's signature; raise SignatureError to refuse."""
+    if insecure:
+        return TrustResult("skipped")
+    hint = "; pass --insecure-skip-signature to load it anyway"
+    if bundle is None:
+        if policy.keys:
+            raise SignatureError(f"{archive}: not an airgap bundle (no airgap/bundle.json), so "
+                                 f"not signed, and a trust policy is in force{hint}")
+        return TrustResult("unsigned")
+    if sig is None:
+        if policy.keys:
+            raise SignatureError(f"{archive}: the bundle is not signed (no airgap/bundle.json.sig) "
+                                 f"and a trust policy is in force{hint}")
+        return TrustResult("unsigned")
+    claimed, pub, signature = _parse_sig(sig, archive)
+    if fingerprint(pub) != claimed:
+        raise SignatureError(f"{archive}: airgap/bundle.json.sig: its public key does not match "
+                             f"its fingerprint {claimed}")
+    try:
+        pub.verify(signature, bundle)
+    except InvalidSignature:
+        raise SignatureError(f"{archive}: airgap/bundle.json.sig: the signature does not match "
+                             "airgap/bundle.json (the bundle or the signature was altered)") from None
+    if not policy.keys:
+        return TrustResult("unverified", claimed)
+    trusted = policy.keys.get(claimed)
+    if trusted is None:
+        raise SignatureError(f"{archive}: signed by key {claimed}, which is not trusted here "
+                             f"(trusted: {', '.join(sorted(policy.keys))})")
+    return TrustResult("verified", claimed, trusted[1])
+
+
+def _parse_sig(sig: bytes, archive: str) -> tuple[str, Ed25519PublicKey, bytes]:
+    where = f"{archive}: airgap/bundle.json.sig"
+    try:
+        doc = json.loads(sig)
+        if doc.get("algorithm") != "ed25519":
+            raise SignatureError(f"{where}: unsupported algorithm {doc.get('algorithm')!r}")
+        claimed = str(doc["keyFingerprint"])
+        pub = Ed25519PublicKey.from_public_bytes(base64.b64decode(doc["publicKey"], validate=True))
+        signature = base64.b64decode(doc["signature"], validate=True)
+    except SignatureError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise SignatureError(f"{where}: damaged signature file ({exc})") from None
+    return claimed, pub, signature
