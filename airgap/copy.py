@@ -178,14 +178,17 @@ def transfer(source: Source, sink: Sink, p: Plan, progress: Progress | None = No
         else:
             todo.append(desc)
     progress.begin(sum(d.size for d in todo), len(todo))
+    if verify_full:  # every compressed layer the images use, even one the sink already has
+        for digest, diff_id in sorted(p.diff_ids.items()):
+            desc = p.blobs[digest]
+            if not is_uncompressed_layer(desc.media_type) and source.has_blob(digest):
+                _check_layer(source, desc, diff_id, p.labels[digest])
     for desc in todo:
         label = p.labels[desc.digest]
         if desc.digest in p.documents:
             sink.put_bytes(p.documents[desc.digest], desc, f"{label} ({source.where(desc)})")
         else:
             _copy_blob(source, sink, desc, label, progress)
-            if verify_full and not is_uncompressed_layer(desc.media_type):
-                _check_layer(source, desc, p.diff_ids[desc.digest], label)
         result.added.append(desc.digest)
         result.bytes_added += desc.size
     progress.end()

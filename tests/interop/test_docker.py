@@ -46,6 +46,11 @@ def test_docker_save_loads_with_same_ids(docker: Docker, docker_images: dict[str
     assert len(layer_blobs) == 3
 
 
+def sign_key(tmp_path: Path) -> str:
+    from airgap.signing import generate_key
+    return str(generate_key(str(tmp_path / "signer"))[0])
+
+
 def test_airgap_bundle_loads_into_docker(docker: Docker, docker_images: dict[str, str], airgap: Airgap, tmp_path: Path) -> None:
     archive = tmp_path / "docker.tar"
     docker("save", "-o", str(archive), *docker_images)
@@ -55,11 +60,14 @@ def test_airgap_bundle_loads_into_docker(docker: Docker, docker_images: dict[str
     airgap("import", str(extra), "airgap-test/made:1", "--base", "airgap-test/base:1")
     made_id = airgap.image_id("airgap-test/made:1")
     bundle = tmp_path / "bundle.tar"
-    airgap("save", "-o", str(bundle), *docker_images, "airgap-test/made:1")
+    key = sign_key(tmp_path)
+    airgap("save", "--sign", key, "-o", str(bundle), *docker_images, "airgap-test/made:1")
     docker.reset()
     assert docker("images", "-q").stdout.strip() == ""
     out = docker("load", "-i", str(bundle)).stdout
     assert sorted(out.splitlines()) == sorted(f"Loaded image: {n}" for n in [*docker_images, "airgap-test/made:1"])
+    with tarfile.open(bundle) as tf:
+        assert tf.getnames()[1:3] == ["airgap/bundle.json", "airgap/bundle.json.sig"]
     for name, image_id in {**docker_images, "airgap-test/made:1": made_id}.items():
         info = json.loads(docker("inspect", name).stdout)[0]
         assert info["Id"] == image_id

@@ -46,9 +46,10 @@ def test_bundle_read_by_skopeo(airgap: Airgap, make_airgap, three_images: list[s
     assert _manifest_digest(other, "example/copied:2") == digest
 
 
-def test_bundle_imported_by_containerd(containerd: Containerd, airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
+def test_signed_bundle_imported_by_containerd(containerd: Containerd, airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
+    from .test_docker import sign_key
     bundle = tmp_path / "bundle.tar"
-    airgap("save", "-o", str(bundle), *three_images)
+    airgap("save", "--sign", sign_key(tmp_path), "-o", str(bundle), *three_images)
     containerd.ctr("images", "import", str(bundle))
     listed = {}
     for line in containerd.ctr("images", "ls").stdout.splitlines()[1:]:
