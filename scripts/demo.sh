@@ -29,12 +29,15 @@ echo "print('two')" > "$work/two/app.py"
 "$AIRGAP" "${packager[@]}" images example/app-two
 
 echo
-echo "== packager: save both into one bundle"
-"$AIRGAP" "${packager[@]}" save -o "$work/bundle.tar" example/app-one:1 example/app-two:1
+echo "== packager: make a signing key, save both images into one signed bundle"
+(cd "$work" && AIRGAP_KEY_PASSPHRASE= "$AIRGAP" key generate packager >/dev/null)
+"$AIRGAP" "${packager[@]}" save --sign "$work/packager.key" -o "$work/bundle.tar" example/app-one:1 example/app-two:1
 
 echo
-echo "== site: load the bundle into an empty store"
-"$AIRGAP" "${site[@]}" load -i "$work/bundle.tar"
+echo "== site: verify the bundle against the packager's public key, then load it into an empty store"
+"$AIRGAP" "${site[@]}" verify --trust "$work/packager.pub" "$work/bundle.tar"
+echo
+"$AIRGAP" "${site[@]}" load -q --trust "$work/packager.pub" -i "$work/bundle.tar"
 "$AIRGAP" "${site[@]}" images
 
 echo
