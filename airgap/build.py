@@ -47,7 +47,7 @@ def _reset_owner(ti: tarfile.TarInfo) -> tarfile.TarInfo:
 
 def _write_layer(src: Path, out: _HashingFile) -> None:
     if src.is_dir():
-        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:  # type: ignore[arg-type]
+        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:  # type: ignore[call-overload]
             for entry in sorted(src.iterdir()):
                 tf.add(entry, arcname=entry.name, filter=_reset_owner)
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Callable, Protocol
 
 from .errors import DigestMismatch, FormatError
 
@@ -27,16 +27,16 @@ def short_id(digest: str) -> str:
     return digest.split(":", 1)[-1][:12]
 
 
+class Reader(Protocol):
+    def readinto(self, buffer: Any, /) -> int | None: ...
+
+
 class Writer(Protocol):
-    def write(self, data: bytes, /) -> int | None: ...
+    def write(self, data: Any, /) -> Any: ...
 
 
-class Progress(Protocol):
-    def __call__(self, n: int) -> None: ...
-
-
-def copy_verified(src: BinaryIO, dst: Writer | None, *, expected: str | None, size: int | None,
-                  what: str, progress: Progress | None = None) -> tuple[str, int]:
+def copy_verified(src: Reader | BinaryIO, dst: Writer | None, *, expected: str | None, size: int | None,
+                  what: str, progress: Callable[[int], None] | None = None) -> tuple[str, int]:
     """Copy ``src`` to ``dst`` hashing as it goes; never read past ``size``.
 
     Raises DigestMismatch when the digest or size differs, FormatError when the source
@@ -49,7 +49,7 @@ def copy_verified(src: BinaryIO, dst: Writer | None, *, expected: str | None, si
     view = memoryview(buf)
     while remaining != 0:
         want = CHUNK if remaining < 0 else min(CHUNK, remaining)
-        n = src.readinto(view[:want])  # type: ignore[attr-defined]
+        n = src.readinto(view[:want])  # type: ignore[union-attr]
         if not n:
             if size is not None:
                 raise FormatError(f"{what}: truncated: got {seen} of {size} bytes")

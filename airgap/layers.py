@@ -16,10 +16,10 @@ _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 def _decompressing(stream: BinaryIO, media_type: str, head: bytes) -> BinaryIO:
     if media_type.endswith("zstd") or head.startswith(_ZSTD_MAGIC):
         import zstandard
-        return zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)  # type: ignore[return-value]
+        return zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
     if media_type.endswith("gzip") or head.startswith(_GZIP_MAGIC):
         from isal import igzip
-        return igzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[return-value]
+        return igzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[no-untyped-call,return-value]
     return stream
 
 

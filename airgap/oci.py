@@ -94,7 +94,7 @@ class Descriptor:
         if not isinstance(obj, dict):
             raise FormatError(f"{what}: descriptor is not an object")
         digest, size = obj.get("digest"), obj.get("size")
-        validate_digest(digest, what)
+        validate_digest(str(digest), what)
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise FormatError(f"{what}: descriptor of {digest} has no valid size")
         plat = obj.get("platform")
@@ -102,7 +102,7 @@ class Descriptor:
         if isinstance(plat, dict) and plat.get("os") and plat.get("architecture"):
             platform = Platform(str(plat["os"]), str(plat["architecture"]), str(plat.get("variant", "")))
         ann = obj.get("annotations") or {}
-        return cls(str(obj.get("mediaType", "")), digest, size,
+        return cls(str(obj.get("mediaType", "")), str(digest), size,
                    dict(ann) if isinstance(ann, dict) else {}, platform, dict(obj))
 
     def to_json(self) -> dict[str, Any]:

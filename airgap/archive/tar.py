@@ -75,7 +75,7 @@ class TarIndex:
         end = f.tell()
         f.seek(0)
         try:
-            tf = tarfile.open(fileobj=f, mode="r:", errorlevel=2)  # type: ignore[call-overload]
+            tf = tarfile.open(fileobj=f, mode="r:", errorlevel=2)
         except (tarfile.TarError, EOFError) as exc:
             raise FormatError(f"{archive}: not a tar archive or damaged at its start ({exc})") from None
         seen_dirs: set[str] = set()

@@ -19,7 +19,8 @@ from ..copy import copy
 from ..errors import AirgapError, UsageError
 from ..oci import parse_platform
 from ..reference import parse_reference
-from ..store.query import all_images, find_image
+from ..reference import Reference
+from ..store.query import ImageInfo, all_images, find_image
 from ..transports.archive import ArchiveSource, BundleSink
 from ..transports.base import SourceImage
 from ..transports.store import NullSink, StoreSink, StoreSource
@@ -144,7 +145,7 @@ def _save_selection(ctx: Context, names: list[str]) -> list[SourceImage]:
     images = all_images(store)
     chosen: dict[str, SourceImage] = {}
     for text in names:
-        matched = []
+        matched: list[tuple[ImageInfo, Reference | None]] = []
         try:
             ref = parse_reference(text)
         except AirgapError:
@@ -185,7 +186,7 @@ def _output(path: str | None) -> Iterator[BinaryIO]:
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    target = Path(path)  # type: ignore[arg-type]
+    target = Path(path)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as f:

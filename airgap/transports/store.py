@@ -71,8 +71,10 @@ class StoreSink:
         return self.txn.put_bytes(data, desc, what)
 
     def put_image(self, desc: Descriptor, names: list[Reference]) -> None:
-        for name in names or [None]:
+        for name in names:
             self.txn.add_name(desc, name)
+        if not names:
+            self.txn.add_name(desc, None)
 
     def commit(self) -> None:
         self.txn.commit()
