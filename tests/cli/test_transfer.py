@@ -262,3 +262,16 @@ def test_not_an_archive(airgap: Airgap, tmp_path: Path) -> None:
     assert res.code == 3 and "junk.bin" in res.err
     res = airgap("load", "-i", str(tmp_path / "missing.tar"), ok=False)
     assert res.code == 1 and "missing.tar" in res.err
+
+
+def test_progress_plain_goes_to_stderr(airgap: Airgap, three_images: list[str], tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from airgap.cli.main import main
+    bundle = _bundle(airgap, tmp_path, *three_images)
+    capsys.readouterr()
+    assert main(["--store", str(tmp_path / "p"), "--progress", "plain", "load", "-i", str(bundle)]) == 0
+    cap = capsys.readouterr()
+    assert cap.out.splitlines() == [f"Loaded image: {n}" for n in three_images]
+    assert "Loading: 10 blobs" in cap.err and ": done" in cap.err
+    assert main(["--store", str(tmp_path / "q"), "--progress", "plain", "load", "-q", "-i", str(bundle)]) == 0
+    assert capsys.readouterr().err == ""

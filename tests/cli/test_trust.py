@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from airgap.digest import sha256_digest
-from airgap.oci import OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, Descriptor, canonical_json
+from airgap.oci import OCI_CONFIG, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, OCI_MANIFEST, Descriptor, canonical_json
 from airgap.reference import parse_reference
 from airgap.store import Store
 
@@ -183,8 +183,8 @@ def test_wrong_passphrase(airgap: Airgap, three_images: list[str], keys: dict[st
     airgap("save", "--sign", f"{keys['locked']}.key", "-o", str(tmp_path / "x.tar"), three_images[0])
 
 
-def _gzip_image(store: Path, name: str, lie: bool) -> None:
-    """A one-layer image with a gzip layer; with ``lie`` the config's diff_id is wrong."""
+def _gzip_image(store: Path, name: str, lie: bool, zstd: bool = False) -> None:
+    """A one-layer image with a gzip (or zstd) layer; with ``lie`` the config's diff_id is wrong."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tf:
         data = b"real content\n"
@@ -192,16 +192,21 @@ def _gzip_image(store: Path, name: str, lie: bool) -> None:
         ti.size = len(data)
         tf.addfile(ti, io.BytesIO(data))
     tar = buf.getvalue()
-    layer = gzip.compress(tar, mtime=0)
+    if zstd:
+        import zstandard
+        layer = zstandard.ZstdCompressor().compress(tar)
+    else:
+        layer = gzip.compress(tar, mtime=0)
+    media_type = OCI_LAYER_ZSTD if zstd else OCI_LAYER_GZIP
     diff_id = sha256_digest(tar + (b"\0" * 512 if lie else b""))
     config = canonical_json({"architecture": "amd64", "os": "linux", "created": "2024-01-01T00:00:00Z",
                              "rootfs": {"type": "layers", "diff_ids": [diff_id]}, "config": {}})
     manifest = canonical_json({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
                                "config": {"mediaType": OCI_CONFIG, "digest": sha256_digest(config), "size": len(config)},
-                               "layers": [{"mediaType": OCI_LAYER_GZIP, "digest": sha256_digest(layer), "size": len(layer)}]})
+                               "layers": [{"mediaType": media_type, "digest": sha256_digest(layer), "size": len(layer)}]})
     s = Store(store)
     with s.begin() as txn:
-        txn.put_bytes(layer, Descriptor(OCI_LAYER_GZIP, sha256_digest(layer), len(layer)), "layer")
+        txn.put_bytes(layer, Descriptor(media_type, sha256_digest(layer), len(layer)), "layer")
         txn.put_bytes(config, Descriptor(OCI_CONFIG, sha256_digest(config), len(config)), "config")
         desc = Descriptor(OCI_MANIFEST, sha256_digest(manifest), len(manifest))
         txn.put_bytes(manifest, desc, "manifest")
@@ -209,9 +214,11 @@ def _gzip_image(store: Path, name: str, lie: bool) -> None:
         txn.commit()
 
 
-def test_verify_full_catches_wrong_diff_id(airgap: Airgap, site: Airgap, keys: dict[str, Path], tmp_path: Path) -> None:
-    _gzip_image(airgap.store, "honest:1", lie=False)
-    _gzip_image(airgap.store, "liar:1", lie=True)
+@pytest.mark.parametrize("zstd", [False, True], ids=["gzip", "zstd"])
+def test_verify_full_catches_wrong_diff_id(airgap: Airgap, site: Airgap, keys: dict[str, Path], tmp_path: Path,
+                                           zstd: bool) -> None:
+    _gzip_image(airgap.store, "honest:1", lie=False, zstd=zstd)
+    _gzip_image(airgap.store, "liar:1", lie=True, zstd=zstd)
     for name in ("honest:1", "liar:1"):
         out = tmp_path / f"{name[:-2]}.tar"
         airgap("save", "--sign", f"{keys['packager']}.key", "-o", str(out), name)
