@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from ..timeutil import parse_time
+
 _UNITS = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
 
 
@@ -42,23 +44,6 @@ def human_duration(seconds: float) -> str:
     if hours < 24 * 365 * 2:
         return f"{hours // 24 // 30} months"
     return f"{hours // 24 // 365} years"
-
-
-def parse_time(text: str) -> datetime | None:
-    """An RFC 3339 time as images carry it (nanoseconds allowed)."""
-    if not text:
-        return None
-    t = text.strip().replace("Z", "+00:00")
-    if "." in t:
-        head, _, rest = t.partition(".")
-        frac = "".join(ch for ch in rest if ch.isdigit())
-        tz = rest[len(frac):]
-        t = f"{head}.{frac[:6]}{tz}"
-    try:
-        dt = datetime.fromisoformat(t)
-    except ValueError:
-        return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
 def since(text: str, now: datetime | None = None) -> str:

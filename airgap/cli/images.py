@@ -3,94 +3,252 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
+import re
+from datetime import datetime, timezone
 from typing import Any
 
-from ..errors import AirgapError, Conflict, NotFound, UsageError
+from ..errors import AirgapError, NotFound, UsageError
 from ..reference import Reference, parse_reference
-from ..store.gc import collect_garbage
-from ..store.layout import Store, entry_name
+from ..store.gc import collect_garbage, remove
 from ..store.query import ImageInfo, all_images, find_image
 from .context import Context
-from .format import human_size, parse_time, since, table
+from .format import human_size, since, table
+from .template import Template, expand_escapes, go_json
+
+IMAGE_HEADERS = {"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
+                 "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE",
+                 "Containers": "CONTAINERS", "SharedSize": "SHARED SIZE",
+                 "UniqueSize": "UNIQUE SIZE", "VirtualSize": "VIRTUAL SIZE"}
+_FILTERS = ("dangling", "before", "since", "reference", "label")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("images", help="list stored images")
-    p.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]")
-    p.add_argument("-a", "--all", action="store_true", help="show all images (no effect: no intermediates)")
-    p.add_argument("-q", "--quiet", action="store_true", help="only image IDs")
-    p.add_argument("--no-trunc", action="store_true", help="full image IDs")
-    p.add_argument("--digests", action="store_true", help="show digests")
-    p.set_defaults(func=cmd_images)
+    images = sub.add_parser("images", help="list stored images")
+    image = sub.add_parser("image", help="manage images (ls, rm, inspect, tag, prune)")
+    isub = image.add_subparsers(dest="image_command", metavar="COMMAND")
+    isub.required = True
+    for p in (images, isub.add_parser("ls", aliases=["list"], help="list stored images")):
+        p.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]")
+        p.add_argument("-a", "--all", action="store_true",
+                       help="show all images (airgap keeps no intermediate images)")
+        p.add_argument("-q", "--quiet", action="store_true", help="only image IDs")
+        p.add_argument("--no-trunc", action="store_true", help="full image IDs")
+        p.add_argument("--digests", action="store_true", help="show digests")
+        p.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
+                       help="dangling=true|false, before=IMAGE, since=IMAGE, reference=PATTERN, "
+                            "label=KEY[=VALUE]")
+        p.add_argument("--format", help="Go template, 'table TEMPLATE', or 'json'")
+        p.set_defaults(func=cmd_images)
 
-    p = sub.add_parser("inspect", help="show stored images as JSON")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.set_defaults(func=cmd_inspect)
+    for p in (sub.add_parser("inspect", help="show stored images as JSON"),
+              isub.add_parser("inspect", help="show stored images as JSON")):
+        p.add_argument("-f", "--format", help="Go template applied to each image")
+        p.add_argument("images", nargs="+", metavar="IMAGE")
+        p.set_defaults(func=cmd_inspect)
 
-    p = sub.add_parser("tag", help="give a stored image another name")
-    p.add_argument("source", metavar="SOURCE_IMAGE[:TAG]")
-    p.add_argument("target", metavar="TARGET_IMAGE[:TAG]")
-    p.set_defaults(func=cmd_tag)
+    for p in (sub.add_parser("tag", help="give a stored image another name"),
+              isub.add_parser("tag", help="give a stored image another name")):
+        p.add_argument("source", metavar="SOURCE_IMAGE[:TAG]")
+        p.add_argument("target", metavar="TARGET_IMAGE[:TAG]")
+        p.set_defaults(func=cmd_tag)
 
-    p = sub.add_parser("rmi", help="untag and remove images")
-    p.add_argument("-f", "--force", action="store_true", help="remove an image that has several names")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.set_defaults(func=cmd_rmi)
+    for p in (sub.add_parser("rmi", help="untag and remove images"),
+              isub.add_parser("rm", aliases=["remove"], help="untag and remove images")):
+        p.add_argument("-f", "--force", action="store_true",
+                       help="remove an image that is named in several repositories")
+        p.add_argument("images", nargs="+", metavar="IMAGE")
+        p.set_defaults(func=cmd_rmi)
+
+    from . import system
+    system.register_image_prune(isub)
 
 
-def sorted_images(store: Store) -> list[ImageInfo]:
+# -- images ---------------------------------------------------------------------------
+
+def newest_first(infos: list[ImageInfo]) -> list[ImageInfo]:
+    epoch = datetime.fromtimestamp(0, timezone.utc)
+    return sorted(infos, key=lambda i: (i.created_time or epoch, i.id), reverse=True)
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """Go's ``path.Match``: ``*`` and ``?`` stop at ``/``; ``[^...]`` negates."""
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "\\" and i + 1 < len(pattern):
+            i += 1
+            out.append(re.escape(pattern[i]))
+        elif c == "[":
+            end = pattern.find("]", i + 2)
+            if end == -1:
+                raise UsageError(f"invalid reference filter {pattern!r}: syntax error in pattern")
+            body = pattern[i + 1:end]
+            if body.startswith("^"):
+                body = "^" + body[1:].replace("/", "")
+                out.append(f"[{body}/]")
+            else:
+                out.append(f"[{body}]")
+            i = end
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def _reference_match(patterns: list[re.Pattern[str]], ref: Reference) -> bool:
+    """``reference.FamiliarMatch``: against ``name:tag``, else against the name alone."""
+    return any(p.match(ref.familiar()) or p.match(ref.familiar_name) for p in patterns)
+
+
+def _parse_filters(items: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip().lower()
+        if not sep or key not in _FILTERS:
+            raise UsageError(f"invalid filter '{item}'")
+        if key == "dangling" and value.lower() not in ("true", "false", "1", "0"):
+            raise UsageError(f"invalid filter 'dangling={value}'")
+        out.setdefault(key, []).append(value)
+    return out
+
+
+def _labels_match(wanted: list[str], labels: dict[str, str]) -> bool:
+    for w in wanted:
+        key, sep, value = w.partition("=")
+        if key not in labels or (sep and labels[key] != value):
+            return False
+    return True
+
+
+def select_images(ctx: Context, args: argparse.Namespace) -> list[tuple[ImageInfo, list[Reference]]]:
+    """The images ``images`` shows, each with the names the reference filter keeps."""
+    store = ctx.store
     infos = all_images(store)
-    def key(info: ImageInfo) -> tuple[float, str]:
-        t = parse_time(info.created)
-        return (t.timestamp() if t else 0.0, info.id)
-    return sorted(infos, key=key, reverse=True)
-
-
-def _rows(infos: list[ImageInfo], pattern: Reference | None) -> list[tuple[ImageInfo, str, str]]:
-    rows = []
-    for info in infos:
-        names = sorted(info.names, key=lambda n: n.familiar())
-        if pattern is not None:
-            names = [n for n in names if n.name == pattern.name and (pattern.tag is None or n.tag == pattern.tag)]
+    filters = _parse_filters(args.filter)
+    if args.repository:
+        parse_reference(args.repository)  # an invalid name is a usage error, as in Docker
+        filters.setdefault("reference", []).append(args.repository)
+    patterns = [_glob_regex(p) for p in filters.get("reference", [])]
+    dangling = {v.lower() in ("true", "1") for v in filters.get("dangling", [])}
+    if len(dangling) > 1:
+        raise UsageError("invalid filter: dangling is both true and false")
+    bounds = {k: [find_image(store, v, infos)[0].created_time for v in filters.get(k, [])]
+              for k in ("before", "since")}
+    out = []
+    for info in newest_first(infos):
+        created = info.created_time
+        if any(b is not None and (created is None or created >= b) for b in bounds["before"]):
+            continue
+        if any(b is not None and (created is None or created <= b) for b in bounds["since"]):
+            continue
+        if "label" in filters and not _labels_match(filters["label"], info.labels):
+            continue
+        names = sorted(info.names, key=str)
+        if patterns:
+            names = [n for n in names if _reference_match(patterns, n)]
             if not names:
                 continue
-        if not names:
-            rows.append((info, "<none>", "<none>"))
-        for n in names:
-            rows.append((info, n.familiar_name, n.tag or "<none>"))
+        if dangling == {True} and info.tags:
+            continue
+        if dangling == {False} and not info.names:
+            continue
+        out.append((info, names))
+    return out
+
+
+def image_rows(info: ImageInfo, names: list[Reference], digests: bool) -> list[tuple[str, str, str]]:
+    """(repository, tag, digest) rows, grouped per repository as Docker's CLI groups them."""
+    if not names:
+        return [("<none>", "<none>", "<none>")]
+    tags: dict[str, list[str]] = {}
+    repo_digests: dict[str, list[str]] = {}
+    for n in names:
+        if n.digest:
+            repo_digests.setdefault(n.familiar_name, []).append(n.digest)
+        elif n.tag:
+            tags.setdefault(n.familiar_name, []).append(n.tag)
+    rows = []
+    for repo, repo_tags in tags.items():
+        ds = repo_digests.pop(repo, []) if digests else []
+        repo_digests.pop(repo, None)
+        for tag in repo_tags:
+            rows += [(repo, tag, d) for d in ds] or [(repo, tag, "<none>")]
+    for repo, ds in repo_digests.items():
+        rows += [(repo, "<none>", d) for d in ds] if digests else [(repo, "<none>", "")]
     return rows
 
 
+def created_at(info: ImageInfo) -> str:
+    """Go's ``time.Unix(created, 0).String()`` in local time."""
+    t = info.created_time
+    if t is None:
+        return "N/A"
+    local = datetime.fromtimestamp(int(t.timestamp())).astimezone()
+    return local.strftime("%Y-%m-%d %H:%M:%S %z ") + (local.tzname() or "")
+
+
+def image_context(info: ImageInfo, repo: str, tag: str, digest: str, no_trunc: bool) -> dict[str, str]:
+    size = human_size(info.size)
+    return {"Containers": "N/A", "CreatedAt": created_at(info), "CreatedSince": since(info.created),
+            "Digest": digest, "ID": info.id if no_trunc else info.id[7:19], "Repository": repo,
+            "SharedSize": "N/A", "Size": size, "Tag": tag, "UniqueSize": "N/A", "VirtualSize": size}
+
+
+def render(ctx: Context, fmt: str, rows: list[dict[str, str]], headers: dict[str, str]) -> None:
+    """Docker's formatter: 'json', 'table TEMPLATE' (header, aligned) or a plain template."""
+    if fmt == "json":
+        for r in rows:
+            ctx.print(go_json(r))
+        return
+    fmt = expand_escapes(fmt)
+    is_table = fmt.startswith("table")
+    tmpl = Template(fmt[5:].lstrip(" ") if is_table else fmt)
+    lines = [tmpl.render(r) for r in rows]
+    if not is_table:
+        for line in lines:
+            ctx.print(line)
+        return
+    header = tmpl.render({k: headers.get(k, k.upper()) for k in rows[0]} if rows else dict(headers))
+    text = table([line.split("\t") for line in [header, *lines]])
+    if text:
+        ctx.print(text)
+
+
 def cmd_images(ctx: Context, args: argparse.Namespace) -> int:
-    pattern = parse_reference(args.repository) if args.repository else None
-    rows = _rows(sorted_images(ctx.store), pattern)
-    def image_id(info: ImageInfo) -> str:
-        return info.id if args.no_trunc else info.id[7:19]
+    selected = select_images(ctx, args)
     if args.quiet:
-        seen: list[str] = []
-        for info, _, _ in rows:
-            if image_id(info) not in seen:
-                seen.append(image_id(info))
-        for i in seen:
+        ids: list[str] = []
+        for info, _ in selected:
+            i = info.id if args.no_trunc else info.id[7:19]
+            if i not in ids:
+                ids.append(i)
+        for i in ids:
             ctx.print(i)
         return 0
-    header = ["REPOSITORY", "TAG", *(["DIGEST"] if args.digests else []), "IMAGE ID", "CREATED", "SIZE"]
-    out = [header]
-    for info, repo, tag in rows:
-        digest = ["<none>"] if args.digests else []
-        out.append([repo, tag, *digest, image_id(info), since(info.created), human_size(info.size)])
-    ctx.print(table(out))
+    rows = [image_context(info, repo, tag, digest, args.no_trunc)
+            for info, names in selected
+            for repo, tag, digest in image_rows(info, names, args.digests)]
+    fmt = args.format or ("table {{.Repository}}\\t{{.Tag}}\\t" + ("{{.Digest}}\\t" if args.digests else "")
+                          + "{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}")
+    render(ctx, fmt, rows, IMAGE_HEADERS)
     return 0
 
 
+# -- inspect, tag, rmi ------------------------------------------------------------------
+
 def inspect_doc(info: ImageInfo) -> dict[str, Any]:
     cfg = info.config
+    rootfs = cfg.get("rootfs") or {}
     doc: dict[str, Any] = {
         "Id": info.id,
-        "RepoTags": [n.familiar() for n in sorted(info.names, key=lambda n: n.familiar())],
-        "RepoDigests": [],
+        "RepoTags": [n.familiar() for n in info.tags],
+        "RepoDigests": [n.familiar() for n in info.digest_refs],
         "Parent": "",
         "Comment": _comment(cfg),
         "Created": cfg.get("created", ""),
@@ -104,8 +262,8 @@ def inspect_doc(info: ImageInfo) -> dict[str, Any]:
     doc.update({
         "Os": cfg.get("os", ""),
         "Size": info.size,
-        "RootFS": {"Type": (cfg.get("rootfs") or {}).get("type", "layers"),
-                   "Layers": list((cfg.get("rootfs") or {}).get("diff_ids") or [])},
+        "VirtualSize": info.size,
+        "RootFS": {"Type": rootfs.get("type", "layers"), "Layers": info.diff_ids},
         "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
         "Descriptor": info.image.descriptor.to_json(),
     })
@@ -127,7 +285,12 @@ def cmd_inspect(ctx: Context, args: argparse.Namespace) -> int:
         except NotFound:
             ctx.info(f"Error: No such object: {text}")
             status = 1
-    ctx.print(json.dumps(docs, indent=4))
+    if args.format:
+        tmpl = Template(expand_escapes(args.format))
+        for d in docs:
+            ctx.print(tmpl.render(d))
+    else:
+        ctx.print(json.dumps(docs, indent=4))
     return status
 
 
@@ -144,65 +307,21 @@ def cmd_tag(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def chain_ids(diff_ids: list[str]) -> list[str]:
-    out: list[str] = []
-    for d in diff_ids:
-        out.append(d if not out else "sha256:" + hashlib.sha256(f"{out[-1]} {d}".encode()).hexdigest())
-    return out
-
-
 def cmd_rmi(ctx: Context, args: argparse.Namespace) -> int:
     store = ctx.store
     status = 0
     with store.lock():
         for text in args.images:
             try:
-                for line in _remove(store, text, args.force):
-                    ctx.print(line)
-            except AirgapError as exc:
-                msg = str(exc)
-                ctx.info(f"Error: {msg}" if isinstance(exc, NotFound) else f"Error response from daemon: {msg}")
+                for kind, value in remove(store, text, args.force):
+                    ctx.print(f"{kind}: {value}")
+            except NotFound as exc:
+                ctx.info(f"Error: {exc}")
                 status = 1
+            except UsageError:
+                raise
+            except AirgapError as exc:
+                ctx.info(f"Error response from daemon: {exc}")
+                status = exc.exit_code
         collect_garbage(store)
     return status
-
-
-def _remove(store: Store, text: str, force: bool) -> list[str]:
-    """Untag ``text`` or delete the image it names; return Docker's output lines."""
-    infos = all_images(store)
-    info, ref = find_image(store, text, infos)
-    entries = store.entries()
-    lines: list[str] = []
-    if ref is not None and ref in info.names and not ref.digest:
-        untag = [ref]
-    else:
-        repos = {n.name for n in info.names}
-        if len(repos) > 1 and not force:
-            raise Conflict(f"conflict: unable to delete {info.id[7:19]} (must be forced) - "
-                           "image is referenced in multiple repositories")
-        untag = list(info.names)
-    keep = [e for e in entries if not (e.digest == info.digest and entry_name(e) in untag)]
-    lines += [f"Untagged: {n.familiar()}" for n in untag]
-    remaining = [e for e in keep if e.digest == info.digest]
-    if not any(entry_name(e) is not None for e in remaining):
-        keep = [e for e in keep if e.digest != info.digest]
-        lines += _deleted_lines(info, [i for i in infos if i.digest != info.digest])
-    store.write_entries(keep)
-    return lines
-
-
-def _deleted_lines(info: ImageInfo, others: list[ImageInfo]) -> list[str]:
-    if any(o.id == info.id for o in others):
-        return []  # another manifest of the same image ID keeps it
-    used: set[str] = set()
-    for o in others:
-        try:
-            used.update(chain_ids(list((o.config.get("rootfs") or {}).get("diff_ids") or [])))
-        except AirgapError:
-            continue
-    lines = [f"Deleted: {info.id}"]
-    for cid in reversed(chain_ids(list((info.config.get("rootfs") or {}).get("diff_ids") or []))):
-        if cid in used:
-            break
-        lines.append(f"Deleted: {cid}")
-    return lines

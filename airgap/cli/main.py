@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import AirgapError
-from . import images, keys, transfer
+from . import images, keys, search, system, transfer
 from .context import Context
 
 
@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     transfer.register(sub)
     images.register(sub)
     keys.register(sub)
+    search.register(sub)
+    system.register(sub)
     return p
 
 

@@ -25,7 +25,8 @@ from ..transports.archive import ArchiveSource, BundleSink
 from ..transports.base import SourceImage
 from ..transports.store import NullSink, StoreSink, StoreSource
 from .context import Context
-from .format import human_size, parse_time
+from ..timeutil import parse_time
+from .format import human_size
 from .progress import make_progress
 
 

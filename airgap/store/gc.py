@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from ..errors import AirgapError
+from ..errors import AirgapError, Conflict
 from ..oci import Index, Manifest, parse_manifest
-from .layout import Store
+from ..reference import Reference
+from .layout import Store, entry_name
+from .query import ImageInfo, all_images, find_image
 
 
 def reachable(store: Store, roots: Iterable[str]) -> set[str]:
@@ -64,3 +66,74 @@ def clean_temp(store: Store) -> int:
         except OSError:
             continue
     return freed
+
+
+def deleted_ids(info: ImageInfo, others: list[ImageInfo]) -> list[str]:
+    """What Docker reports deleted with an image: its ID, then each layer chain (top
+    first) that no remaining image uses."""
+    if any(o.id == info.id for o in others):
+        return []  # another manifest of the same image keeps it
+    used: set[str] = set()
+    for o in others:
+        try:
+            used.update(o.chain_ids)
+        except AirgapError:
+            continue
+    out = [info.id]
+    for cid in reversed(info.chain_ids):
+        if cid in used:
+            break
+        out.append(cid)
+    return out
+
+
+def _single_reference(refs: list[Reference]) -> bool:
+    """Docker's isSingleReference: at most one tag, and every name in one repository."""
+    tags = [r for r in refs if not r.digest]
+    return bool(refs) and len(tags) <= 1 and len({r.name for r in refs}) == 1
+
+
+def remove(store: Store, text: str, force: bool) -> list[tuple[str, str]]:
+    """``rmi``, with Docker's rules. Call with the lock held.
+
+    By name: untag it (and the repository's digest references when it was the last tag
+    there); the image goes when nothing names it. By ID: an image with one tag, or only
+    names in one repository, loses them and goes; otherwise only with ``force``.
+    Returns the events ``("Untagged", name)`` and ``("Deleted", id)``.
+    """
+    infos = all_images(store)
+    info, ref = find_image(store, text, infos)
+    refs = sorted(info.names, key=str)
+    if ref is not None and ref in refs:
+        untag = [ref]
+        if not ref.digest and not any(r.name == ref.name and not r.digest and r != ref for r in refs):
+            untag += [r for r in refs if r.digest and r.name == ref.name]
+    elif not refs or _single_reference(refs) or force:
+        untag = refs
+    else:
+        raise Conflict(f"conflict: unable to delete {info.id[7:19]} (must be forced) - "
+                       "image is referenced in multiple repositories")
+    events = [("Untagged", n.familiar()) for n in untag]
+    keep = [e for e in store.entries() if not (e.digest == info.digest and entry_name(e) in untag)]
+    if not any(e.digest == info.digest and entry_name(e) is not None for e in keep):
+        keep = [e for e in keep if e.digest != info.digest]
+        events += [("Deleted", i) for i in deleted_ids(info, [o for o in infos if o.digest != info.digest])]
+    store.write_entries(keep)
+    return events
+
+
+def prune_images(store: Store, untagged: bool) -> tuple[list[tuple[str, str]], int]:
+    """Remove dangling images (no name), or with ``untagged`` every image without a tag,
+    then the blobs nothing references. Call with the lock held."""
+    infos = all_images(store)
+    doomed = [i for i in infos if (not i.tags if untagged else not i.names)]
+    events: list[tuple[str, str]] = []
+    gone = {i.digest for i in doomed}
+    remaining = [i for i in infos if i.digest not in gone]
+    for info in doomed:
+        events += [("untagged", n.familiar()) for n in info.digest_refs]
+        events += [("deleted", i) for i in deleted_ids(info, remaining)]
+    if doomed:
+        store.write_entries([e for e in store.entries() if e.digest not in gone])
+    _, freed = collect_garbage(store)
+    return events, freed

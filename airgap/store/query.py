@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
 from ..errors import AirgapError, Conflict, FormatError, NotFound
 from ..oci import Descriptor, Index, Manifest, host_platform, load_json, parse_manifest
 from ..reference import Reference, parse_reference
+from ..timeutil import parse_time
 from .layout import Image, Store
 
 _HEX_PREFIX = re.compile(r"^(sha256:)?([a-f0-9]{1,64})$")
@@ -67,8 +70,37 @@ class ImageInfo:
         return self.image.names
 
     @property
+    def tags(self) -> list[Reference]:
+        """Tagged names, in Docker's order (lexical on the full reference)."""
+        return sorted((n for n in self.names if not n.digest), key=str)
+
+    @property
+    def digest_refs(self) -> list[Reference]:
+        """``repo@sha256:...`` names: Docker's RepoDigests."""
+        return sorted((n for n in self.names if n.digest), key=str)
+
+    @property
     def created(self) -> str:
         return str(self.config.get("created") or "")
+
+    @cached_property
+    def created_time(self) -> datetime | None:
+        return parse_time(self.created)
+
+    @property
+    def diff_ids(self) -> list[str]:
+        rootfs = self.config.get("rootfs")
+        ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+        return [str(d) for d in ids] if isinstance(ids, list) else []
+
+    @property
+    def chain_ids(self) -> list[str]:
+        """Docker's layer chain IDs: each names a layer with everything below it."""
+        out: list[str] = []
+        for d in self.diff_ids:
+            out.append(d if not out else
+                       "sha256:" + hashlib.sha256(f"{out[-1]} {d}".encode()).hexdigest())
+        return out
 
     @property
     def size(self) -> int:
@@ -107,12 +139,12 @@ def find_image(store: Store, text: str, images: list[ImageInfo] | None = None) -
             raise
     if ref is not None:
         for info in images:
-            if ref.digest:
-                if info.digest == ref.digest and any(n.name == ref.name for n in info.names) \
-                        or info.digest == ref.digest and not info.names:
-                    return info, ref
-            elif ref in info.names:
+            if ref in info.names:
                 return info, ref
+        if ref.digest:
+            for info in images:
+                if info.digest == ref.digest and (not info.names or any(n.name == ref.name for n in info.names)):
+                    return info, ref
     if by_id:
         return _by_id(images, text, by_id.group(2)), None
     raise NotFound(f"No such image: {text}")

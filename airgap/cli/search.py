@@ -1,0 +1,82 @@
+"""search: repositories this host knows, in Docker's columns."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import AirgapError, UsageError
+from ..store.query import all_images
+from .context import Context
+from .images import newest_first, render
+
+DESCRIPTION_LABEL = "org.opencontainers.image.description"
+SEARCH_HEADERS = {"Name": "NAME", "Description": "DESCRIPTION", "StarCount": "STARS",
+                  "IsOfficial": "OFFICIAL", "IsAutomated": "AUTOMATED"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("search", help="search the repositories this host knows")
+    p.add_argument("term", metavar="TERM")
+    p.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
+                   help="is-official=true|false, stars=N")
+    p.add_argument("--limit", type=int, default=25, help="at most this many results (1-100)")
+    p.add_argument("--no-trunc", action="store_true", help="do not truncate descriptions")
+    p.add_argument("--format", help="Go template, 'table TEMPLATE', or 'json'")
+    p.add_argument("--registry", metavar="HOST", help="also search HOST's /v2/_catalog")
+    p.set_defaults(func=cmd_search)
+
+
+def ellipsis(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _filters(items: list[str]) -> tuple[bool | None, int]:
+    official: bool | None = None
+    stars = 0
+    for item in items:
+        key, _, value = item.partition("=")
+        if key == "is-official" and value in ("true", "false"):
+            official = value == "true"
+        elif key == "stars" and value.isdigit():
+            stars = int(value)
+        elif key == "is-automated" and value in ("true", "false"):
+            if value == "true":
+                stars = 1 << 62  # nothing here is an automated build
+        else:
+            raise UsageError(f"invalid filter '{item}'")
+    return official, stars
+
+
+def known_repositories(ctx: Context, args: argparse.Namespace) -> dict[str, tuple[str, bool]]:
+    """Familiar name -> (description, official), newest image's description first."""
+    repos: dict[str, tuple[str, bool]] = {}
+    for info in newest_first(all_images(ctx.store)):
+        for n in info.names:
+            if n.familiar_name not in repos or not repos[n.familiar_name][0]:
+                repos[n.familiar_name] = (info.labels.get(DESCRIPTION_LABEL, ""), n.is_official)
+    if args.registry:
+        raise AirgapError("search --registry needs the registry client, which this build lacks")
+    return repos
+
+
+def cmd_search(ctx: Context, args: argparse.Namespace) -> int:
+    if not 1 <= args.limit <= 100:
+        raise UsageError(f"limit {args.limit} is outside the range of [1, 100]")
+    official, stars = _filters(args.filter)
+    term = args.term.lower()
+    rows = []
+    for name, (desc, is_official) in sorted(known_repositories(ctx, args).items()):
+        if term not in name.lower() and term not in desc.lower():
+            continue
+        if official is not None and official != is_official:
+            continue
+        if stars > 0:
+            continue  # no stars offline
+        desc = desc.replace("\r", " ").replace("\n", " ")
+        rows.append({"Name": name, "Description": desc if args.no_trunc else ellipsis(desc, 45),
+                     "StarCount": "0", "IsOfficial": "[OK]" if is_official else "",
+                     "IsAutomated": ""})
+    rows = rows[: args.limit]
+    render(ctx, args.format or "table {{.Name}}\\t{{.Description}}\\t{{.StarCount}}\\t{{.IsOfficial}}",
+           rows, SEARCH_HEADERS)
+    return 0

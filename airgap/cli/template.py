@@ -1,0 +1,201 @@
+"""A subset of Go's text/template, enough for Docker's ``--format`` and ``inspect -f``.
+
+Actions: ``{{.Field.Sub}}``, ``{{.}}``, ``{{json .X}}``, ``{{index .X "k"}}``,
+``{{join .X ", "}}``, ``{{upper .X}}``, ``{{lower .X}}``, ``{{len .X}}``,
+``{{truncate .X 5}}``, ``{{println .X}}``, pipelines ``{{.X | json}}``,
+``{{range .X}}…{{end}}``, ``{{if .X}}…{{else}}…{{end}}``, and ``{{-``/``-}}`` trimming.
+Values print as Go's ``%v`` does: ``[a b]`` for lists, ``map[k:v]`` for maps.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..errors import UsageError
+
+_ACTION = re.compile(r"{{(-?)\s*(.*?)\s*(-?)}}", re.S)
+
+
+@dataclass
+class _Node:
+    kind: str                       # text, expr, range, if
+    value: str = ""
+    body: list[_Node] = field(default_factory=list)
+    orelse: list[_Node] = field(default_factory=list)
+
+
+def go_value(v: Any) -> str:
+    """Go's ``%v`` formatting of a JSON-like value."""
+    if v is None:
+        return "<no value>"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, list):
+        return "[" + " ".join(go_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "map[" + " ".join(f"{k}:{go_value(v[k])}" for k in sorted(v)) + "]"
+    return str(v)
+
+
+def _truthy(v: Any) -> bool:
+    return bool(v) and v != "0"
+
+
+class Template:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.nodes = self._parse(self._tokens(text))
+
+    def _tokens(self, text: str) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        pos = 0
+        trim_next = False
+        for m in _ACTION.finditer(text):
+            chunk = text[pos:m.start()]
+            if trim_next:
+                chunk = chunk.lstrip()
+            if m.group(1):
+                chunk = chunk.rstrip()
+            if chunk:
+                out.append(("text", chunk))
+            out.append(("action", m.group(2)))
+            trim_next = bool(m.group(3))
+            pos = m.end()
+        rest = text[pos:]
+        if trim_next:
+            rest = rest.lstrip()
+        if rest:
+            out.append(("text", rest))
+        return out
+
+    def _parse(self, tokens: list[tuple[str, str]]) -> list[_Node]:
+        root: list[_Node] = []
+        stack: list[tuple[_Node, list[_Node]]] = []
+        current = root
+        for kind, value in tokens:
+            if kind == "text":
+                current.append(_Node("text", value))
+                continue
+            word = value.split(None, 1)
+            head = word[0] if word else ""
+            if head in ("range", "if"):
+                node = _Node(head, word[1] if len(word) > 1 else "")
+                current.append(node)
+                stack.append((node, current))
+                current = node.body
+            elif head == "else":
+                if not stack or stack[-1][0].kind != "if":
+                    raise UsageError(f"template: unexpected {{{{else}}}} in {self.text!r}")
+                current = stack[-1][0].orelse
+            elif head == "end":
+                if not stack:
+                    raise UsageError(f"template: unexpected {{{{end}}}} in {self.text!r}")
+                current = stack.pop()[1]
+            else:
+                current.append(_Node("expr", value))
+        if stack:
+            raise UsageError(f"template: unclosed {{{{{stack[-1][0].kind}}}}} in {self.text!r}")
+        return root
+
+    def render(self, dot: Any) -> str:
+        return "".join(self._run(self.nodes, dot))
+
+    def _run(self, nodes: list[_Node], dot: Any) -> list[str]:
+        out: list[str] = []
+        for n in nodes:
+            if n.kind == "text":
+                out.append(n.value)
+            elif n.kind == "expr":
+                out.append(go_value(self._eval(n.value, dot)))
+            elif n.kind == "range":
+                seq = self._eval(n.value, dot)
+                items = seq.values() if isinstance(seq, dict) else (seq or [])
+                for item in items:
+                    out.extend(self._run(n.body, item))
+            elif n.kind == "if":
+                branch = n.body if _truthy(self._eval(n.value, dot)) else n.orelse
+                out.extend(self._run(branch, dot))
+        return out
+
+    def _eval(self, expr: str, dot: Any) -> Any:
+        value: Any = _MISSING
+        for stage in expr.split("|"):
+            try:
+                words = shlex.split(stage.strip(), posix=True)
+            except ValueError as exc:
+                raise UsageError(f"template: {exc} in {expr!r}") from None
+            if not words:
+                raise UsageError(f"template: empty command in {self.text!r}")
+            args = [self._arg(w, dot) for w in words[1:]]
+            if value is not _MISSING:
+                args.append(value)
+            head = words[0]
+            if head in _FUNCS:
+                try:
+                    value = _FUNCS[head](*args)
+                except (TypeError, IndexError, KeyError, ValueError) as exc:
+                    raise UsageError(f"template: error calling {head}: {exc}") from None
+            elif not args:
+                value = self._arg(head, dot)
+            else:
+                raise UsageError(f'template: function "{head}" not defined')
+        return value
+
+    def _arg(self, word: str, dot: Any) -> Any:
+        if word == ".":
+            return dot
+        if word.startswith("."):
+            v = dot
+            for part in word[1:].split("."):
+                if isinstance(v, dict):
+                    if part not in v:
+                        return None
+                    v = v[part]
+                else:
+                    raise UsageError(f"template: can't evaluate field {part} in {go_value(v)!r}")
+            return v
+        if word.lstrip("-").isdigit():
+            return int(word)
+        if word in ("true", "false"):
+            return word == "true"
+        return word
+
+
+_MISSING = object()
+
+
+def go_json(v: Any) -> str:
+    """``json.Marshal``: compact, with ``<``, ``>`` and ``&`` escaped as Go escapes them."""
+    text = json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _index(v: Any, *keys: Any) -> Any:
+    for k in keys:
+        v = v[k] if not isinstance(v, dict) else v.get(k)
+    return v
+
+
+_FUNCS: dict[str, Callable[..., Any]] = {
+    "json": go_json,
+    "index": _index,
+    "join": lambda v, sep: sep.join(go_value(x) for x in (v or [])),
+    "upper": lambda v: go_value(v).upper(),
+    "lower": lambda v: go_value(v).lower(),
+    "title": lambda v: go_value(v).title(),
+    "len": lambda v: len(v or []),
+    "truncate": lambda v, n: go_value(v)[:n],
+    "println": lambda *v: " ".join(go_value(x) for x in v) + "\n",
+    "split": lambda v, sep: go_value(v).split(sep),
+}
+
+
+def expand_escapes(fmt: str) -> str:
+    """Docker's CLI turns ``\\t`` and ``\\n`` typed on the command line into tabs and newlines."""
+    return fmt.replace("\\t", "\t").replace("\\n", "\n")
