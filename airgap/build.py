@@ -17,6 +17,7 @@ from .oci import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Descriptor, canonical_json
 from .reference import Reference
 from .store.layout import Store, Transaction
 from .store.query import ImageInfo
+from .timeutil import format_rfc3339
 
 
 class _HashingFile:
@@ -73,7 +74,7 @@ def _check_tar(path: Path, src: Path) -> None:
 def _now() -> str:
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     ts = int(epoch) if epoch and epoch.isdigit() else time.time()
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_rfc3339(datetime.fromtimestamp(ts, timezone.utc))
 
 
 def import_image(store: Store, txn: Transaction, src: Path, ref: Reference | None,

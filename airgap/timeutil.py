@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
 
@@ -20,3 +21,20 @@ def parse_time(text: str) -> datetime | None:
     except ValueError:
         return None
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+_RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
+
+
+def rfc3339nano(text: str) -> str:
+    """Go's ``time.RFC3339Nano`` rendering of a config time: trailing zeros dropped."""
+    m = _RFC3339.match(text.strip()) if text else None
+    if not m:
+        return text
+    frac = (m.group(2) or "").rstrip("0")
+    zone = "Z" if m.group(3) in ("Z", "+00:00") else m.group(3)
+    return m.group(1) + (f".{frac}" if frac else "") + zone
+
+
+def format_rfc3339(dt: datetime) -> str:
+    return rfc3339nano(dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))

@@ -14,6 +14,7 @@ from ..store.gc import collect_garbage, remove
 from ..store.query import ImageInfo, all_images, find_image
 from .context import Context
 from .format import human_size, since, table
+from ..timeutil import rfc3339nano
 from .template import Template, expand_escapes, go_json
 
 IMAGE_HEADERS = {"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
@@ -251,7 +252,7 @@ def inspect_doc(info: ImageInfo) -> dict[str, Any]:
         "RepoDigests": [n.familiar() for n in info.digest_refs],
         "Parent": "",
         "Comment": _comment(cfg),
-        "Created": cfg.get("created", ""),
+        "Created": rfc3339nano(str(cfg.get("created", ""))),
         "DockerVersion": cfg.get("docker_version", ""),
         "Author": cfg.get("author", ""),
         "Config": cfg.get("config") or None,
