@@ -1,0 +1,198 @@
+"""Store management without Docker: rmi, prune, df, check, search, templates, concurrency."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from airgap.cli.template import Template
+
+from ..conftest import Airgap, snapshot, write_tree
+
+
+def _blobs(airgap: Airgap) -> set[str]:
+    return {p.name for p in (airgap.store / "blobs" / "sha256").iterdir()}
+
+
+def test_shared_layers_survive_rmi_and_show_in_df(airgap: Airgap, three_images: list[str]) -> None:
+    base_layer = json.loads(airgap("inspect", "example/base:1").out)[0]["RootFS"]["Layers"][0][7:]
+    df = airgap("system", "df", "-v").out
+    rows = {line.split()[0]: re.split(r"\s{2,}", line) for line in df.splitlines() if line.startswith("example/")}
+    # SIZE, SHARED SIZE, UNIQUE SIZE: the apps share the base layer (40 kB of random bytes)
+    assert rows["example/app-a"][5] == rows["example/base"][5] != "0B"
+    assert rows["example/base"][6] == "0B"
+    res = airgap("rmi", "example/app-a:1")
+    assert res.out.startswith("Untagged: example/app-a:1\nDeleted: sha256:")
+    assert base_layer in _blobs(airgap)
+    airgap("rmi", "example/base:1")
+    assert base_layer in _blobs(airgap)  # app-b and app-c still use it
+    for name in three_images[1:]:
+        airgap("rmi", name)
+    assert _blobs(airgap) == set()
+    assert json.loads((airgap.store / "index.json").read_text())["manifests"] == []
+
+
+def test_rmi_outputs(airgap: Airgap, three_images: list[str]) -> None:
+    a_id = airgap.image_id("example/app-a:1")
+    airgap("tag", "example/app-a:1", "other/app:7")
+    res = airgap("rmi", a_id[7:19], ok=False)
+    assert res.code == 1 and "must be forced" in res.err and "multiple repositories" in res.err
+    res = airgap("rmi", "-f", a_id[7:12])
+    lines = res.out.splitlines()
+    assert lines[:3] == ["Untagged: example/app-a:1", "Untagged: other/app:7", f"Deleted: {a_id}"]
+    assert len(lines) == 4  # and its own top layer; the base layer is shared
+    res = airgap("rmi", "ghost", "example/app-b:1", ok=False)
+    assert res.code == 1 and "Error: No such image: ghost" in res.err
+    assert "Untagged: example/app-b:1" in res.out
+
+
+def test_prune_dangling_and_all(airgap: Airgap, three_images: list[str], tmp_path: Path,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    old = airgap.image_id("example/app-c:1")
+    src = write_tree(tmp_path / "c2", {"c2.txt": "new c"})
+    airgap("import", str(src), "example/app-c:1", "--base", "example/base:1")
+    assert "<none>" in airgap("images").out
+    assert airgap("images", "-q", "-f", "dangling=true").out.split() == [old[7:19]]
+    res = airgap("image", "prune")  # stdin is not a terminal and says nothing: no
+    assert "Are you sure" in res.out and res.out.rstrip().endswith("Total reclaimed space: 0B")
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
+    res = airgap("image", "prune")
+    assert f"Deleted Images:\ndeleted: {old}\n" in res.out
+    assert "Total reclaimed space: " in res.out and "0B" not in res.out.splitlines()[-1]
+    assert "<none>" not in airgap("images").out
+    res = airgap("image", "prune", "-f")
+    assert res.out == "Total reclaimed space: 0B\n"
+    # -a: every image without a tag; tagged ones stay
+    assert airgap("image", "prune", "-a", "-f").out == "Total reclaimed space: 0B\n"
+    assert len(airgap("images", "-q").out.split()) == 4
+
+
+def test_system_prune_removes_orphans_and_temp(airgap: Airgap, three_images: list[str]) -> None:
+    orphan = airgap.store / "blobs" / "sha256" / ("0" * 64)
+    orphan.write_bytes(b"x" * 5000)
+    (airgap.store / ".tmp" / "12345-stale").write_bytes(b"y" * 3000)
+    res = airgap("system", "prune", "-f")
+    assert res.out == "Total reclaimed space: 8kB\n"
+    assert not orphan.exists() and list((airgap.store / ".tmp").iterdir()) == []
+    airgap("store", "check")
+
+
+def test_df_summary(airgap: Airgap, three_images: list[str]) -> None:
+    lines = airgap("system", "df").out.splitlines()
+    assert lines[0].split() == ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
+    assert lines[1].split()[:3] == ["Images", "4", "4"]
+
+
+def test_store_check_finds_damage(airgap: Airgap, three_images: list[str]) -> None:
+    assert airgap("store", "check").out.startswith("OK: 4 images, 12 blobs")
+    layer = json.loads(airgap("inspect", "example/app-b:1").out)[0]["RootFS"]["Layers"][-1][7:]
+    path = airgap.store / "blobs" / "sha256" / layer
+    data = bytearray(path.read_bytes())
+    data[100] ^= 1
+    path.write_bytes(bytes(data))
+    res = airgap("store", "check", ok=False)
+    assert res.code == 3 and layer in res.out and "problem" in res.err
+    path.unlink()
+    res = airgap("store", "check", ok=False)
+    assert res.code == 3 and f"layer sha256:{layer} is missing" in res.out and "example/app-b:1" in res.out
+
+
+def test_search(airgap: Airgap, tmp_path: Path) -> None:
+    src = write_tree(tmp_path / "s", {"a": "a"})
+    long = "A web server with a very long description that goes on and on\nand on"
+    airgap("import", str(src), "nginx:1.25", "--label", f"org.opencontainers.image.description={long}")
+    airgap("import", str(src), "acme/nginx-exporter:2")
+    airgap("import", str(src), "registry.local:5000/ops/redis:7")
+    out = airgap("search", "nginx").out.splitlines()
+    assert out[0].split() == ["NAME", "DESCRIPTION", "STARS", "OFFICIAL"]
+    assert out[1].startswith("acme/nginx-exporter ")
+    assert out[2].startswith("nginx ") and out[2].rstrip().endswith("[OK]")
+    assert "A web server with a very long description th…" in out[2]
+    assert long.replace("\n", " ") in airgap("search", "--no-trunc", "nginx").out
+    assert airgap("search", "-f", "is-official=true", "--format", "{{.Name}}", "nginx").out == "nginx\n"
+    assert airgap("search", "--limit", "1", "--format", "{{.Name}}", "nginx").out == "acme/nginx-exporter\n"
+    assert airgap("search", "--format", "{{.Name}} {{.IsOfficial}}", "redis").out == "registry.local:5000/ops/redis \n"
+    assert airgap("search", "--limit", "0", "x", ok=False).code == 2
+    assert airgap("search", "-f", "bogus=1", "x", ok=False).code == 2
+
+
+def test_bad_filters_and_templates(airgap: Airgap, three_images: list[str]) -> None:
+    assert airgap("images", "-f", "color=red", ok=False).code == 2
+    assert airgap("images", "-f", "dangling=maybe", ok=False).code == 2
+    assert airgap("images", "-f", "before=nope:1", ok=False).code == 1
+    assert airgap("images", "--format", "{{.Nope", ok=False).code in (0, 2)
+    assert airgap("images", "--format", "{{if .ID}}x", ok=False).code == 2
+    assert airgap("images", "--format", "{{nosuchfunc .ID}}", ok=False).code == 2
+
+
+@pytest.mark.parametrize("tmpl,dot,out", [
+    ("{{.A}}-{{.B.C}}", {"A": 1, "B": {"C": "x"}}, "1-x"),
+    ("{{json .}}", {"b": "<a&b>", "a": [1, None]}, '{"b":"\\u003ca\\u0026b\\u003e","a":[1,null]}'),
+    ("{{range .L}}[{{.}}]{{end}}", {"L": ["a", "b"]}, "[a][b]"),
+    ("{{.L}} {{.M}}", {"L": ["a", "b"], "M": {"z": 1, "a": True}}, "[a b] map[a:true z:1]"),
+    ("{{if .X}}yes{{else}}no{{end}}", {"X": ""}, "no"),
+    ('{{index .M "k.1"}} {{join .L ","}} {{upper .S}} {{len .L}}', {"M": {"k.1": "v"}, "L": ["a", "b"], "S": "q"}, "v a,b Q 2"),
+    ("{{.S | json}}", {"S": "x"}, '"x"'),
+    ("  {{- .S -}}  !", {"S": "x"}, "x!"),
+    ("{{.Missing}}", {}, "<no value>"),
+])
+def test_template(tmpl: str, dot: dict[str, object], out: str) -> None:
+    assert Template(tmpl).render(dot) == out
+
+
+def test_concurrent_load_and_remove(airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
+    """A loader, a remover and a pruner working on one store at once; a checker that takes
+    the writer lock must find it consistent every time, and `store check` at the end."""
+    import threading
+
+    from airgap.cli.main import main
+    from airgap.store import Store
+    from airgap.store.gc import referenced
+
+    bundle = tmp_path / "b.tar"
+    airgap("save", "-o", str(bundle), *three_images)
+    target = str(tmp_path / "shared")
+    base = ["--store", target, "--progress", "none"]
+    assert main([*base, "load", "-q", "-i", str(bundle)]) == 0
+    stop = time.monotonic() + 5
+    problems: list[str] = []
+    counts = {"load": 0, "rmi": 0, "prune": 0, "check": 0}
+
+    def loop(kind: str, argv: list[str]) -> None:
+        while time.monotonic() < stop:
+            main([*base, *argv])
+            counts[kind] += 1
+
+    def checker() -> None:
+        store = Store(target)
+        while time.monotonic() < stop:
+            with store.lock():
+                missing = referenced(store) - set(store.all_blobs())
+                if missing:
+                    problems.append(f"index references missing blobs {sorted(missing)}")
+            counts["check"] += 1
+            time.sleep(0.001)
+
+    threads = [threading.Thread(target=loop, args=("load", ["load", "-q", "-i", str(bundle)])),
+               threading.Thread(target=loop, args=("rmi", ["rmi", *three_images])),
+               threading.Thread(target=loop, args=("prune", ["system", "prune", "-f"])),
+               threading.Thread(target=checker)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not problems, problems[:3]
+    assert min(counts.values()) >= 20, counts
+    check = subprocess.run([sys.executable, "-m", "airgap", *base, "store", "check"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert main([*base, "load", "-q", "-i", str(bundle)]) == 0
+    assert main([*base, "store", "check"]) == 0
