@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from ..signing import SYSTEM_TRUST_DIR, TRUST_ENV, TrustPolicy, generate_key
 from .context import Context
 from .format import table
 
@@ -22,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def cmd_generate(ctx: Context, args: argparse.Namespace) -> int:
+    from ..signing import generate_key
     key, pub, fp = generate_key(args.name)
     ctx.print(f"Private key: {key} (keep it on the packaging side; mode 0600)")
     ctx.print(f"Public key:  {pub} (copy it to /etc/airgap/trust.d/ on the hosts that load)")
@@ -30,6 +30,7 @@ def cmd_generate(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_list(ctx: Context, args: argparse.Namespace) -> int:
+    from ..signing import SYSTEM_TRUST_DIR, TRUST_ENV, TrustPolicy
     policy = TrustPolicy.load(args.trust)
     if not policy.keys:
         ctx.info(f"no trusted keys (looked at --trust, ${TRUST_ENV} and {SYSTEM_TRUST_DIR}/*.pub)")

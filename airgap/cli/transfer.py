@@ -8,12 +8,12 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from .. import signing
 from ..archive.input import open_input
 from ..digest import sha256_digest
-from ..signing import TrustPolicy, TrustResult
+if TYPE_CHECKING:
+    from ..signing import TrustResult
 from ..build import import_image
 from ..copy import copy
 from ..errors import AirgapError, UsageError
@@ -73,7 +73,8 @@ def _trust_args(p: argparse.ArgumentParser) -> None:
 
 def _open_checked(ctx: Context, args: argparse.Namespace, spool: Path | None) -> tuple[ArchiveSource, TrustResult]:
     """Open the archive and apply the trust policy before anything else is read."""
-    policy = TrustPolicy.load(args.trust)
+    from .. import signing
+    policy = signing.TrustPolicy.load(args.trust)
     f, name = open_input(args.input, spool)
     try:
         source = ArchiveSource(f, name)
@@ -207,6 +208,7 @@ def cmd_save(ctx: Context, args: argparse.Namespace) -> int:
     signer = None
     fp = ""
     if args.sign:
+        from .. import signing
         key = signing.load_private_key(Path(args.sign))
         fp = signing.fingerprint(key.public_key())
         signer = lambda data: signing.sign(data, key)  # noqa: E731
