@@ -13,7 +13,8 @@ from typing import Any, BinaryIO
 
 from .digest import CHUNK, sha256_digest
 from .errors import AirgapError, FormatError, NotFound
-from .oci import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Descriptor, canonical_json, host_platform
+from .oci import (OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Descriptor, Platform, canonical_json,
+                  host_platform)
 from .reference import Reference
 from .store.layout import Store, Transaction
 from .store.query import ImageInfo
@@ -78,7 +79,8 @@ def _now() -> str:
 
 
 def import_image(store: Store, txn: Transaction, src: Path, ref: Reference | None,
-                 base: ImageInfo | None, labels: dict[str, str], message: str = "") -> str:
+                 base: ImageInfo | None, labels: dict[str, str], message: str = "",
+                 platform: Platform | None = None) -> str:
     """Stage the layer, config and manifest of a new image; return its manifest digest."""
     if not src.exists():
         raise NotFound(f"{src}: no such file or directory")
@@ -95,7 +97,7 @@ def import_image(store: Store, txn: Transaction, src: Path, ref: Reference | Non
         raise
     txn.stage(tmp, hf.digest, hf.size)
     layer = {"mediaType": OCI_LAYER, "digest": hf.digest, "size": hf.size}
-    config = _config(base, hf.digest, labels, message, src)
+    config = _config(base, hf.digest, labels, message, src, platform)
     config_raw = canonical_json(config)
     config_desc = Descriptor(OCI_CONFIG, sha256_digest(config_raw), len(config_raw))
     txn.put_bytes(config_raw, config_desc, "image config")
@@ -112,7 +114,7 @@ def import_image(store: Store, txn: Transaction, src: Path, ref: Reference | Non
 
 
 def _config(base: ImageInfo | None, diff_id: str, labels: dict[str, str], message: str,
-            src: Path) -> dict[str, Any]:
+            src: Path, platform: Platform | None) -> dict[str, Any]:
     now = _now()
     if base is not None:
         cfg = dict(base.config)
@@ -120,11 +122,13 @@ def _config(base: ImageInfo | None, diff_id: str, labels: dict[str, str], messag
         ids = list((cfg.get("rootfs") or {}).get("diff_ids") or [])
         history = list(cfg.get("history") or [])
     else:
-        plat = host_platform()
-        cfg = {"architecture": plat.architecture, "os": plat.os}
+        cfg, inner, ids, history = {}, {}, [], []
+    if base is None or platform is not None:
+        plat = platform or host_platform()
+        cfg.update({"architecture": plat.architecture, "os": plat.os})
+        cfg.pop("variant", None)
         if plat.variant:
             cfg["variant"] = plat.variant
-        inner, ids, history = {}, [], []
     if labels:
         inner["Labels"] = {**(inner.get("Labels") or {}), **labels}
     cfg["config"] = inner

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import AirgapError
-from . import images, keys, search, system, transfer
+from . import images, keys, remote, search, system, transfer
 from .context import Context
 
 
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     images.register(sub)
     keys.register(sub)
     search.register(sub)
+    remote.register(sub)
     system.register(sub)
     return p
 

@@ -29,7 +29,7 @@ class BarProgress(Progress):
     def blob(self, desc: Descriptor, label: str) -> ProgressFn | None:
         from tqdm import tqdm
         bar = tqdm(total=desc.size, unit="B", unit_scale=True, unit_divisor=1024,
-                   desc=short_id(desc.digest), file=sys.stderr, position=1, leave=False,
+                   desc=short_id(desc.digest), file=sys.stderr, leave=False,
                    dynamic_ncols=True)
         total = self.total
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import AirgapError, UsageError
+from ..errors import UsageError
+from ..reference import parse_reference
 from ..store.query import all_images
 from .context import Context
 from .images import newest_first, render
@@ -23,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--no-trunc", action="store_true", help="do not truncate descriptions")
     p.add_argument("--format", help="Go template, 'table TEMPLATE', or 'json'")
     p.add_argument("--registry", metavar="HOST", help="also search HOST's /v2/_catalog")
+    p.add_argument("--ca-cert", help="CA certificate to trust for the registry")
     p.set_defaults(func=cmd_search)
 
 
@@ -55,7 +57,14 @@ def known_repositories(ctx: Context, args: argparse.Namespace) -> dict[str, tupl
             if n.familiar_name not in repos or not repos[n.familiar_name][0]:
                 repos[n.familiar_name] = (info.labels.get(DESCRIPTION_LABEL, ""), n.is_official)
     if args.registry:
-        raise AirgapError("search --registry needs the registry client, which this build lacks")
+        from ..registry.client import RegistryClient
+        client = RegistryClient(args.registry, ca_cert=args.ca_cert)
+        try:
+            for path in client.catalog():
+                ref = parse_reference(f"{args.registry}/{path}")
+                repos.setdefault(ref.familiar_name, ("", ref.is_official))
+        finally:
+            client.close()
     return repos
 
 

@@ -56,6 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("reference", metavar="REF", nargs="?")
     p.add_argument("--base", metavar="IMAGE", help="stored image to add the layer on top of")
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--platform", help="OS/ARCH[/VARIANT] to record (default: the base's, else the host's)")
     p.add_argument("-m", "--message", default="", help="commit message in the history")
     p.set_defaults(func=cmd_import)
 
@@ -107,11 +108,11 @@ def cmd_load(ctx: Context, args: argparse.Namespace) -> int:
                 ctx.info(f"The image {n.familiar()} already exists, renaming the old one "
                          f"with digest {old} to empty string")
     for img in result.plan.images:
-        if img.names:
-            for n in img.names:
-                ctx.print(f"Loaded image: {n.familiar()}")
-        else:
-            ctx.print(f"Loaded image ID: {img.manifests[0].manifest.config.digest}")
+        tags = [n for n in img.names if not n.digest]
+        for n in tags:
+            ctx.print(f"Loaded image: {n.familiar()}")
+        if not tags:
+            ctx.print(f"Loaded image ID: {img.host_manifest.manifest.config.digest}")
     return 0
 
 
@@ -159,8 +160,10 @@ def _save_selection(ctx: Context, names: list[str]) -> list[SourceImage]:
             matched = [(info, named if named is not None and named.tag else None)]
         for info, n in matched:
             img = chosen.setdefault(info.digest, SourceImage(info.image.descriptor, [], info.id))
-            if n is not None and n not in img.names:
-                img.names.append(n)
+            # a name brings the registry digests of its repository along (RepoDigests)
+            for m in [n, *[d for d in info.digest_refs if n is not None and d.name == n.name]]:
+                if m is not None and m not in img.names:
+                    img.names.append(m)
     return list(chosen.values())
 
 
@@ -238,7 +241,8 @@ def cmd_import(ctx: Context, args: argparse.Namespace) -> int:
         labels[key] = value
     with store.begin() as txn:
         base = find_image(store, args.base)[0] if args.base else None
-        image_id = import_image(store, txn, Path(args.source), ref, base, labels, args.message)
+        platform = parse_platform(args.platform) if args.platform else None
+        image_id = import_image(store, txn, Path(args.source), ref, base, labels, args.message, platform)
         txn.commit()
     ctx.print(image_id)
     return 0

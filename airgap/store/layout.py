@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -235,6 +236,7 @@ class Transaction:
         self._staged: dict[str, Path] = {}
         self._names: list[tuple[Descriptor, Reference | None]] = []
         self._lock: contextlib.AbstractContextManager[None] | None = None
+        self._staging = threading.Lock()  # blobs may be staged by several threads
         self.added_bytes = 0
 
     def __enter__(self) -> Transaction:
@@ -266,8 +268,12 @@ class Transaction:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        self._staged[desc.digest] = tmp
-        self.added_bytes += desc.size
+        with self._staging:
+            if desc.digest in self._staged:
+                tmp.unlink(missing_ok=True)
+                return False
+            self._staged[desc.digest] = tmp
+            self.added_bytes += desc.size
         return True
 
     def stage(self, tmp: Path, digest: str, size: int) -> None:

@@ -316,6 +316,8 @@ class BundleSink:
     has to be known at ``begin``: the top-level files are made from the plan there.
     """
 
+    jobs = 1  # a tar is written in order
+
     def __init__(self, out: BinaryIO, created: str,
                  signer: Callable[[bytes], bytes] | None = None) -> None:
         self.tar = TarWriter(out)
@@ -382,10 +384,10 @@ def top_files(plan: Any) -> dict[str, bytes]:
                 entry["annotations"] = {ANNOTATION_CONTAINERD_NAME: str(name),
                                         ANNOTATION_REF_NAME: str(name)}
             index.append(entry)
-        im = pimg.manifests[0]
+        im = pimg.host_manifest
         layers = [blob_member(d.digest) for d in im.manifest.layers]
         docker.append({"Config": blob_member(im.manifest.config.digest),
-                       "RepoTags": [n.familiar() for n in names] or None,
+                       "RepoTags": [n.familiar() for n in names if not n.digest] or None,
                        "Layers": layers})
         for n in names:
             if layers and n.tag:

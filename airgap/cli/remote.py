@@ -1,0 +1,188 @@
+"""Verbs that talk to registries: pull, push, login, logout, serve."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..copy import copy
+from ..digest import short_id
+from ..errors import UsageError
+from ..oci import parse_platform
+from ..reference import Reference, parse_reference
+from ..store.query import find_image
+from ..transports.base import SourceImage
+from ..transports.store import StoreSink, StoreSource
+from .context import Context
+from .progress import make_progress
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("pull", help="copy images from a registry into the store")
+    p.add_argument("refs", nargs="+", metavar="NAME[:TAG|@DIGEST]")
+    plat = p.add_mutually_exclusive_group()
+    plat.add_argument("--platform", help="OS/ARCH[/VARIANT] to take from a multi-platform image")
+    plat.add_argument("--all-platforms", action="store_true", help="keep the index and every platform")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the image reference")
+    p.add_argument("--ca-cert", help="CA certificate to trust for the registry")
+    p.set_defaults(func=cmd_pull)
+
+    p = sub.add_parser("push", help="copy an image from the store to a registry")
+    p.add_argument("source", metavar="SRC")
+    p.add_argument("dest", nargs="?", metavar="DEST", help="registry/repository[:tag] (default: SRC)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the digest")
+    p.add_argument("--ca-cert", help="CA certificate to trust for the registry")
+    p.set_defaults(func=cmd_push)
+
+    p = sub.add_parser("login", help="save credentials for a registry in ~/.docker/config.json")
+    p.add_argument("server", nargs="?", default="docker.io", metavar="SERVER")
+    p.add_argument("-u", "--username")
+    p.add_argument("-p", "--password")
+    p.add_argument("--password-stdin", action="store_true")
+    p.add_argument("--ca-cert", help="CA certificate to trust for the registry")
+    p.set_defaults(func=cmd_login)
+
+    p = sub.add_parser("logout", help="remove saved credentials for a registry")
+    p.add_argument("server", nargs="?", default="docker.io", metavar="SERVER")
+    p.set_defaults(func=cmd_logout)
+
+    p = sub.add_parser("serve", help="serve the store read-only over the OCI distribution API")
+    p.add_argument("--addr", default="127.0.0.1:5000", metavar="HOST:PORT")
+    p.add_argument("--tls-cert", metavar="FILE")
+    p.add_argument("--tls-key", metavar="FILE")
+    p.set_defaults(func=cmd_serve)
+
+
+def cmd_pull(ctx: Context, args: argparse.Namespace) -> int:
+    from ..registry.client import RegistryClient
+    from ..transports.registry import RegistrySource
+    store = ctx.store
+    platform = parse_platform(args.platform) if args.platform else None
+    for text in args.refs:
+        ref = parse_reference(text)
+        if ref.tag is None and ref.digest is None:
+            if not args.quiet:
+                ctx.print(f"Using default tag: {ref.with_default_tag().tag}")
+            ref = ref.with_default_tag()
+        client = RegistryClient(ref.domain, ca_cert=args.ca_cert)
+        try:
+            if not args.quiet:
+                ctx.print(f"{ref.digest or ref.tag}: Pulling from {ref.path}")
+            source = RegistrySource(client, ref)
+            before = store.resolve_name(ref)
+            with store.begin() as txn:
+                result = copy(source, StoreSink(txn), platform=platform,
+                              all_platforms=True if args.all_platforms else False,
+                              progress=make_progress(ctx.progress_mode, "Pulling"))
+        finally:
+            client.close()
+        shown = Reference(ref.domain, ref.path, ref.tag, ref.digest)
+        if args.quiet:
+            ctx.print(str(shown))
+            continue
+        skipped = set(result.skipped)
+        for img in result.plan.images:
+            for im in img.manifests:
+                for layer in im.manifest.layers:
+                    state = "Already exists" if layer.digest in skipped else "Pull complete"
+                    ctx.print(f"{short_id(layer.digest)}: {state}")
+        ctx.print(f"Digest: {source.top.digest}")
+        new = result.added or before is None or before.digest != result.plan.images[0].descriptor.digest
+        status = "Downloaded newer image for" if new else "Image is up to date for"
+        ctx.print(f"Status: {status} {shown.familiar()}")
+        ctx.print(str(shown))
+    return 0
+
+
+def cmd_push(ctx: Context, args: argparse.Namespace) -> int:
+    from ..registry.client import RegistryClient
+    from ..transports.registry import RegistrySink
+    store = ctx.store
+    info, named = find_image(store, args.source)
+    if args.dest:
+        dest = parse_reference(args.dest)
+    elif named is not None and not named.digest:
+        dest = named
+    else:
+        raise UsageError(f"{args.source}: an image given by ID needs a DEST name to push to")
+    if dest.digest:
+        raise UsageError(f"{args.dest}: push to a tag, not a digest")
+    dest = dest.with_default_tag()
+    if not args.quiet:
+        ctx.print(f"The push refers to repository [{dest.name}]")
+    mount_from = sorted({n.path for n in info.names if n.domain == dest.domain})
+    client = RegistryClient(dest.domain, ca_cert=args.ca_cert)
+    try:
+        source = StoreSource(store, [SourceImage(info.image.descriptor, [dest], dest.familiar())])
+        sink = RegistrySink(client, dest, mount_from, lambda d: store.open_blob(d.digest))
+        result = copy(source, sink, progress=make_progress(ctx.progress_mode, "Pushing"))
+    finally:
+        client.close()
+    top = result.plan.images[0].descriptor
+    if args.quiet:
+        ctx.print(top.digest)
+        return 0
+    status = dict(sink.events)
+    for img in result.plan.images:
+        for im in img.manifests:
+            for layer in reversed(im.manifest.layers):
+                ctx.print(f"{short_id(layer.digest)}: {status.get(layer.digest, 'Layer already exists')}")
+    ctx.print(f"{dest.tag}: digest: {top.digest} size: {top.size}")
+    return 0
+
+
+def cmd_login(ctx: Context, args: argparse.Namespace) -> int:
+    import getpass
+
+    from ..registry import auth
+    from ..registry.client import RegistryClient
+    host = args.server.removeprefix("https://").removeprefix("http://").rstrip("/")
+    if host in ("index.docker.io", "registry-1.docker.io"):
+        host = "docker.io"
+    user = args.username
+    if args.password_stdin:
+        if args.password:
+            raise UsageError("--password and --password-stdin are mutually exclusive")
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = args.password
+    if not user:
+        if not sys.stdin.isatty():
+            raise UsageError("give -u USERNAME (no terminal to ask on)")
+        user = input("Username: ")
+    if password is None:
+        if not sys.stdin.isatty():
+            raise UsageError("give --password-stdin or -p (no terminal to ask on)")
+        password = getpass.getpass("Password: ")
+    creds = auth.Credentials(user, password)
+    client = RegistryClient(host, ca_cert=args.ca_cert, credentials=creds)
+    try:
+        client.ping()
+    finally:
+        client.close()
+    where = auth.store(host, creds)
+    ctx.info(f"Credentials saved in {where}")
+    ctx.print("Login Succeeded")
+    return 0
+
+
+def cmd_logout(ctx: Context, args: argparse.Namespace) -> int:
+    from ..registry import auth
+    host = args.server.removeprefix("https://").removeprefix("http://").rstrip("/")
+    if auth.erase(host):
+        ctx.print(f"Removing login credentials for {host}")
+    else:
+        ctx.print(f"Not logged in to {host}")
+    return 0
+
+
+def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
+    from ..registry.server import serve
+    host, sep, port = args.addr.rpartition(":")
+    if not sep or not port.isdigit():
+        raise UsageError(f"--addr {args.addr!r}: expected HOST:PORT")
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise UsageError("--tls-cert and --tls-key go together")
+    serve(ctx.store, host.strip("[]") or "0.0.0.0", int(port), args.tls_cert, args.tls_key, ctx.err)
+    return 0
+

@@ -1,0 +1,135 @@
+"""Credentials as Docker keeps them (``~/.docker/config.json``, credential helpers) and
+the ``WWW-Authenticate`` challenges of the distribution API."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import AirgapError
+
+DOCKER_HUB_AUTH_KEY = "https://index.docker.io/v1/"
+_CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str
+
+
+@dataclass(frozen=True)
+class Challenge:
+    scheme: str          # "bearer" or "basic"
+    params: dict[str, str]
+
+
+def parse_challenge(header: str) -> Challenge | None:
+    scheme, _, rest = header.strip().partition(" ")
+    if not scheme:
+        return None
+    return Challenge(scheme.lower(), dict(_CHALLENGE.findall(rest)))
+
+
+def config_path() -> Path:
+    base = os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker")
+    return Path(base) / "config.json"
+
+
+def _auth_key(host: str) -> str:
+    return DOCKER_HUB_AUTH_KEY if host in ("docker.io", "registry-1.docker.io", "index.docker.io") else host
+
+
+def _load_config() -> dict[str, object]:
+    try:
+        doc = json.loads(config_path().read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise AirgapError(f"cannot read {config_path()}: {exc}") from None
+    return doc if isinstance(doc, dict) else {}
+
+
+def _helper(name: str, action: str, payload: str) -> str:
+    try:
+        res = subprocess.run([f"docker-credential-{name}", action], input=payload,
+                             capture_output=True, text=True, timeout=60)
+    except FileNotFoundError:
+        raise AirgapError(f"credential helper docker-credential-{name} is not installed") from None
+    if res.returncode != 0:
+        msg = (res.stdout + res.stderr).strip()
+        if action == "get" and "credentials not found" in msg.lower():
+            return ""
+        raise AirgapError(f"docker-credential-{name} {action} failed: {msg}")
+    return res.stdout
+
+
+def lookup(host: str) -> Credentials | None:
+    """Credentials for a registry host: credHelpers, credsStore, then ``auths``."""
+    cfg = _load_config()
+    key = _auth_key(host)
+    helpers = cfg.get("credHelpers")
+    helpers = helpers if isinstance(helpers, dict) else {}
+    helper = helpers.get(host) or helpers.get(key) or cfg.get("credsStore")
+    if isinstance(helper, str) and helper:
+        out = _helper(helper, "get", key)
+        if out:
+            doc = json.loads(out)
+            return Credentials(str(doc.get("Username", "")), str(doc.get("Secret", "")))
+    auths = cfg.get("auths")
+    auths = auths if isinstance(auths, dict) else {}
+    entry = auths.get(key) or auths.get(f"https://{host}")
+    if isinstance(entry, dict) and entry.get("auth"):
+        try:
+            user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            raise AirgapError(f"{config_path()}: bad auth entry for {key}") from None
+        return Credentials(user, password)
+    return None
+
+
+def _save_config(cfg: dict[str, object]) -> None:
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(cfg, f, indent="\t")
+    os.replace(tmp, path)
+
+
+def store(host: str, creds: Credentials) -> str:
+    """Save credentials as ``docker login`` does; return where they went."""
+    cfg = _load_config()
+    key = _auth_key(host)
+    helper = cfg.get("credsStore")
+    if isinstance(helper, str) and helper:
+        _helper(helper, "store", json.dumps({"ServerURL": key, "Username": creds.username,
+                                              "Secret": creds.password}))
+        return f"docker-credential-{helper}"
+    auths = cfg.setdefault("auths", {})
+    assert isinstance(auths, dict)
+    token = base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
+    auths[key] = {"auth": token}
+    _save_config(cfg)
+    return str(config_path())
+
+
+def erase(host: str) -> bool:
+    cfg = _load_config()
+    key = _auth_key(host)
+    helper = cfg.get("credsStore")
+    if isinstance(helper, str) and helper:
+        _helper(helper, "erase", key)
+        return True
+    auths = cfg.get("auths")
+    if isinstance(auths, dict) and key in auths:
+        del auths[key]
+        _save_config(cfg)
+        return True
+    return False

@@ -1,0 +1,394 @@
+"""A client for the OCI distribution API on httpx: auth, TLS, retries, resumable blobs."""
+
+from __future__ import annotations
+
+import io
+import os
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import httpx
+
+from ..digest import CHUNK, validate_digest
+from ..errors import AirgapError, DigestMismatch, NotFound, RegistryError
+from ..oci import DOCKER_LIST, DOCKER_MANIFEST, MAX_DOCUMENT, OCI_INDEX, OCI_MANIFEST, Descriptor
+from . import auth
+
+MANIFEST_ACCEPT = ", ".join([OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST])
+INSECURE_ENV = "AIRGAP_INSECURE_REGISTRIES"
+CERTS_DIR = Path("/etc/airgap/certs.d")
+RETRY_STATUSES = {429, 500, 502, 503, 504}
+_NETWORK_ERRORS = (httpx.TransportError,)
+
+
+def endpoint_host(host: str) -> str:
+    """The host to talk to for a reference's domain (Docker Hub's API lives elsewhere)."""
+    return "registry-1.docker.io" if host == "docker.io" else host
+
+
+def insecure_hosts() -> set[str]:
+    return {h.strip() for h in os.environ.get(INSECURE_ENV, "").split(",") if h.strip()}
+
+
+def _error_message(resp: httpx.Response) -> tuple[str, str]:
+    """The first distribution error code and message of a response body, if any."""
+    try:
+        errors = resp.json().get("errors") or []
+        first = errors[0]
+        return str(first.get("code", "")), str(first.get("message", ""))
+    except (ValueError, AttributeError, IndexError, TypeError):
+        return "", resp.reason_phrase
+
+
+class RegistryClient:
+    """One registry host. Thread-safe: blobs may be fetched by several threads at once."""
+
+    def __init__(self, host: str, *, ca_cert: str | None = None,
+                 credentials: auth.Credentials | None = None, retries: int = 5,
+                 backoff: float = 0.5) -> None:
+        self.host = host
+        self.api_host = endpoint_host(host)
+        self.insecure = host in insecure_hosts() or self.api_host in insecure_hosts()
+        self.retries, self.backoff = retries, backoff
+        self._creds = credentials
+        self._creds_loaded = credentials is not None
+        self._tokens: dict[str, str] = {}
+        self._basic = False
+        self._lock = threading.Lock()
+        self._scheme: str | None = None
+        verify: ssl.SSLContext | bool = False if self.insecure else self._ssl_context(ca_cert)
+        self._http = httpx.Client(verify=verify, timeout=httpx.Timeout(60.0, connect=15.0),
+                                  follow_redirects=True,
+                                  limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
+                                  headers={"User-Agent": "airgap"})
+
+    def _ssl_context(self, ca_cert: str | None) -> ssl.SSLContext:
+        ctx = ssl.create_default_context()
+        for path in [ca_cert] if ca_cert else []:
+            ctx.load_verify_locations(cafile=path)
+        site = CERTS_DIR / self.api_host / "ca.crt"
+        if site.is_file():
+            ctx.load_verify_locations(cafile=str(site))
+        return ctx
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- plumbing --------------------------------------------------------------
+    @property
+    def credentials(self) -> auth.Credentials | None:
+        if not self._creds_loaded:
+            self._creds = auth.lookup(self.host)
+            self._creds_loaded = True
+        return self._creds
+
+    def _base(self) -> str:
+        if self._scheme is None:
+            self._scheme = self._probe()
+        return f"{self._scheme}://{self.api_host}"
+
+    def _probe(self) -> str:
+        """HTTPS; for an insecure host HTTPS without verification, then plain HTTP."""
+        schemes = ["https", "http"] if self.insecure else ["https"]
+        last: Exception | None = None
+        for scheme in schemes:
+            try:
+                self._http.get(f"{scheme}://{self.api_host}/v2/")
+                return scheme
+            except httpx.TransportError as exc:
+                last = exc
+        raise RegistryError(f"{self.host}: cannot connect: {_describe(last)}"
+                            + (f" (if it serves plain HTTP or an untrusted certificate, add it to "
+                               f"${INSECURE_ENV} or pass --ca-cert)" if not self.insecure else ""))
+
+    def request(self, method: str, path: str, *, scope: str, what: str,
+                headers: dict[str, str] | None = None, content: Callable[[], Any] | None = None,
+                stream: bool = False, ok: tuple[int, ...] = (200,)) -> httpx.Response:
+        """Send with auth and retries; raise RegistryError unless the status is in ``ok``.
+
+        ``content`` is a factory, so that a body can be sent again on a retry.
+        """
+        url = path if path.startswith("http") else self._base() + path
+        attempt = 0
+        while True:
+            hdrs = dict(headers or {})
+            token = self._authorization(scope)
+            if token:
+                hdrs["Authorization"] = token
+            try:
+                req = self._http.build_request(method, url, headers=hdrs,
+                                               content=content() if content else None)
+                resp = self._http.send(req, stream=stream)
+            except _NETWORK_ERRORS as exc:
+                if attempt >= self.retries:
+                    raise RegistryError(f"{what}: {self.host}: {_describe(exc)}") from None
+                attempt += 1
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+                continue
+            if resp.status_code == 401 and self._authenticate(resp, scope, what):
+                resp.close()
+                continue
+            if resp.status_code in RETRY_STATUSES and attempt < self.retries:
+                resp.close()
+                attempt += 1
+                delay = resp.headers.get("Retry-After", "")
+                time.sleep(float(delay) if delay.isdigit() else self.backoff * 2 ** (attempt - 1))
+                continue
+            if resp.status_code not in ok:
+                if stream:
+                    resp.read()
+                raise self._error(resp, what)
+            return resp
+
+    def _authorization(self, scope: str) -> str:
+        with self._lock:
+            token = self._tokens.get(scope) or self._tokens.get("*")
+        if token:
+            return token
+        creds = self.credentials
+        if self._basic and creds:
+            import base64
+            raw = base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
+            return f"Basic {raw}"
+        return ""
+
+    def _authenticate(self, resp: httpx.Response, scope: str, what: str) -> bool:
+        """Answer a 401 challenge; False when there is nothing new to try."""
+        challenge = auth.parse_challenge(resp.headers.get("WWW-Authenticate", ""))
+        creds = self.credentials
+        if challenge is None:
+            return False
+        if challenge.scheme == "basic":
+            if self._basic or creds is None:
+                return False
+            self._basic = True
+            return True
+        if challenge.scheme != "bearer" or "realm" not in challenge.params:
+            return False
+        with self._lock:
+            if scope in self._tokens:
+                return False  # the token we had was refused
+        params: list[tuple[str, str | int | float | bool | None]] = []
+        if challenge.params.get("service"):
+            params.append(("service", challenge.params["service"]))
+        for s in scope.split(" "):
+            if s and s != "*":
+                params.append(("scope", s))
+        try:
+            r = self._http.get(challenge.params["realm"], params=params,
+                               auth=(creds.username, creds.password) if creds else None)
+        except httpx.TransportError as exc:
+            raise RegistryError(f"{what}: token server {challenge.params['realm']}: {_describe(exc)}") from None
+        if r.status_code != 200:
+            hint = "wrong credentials?" if creds else f"run airgap login {self.host}"
+            raise RegistryError(f"{what}: UNAUTHORIZED: the token server {challenge.params['realm']} "
+                                f"refused ({r.status_code}; {hint})", r.status_code, "UNAUTHORIZED")
+        body = r.json()
+        token = body.get("token") or body.get("access_token")
+        if not token:
+            raise RegistryError(f"{what}: {self.host}: the token server sent no token")
+        with self._lock:
+            self._tokens[scope] = f"Bearer {token}"
+        return True
+
+    def _error(self, resp: httpx.Response, what: str) -> AirgapError:
+        code, message = _error_message(resp)
+        status = resp.status_code
+        if status == 401:
+            hint = "wrong credentials" if self.credentials else f"run airgap login {self.host}"
+            return RegistryError(f"{what}: UNAUTHORIZED: {message or 'authentication required'} ({hint})",
+                                 status, code or "UNAUTHORIZED")
+        if status == 404 or code in ("MANIFEST_UNKNOWN", "NAME_UNKNOWN", "BLOB_UNKNOWN"):
+            return NotFound(f"{what}: {code or 'NOT_FOUND'}: {message or 'not found'}")
+        return RegistryError(f"{what}: {code or status}: {message or resp.reason_phrase}", status, code)
+
+    # -- the API -----------------------------------------------------------------
+    @staticmethod
+    def scope(repo: str, actions: str = "pull") -> str:
+        return f"repository:{repo}:{actions}"
+
+    def ping(self) -> None:
+        self.request("GET", "/v2/", scope="*", what=f"login to {self.host}")
+
+    def get_manifest(self, repo: str, ref: str, what: str) -> tuple[bytes, str, str]:
+        """The manifest bytes as served, their media type, and the digest header."""
+        resp = self.request("GET", f"/v2/{repo}/manifests/{ref}", scope=self.scope(repo), what=what,
+                            headers={"Accept": MANIFEST_ACCEPT}, stream=True)
+        try:
+            data = b""
+            for chunk in resp.iter_bytes():
+                data += chunk
+                if len(data) > MAX_DOCUMENT:
+                    raise RegistryError(f"{what}: manifest larger than {MAX_DOCUMENT} bytes")
+        finally:
+            resp.close()
+        media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
+        return data, media_type, resp.headers.get("Docker-Content-Digest", "")
+
+    def get_blob_bytes(self, repo: str, desc: Descriptor, what: str) -> bytes:
+        if desc.size > MAX_DOCUMENT:
+            raise RegistryError(f"{what}: {desc.size} bytes, more than {MAX_DOCUMENT}")
+        with self.open_blob(repo, desc, what) as f:
+            return f.read()
+
+    def open_blob(self, repo: str, desc: Descriptor, what: str) -> BinaryIO:
+        return io.BufferedReader(_BlobStream(self, repo, desc, what), CHUNK)
+
+    def has_blob(self, repo: str, digest: str, actions: str = "pull") -> bool:
+        resp = self.request("HEAD", f"/v2/{repo}/blobs/{digest}", scope=self.scope(repo, actions),
+                            what=f"{self.host}/{repo}@{digest}", ok=(200, 404))
+        return resp.status_code == 200
+
+    def mount_blob(self, repo: str, digest: str, source: str) -> str | None:
+        """Cross-repository mount; returns an upload URL when the registry would not mount."""
+        scope = f"{self.scope(repo, 'pull,push')} {self.scope(source)}"
+        resp = self.request("POST", f"/v2/{repo}/blobs/uploads/?mount={digest}&from={source}",
+                            scope=scope, what=f"{self.host}/{repo}: mount {digest} from {source}",
+                            ok=(201, 202))
+        return None if resp.status_code == 201 else self._location(resp)
+
+    def _location(self, resp: httpx.Response) -> str:
+        loc = resp.headers.get("Location")
+        if not loc:
+            raise RegistryError(f"{self.host}: upload started without a Location")
+        return str(resp.url.join(loc))
+
+    def upload_blob(self, repo: str, desc: Descriptor, opener: Callable[[], Any],
+                    location: str | None = None) -> None:
+        """Monolithic upload: POST, then one PUT of the whole blob with its digest."""
+        what = f"{self.host}/{repo}: upload {desc.digest}"
+        scope = self.scope(repo, "pull,push")
+        if location is None:
+            resp = self.request("POST", f"/v2/{repo}/blobs/uploads/", scope=scope, what=what, ok=(202,))
+            location = self._location(resp)
+        sep = "&" if "?" in location else "?"
+
+        def body() -> Iterator[bytes]:
+            with opener() as f:
+                while chunk := f.read(CHUNK):
+                    yield chunk
+        self.request("PUT", f"{location}{sep}digest={desc.digest}", scope=scope, what=what,
+                     headers={"Content-Type": "application/octet-stream",
+                              "Content-Length": str(desc.size)},
+                     content=body, ok=(201,))
+
+    def put_manifest(self, repo: str, ref: str, data: bytes, media_type: str, what: str) -> str:
+        resp = self.request("PUT", f"/v2/{repo}/manifests/{ref}", scope=self.scope(repo, "pull,push"),
+                            what=what, headers={"Content-Type": media_type}, content=lambda: data,
+                            ok=(201, 200))
+        return str(resp.headers.get("Docker-Content-Digest", ""))
+
+    def tags(self, repo: str) -> list[str]:
+        resp = self.request("GET", f"/v2/{repo}/tags/list", scope=self.scope(repo),
+                            what=f"{self.host}/{repo}: tags")
+        return list(resp.json().get("tags") or [])
+
+    def catalog(self) -> list[str]:
+        out: list[str] = []
+        path = "/v2/_catalog?n=1000"
+        while path:
+            resp = self.request("GET", path, scope="registry:catalog:*", what=f"{self.host}: catalog")
+            out += list(resp.json().get("repositories") or [])
+            link = resp.headers.get("Link", "")
+            path = link[link.find("<") + 1:link.find(">")] if link.startswith("<") else ""
+        return out
+
+
+def _describe(exc: BaseException | None) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0] if text else "connection failed"
+
+
+class _BlobStream(io.RawIOBase):
+    """A blob download that resumes with ``Range`` where it broke off."""
+
+    def __init__(self, client: RegistryClient, repo: str, desc: Descriptor, what: str) -> None:
+        validate_digest(desc.digest, what)
+        self.client, self.repo, self.desc, self.what = client, repo, desc, what
+        self.pos = 0
+        self.failures = 0
+        self._resp: httpx.Response | None = None
+        self._chunks: Iterator[bytes] | None = None
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def _open(self) -> None:
+        headers = {"Range": f"bytes={self.pos}-"} if self.pos else {}
+        resp = self.client.request("GET", f"/v2/{self.repo}/blobs/{self.desc.digest}",
+                                   scope=self.client.scope(self.repo), what=self.what,
+                                   headers=headers, stream=True, ok=(200, 206))
+        self._resp = resp
+        self._chunks = resp.iter_raw()  # as it arrives, so a break loses little
+        if self.pos and resp.status_code == 200:
+            self._skip(self.pos)  # no Range support: read past what we have
+
+    def _skip(self, n: int) -> None:
+        assert self._chunks is not None
+        while n > 0:
+            chunk = next(self._chunks, b"")
+            if not chunk:
+                raise RegistryError(f"{self.what}: the registry sent fewer bytes than before")
+            if len(chunk) > n:
+                self._pending = chunk[n:]
+            n -= len(chunk)
+
+    def readinto(self, b: Any) -> int:
+        while True:
+            if self._pending:
+                n = min(len(b), len(self._pending))
+                b[:n] = self._pending[:n]
+                self._pending = self._pending[n:]
+                self.pos += n
+                return n
+            if self.pos >= self.desc.size and self._chunks is None:
+                return 0
+            try:
+                if self._chunks is None:
+                    self._open()
+                assert self._chunks is not None
+                chunk = next(self._chunks, b"")
+            except (httpx.TransportError, httpx.StreamError) as exc:
+                self._retry(exc)
+                continue
+            if not chunk:
+                self._close_resp()
+                if self.pos < self.desc.size:
+                    self._retry(None)
+                    continue
+                return 0
+            self._pending = chunk
+
+    def _retry(self, exc: BaseException | None) -> None:
+        self._close_resp()
+        self.failures += 1
+        if self.failures > self.client.retries:
+            raise RegistryError(f"{self.what}: download failed at byte {self.pos} of "
+                                f"{self.desc.size}: {_describe(exc) if exc else 'connection closed'}")
+        time.sleep(self.client.backoff * 2 ** (self.failures - 1))
+
+    def _close_resp(self) -> None:
+        if self._resp is not None:
+            self._resp.close()
+        self._resp = None
+        self._chunks = None
+
+    def close(self) -> None:
+        self._close_resp()
+        super().close()
+
+
+def check_manifest_digest(data: bytes, expected: str | None, header: str, what: str) -> str:
+    """The digest of manifest bytes; it must match a pinned digest and the server's header."""
+    from ..digest import sha256_digest
+    got = sha256_digest(data)
+    if expected and got != expected:
+        raise DigestMismatch(f"{what}: manifest", expected, got)
+    if header and header.startswith("sha256:") and header != got:
+        raise DigestMismatch(f"{what}: manifest (Docker-Content-Digest header)", header, got)
+    return got

@@ -1,0 +1,265 @@
+"""``airgap serve``: a read-only OCI distribution API over the store.
+
+Repositories are the stored names' paths (``library/nginx``, ``team/app``); an official
+image is also served without ``library/`` (``nginx``), and every repository also under
+its full name (``docker.io/library/nginx``). Manifests are served with the bytes, media
+type and digest they were stored with; blobs with ``Range`` support, through
+``sendfile`` where the socket allows it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, TextIO
+from urllib.parse import parse_qs, urlsplit
+
+from ..errors import AirgapError
+from ..oci import INDEX_TYPES, MANIFEST_TYPES, load_json
+from ..store.gc import reachable
+from ..store.layout import Store
+
+_ROUTES = [
+    ("base", re.compile(r"^/v2/?$")),
+    ("catalog", re.compile(r"^/v2/_catalog$")),
+    ("tags", re.compile(r"^/v2/(?P<name>.+)/tags/list$")),
+    ("manifest", re.compile(r"^/v2/(?P<name>.+)/manifests/(?P<ref>[^/]+)$")),
+    ("blob", re.compile(r"^/v2/(?P<name>.+)/blobs/(?P<digest>[^/]+)$")),
+]
+_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
+
+
+class _Repo:
+    def __init__(self) -> None:
+        self.tags: dict[str, tuple[str, str]] = {}   # tag -> (digest, media type)
+        self.roots: set[str] = set()
+        self.reach: set[str] = set()
+
+
+class _View:
+    """What the store serves, rebuilt when ``index.json`` changes."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._stamp: tuple[int, int] | None = None
+        self._repos: dict[str, _Repo] = {}
+        self._primary: list[str] = []
+        self._lock = threading.Lock()
+
+    def repos(self) -> tuple[dict[str, _Repo], list[str]]:
+        st = os.stat(self.store.index_path)
+        stamp = (st.st_mtime_ns, st.st_ino)
+        with self._lock:
+            if stamp != self._stamp:
+                self._repos, self._primary = self._build()
+                self._stamp = stamp
+            return self._repos, self._primary
+
+    def _build(self) -> tuple[dict[str, _Repo], list[str]]:
+        repos: dict[str, _Repo] = {}
+        primary: list[str] = []
+        images = sorted(self.store.images(), key=lambda i: [str(n) for n in i.names])
+        for img in images:
+            for n in img.names:
+                aliases = [n.path, n.name]
+                if n.path.startswith("library/"):
+                    aliases.append(n.path[len("library/"):])
+                for k, alias in enumerate(aliases):
+                    repo = repos.get(alias)
+                    if repo is None:
+                        repo = repos[alias] = _Repo()
+                        if k == 0:
+                            primary.append(alias)
+                    repo.roots.add(img.digest)
+                    if n.tag and not n.digest:
+                        repo.tags.setdefault(n.tag, (img.digest, img.descriptor.media_type))
+        for repo in repos.values():
+            repo.reach = reachable(self.store, repo.roots)
+        return repos, sorted(primary)
+
+
+def _error(code: str, message: str) -> bytes:
+    return json.dumps({"errors": [{"code": code, "message": message, "detail": None}]}).encode()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "airgap"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        self.server.log.write(f"{self.address_string()} - [{self.log_date_time_string()}] {format % args}\n")
+        self.server.log.flush()
+
+    def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None,
+              head: bool = False) -> None:
+        self.send_response(status)
+        self.send_header("Docker-Distribution-API-Version", "registry/2.0")
+        hdrs = {"Content-Type": "application/json", **(headers or {})}
+        for k, v in hdrs.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body) if "Content-Length" not in hdrs else hdrs["Content-Length"]))
+        self.end_headers()
+        if body and not head:
+            self.wfile.write(body)
+
+    def _not_found(self, code: str, message: str, head: bool) -> None:
+        self._send(404, _error(code, message), head=head)
+
+    def do_GET(self) -> None:
+        self._route(head=False)
+
+    def do_HEAD(self) -> None:
+        self._route(head=True)
+
+    def _unsupported(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if 0 < length <= 1 << 20:
+            self.rfile.read(length)
+        else:
+            self.close_connection = True
+        self._send(405, _error("UNSUPPORTED", "The operation is unsupported: this registry is read-only"))
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = _unsupported
+
+    def _route(self, head: bool) -> None:
+        url = urlsplit(self.path)
+        for kind, pattern in _ROUTES:
+            m = pattern.match(url.path)
+            if m:
+                try:
+                    getattr(self, f"_{kind}")(head=head, query=parse_qs(url.query), **m.groupdict())
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True
+                except AirgapError as exc:
+                    self._send(500, _error("UNKNOWN", str(exc)), head=head)
+                return
+        self._not_found("NOT_FOUND", "no such endpoint", head)
+
+    def _base(self, head: bool, query: dict[str, list[str]]) -> None:
+        self._send(200, b"{}", head=head)
+
+    def _page(self, items: list[str], query: dict[str, list[str]]) -> tuple[list[str], str]:
+        last = query.get("last", [""])[0]
+        items = [i for i in items if i > last] if last else items
+        n = query.get("n", [""])[0]
+        if n.isdigit() and int(n) < len(items):
+            items = items[: int(n)]
+            return items, f'<{urlsplit(self.path).path}?n={n}&last={items[-1]}>; rel="next"'
+        return items, ""
+
+    def _catalog(self, head: bool, query: dict[str, list[str]]) -> None:
+        _, primary = self.server.view.repos()
+        items, link = self._page(primary, query)
+        self._send(200, json.dumps({"repositories": items}).encode(), {"Link": link} if link else None, head)
+
+    def _tags(self, head: bool, query: dict[str, list[str]], name: str) -> None:
+        repos, _ = self.server.view.repos()
+        repo = repos.get(name)
+        if repo is None:
+            return self._not_found("NAME_UNKNOWN", f"repository name not known to registry: {name}", head)
+        items, link = self._page(sorted(repo.tags), query)
+        self._send(200, json.dumps({"name": name, "tags": items}).encode(), {"Link": link} if link else None, head)
+
+    def _manifest(self, head: bool, query: dict[str, list[str]], name: str, ref: str) -> None:
+        repos, _ = self.server.view.repos()
+        repo = repos.get(name)
+        if repo is None:
+            return self._not_found("NAME_UNKNOWN", f"repository name not known to registry: {name}", head)
+        if _DIGEST.match(ref):
+            digest = ref if ref in repo.reach else ""
+        else:
+            digest = repo.tags.get(ref, ("", ""))[0]
+        store = self.server.view.store
+        if not digest or not store.has_blob(digest):
+            return self._not_found("MANIFEST_UNKNOWN", f"manifest unknown: {name}:{ref}", head)
+        data = store.read_blob(digest)
+        doc = load_json(data, f"manifest {digest}")
+        media_type = str(doc.get("mediaType") or "") if isinstance(doc, dict) else ""
+        if media_type not in (*MANIFEST_TYPES, *INDEX_TYPES):
+            media_type = "application/vnd.oci.image.index.v1+json" if "manifests" in doc \
+                else "application/vnd.oci.image.manifest.v1+json"
+        self._send(200, data, {"Content-Type": media_type, "Docker-Content-Digest": digest,
+                               "ETag": f'"{digest}"'}, head)
+
+    def _blob(self, head: bool, query: dict[str, list[str]], name: str, digest: str) -> None:
+        repos, _ = self.server.view.repos()
+        repo = repos.get(name)
+        store = self.server.view.store
+        if repo is None:
+            return self._not_found("NAME_UNKNOWN", f"repository name not known to registry: {name}", head)
+        if not _DIGEST.match(digest) or digest not in repo.reach or not store.has_blob(digest):
+            return self._not_found("BLOB_UNKNOWN", f"blob unknown to registry: {digest}", head)
+        with store.open_blob(digest) as f:
+            size = os.fstat(f.fileno()).st_size
+            start, end = 0, size - 1
+            status = 200
+            rng = self.headers.get("Range", "")
+            m = re.match(r"^bytes=(\d*)-(\d*)$", rng.strip())
+            if rng and m and (m.group(1) or m.group(2)):
+                if m.group(1):
+                    start = int(m.group(1))
+                    end = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
+                else:
+                    start = max(size - int(m.group(2)), 0)
+                if start > end or start >= size:
+                    return self._send(416, b"", {"Content-Range": f"bytes */{size}"}, head)
+                status = 206
+            headers = {"Content-Type": "application/octet-stream", "Docker-Content-Digest": digest,
+                       "Accept-Ranges": "bytes", "Content-Length": str(end - start + 1),
+                       "ETag": f'"{digest}"'}
+            if status == 206:
+                headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+            self._send(status, b"", headers, head)
+            if not head:
+                self.wfile.flush()
+                self.connection.sendfile(f, start, end - start + 1)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    view: _View
+    log: TextIO
+
+
+def make_server(store: Store, host: str, port: int, cert: str | None = None, key: str | None = None,
+                log: TextIO | None = None) -> _Server:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    cls = type("_BoundServer", (_Server,), {"address_family": family})
+    server: _Server = cls((host, port), _Handler)
+    server.view = _View(store)
+    server.log = log or open(os.devnull, "w")
+    if cert and key:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+    return server
+
+
+def serve(store: Store, host: str, port: int, cert: str | None, key: str | None, log: TextIO) -> None:
+    """Serve until SIGINT or SIGTERM; then finish the requests under way and return."""
+    try:
+        server = make_server(store, host, port, cert, key, log)
+    except OSError as exc:
+        raise AirgapError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    scheme = "https" if cert else "http"
+    log.write(f"serving {store.root} read-only on {scheme}://{host}:{server.server_address[1]}\n")
+    log.flush()
+
+    def stop(signum: int, frame: object) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        server.server_close()
+        log.write("stopped\n")
+        log.flush()

@@ -1,0 +1,176 @@
+"""A registry repository as a Source (pull) and as a Sink (push)."""
+
+from __future__ import annotations
+
+import io
+import threading
+from typing import Any, BinaryIO, Callable
+
+from ..digest import sha256_digest
+from ..errors import DigestMismatch
+from ..layers import uncompressed_digest
+from ..oci import INDEX_TYPES, MANIFEST_TYPES, Descriptor, is_uncompressed_layer, parse_manifest
+from ..reference import Reference
+from ..registry.client import RegistryClient, check_manifest_digest
+from .base import ProgressFn, SourceImage
+
+
+class RegistrySource:
+    """The image a reference names on a registry; manifests are kept as served."""
+
+    jobs = 3  # blobs fetched at once
+
+    def __init__(self, client: RegistryClient, ref: Reference) -> None:
+        self.client, self.ref = client, ref
+        self.repo = ref.path
+        self.name = f"{ref.domain}/{ref.path}"
+        self._manifests: dict[str, bytes] = {}
+        what = ref.familiar()
+        data, media_type, header = client.get_manifest(self.repo, ref.digest or ref.tag or "latest", what)
+        digest = check_manifest_digest(data, ref.digest, header, what)
+        self._manifests[digest] = data
+        if not media_type or media_type not in (*MANIFEST_TYPES, *INDEX_TYPES):
+            parsed = parse_manifest(data, what)  # refuses schema 1 and unknown types clearly
+            media_type = parsed.media_type
+        self.top = Descriptor(media_type, digest, len(data))
+        names = [ref] if ref.tag and not ref.digest else []
+        names.append(Reference(ref.domain, ref.path, None, digest))
+        self.image = SourceImage(self.top, names, ref.familiar())
+
+    def images(self) -> list[SourceImage]:
+        return [self.image]
+
+    def has_blob(self, digest: str) -> bool:
+        return True
+
+    def where(self, desc: Descriptor) -> str:
+        return f"{self.name}@{desc.digest}"
+
+    def read_document(self, desc: Descriptor, what: str) -> bytes:
+        data = self._manifests.get(desc.digest)
+        if data is None:
+            if desc.media_type in (*MANIFEST_TYPES, *INDEX_TYPES):
+                data, _, header = self.client.get_manifest(self.repo, desc.digest, what)
+                check_manifest_digest(data, desc.digest, header, what)
+            else:
+                data = self.client.get_blob_bytes(self.repo, desc, what)
+        got = sha256_digest(data)
+        if got != desc.digest or len(data) != desc.size:
+            raise DigestMismatch(what, desc.digest, got, desc.size, len(data))
+        return data
+
+    def open_blob(self, desc: Descriptor) -> BinaryIO:
+        return self.client.open_blob(self.repo, desc, self.where(desc))
+
+    def check_plan(self, plan: Any) -> None:
+        pass
+
+    def uncompressed_size(self, desc: Descriptor) -> int:
+        if is_uncompressed_layer(desc.media_type):
+            return desc.size
+        with self.open_blob(desc) as f:
+            return uncompressed_digest(f, desc.media_type, self.where(desc))[1]
+
+    def close(self) -> None:
+        pass
+
+
+class RegistrySink:
+    """Pushes to one repository: blobs it lacks (mounted from a sibling repository when
+    possible), then child manifests by digest, then the top manifest by tag."""
+
+    jobs = 3
+
+    def __init__(self, client: RegistryClient, dest: Reference, mount_from: list[str],
+                 reopen: Callable[[Descriptor], BinaryIO]) -> None:
+        self.client, self.dest, self.reopen = client, dest, reopen
+        self.repo = dest.path
+        self.mount_from = [r for r in mount_from if r != self.repo]
+        self.events: list[tuple[str, str]] = []  # (digest, "Pushed" | "Layer already exists" | ...)
+        self._manifests: dict[str, tuple[bytes, str]] = {}
+        self._top: list[Descriptor] = []
+        self._known: dict[str, bool] = {}
+        self._lock = threading.Lock()
+        self.pushed_digest = ""
+
+    def has_blob(self, digest: str) -> bool:
+        return False  # asked per blob in put_* instead, so manifests are always (re)written
+
+    def begin(self, plan: Any) -> None:
+        pass
+
+    def _exists(self, desc: Descriptor) -> bool:
+        if self.client.has_blob(self.repo, desc.digest, "pull,push"):
+            self._event(desc.digest, "Layer already exists")
+            return True
+        for source in self.mount_from:
+            location = self.client.mount_blob(self.repo, desc.digest, source)
+            if location is None:
+                self._event(desc.digest, f"Mounted from {source}")
+                return True
+        return False
+
+    def _event(self, digest: str, status: str) -> None:
+        with self._lock:
+            self.events.append((digest, status))
+
+    def put_blob(self, stream: BinaryIO, desc: Descriptor, what: str,
+                 progress: ProgressFn | None = None) -> bool:
+        if self._exists(desc):
+            return False
+
+        def opener() -> Any:  # opened again for a retried PUT; checked as it is read
+            return _Verifying(self.reopen(desc), desc, what, progress)
+        self.client.upload_blob(self.repo, desc, opener)
+        self._event(desc.digest, "Pushed")
+        return True
+
+    def put_bytes(self, data: bytes, desc: Descriptor, what: str) -> bool:
+        if desc.media_type in (*MANIFEST_TYPES, *INDEX_TYPES):
+            self._manifests[desc.digest] = (data, desc.media_type)
+            return True
+        return self.put_blob(io.BytesIO(data), desc, what)
+
+    def put_image(self, desc: Descriptor, names: list[Reference]) -> None:
+        self._top.append(desc)
+
+    def commit(self) -> None:
+        top = {d.digest for d in self._top}
+        order = [d for d in self._manifests if d not in top] + [d.digest for d in self._top]
+        for digest in order:
+            data, media_type = self._manifests[digest]
+            ref = (self.dest.tag or "latest") if digest in top else digest
+            what = f"{self.dest.domain}/{self.repo}:{ref}"
+            got = self.client.put_manifest(self.repo, ref, data, media_type, what)
+            if got and got != digest:
+                raise DigestMismatch(f"{what}: the registry stored the manifest", digest, got)
+            if digest in top:
+                self.pushed_digest = digest
+
+
+class _Verifying:
+    """Reads a blob for upload while checking it against its descriptor."""
+
+    def __init__(self, f: BinaryIO, desc: Descriptor, what: str, progress: ProgressFn | None) -> None:
+        import hashlib
+        self.f, self.desc, self.what, self.progress = f, desc, what, progress
+        self.h = hashlib.sha256()
+        self.n = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.f.read(size)
+        self.h.update(data)
+        self.n += len(data)
+        if self.progress and data:
+            self.progress(len(data))
+        if not data:
+            got = "sha256:" + self.h.hexdigest()
+            if got != self.desc.digest or self.n != self.desc.size:
+                raise DigestMismatch(self.what, self.desc.digest, got, self.desc.size, self.n)
+        return data
+
+    def __enter__(self) -> _Verifying:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.f.close()

@@ -1,0 +1,362 @@
+"""Pull, push, login, search and serve against the real distribution registry."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airgap.digest import sha256_digest
+from airgap.oci import OCI_INDEX
+
+from ..conftest import Airgap, Docker, need, run_tool, snapshot, write_tree
+from ..registry_peer import PASSWORD, USER, BreakingProxy, Registry, free_port, start_registry
+
+pytestmark = pytest.mark.interop
+MODES = ["plain", "basic", "tls", "token"]
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private ~/.docker for credentials."""
+    cfg = tmp_path / "docker-config"
+    cfg.mkdir()
+    monkeypatch.setenv("DOCKER_CONFIG", str(cfg))
+    return cfg
+
+
+def _start(tmp_path: Path, mode: str, name: str, monkeypatch: pytest.MonkeyPatch) -> Registry:
+    reg = start_registry(need("docker-registry"), tmp_path / name, mode)
+    if mode != "tls":
+        hosts = [h for h in os.environ.get("AIRGAP_INSECURE_REGISTRIES", "").split(",") if h]
+        monkeypatch.setenv("AIRGAP_INSECURE_REGISTRIES", ",".join([*hosts, reg.host]))
+    return reg
+
+
+@pytest.fixture(params=MODES)
+def registry(request: pytest.FixtureRequest, tmp_path: Path, env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
+    reg = _start(tmp_path, request.param, "reg", monkeypatch)
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture
+def plain(tmp_path: Path, env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
+    reg = _start(tmp_path, "plain", "plain", monkeypatch)
+    yield reg
+    reg.stop()
+
+
+def tls_args(reg: Registry) -> list[str]:
+    return ["--ca-cert", str(reg.ca)] if reg.mode == "tls" else []
+
+
+def login(a: Airgap, reg: Registry) -> None:
+    if reg.mode in ("basic", "token"):
+        res = a("login", "-u", USER, "-p", PASSWORD, reg.host, *tls_args(reg))
+        assert res.out.strip() == "Login Succeeded"
+
+
+def skopeo_push(reg: Registry, layout: Path, ref: str, dest: str, *extra: str) -> str:
+    """Push from an OCI layout as Docker v2s2 with gzip layers; return the registry's digest."""
+    run_tool("skopeo", "copy", "--quiet", "--format", "v2s2", "--dest-compress", *extra,
+             *reg.skopeo_tls("dest"), *([f"--dest-creds={USER}:{PASSWORD}"] if reg.skopeo_creds else []),
+             f"oci:{layout}:{ref}", f"docker://{reg.host}/{dest}")
+    raw = run_tool("skopeo", "inspect", "--raw", *reg.skopeo_tls(""), *reg.skopeo_creds, f"docker://{reg.host}/{dest}")
+    return sha256_digest(raw.encode())
+
+
+@pytest.fixture
+def source_layout(airgap: Airgap, tmp_path: Path) -> Path:
+    """An airgap store (an OCI layout) with example/app:1 on example/base:1, 1 MiB each."""
+    base = write_tree(tmp_path / "b", {"base.bin": os.urandom(1 << 20)})
+    airgap("import", str(base), "example/base:1")
+    app = write_tree(tmp_path / "a", {"app.bin": os.urandom(1 << 20)})
+    airgap("import", str(app), "example/app:1", "--base", "example/base:1")
+    return airgap.store
+
+
+def test_pull_by_tag_and_digest(registry: Registry, source_layout: Path, make_airgap: Any) -> None:
+    digest = skopeo_push(registry, source_layout, "docker.io/example/app:1", "test/app:1")
+    a = make_airgap("pulled")
+    login(a, registry)
+    res = a("pull", f"{registry.host}/test/app:1", *tls_args(registry))
+    assert f"Digest: {digest}" in res.out
+    assert res.out.rstrip().endswith(f"{registry.host}/test/app:1")
+    assert res.out.count("Pull complete") == 2
+    row = a("images", "--digests", "--format", "{{.Repository}} {{.Tag}} {{.Digest}}").out.strip()
+    assert row == f"{registry.host}/test/app 1 {digest}"
+    info = json.loads(a("inspect", f"{registry.host}/test/app:1").out)[0]
+    assert info["RepoDigests"] == [f"{registry.host}/test/app@{digest}"]
+    config = json.loads(run_tool("skopeo", "inspect", "--raw", *registry.skopeo_tls(""), *registry.skopeo_creds,
+                                 f"docker://{registry.host}/test/app:1"))["config"]["digest"]
+    assert info["Id"] == config
+    a("store", "check")
+    # again: nothing new
+    again = a("pull", f"{registry.host}/test/app:1", *tls_args(registry))
+    assert "Status: Image is up to date" in again.out and again.out.count("Already exists") == 2
+    # by digest, into another store
+    b = make_airgap("by-digest")
+    res = b("pull", "-q", f"{registry.host}/test/app@{digest}", *tls_args(registry))
+    assert res.out.strip() == f"{registry.host}/test/app@{digest}"
+    row = b("images", "--digests", "--format", "{{.Repository}} {{.Tag}} {{.Digest}} {{.ID}}").out.strip()
+    assert row == f"{registry.host}/test/app <none> {digest} {config[7:19]}"
+
+
+def _index_layout(airgap: Airgap, tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """An OCI layout whose 'multi' is an index of a linux/amd64 and a linux/arm64 image."""
+    configs = {}
+    for arch in ("amd64", "arm64"):
+        src = write_tree(tmp_path / f"p-{arch}", {"arch.txt": arch * 1000})
+        configs[arch] = airgap("import", str(src), f"example/plat:{arch}", "--platform", f"linux/{arch}").out.strip()
+    layout = tmp_path / "index-layout"
+    shutil.copytree(airgap.store / "blobs", layout / "blobs")
+    (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    children = []
+    for arch in ("amd64", "arm64"):
+        desc = json.loads(airgap("inspect", f"example/plat:{arch}").out)[0]["Descriptor"]
+        children.append({"mediaType": desc["mediaType"], "digest": desc["digest"], "size": desc["size"],
+                         "platform": {"os": "linux", "architecture": arch, **({"variant": "v8"} if arch == "arm64" else {})}})
+    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children}).encode()
+    digest = sha256_digest(index)
+    (layout / "blobs" / "sha256" / digest[7:]).write_bytes(index)
+    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [
+        {"mediaType": OCI_INDEX, "digest": digest, "size": len(index),
+         "annotations": {"org.opencontainers.image.ref.name": "multi"}}]}))
+    return layout, {"index": digest, **configs}
+
+
+def test_multi_platform(registry: Registry, airgap: Airgap, make_airgap: Any, tmp_path: Path) -> None:
+    layout, ids = _index_layout(airgap, tmp_path)
+    run_tool("skopeo", "copy", "--quiet", "--all", *registry.skopeo_tls("dest"),
+             *([f"--dest-creds={USER}:{PASSWORD}"] if registry.skopeo_creds else []),
+             f"oci:{layout}:multi", f"docker://{registry.host}/test/multi:1")
+    ref = f"{registry.host}/test/multi:1"
+    # skopeo compressed the layers on the way, so the registry's index is its own
+    raw = run_tool("skopeo", "inspect", "--raw", *registry.skopeo_tls(""), *registry.skopeo_creds, f"docker://{ref}")
+    assert json.loads(raw)["mediaType"] == OCI_INDEX
+    ids["index"] = sha256_digest(raw.encode())
+    host = make_airgap("host")
+    login(host, registry)
+    host("pull", ref, *tls_args(registry))
+    info = json.loads(host("inspect", ref).out)[0]
+    assert (info["Architecture"], info["Id"]) == ("amd64", ids["amd64"])
+    assert info["RepoDigests"] == [f"{registry.host}/test/multi@{ids['index']}"]
+    arm = make_airgap("arm")
+    arm("pull", "--platform", "linux/arm64", ref, *tls_args(registry))
+    info = json.loads(arm("inspect", ref).out)[0]
+    assert (info["Architecture"], info["Id"]) == ("arm64", ids["arm64"])
+    every = make_airgap("all")
+    every("pull", "--all-platforms", ref, *tls_args(registry))
+    info = json.loads(every("inspect", ref).out)[0]
+    assert info["Descriptor"]["digest"] == ids["index"] and info["Descriptor"]["mediaType"] == OCI_INDEX
+    assert every("images", "--digests", "--format", "{{.Digest}}").out.strip() == ids["index"]
+    every("store", "check")
+    # and it travels whole: save, load elsewhere, and push keeps the index digest
+    bundle = tmp_path / "multi.tar"
+    every("save", "-o", str(bundle), ref)
+    far = make_airgap("far")
+    far("load", "-i", str(bundle))
+    far("push", ref, f"{registry.host}/test/multi-copy:1", *tls_args(registry))
+    raw = run_tool("skopeo", "inspect", "--raw", *registry.skopeo_tls(""), *registry.skopeo_creds,
+                   f"docker://{registry.host}/test/multi-copy:1")
+    assert sha256_digest(raw.encode()) == ids["index"]
+
+
+def test_pull_save_load_push_keeps_digest(registry: Registry, plain: Registry, source_layout: Path,
+                                           make_airgap: Any, tmp_path: Path) -> None:
+    digest = skopeo_push(registry, source_layout, "docker.io/example/app:1", "test/app:1")
+    connected = make_airgap("connected")
+    login(connected, registry)
+    connected("pull", f"{registry.host}/test/app:1", *tls_args(registry))
+    bundle = tmp_path / "carry.tar"
+    connected("save", "-o", str(bundle), f"{registry.host}/test/app:1")
+    site = make_airgap("site")
+    site("load", "-i", str(bundle), "--verify", "full")
+    assert site("images", "--digests", "--format", "{{.Digest}}").out.strip() == digest
+    res = site("push", f"{registry.host}/test/app:1", f"{plain.host}/mirror/app:1")
+    assert f"1: digest: {digest} " in res.out
+    info = json.loads(run_tool("skopeo", "inspect", "--tls-verify=false", f"docker://{plain.host}/mirror/app:1"))
+    assert info["Digest"] == digest
+    # a second push skips every blob; a push to a sibling repository mounts them
+    assert site("push", f"{registry.host}/test/app:1", f"{plain.host}/mirror/app:1").out.count("Layer already exists") == 2
+    site("tag", f"{registry.host}/test/app:1", f"{plain.host}/mirror/app:1")
+    res = site("push", f"{plain.host}/mirror/app:1", f"{plain.host}/mirror/other:1")
+    assert res.out.count("Mounted from mirror/app") == 2
+
+
+def test_wrong_credentials_and_unknown(registry: Registry, source_layout: Path, make_airgap: Any, env: Path) -> None:
+    skopeo_push(registry, source_layout, "docker.io/example/app:1", "test/app:1")
+    a = make_airgap("denied")
+    a("images")
+    before = snapshot(a.store)
+    if registry.mode in ("basic", "token"):
+        res = a("login", "-u", USER, "-p", "wrong", registry.host, *tls_args(registry), ok=False)
+        assert res.code == 1 and "UNAUTHORIZED" in res.err and not (env / "config.json").exists()
+        res = a("pull", f"{registry.host}/test/app:1", *tls_args(registry), ok=False)
+        assert res.code == 1 and "UNAUTHORIZED" in res.err and "airgap login" in res.err
+        login(a, registry)
+    res = a("pull", f"{registry.host}/test/nothing:1", *tls_args(registry), ok=False)
+    assert res.code == 1 and ("MANIFEST_UNKNOWN" in res.err or "NAME_UNKNOWN" in res.err or "not found" in res.err)
+    res = a("pull", f"{registry.host}/test/app@sha256:{'0' * 64}", *tls_args(registry), ok=False)
+    assert res.code == 1
+    assert snapshot(a.store) == before
+
+
+class _Liar:
+    """A registry that serves a real manifest but a damaged layer, and answers a digest
+    request with bytes of another digest."""
+
+    def __init__(self, store: Path, ref_manifest: str) -> None:
+        outer = self
+        self.store = store
+        self.manifest = (store / "blobs" / "sha256" / ref_manifest[7:]).read_bytes()
+        self.manifest_digest = ref_manifest
+        doc = json.loads(self.manifest)
+        self.layer = doc["layers"][-1]["digest"]
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                path = self.path
+                if path == "/v2/":
+                    return self._send(b"{}", "application/json")
+                if "/manifests/" in path:
+                    return self._send(outer.manifest, json.loads(outer.manifest)["mediaType"])
+                if "/blobs/" in path:
+                    digest = path.rsplit("/", 1)[1]
+                    data = (outer.store / "blobs" / "sha256" / digest[7:]).read_bytes()
+                    if digest == outer.layer:
+                        data = data[:100] + bytes([data[100] ^ 1]) + data[101:]
+                    return self._send(data, "application/octet-stream")
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def _send(self, body: bytes, ctype: str) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.host = f"127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_lying_registry_stores_nothing(source_layout: Path, airgap: Airgap, make_airgap: Any,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    manifest = json.loads(airgap("inspect", "example/app:1").out)[0]["Descriptor"]["digest"]
+    liar = _Liar(source_layout, manifest)
+    monkeypatch.setenv("AIRGAP_INSECURE_REGISTRIES", liar.host)
+    try:
+        a = make_airgap("victim")
+        a("images")
+        before = snapshot(a.store)
+        res = a("pull", f"{liar.host}/x/app:1", ok=False)
+        assert res.code == 3 and liar.layer in res.err
+        assert snapshot(a.store) == before and list((a.store / ".tmp").iterdir()) == []
+        other = "sha256:" + "ab" * 32
+        res = a("pull", f"{liar.host}/x/app@{other}", ok=False)
+        assert res.code == 3 and other in res.err and manifest in res.err
+        assert snapshot(a.store) == before
+    finally:
+        liar.close()
+
+
+def test_resume_after_dropped_connection(plain: Registry, source_layout: Path, make_airgap: Any,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    digest = skopeo_push(plain, source_layout, "docker.io/example/app:1", "test/app:1")
+    proxy = BreakingProxy(plain.host, limit=300_000)
+    monkeypatch.setenv("AIRGAP_INSECURE_REGISTRIES", f"{plain.host},{proxy.host}")
+    try:
+        a = make_airgap("resumed")
+        res = a("pull", f"{proxy.host}/test/app:1")
+        assert f"Digest: {digest}" in res.out
+        assert proxy.cuts == 1
+        assert any(b"range: bytes=" in r.lower() for r in proxy.requests), \
+            [r.split(b"\r\n")[:3] for r in proxy.requests]
+        a("store", "check")
+    finally:
+        proxy.close()
+
+
+@pytest.fixture
+def served(source_layout: Path, airgap: Airgap) -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "airgap", "--store", str(source_layout), "serve",
+                             "--addr", f"127.0.0.1:{port}"], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 15
+    import socket
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield f"127.0.0.1:{port}"
+    proc.terminate()
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err  # a clean shutdown on SIGTERM
+    assert b'"GET /v2/' in err  # a log line per request
+
+
+def test_docker_and_skopeo_pull_from_serve(served: str, docker: Docker, airgap: Airgap, tmp_path: Path) -> None:
+    info = json.loads(airgap("inspect", "example/app:1").out)[0]
+    docker("pull", f"{served}/example/app:1")
+    got = json.loads(docker("inspect", f"{served}/example/app:1").stdout)[0]
+    assert got["Id"] == info["Id"]
+    assert got["RepoDigests"] == [f"{served}/example/app@{info['Descriptor']['digest']}"]
+    run_tool("skopeo", "copy", "--quiet", "--preserve-digests", "--src-tls-verify=false", f"docker://{served}/example/app:1", f"oci:{tmp_path / 'copy'}:x")
+    copied = json.loads(run_tool("skopeo", "inspect", f"oci:{tmp_path / 'copy'}:x"))
+    assert copied["Digest"] == info["Descriptor"]["digest"]
+    res = subprocess.run(["skopeo", "copy", "--dest-tls-verify=false", f"oci:{tmp_path / 'copy'}:x",
+                          f"docker://{served}/example/new:1"], capture_output=True, text=True)
+    assert res.returncode != 0 and "UNSUPPORTED" in res.stderr or "unsupported" in res.stderr.lower()
+
+
+def test_serve_api(served: str) -> None:
+    import httpx
+    base = f"http://{served}"
+    assert httpx.get(f"{base}/v2/").status_code == 200
+    assert httpx.get(f"{base}/v2/_catalog").json() == {"repositories": ["example/app", "example/base"]}
+    assert httpx.get(f"{base}/v2/example/app/tags/list").json() == {"name": "example/app", "tags": ["1"]}
+    m = httpx.get(f"{base}/v2/example/app/manifests/1")
+    assert m.headers["Docker-Content-Digest"] == sha256_digest(m.content)
+    assert m.headers["Content-Type"] == json.loads(m.content)["mediaType"]
+    layer = json.loads(m.content)["layers"][0]
+    head = httpx.head(f"{base}/v2/example/app/blobs/{layer['digest']}")
+    assert int(head.headers["Content-Length"]) == layer["size"]
+    part = httpx.get(f"{base}/v2/example/app/blobs/{layer['digest']}", headers={"Range": "bytes=10-19"})
+    full = httpx.get(f"{base}/v2/example/app/blobs/{layer['digest']}")
+    assert part.status_code == 206 and part.content == full.content[10:20]
+    assert sha256_digest(full.content) == layer["digest"]
+    assert httpx.get(f"{base}/v2/example/other/manifests/1").json()["errors"][0]["code"] == "NAME_UNKNOWN"
+    assert httpx.get(f"{base}/v2/example/app/manifests/9").json()["errors"][0]["code"] == "MANIFEST_UNKNOWN"
+    assert httpx.put(f"{base}/v2/example/app/manifests/2", content=b"{}").json()["errors"][0]["code"] == "UNSUPPORTED"
+
+
+def test_search_catalog_and_logout(plain: Registry, source_layout: Path, airgap: Airgap, env: Path) -> None:
+    skopeo_push(plain, source_layout, "docker.io/example/app:1", "team/tool:1")
+    out = airgap("search", "--registry", plain.host, "--format", "{{.Name}}", "tool").out
+    assert out.strip() == f"{plain.host}/team/tool"
+    (env / "config.json").write_text(json.dumps({"auths": {plain.host: {"auth": "eDp5"}}}))
+    assert airgap("logout", plain.host).out.strip() == f"Removing login credentials for {plain.host}"
+    assert json.loads((env / "config.json").read_text())["auths"] == {}
