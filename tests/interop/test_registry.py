@@ -360,3 +360,22 @@ def test_search_catalog_and_logout(plain: Registry, source_layout: Path, airgap:
     (env / "config.json").write_text(json.dumps({"auths": {plain.host: {"auth": "eDp5"}}}))
     assert airgap("logout", plain.host).out.strip() == f"Removing login credentials for {plain.host}"
     assert json.loads((env / "config.json").read_text())["auths"] == {}
+
+
+def test_pulled_bundle_loads_into_docker(plain: Registry, source_layout: Path, make_airgap: Any,
+                                         docker: Docker, tmp_path: Path) -> None:
+    """Pulled images keep their gzip layers and registry manifests in the bundle, and
+    docker load still gives Docker's image ID."""
+    digest = skopeo_push(plain, source_layout, "docker.io/example/app:1", "test/app:1")
+    a = make_airgap("pulled")
+    a("pull", f"{plain.host}/test/app:1")
+    bundle = tmp_path / "pulled.tar"
+    a("save", "-o", str(bundle), f"{plain.host}/test/app:1")
+    with __import__("tarfile").open(bundle) as tf:
+        doc = json.load(tf.extractfile("airgap/bundle.json"))  # type: ignore[arg-type]
+    assert doc["images"][0]["digest"] == digest
+    assert {b["mediaType"] for b in doc["blobs"] if "diffID" in b} == {"application/vnd.docker.image.rootfs.diff.tar.gzip"}
+    assert all(b["uncompressedSize"] > b["size"] - 2000 for b in doc["blobs"] if "diffID" in b)
+    out = docker("load", "-i", str(bundle)).stdout
+    assert out.strip() == f"Loaded image: {plain.host}/test/app:1"
+    assert json.loads(docker("inspect", f"{plain.host}/test/app:1").stdout)[0]["Id"] == a.image_id(f"{plain.host}/test/app:1")
