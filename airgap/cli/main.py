@@ -8,7 +8,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .. import __version__
 from ..errors import AirgapError
 from . import images, keys, remote, search, system, transfer
 from .context import Context
@@ -23,21 +22,42 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="airgap", description="Carry container images across an air gap.")
-    p.add_argument("--version", action="version", version=f"airgap {__version__}")
-    p.add_argument("--store", type=Path, help="store directory (default: $AIRGAP_STORE, "
-                   "/var/lib/airgap for root, ~/.local/share/airgap otherwise)")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
-    p.add_argument("--progress", choices=("auto", "plain", "none"), default="auto",
-                   help="progress on stderr: bars on a terminal (auto), lines, or nothing")
+    p.add_argument("--version", action="store_true", help="show the version, commit and platform")
+    _add_globals(p, top=True)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
     transfer.register(sub)
     images.register(sub)
     keys.register(sub)
     search.register(sub)
     remote.register(sub)
     system.register(sub)
+    _spread_globals(sub)
     return p
+
+
+def _add_globals(p: argparse.ArgumentParser, top: bool) -> None:
+    """The global options; on sub-commands too, so that `airgap load --store S` works."""
+    default = (lambda v: v) if top else (lambda v: argparse.SUPPRESS)
+    p.add_argument("--store", type=Path, default=default(None),
+                   help="store directory (default: $AIRGAP_STORE, /var/lib/airgap for root, "
+                        "~/.local/share/airgap otherwise)")
+    p.add_argument("--debug", action="store_true", default=default(False), help="show tracebacks")
+    p.add_argument("--progress", choices=("auto", "plain", "none"), default=default("auto"),
+                   help="progress on stderr: bars on a terminal (auto), lines, or nothing")
+
+
+def _spread_globals(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    seen: set[int] = set()
+    for parser in sub.choices.values():
+        if id(parser) in seen:
+            continue
+        seen.add(id(parser))
+        nested = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if nested:
+            for n in nested:
+                _spread_globals(n)
+        else:
+            _add_globals(parser, top=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,6 +66,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    if args.version:
+        from .version import version_text
+        print(version_text())
+        return 0
+    if not args.command:
+        parser.print_usage(sys.stderr)
+        sys.stderr.write("airgap: error: a command is required (see airgap --help)\n")
+        return 2
     ctx = Context(args)
     try:
         return int(args.func(ctx, args) or 0)

@@ -14,6 +14,7 @@ from ..store.query import find_image
 from ..transports.base import SourceImage
 from ..transports.store import StoreSink, StoreSource
 from .context import Context
+from . import report
 from .progress import make_progress
 
 
@@ -25,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     plat.add_argument("--all-platforms", action="store_true", help="keep the index and every platform")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the image reference")
     p.add_argument("--ca-cert", help="CA certificate to trust for the registry")
+    report.add_format(p)
     p.set_defaults(func=cmd_pull)
 
     p = sub.add_parser("push", help="copy an image from the store to a registry")
@@ -32,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("dest", nargs="?", metavar="DEST", help="registry/repository[:tag] (default: SRC)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the digest")
     p.add_argument("--ca-cert", help="CA certificate to trust for the registry")
+    report.add_format(p)
     p.set_defaults(func=cmd_push)
 
     p = sub.add_parser("login", help="save credentials for a registry in ~/.docker/config.json")
@@ -58,15 +61,17 @@ def cmd_pull(ctx: Context, args: argparse.Namespace) -> int:
     from ..transports.registry import RegistrySource
     store = ctx.store
     platform = parse_platform(args.platform) if args.platform else None
+    quiet = args.quiet or args.format == "json"
+    pulled: list[dict[str, object]] = []
     for text in args.refs:
         ref = parse_reference(text)
         if ref.tag is None and ref.digest is None:
-            if not args.quiet:
+            if not quiet:
                 ctx.print(f"Using default tag: {ref.with_default_tag().tag}")
             ref = ref.with_default_tag()
         client = RegistryClient(ref.domain, ca_cert=args.ca_cert)
         try:
-            if not args.quiet:
+            if not quiet:
                 ctx.print(f"{ref.digest or ref.tag}: Pulling from {ref.path}")
             source = RegistrySource(client, ref)
             before = store.resolve_name(ref)
@@ -77,6 +82,10 @@ def cmd_pull(ctx: Context, args: argparse.Namespace) -> int:
         finally:
             client.close()
         shown = Reference(ref.domain, ref.path, ref.tag, ref.digest)
+        if args.format == "json":
+            pulled.append({"reference": str(shown), "digest": source.top.digest,
+                           "images": report.images(result.plan), **report.transfer(result)})
+            continue
         if args.quiet:
             ctx.print(str(shown))
             continue
@@ -91,6 +100,8 @@ def cmd_pull(ctx: Context, args: argparse.Namespace) -> int:
         status = "Downloaded newer image for" if new else "Image is up to date for"
         ctx.print(f"Status: {status} {shown.familiar()}")
         ctx.print(str(shown))
+    if args.format == "json":
+        report.emit(ctx, {"pulled": pulled})
     return 0
 
 
@@ -108,7 +119,7 @@ def cmd_push(ctx: Context, args: argparse.Namespace) -> int:
     if dest.digest:
         raise UsageError(f"{args.dest}: push to a tag, not a digest")
     dest = dest.with_default_tag()
-    if not args.quiet:
+    if not args.quiet and args.format != "json":
         ctx.print(f"The push refers to repository [{dest.name}]")
     mount_from = sorted({n.path for n in info.names if n.domain == dest.domain})
     client = RegistryClient(dest.domain, ca_cert=args.ca_cert)
@@ -119,6 +130,16 @@ def cmd_push(ctx: Context, args: argparse.Namespace) -> int:
     finally:
         client.close()
     top = result.plan.images[0].descriptor
+    if args.format == "json":
+        counts: dict[str, int] = {}
+        for _, state in sink.events:
+            key = "mounted" if state.startswith("Mounted") else "existing" if "exists" in state else "pushed"
+            counts[key] = counts.get(key, 0) + 1
+        report.emit(ctx, {"reference": str(dest), "digest": top.digest, "size": top.size,
+                          "blobs": {"pushed": counts.get("pushed", 0), "mounted": counts.get("mounted", 0),
+                                    "existing": counts.get("existing", 0)},
+                          "images": report.images(result.plan)})
+        return 0
     if args.quiet:
         ctx.print(top.digest)
         return 0

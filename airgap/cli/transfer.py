@@ -27,6 +27,7 @@ from ..transports.store import NullSink, StoreSink, StoreSource
 from .context import Context
 from ..timeutil import parse_time
 from .format import human_size
+from . import report
 from .progress import make_progress
 
 
@@ -36,11 +37,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--platform", help="pick OS/ARCH[/VARIANT] from a multi-platform image")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     _trust_args(p)
+    report.add_format(p)
     p.set_defaults(func=cmd_load)
 
     p = sub.add_parser("verify", help="check a bundle without touching the store")
     p.add_argument("input", metavar="FILE")
     _trust_args(p)
+    report.add_format(p)
     p.set_defaults(func=cmd_verify, verify="full", quiet=False)
 
     p = sub.add_parser("save", help="save images from the store into a bundle")
@@ -48,6 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--platform", help="save only this OS/ARCH[/VARIANT] of multi-platform images")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.add_argument("--sign", metavar="KEYFILE", help="sign the bundle with this Ed25519 private key")
+    report.add_format(p)
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.set_defaults(func=cmd_save)
 
@@ -95,7 +99,7 @@ def cmd_load(ctx: Context, args: argparse.Namespace) -> int:
     platform = parse_platform(args.platform) if args.platform else None
     source, trust = _open_checked(ctx, args, store.tmp)
     with source.f:
-        if not args.quiet:
+        if not args.quiet and args.format != "json":
             ctx.info(f"{source.name}: {trust.describe()}")
         before = {str(n): img.digest for img in store.images() for n in img.names}
         with store.begin() as txn:
@@ -107,6 +111,10 @@ def cmd_load(ctx: Context, args: argparse.Namespace) -> int:
             if old is not None and old != img.descriptor.digest:
                 ctx.info(f"The image {n.familiar()} already exists, renaming the old one "
                          f"with digest {old} to empty string")
+    if args.format == "json":
+        report.emit(ctx, {"source": source.name, "signature": report.trust(trust),
+                          "images": report.images(result.plan), **report.transfer(result)})
+        return 0
     for img in result.plan.images:
         tags = [n for n in img.names if not n.digest]
         for n in tags:
@@ -125,6 +133,15 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
     plan = result.plan
     new = [d for d in plan.blobs.values() if not store.has_blob(d.digest)]
     have = [d for d in plan.blobs.values() if store.has_blob(d.digest)]
+    if args.format == "json":
+        report.emit(ctx, {
+            "source": source.name, "airgapBundle": source.bundle_raw is not None,
+            "bundleDigest": sha256_digest(source.bundle_raw) if source.bundle_raw else None,
+            "signature": report.trust(trust), "verify": args.verify, "images": report.images(plan),
+            "blobs": len(plan.blobs), "bytes": plan.total_bytes,
+            "wouldAdd": {"blobs": len(new), "bytes": sum(d.size for d in new)},
+            "alreadyPresent": {"blobs": len(have), "bytes": sum(d.size for d in have)}})
+        return 0
     if source.bundle_raw is not None:
         ctx.print(f"Bundle:     {source.name} (bundle.json {sha256_digest(source.bundle_raw)})")
     else:
@@ -219,13 +236,27 @@ def cmd_save(ctx: Context, args: argparse.Namespace) -> int:
         sink = BundleSink(out, created, signer)
         result = copy(StoreSource(store, selection), sink, platform=platform,
                       progress=make_progress(ctx.progress_mode, "Saving"))
-    report = ctx.print if args.output not in (None, "-") else ctx.info
+    if args.format == "json":
+        report.emit(ctx if args.output not in (None, "-") else _stderr(ctx), {
+            "output": args.output or "-", "bundleDigest": sha256_digest(sink.bundle_raw),
+            "signer": fp or None, "images": report.images(result.plan), "bytes": sink.tar.written,
+            **report.transfer(result)})
+        return 0
+    say = ctx.print if args.output not in (None, "-") else ctx.info
     if args.output not in (None, "-"):
         ctx.info(f"Saved {len(result.plan.images)} image(s), {len(result.plan.blobs)} blobs, "
                  f"{human_size(sink.tar.written)} to {args.output}")
-    report(f"Bundle digest: {sha256_digest(sink.bundle_raw)}")
-    report(f"Signed by: {fp}" if fp else "Signed by: nobody (unsigned bundle; use --sign KEYFILE)")
+    say(f"Bundle digest: {sha256_digest(sink.bundle_raw)}")
+    say(f"Signed by: {fp}" if fp else "Signed by: nobody (unsigned bundle; use --sign KEYFILE)")
     return 0
+
+
+def _stderr(ctx: Context) -> Context:
+    """A context whose results go to stderr (the bundle itself is on stdout)."""
+    import copy as _copy
+    other = _copy.copy(ctx)
+    other.out = ctx.err
+    return other
 
 
 def cmd_import(ctx: Context, args: argparse.Namespace) -> int:

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Build dist/airgap, the one-file loader for hosts without Python, from this checkout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/_venv.sh
+ensure_venv
+"$VENV_PY" -m pip install -q --disable-pip-version-check "pyinstaller>=6,<7"
+
+commit="$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
+if [ "$commit" != unknown ] && [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+    commit="$commit-dirty"
+fi
+printf '"""Written by scripts/build-binary.sh."""\nCOMMIT = "%s"\n' "$commit" > airgap/_buildinfo.py
+trap 'rm -f airgap/_buildinfo.py' EXIT
+
+"$VENV_PY" -m PyInstaller --noconfirm --clean --log-level WARN \
+    --distpath dist --workpath build/pyinstaller packaging/airgap.spec
+ls -l dist/airgap
+dist/airgap --version
