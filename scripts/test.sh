@@ -26,6 +26,16 @@ fi
 
 ensure_venv test
 
+# the one-file binary for the tests in tests/binary (rebuilt when the code is newer)
+if [ -z "${AIRGAP_BIN:-}" ]; then
+    if [ ! -x dist/airgap ] || [ -n "$(find airgap packaging pyproject.toml -newer dist/airgap -print -quit)" ]; then
+        echo "building dist/airgap ..." >&2
+        scripts/build-binary.sh >&2
+    fi
+    AIRGAP_BIN="$PWD/dist/airgap"
+fi
+export AIRGAP_BIN
+
 export AIRGAP_TEST_RUNDIR
 AIRGAP_TEST_RUNDIR="$(mktemp -d /tmp/airgap-test.XXXXXX)"
 cleanup() {

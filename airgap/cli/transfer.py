@@ -239,7 +239,7 @@ def cmd_save(ctx: Context, args: argparse.Namespace) -> int:
     if args.format == "json":
         report.emit(ctx if args.output not in (None, "-") else _stderr(ctx), {
             "output": args.output or "-", "bundleDigest": sha256_digest(sink.bundle_raw),
-            "signer": fp or None, "images": report.images(result.plan), "bytes": sink.tar.written,
+            "signer": fp or None, "images": report.images(result.plan), "size": sink.tar.written,
             **report.transfer(result)})
         return 0
     say = ctx.print if args.output not in (None, "-") else ctx.info
