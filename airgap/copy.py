@@ -184,7 +184,8 @@ def transfer(source: Source, sink: Sink, p: Plan, progress: Progress | None = No
             progress.skipped(desc, p.labels[digest])
         else:
             todo.append(desc)
-    progress.begin(sum(d.size for d in todo), len(todo))
+    streamed = [d for d in todo if d.digest not in p.documents]  # documents are too small to show
+    progress.begin(sum(d.size for d in streamed), len(streamed))
     if verify_full:  # every compressed layer the images use, even one the sink already has
         for digest, diff_id in sorted(p.diff_ids.items()):
             desc = p.blobs[digest]

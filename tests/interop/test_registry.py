@@ -105,6 +105,9 @@ def test_pull_by_tag_and_digest(registry: Registry, source_layout: Path, make_ai
     # again: nothing new
     again = a("pull", f"{registry.host}/test/app:1", *tls_args(registry))
     assert "Status: Image is up to date" in again.out and again.out.count("Already exists") == 2
+    doc = json.loads(a("pull", "--format", "json", f"{registry.host}/test/app:1", *tls_args(registry)).out)
+    assert doc["pulled"][0]["digest"] == digest and doc["pulled"][0]["blobs"]["added"] == 0
+    assert doc["pulled"][0]["images"][0]["id"] == info["Id"]
     # by digest, into another store
     b = make_airgap("by-digest")
     res = b("pull", "-q", f"{registry.host}/test/app@{digest}", *tls_args(registry))
@@ -186,6 +189,8 @@ def test_pull_save_load_push_keeps_digest(registry: Registry, plain: Registry, s
     assert site("images", "--digests", "--format", "{{.Digest}}").out.strip() == digest
     res = site("push", f"{registry.host}/test/app:1", f"{plain.host}/mirror/app:1")
     assert f"1: digest: {digest} " in res.out
+    pushed = json.loads(site("push", "--format", "json", f"{registry.host}/test/app:1", f"{plain.host}/mirror/app:1").out)
+    assert pushed["digest"] == digest and pushed["blobs"] == {"pushed": 0, "mounted": 0, "existing": 3}
     info = json.loads(run_tool("skopeo", "inspect", "--tls-verify=false", f"docker://{plain.host}/mirror/app:1"))
     assert info["Digest"] == digest
     # a second push skips every blob; a push to a sibling repository mounts them
@@ -379,3 +384,58 @@ def test_pulled_bundle_loads_into_docker(plain: Registry, source_layout: Path, m
     out = docker("load", "-i", str(bundle)).stdout
     assert out.strip() == f"Loaded image: {plain.host}/test/app:1"
     assert json.loads(docker("inspect", f"{plain.host}/test/app:1").stdout)[0]["Id"] == a.image_id(f"{plain.host}/test/app:1")
+
+
+class _Flaky:
+    """An honest registry over a store that answers 503, then 429, before each first answer."""
+
+    def __init__(self, store: Path, manifest: str) -> None:
+        outer = self
+        self.hits: dict[str, int] = {}
+        data = (store / "blobs" / "sha256" / manifest[7:]).read_bytes()
+
+        class H(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                n = outer.hits[self.path] = outer.hits.get(self.path, 0) + 1
+                if self.path != "/v2/" and n <= 2:
+                    status = 503 if n == 1 else 429
+                    self.send_response(status)
+                    self.send_header("Retry-After", "0")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if "/manifests/" in self.path:
+                    body, ctype = data, json.loads(data)["mediaType"]
+                elif "/blobs/" in self.path:
+                    body, ctype = (store / "blobs" / "sha256" / self.path.rsplit(":", 1)[1]).read_bytes(), "application/octet-stream"
+                else:
+                    body, ctype = b"{}", "application/json"
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.host = f"127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+def test_retries_on_503_and_429(source_layout: Path, airgap: Airgap, make_airgap: Any,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    info = json.loads(airgap("inspect", "example/app:1").out)[0]
+    flaky = _Flaky(source_layout, info["Descriptor"]["digest"])
+    monkeypatch.setenv("AIRGAP_INSECURE_REGISTRIES", flaky.host)
+    try:
+        a = make_airgap("patient")
+        a("pull", f"{flaky.host}/x/app:1")
+        assert a.image_id(f"{flaky.host}/x/app:1") == info["Id"]
+        assert all(n >= 3 for path, n in flaky.hits.items() if path != "/v2/")
+    finally:
+        flaky.httpd.shutdown()
+        flaky.httpd.server_close()
