@@ -5,14 +5,16 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
 
-from ..conftest import Airgap, flip, rewrite_tar, snapshot
+from ..conftest import Airgap, flip, rewrite_tar, snapshot, write_tree
 
 
 def _bundle(airgap: Airgap, tmp_path: Path, *names: str) -> Path:
@@ -292,3 +294,47 @@ def test_progress_bars(airgap: Airgap, three_images: list[str], tmp_path: Path,
     layers = sum(d.size for k, d in result.plan.blobs.items() if k not in result.plan.documents)
     assert progress.total.n == progress.total.total == layers > 0
     assert "Loading 4 blobs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("via", ["pipe", "file"])
+def test_interrupted_load_leaves_store_as_it_was(airgap: Airgap, three_images: list[str], tmp_path: Path,
+                                                via: str) -> None:
+    """SIGINT in the middle of a load (spooling a pipe, or staging blobs from a file):
+    exit 130, no new blob, no new name, no temp file."""
+    import signal
+    big = write_tree(tmp_path / "big", {"big.bin": os.urandom(160 << 20)})
+    airgap("import", str(big), "example/big:1", "--base", "example/base:1")
+    bundle = _bundle(airgap, tmp_path, "example/big:1", *three_images)
+    target = Airgap(tmp_path / "target", airgap.capsys)
+    seed = tmp_path / "seed.tar"
+    airgap("save", "-o", str(seed), "example/base:1")
+    target("load", "-i", str(seed))
+    before = snapshot(target.store)
+    cmd = [sys.executable, "-m", "airgap", "--store", str(target.store), "--progress", "plain", "load"]
+    feeder = None
+    if via == "pipe":  # delivered slowly, so the load is surely under way when interrupted
+        feeder = subprocess.Popen([sys.executable, "-c",
+                                   "import sys, time\n"
+                                   "f = open(sys.argv[1], 'rb')\n"
+                                   "while chunk := f.read(1 << 20):\n"
+                                   "    sys.stdout.buffer.write(chunk); sys.stdout.buffer.flush(); time.sleep(0.01)\n",
+                                   str(bundle)], stdout=subprocess.PIPE)
+        loader = subprocess.Popen(cmd, stdin=feeder.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert feeder.stdout is not None
+        feeder.stdout.close()
+        time.sleep(0.5)
+    else:  # wait until blobs are being staged
+        loader = subprocess.Popen([*cmd, "-i", str(bundle)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert loader.stderr is not None
+        while not loader.stderr.readline().startswith(b"Loading:"):
+            pass
+        time.sleep(0.05)
+    loader.send_signal(signal.SIGINT)
+    out, err = loader.communicate(timeout=60)
+    if feeder is not None:
+        feeder.kill()
+        feeder.wait()
+    assert loader.returncode == 130, err
+    assert b"interrupted" in err and b"Traceback" not in err
+    assert snapshot(target.store) == before
+    assert list((target.store / ".tmp").iterdir()) == []
