@@ -23,6 +23,9 @@ def _seekable(f: BinaryIO) -> bool:
 def open_input(path: str, spool_dir: Path | None) -> tuple[BinaryIO, str]:
     """Return a seekable binary file and the name to use in messages.
 
+    ``FILE.001`` (or ``FILE`` when only its parts exist) opens a split bundle: every
+    part is checked against ``FILE.sha256`` and the parts are read as one file.
+
     A pipe on stdin is copied to an unlinked temp file in ``spool_dir`` (the store's
     temp area, so that nothing is held in memory and nothing is left behind).
     """
@@ -43,6 +46,11 @@ def open_input(path: str, spool_dir: Path | None) -> tuple[BinaryIO, str]:
         spool.flush()
         spool.seek(0)
         return spool, "stdin"
+    from .split import open_split, split_base
+    base = split_base(path)
+    if base is not None:
+        joined, name = open_split(base)
+        return joined, name  # type: ignore[return-value]
     try:
         return open(path, "rb"), path
     except FileNotFoundError:

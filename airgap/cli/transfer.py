@@ -51,6 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--platform", help="save only this OS/ARCH[/VARIANT] of multi-platform images")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.add_argument("--sign", metavar="KEYFILE", help="sign the bundle with this Ed25519 private key")
+    p.add_argument("--split", metavar="SIZE",
+                   help="cut the bundle into FILE.001, FILE.002, … of SIZE (4G, 700M, fat32) and FILE.sha256")
     report.add_format(p)
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.set_defaults(func=cmd_save)
@@ -200,8 +202,19 @@ def _created(images: list[SourceImage], ctx: Context) -> str:
 
 
 @contextlib.contextmanager
-def _output(path: str | None) -> Iterator[BinaryIO]:
-    """stdout, or a temp file renamed over ``path`` only when the bundle is complete."""
+def _output(path: str | None, split: int | None = None) -> Iterator[BinaryIO]:
+    """stdout, or a temp file (or parts) renamed into place only when the bundle is complete."""
+    if split is not None:
+        if path in (None, "-"):
+            raise UsageError("--split needs -o FILE")
+        from ..archive.split import SplitWriter
+        writer = SplitWriter(Path(path), split)
+        try:
+            yield writer  # type: ignore[misc]
+            writer.commit()
+        finally:
+            writer.abort()
+        return
     if path in (None, "-"):
         if sys.stdout.isatty():
             raise UsageError("cowardly refusing to save to a terminal; use -o FILE or redirect")
@@ -225,6 +238,8 @@ def cmd_save(ctx: Context, args: argparse.Namespace) -> int:
     selection = _save_selection(ctx, args.images)
     platform = parse_platform(args.platform) if args.platform else None
     created = _created(selection, ctx)
+    from ..archive.split import parse_size
+    split = parse_size(args.split) if args.split else None
     signer = None
     fp = ""
     if args.sign:
@@ -232,7 +247,7 @@ def cmd_save(ctx: Context, args: argparse.Namespace) -> int:
         key = signing.load_private_key(Path(args.sign))
         fp = signing.fingerprint(key.public_key())
         signer = lambda data: signing.sign(data, key)  # noqa: E731
-    with _output(args.output) as out:
+    with _output(args.output, split) as out:
         sink = BundleSink(out, created, signer)
         result = copy(StoreSource(store, selection), sink, platform=platform,
                       progress=make_progress(ctx.progress_mode, "Saving"))
@@ -244,8 +259,12 @@ def cmd_save(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     say = ctx.print if args.output not in (None, "-") else ctx.info
     if args.output not in (None, "-"):
+        where = args.output
+        if split:
+            n = -(-sink.tar.written // split)
+            where = f"{args.output}.001 … {args.output}.{n:03d} and {args.output}.sha256"
         ctx.info(f"Saved {len(result.plan.images)} image(s), {len(result.plan.blobs)} blobs, "
-                 f"{human_size(sink.tar.written)} to {args.output}")
+                 f"{human_size(sink.tar.written)} to {where}")
     say(f"Bundle digest: {sha256_digest(sink.bundle_raw)}")
     say(f"Signed by: {fp}" if fp else "Signed by: nobody (unsigned bundle; use --sign KEYFILE)")
     return 0

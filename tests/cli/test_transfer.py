@@ -338,3 +338,35 @@ def test_interrupted_load_leaves_store_as_it_was(airgap: Airgap, three_images: l
     assert b"interrupted" in err and b"Traceback" not in err
     assert snapshot(target.store) == before
     assert list((target.store / ".tmp").iterdir()) == []
+
+
+def test_split_bundle(airgap: Airgap, three_images: list[str], make_airgap, tmp_path: Path) -> None:
+    big = write_tree(tmp_path / "big", {"big.bin": os.urandom(3 << 20)})
+    airgap("import", str(big), "example/big:1", "--base", "example/base:1")
+    whole = _bundle(airgap, tmp_path, "example/big:1", *three_images)
+    out = tmp_path / "usb" / "b.tar"
+    out.parent.mkdir()
+    airgap("save", "--split", "1M", "-o", str(out), "example/big:1", *three_images)
+    parts = sorted(p.name for p in out.parent.iterdir())
+    assert parts == ["b.tar.001", "b.tar.002", "b.tar.003", "b.tar.004", "b.tar.sha256"]
+    joined = b"".join((out.parent / p).read_bytes() for p in parts[:-1])
+    assert joined == whole.read_bytes()  # plain byte ranges of the same tar
+    subprocess.run(["sha256sum", "-c", "b.tar.sha256"], cwd=out.parent, check=True, capture_output=True)
+    for arg in (f"{out}.001", str(out)):
+        site = make_airgap(f"site{len(arg)}")
+        assert site("load", "-i", arg).out.count("Loaded image") == 4
+    # a damaged part and a missing part are named
+    site = make_airgap("broken")
+    site("images")
+    before = snapshot(site.store)
+    data = bytearray((out.parent / "b.tar.003").read_bytes())
+    data[5000] ^= 1
+    (out.parent / "b.tar.003").write_bytes(bytes(data))
+    res = site("load", "-i", f"{out}.001", ok=False)
+    assert res.code == 3 and "part b.tar.003 is damaged" in res.err
+    (out.parent / "b.tar.003").unlink()
+    res = site("load", "-i", str(out), ok=False)
+    assert res.code == 3 and "part b.tar.003 is missing" in res.err
+    assert snapshot(site.store) == before
+    assert airgap("save", "--split", "1M", "-o", "-", "example/big:1", ok=False).code == 2
+    assert airgap("save", "--split", "lots", "-o", str(out), "example/big:1", ok=False).code == 2

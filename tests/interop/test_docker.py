@@ -131,3 +131,18 @@ def test_docker25_layout_loads(docker: Docker, docker_images: dict[str, str], ai
         info = json.loads(airgap("inspect", name).out)[0]
         assert info["Id"] == docker_images[name[len("docker.io/"):]]
         assert info["Descriptor"]["digest"] == entry["digest"]  # the manifest bytes are kept
+
+
+def test_split_bundle_cat_into_docker_load(docker: Docker, airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
+    """`cat FILE.0* | docker load` works on a split bundle."""
+    big = write_tree(tmp_path / "big", {"big.bin": os.urandom(3 << 20)})
+    airgap("import", str(big), "example/big:1", "--base", "example/base:1")
+    out = tmp_path / "split" / "b.tar"
+    out.parent.mkdir()
+    airgap("save", "--split", "1M", "-o", str(out), "example/big:1", *three_images)
+    parts = sorted(out.parent.glob("b.tar.0*"))
+    assert len(parts) == 4
+    joined = b"".join(p.read_bytes() for p in parts)
+    res = docker("load", input=joined)
+    assert sorted(res.stdout.splitlines()) == sorted(f"Loaded image: {n}" for n in ["example/big:1", *three_images])
+    assert json.loads(docker("inspect", "example/big:1").stdout)[0]["Id"] == airgap.image_id("example/big:1")
