@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from ..archive.input import open_input
 from ..digest import sha256_digest
 if TYPE_CHECKING:
     from ..signing import TrustResult
 from ..build import import_image
-from ..copy import copy
-from ..errors import AirgapError, UsageError
+from ..copy import Plan, copy, plan, transfer
+from ..errors import AirgapError, NotFound, UsageError
 from ..oci import parse_platform
 from ..reference import parse_reference
 from ..reference import Reference
@@ -24,6 +25,8 @@ from ..store.query import ImageInfo, all_images, find_image
 from ..transports.archive import ArchiveSource, BundleSink
 from ..transports.base import SourceImage
 from ..transports.store import NullSink, StoreSink, StoreSource
+
+INVENTORY_MEDIA_TYPE = "application/vnd.airgap.inventory.v1+json"
 from .context import Context
 from ..timeutil import parse_time
 from .format import human_size
@@ -51,11 +54,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--platform", help="save only this OS/ARCH[/VARIANT] of multi-platform images")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.add_argument("--sign", metavar="KEYFILE", help="sign the bundle with this Ed25519 private key")
+    p.add_argument("--exclude-from", metavar="INVENTORY",
+                   help="leave out the layers listed in this `airgap inventory` of the target store")
     p.add_argument("--split", metavar="SIZE",
                    help="cut the bundle into FILE.001, FILE.002, … of SIZE (4G, 700M, fat32) and FILE.sha256")
     report.add_format(p)
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.set_defaults(func=cmd_save)
+
+    p = sub.add_parser("inventory", help="list the blobs this store holds, for a delta bundle")
+    p.add_argument("-o", "--output", help="file to write (default: stdout)")
+    p.set_defaults(func=cmd_inventory)
 
     p = sub.add_parser("import", help="make an image from a tarball or a directory")
     p.add_argument("source", metavar="FILE|DIR")
@@ -105,8 +114,10 @@ def cmd_load(ctx: Context, args: argparse.Namespace) -> int:
             ctx.info(f"{source.name}: {trust.describe()}")
         before = {str(n): img.digest for img in store.images() for n in img.names}
         with store.begin() as txn:
-            result = copy(source, StoreSink(txn), platform=platform, verify_full=args.verify == "full",
-                          progress=make_progress(ctx.progress_mode, "Loading"))
+            p = plan(source, source.images(), platform=platform)
+            _check_delta(source, p, store.has_blob)
+            result = transfer(source, StoreSink(txn), p, make_progress(ctx.progress_mode, "Loading"),
+                              verify_full=args.verify == "full")
     for img in result.plan.images:
         for n in img.names:
             old = before.get(str(n))
@@ -126,23 +137,37 @@ def cmd_load(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_delta(source: ArchiveSource, p: Plan, has_blob: Callable[[str], bool]) -> None:
+    needed = source.expected_present(p)
+    missing = [d.digest for d in needed if not has_blob(d.digest)]
+    if missing:
+        raise NotFound(f"{source.name} is a delta bundle: it leaves out {len(needed)} layers that the "
+                       f"store must already hold, and {len(missing)} of them are not here "
+                       f"(first: {missing[0]}). Load the full bundle, or a delta made from this "
+                       "store's `airgap inventory`")
+
+
 def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
     store = ctx.store
     source, trust = _open_checked(ctx, args, None)
     with source.f:
-        result = copy(source, NullSink(), verify_full=args.verify == "full",
-                      progress=make_progress(ctx.progress_mode, "Verifying"))
-    plan = result.plan
-    new = [d for d in plan.blobs.values() if not store.has_blob(d.digest)]
-    have = [d for d in plan.blobs.values() if store.has_blob(d.digest)]
+        p = plan(source, source.images())
+        delta = source.expected_present(p)
+        result = transfer(source, NullSink({d.digest for d in delta}), p,
+                          make_progress(ctx.progress_mode, "Verifying"), verify_full=args.verify == "full")
+    shipped = [d for d in p.blobs.values() if d not in delta]
+    new = [d for d in shipped if not store.has_blob(d.digest)]
+    have = [d for d in shipped if store.has_blob(d.digest)]
+    lacking = [d for d in delta if not store.has_blob(d.digest)]
     if args.format == "json":
         report.emit(ctx, {
             "source": source.name, "airgapBundle": source.bundle_raw is not None,
             "bundleDigest": sha256_digest(source.bundle_raw) if source.bundle_raw else None,
-            "signature": report.trust(trust), "verify": args.verify, "images": report.images(plan),
-            "blobs": len(plan.blobs), "bytes": plan.total_bytes,
+            "signature": report.trust(trust), "verify": args.verify, "images": report.images(p),
+            "blobs": len(shipped), "bytes": sum(d.size for d in shipped),
             "wouldAdd": {"blobs": len(new), "bytes": sum(d.size for d in new)},
-            "alreadyPresent": {"blobs": len(have), "bytes": sum(d.size for d in have)}})
+            "alreadyPresent": {"blobs": len(have), "bytes": sum(d.size for d in have)},
+            "delta": {"expectedPresent": len(delta), "missingHere": [d.digest for d in lacking]}})
         return 0
     if source.bundle_raw is not None:
         ctx.print(f"Bundle:     {source.name} (bundle.json {sha256_digest(source.bundle_raw)})")
@@ -150,14 +175,17 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
         ctx.print(f"Archive:    {source.name} (not an airgap bundle)")
     ctx.print(f"Signature:  {trust.describe()}")
     ctx.print("Images:")
-    for img in plan.images:
+    for img in p.images:
         names = ", ".join(n.familiar() for n in img.names) or "<none>"
         plats = ", ".join(str(m.platform) for m in img.manifests)
         ctx.print(f"  {names}  {img.descriptor.digest}  {plats}")
-    ctx.print(f"Blobs:      {len(plan.blobs)}, {human_size(plan.total_bytes)}, all digests and sizes checked"
+    ctx.print(f"Blobs:      {len(shipped)}, {human_size(sum(d.size for d in shipped))}, all digests and sizes checked"
               + (", layers decompressed and diff_ids checked" if args.verify == "full" else ""))
     ctx.print(f"Load would add {len(new)} blobs ({human_size(sum(d.size for d in new))}); "
               f"{len(have)} blobs ({human_size(sum(d.size for d in have))}) are already in {store.root}")
+    if delta:
+        ctx.print(f"Delta:      leaves out {len(delta)} layers the target store must hold; "
+                  + (f"{len(lacking)} of them are NOT in {store.root}" if lacking else f"{store.root} has them all"))
     return 0
 
 
@@ -247,8 +275,9 @@ def cmd_save(ctx: Context, args: argparse.Namespace) -> int:
         key = signing.load_private_key(Path(args.sign))
         fp = signing.fingerprint(key.public_key())
         signer = lambda data: signing.sign(data, key)  # noqa: E731
+    exclude = _inventory(args.exclude_from) if args.exclude_from else None
     with _output(args.output, split) as out:
-        sink = BundleSink(out, created, signer)
+        sink = BundleSink(out, created, signer, exclude)
         result = copy(StoreSource(store, selection), sink, platform=platform,
                       progress=make_progress(ctx.progress_mode, "Saving"))
     if args.format == "json":
@@ -267,6 +296,31 @@ def cmd_save(ctx: Context, args: argparse.Namespace) -> int:
                  f"{human_size(sink.tar.written)} to {where}")
     say(f"Bundle digest: {sha256_digest(sink.bundle_raw)}")
     say(f"Signed by: {fp}" if fp else "Signed by: nobody (unsigned bundle; use --sign KEYFILE)")
+    return 0
+
+
+def _inventory(path: str) -> set[str]:
+    from ..oci import load_json
+    try:
+        doc = load_json(Path(path).read_bytes(), path)
+    except FileNotFoundError:
+        raise NotFound(f"{path}: no such file") from None
+    if not isinstance(doc, dict) or doc.get("mediaType") != INVENTORY_MEDIA_TYPE:
+        raise UsageError(f"{path}: not an airgap inventory (make one with `airgap inventory -o FILE`)")
+    return {str(b["digest"]) for b in doc.get("blobs") or [] if isinstance(b, dict) and "digest" in b}
+
+
+def cmd_inventory(ctx: Context, args: argparse.Namespace) -> int:
+    store = ctx.store
+    blobs = [{"digest": d, "size": store.blob_size(d)} for d in sorted(store.all_blobs())]
+    doc = {"schemaVersion": 1, "mediaType": INVENTORY_MEDIA_TYPE, "store": str(store.root),
+           "blobs": blobs}
+    text = json.dumps(doc, indent=1) + "\n"
+    if args.output in (None, "-"):
+        ctx.out.write(text)
+    else:
+        Path(args.output).write_text(text)
+        ctx.info(f"{len(blobs)} blobs listed in {args.output}")
     return 0
 
 

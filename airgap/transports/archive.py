@@ -80,6 +80,13 @@ class ArchiveSource:
                 raise FormatError(f"{self.name}: {plan.labels[digest]}: {BUNDLE_JSON} lists diff_id "
                                   f"{listed.diff_id}, the image config {want}")
 
+    def expected_present(self, plan: Any) -> list[Descriptor]:
+        """The blobs a delta bundle leaves out, which the target store must already have."""
+        if self.bundle is None:
+            return []
+        listed = {b.digest for b in self.bundle.expected_present}
+        return [d for k, d in sorted(plan.blobs.items()) if k in listed]
+
     def uncompressed_size(self, desc: Descriptor) -> int:
         if is_uncompressed_layer(desc.media_type):
             return desc.size
@@ -319,20 +326,23 @@ class BundleSink:
     jobs = 1  # a tar is written in order
 
     def __init__(self, out: BinaryIO, created: str,
-                 signer: Callable[[bytes], bytes] | None = None) -> None:
+                 signer: Callable[[bytes], bytes] | None = None,
+                 exclude: set[str] | None = None) -> None:
         self.tar = TarWriter(out)
         self.created = created
         self.signer = signer
+        self.exclude = exclude or set()  # layers the far side has: a delta bundle
         self.bundle_raw = b""
         self._written: set[str] = set()
         self._files: dict[str, bytes] = {}
 
     def has_blob(self, digest: str) -> bool:
-        return digest in self._written
+        return digest in self._written or digest in self.exclude
 
     def begin(self, plan: Any) -> None:
         self._files = top_files(plan)
-        bundle = make_bundle(plan, self.created, self._files)
+        self.exclude = {d for d in self.exclude if d in plan.diff_ids}  # layers only
+        bundle = make_bundle(plan, self.created, self._files, self.exclude)
         self.bundle_raw = bundle.to_bytes()
         self.tar.add_dir("airgap")
         self.tar.add_bytes(BUNDLE_JSON, self.bundle_raw)
@@ -399,17 +409,18 @@ def top_files(plan: Any) -> dict[str, bytes]:
             "repositories": _dump(repositories)}
 
 
-def make_bundle(plan: Any, created: str, files: dict[str, bytes]) -> Bundle:
+def make_bundle(plan: Any, created: str, files: dict[str, bytes], exclude: set[str]) -> Bundle:
     images = [BundleImage(list(p.names), p.descriptor.digest, p.descriptor.media_type,
                           p.descriptor.size,
                           [BundleManifest(im.descriptor.digest, im.manifest.config.digest,
                                           str(im.platform)) for im in p.manifests])
               for p in plan.images]
-    blobs = []
+    blobs: list[BundleBlob] = []
+    present: list[BundleBlob] = []
     for digest in sorted(plan.blobs):
         d = plan.blobs[digest]
         diff_id = plan.diff_ids.get(digest)
         usize = plan.source.uncompressed_size(d) if diff_id else None
-        blobs.append(BundleBlob(digest, d.size, d.media_type, diff_id, usize))
+        (present if digest in exclude else blobs).append(BundleBlob(digest, d.size, d.media_type, diff_id, usize))
     return Bundle(created, images, blobs,
-                  {k: (sha256_digest(v), len(v)) for k, v in files.items() if k in TOP_FILES})
+                  {k: (sha256_digest(v), len(v)) for k, v in files.items() if k in TOP_FILES}, present)

@@ -370,3 +370,41 @@ def test_split_bundle(airgap: Airgap, three_images: list[str], make_airgap, tmp_
     assert snapshot(site.store) == before
     assert airgap("save", "--split", "1M", "-o", "-", "example/big:1", ok=False).code == 2
     assert airgap("save", "--split", "lots", "-o", str(out), "example/big:1", ok=False).code == 2
+
+
+def test_delta_bundle(airgap: Airgap, three_images: list[str], make_airgap, tmp_path: Path) -> None:
+    """inventory on the far side, save --exclude-from on this side: the shared base layer
+    stays home, and the delta loads only where that layer already is."""
+    site = make_airgap("site")
+    seed = tmp_path / "seed.tar"
+    airgap("save", "-o", str(seed), "example/base:1")
+    site("load", "-i", str(seed))
+    inv = tmp_path / "inventory.json"
+    site("inventory", "-o", str(inv))
+    assert json.loads(inv.read_text())["mediaType"] == "application/vnd.airgap.inventory.v1+json"
+    full = tmp_path / "full.tar"
+    delta = tmp_path / "delta.tar"
+    airgap("save", "-o", str(full), *three_images)
+    airgap("save", "--exclude-from", str(inv), "-o", str(delta), *three_images)
+    base_layer = json.loads(airgap("inspect", "example/base:1").out)[0]["RootFS"]["Layers"][0]
+    with tarfile.open(delta) as tf:
+        names = tf.getnames()
+        doc = json.load(tf.extractfile("airgap/bundle.json"))  # type: ignore[arg-type]
+    assert "blobs/sha256/" + base_layer[7:] not in names
+    assert [b["digest"] for b in doc["expectedPresent"]] == [base_layer]
+    assert delta.stat().st_size < full.stat().st_size - 40000
+    assert "has them all" in site("verify", str(delta)).out
+    assert [line for line in site("load", "-i", str(delta)).out.splitlines()] == \
+        [f"Loaded image: {n}" for n in three_images]
+    for n in three_images:
+        assert site.image_id(n) == airgap.image_id(n)
+    site("store", "check")
+    # a store without the base layer refuses it (exit 1) and is unchanged
+    empty = make_airgap("empty")
+    empty("images")
+    before = snapshot(empty.store)
+    res = empty("load", "-i", str(delta), ok=False)
+    assert res.code == 1 and "delta bundle" in res.err and base_layer in res.err
+    assert snapshot(empty.store) == before
+    assert "NOT in" in empty("verify", str(delta)).out
+    assert empty("save", "--exclude-from", str(seed), "-o", str(tmp_path / "x.tar"), three_images[0], ok=False).code in (1, 2)

@@ -35,17 +35,17 @@ def test_release_export(tmp_path: Path, airgap: Airgap, make_airgap: Any, monkey
         env = {**os.environ, "AIRGAP": str(Path(sys.executable).parent / "airgap"),
                "AIRGAP_STORE": str(airgap.store), "AIRGAP_INSECURE_REGISTRIES": reg.host}
         out = tmp_path / "out"
-        res = subprocess.run(["bash", str(SCRIPT), "-i", str(listing), "-k", "release.key", "-o", str(out), "-n", "rel1"],
+        res = subprocess.run(["bash", str(SCRIPT), "-i", str(listing), "-k", "release.key", "-o", str(out), "-n", "rel1", "--split", "1M"],
                              env=env, capture_output=True, text=True)
         assert res.returncode == 0, res.stderr
-        assert sorted(os.listdir(out)) == ["SHA256SUMS", "rel1.tar", "summary.json", "summary.md"]
+        assert sorted(os.listdir(out)) == ["SHA256SUMS", "rel1.tar.001", "rel1.tar.sha256", "summary.json", "summary.md"]
         subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=out, check=True, capture_output=True)
         summary = json.loads((out / "summary.json").read_text())
         assert [i["references"] for i in summary["images"]] == [["docker.io/example/local:2"], [f"{reg.host}/team/remote:1"]]
         assert [s["origin"] for s in summary["sources"]] == ["store", "pulled"]
         assert summary["bundleDigest"] in (out / "summary.md").read_text()
         site = make_airgap("site")
-        res2 = site("verify", "--trust", str(tmp_path / "release.pub"), str(out / "rel1.tar"))
+        res2 = site("verify", "--trust", str(tmp_path / "release.pub"), str(out / "rel1.tar.001"))
         assert "trusted key" in res2.out
         # the first failure stops it, with a non-zero code and no bundle
         listing.write_text("example/local:2\nexample/missing:1\n")
