@@ -46,11 +46,14 @@ def open_input(path: str, spool_dir: Path | None) -> tuple[BinaryIO, str]:
         spool.flush()
         spool.seek(0)
         return spool, "stdin"
+    from .sevenzip import is_7z, open_7z
     from .split import open_split, split_base
     base = split_base(path)
     if base is not None:
         joined, name = open_split(base)
         return joined, name  # type: ignore[return-value]
+    if is_7z(path):
+        return open_7z(path, spool_dir)
     try:
         return open(path, "rb"), path
     except FileNotFoundError:

@@ -59,3 +59,27 @@ def test_signed_bundle_imported_by_containerd(containerd: Containerd, airgap: Ai
         assert listed[f"docker.io/{name}"] == _manifest_digest(airgap, name)
     for name in three_images:
         containerd.ctr("images", "rm", f"docker.io/{name}")
+
+
+def test_bundle_inside_7z(airgap: Airgap, make_airgap, three_images: list[str], tmp_path: Path) -> None:
+    """A bundle packed by 7-Zip (7zz) loads and verifies; a damaged .7z is refused."""
+    bundle = tmp_path / "bundle.tar"
+    airgap("save", "-o", str(bundle), *three_images)
+    packed = tmp_path / "bundle.7z"
+    run_tool("7zz", "a", "-bd", str(packed), str(bundle))
+    listed = run_tool("7zz", "l", str(packed))
+    assert "bundle.tar" in listed
+    site = make_airgap("site")
+    assert "Blobs:" in site("verify", str(packed)).out
+    res = site("load", "-i", str(packed))
+    assert res.out.splitlines() == [f"Loaded image: {n}" for n in three_images]
+    assert list((site.store / ".tmp").iterdir()) == []
+    data = bytearray(packed.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad = tmp_path / "bad.7z"
+    bad.write_bytes(bytes(data))
+    other = make_airgap("other")
+    other("images")
+    res = other("load", "-i", str(bad), ok=False)
+    assert res.code == 3 and "bad.7z" in res.err
+    assert list((other.store / ".tmp").iterdir()) == []
