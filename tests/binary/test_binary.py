@@ -80,3 +80,29 @@ def test_disconnected_host_flow(airgap_bin: str, airgap: Airgap, three_images: l
     res = run(airgap_bin, host, *store, "load", "--trust", "release.pub", "-i", "bad.tar", code=3)
     assert "airgap: error:" in res.stderr and layer in res.stderr and "Traceback" not in res.stderr
     run(airgap_bin, host, *store, "images", "--bogus", code=2)
+
+
+def test_binary_registry_and_7z(airgap_bin: str, airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
+    """httpx (push, pull) and py7zr (a .7z bundle) work inside the binary too."""
+    from ..conftest import need, run_tool
+    from ..registry_peer import start_registry
+    work = tmp_path / "w"
+    work.mkdir()
+    bundle = work / "b.tar"
+    airgap("save", "-o", str(bundle), three_images[0])
+    run_tool("7zz", "a", "-bd", str(work / "b.7z"), str(bundle))
+    assert "Loaded image" in run(airgap_bin, work, "--store", "s7", "load", "-i", "b.7z").stdout
+    reg = start_registry(need("docker-registry"), tmp_path / "reg", "plain")
+    try:
+        env_run = lambda *a, code=0: subprocess.run(  # noqa: E731
+            [airgap_bin, *a], cwd=work, env={"AIRGAP_INSECURE_REGISTRIES": reg.host, "HOME": str(work)},
+            capture_output=True, text=True, timeout=120)
+        pushed = env_run("--store", "s7", "push", "--format", "json", three_images[0], f"{reg.host}/bin/app:1")
+        assert pushed.returncode == 0, pushed.stderr
+        digest = json.loads(pushed.stdout)["digest"]
+        pulled = env_run("--store", "s8", "pull", "-q", f"{reg.host}/bin/app:1")
+        assert pulled.returncode == 0, pulled.stderr
+        listed = env_run("--store", "s8", "images", "--digests", "--format", "{{.Digest}}")
+        assert listed.stdout.strip() == digest
+    finally:
+        reg.stop()
