@@ -98,6 +98,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f": {exc.filename}" if exc.filename else ""
         sys.stderr.write(f"airgap: error: {exc.strerror or exc}{where}\n")
         return 1
+    except Exception as exc:  # a bug: say so in one line, the traceback is for --debug
+        if args.debug:
+            raise
+        sys.stderr.write(f"airgap: error: internal error: {type(exc).__name__}: {exc} "
+                         "(run with --debug for the traceback, and please report it)\n")
+        return 1
 
 
 def run() -> None:

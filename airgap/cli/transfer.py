@@ -82,9 +82,9 @@ def _trust_args(p: argparse.ArgumentParser) -> None:
                         "/etc/airgap/trust.d/*.pub)")
     p.add_argument("--insecure-skip-signature", action="store_true",
                    help="load even if the signature is missing, bad or untrusted")
-    if "--verify" not in p._option_string_actions:
-        p.add_argument("--verify", choices=("fast", "full"), default="fast",
-                       help="full: also decompress every layer and check its diff_id")
+    p.add_argument("--verify", choices=("fast", "full"), default="fast",
+                   help="full: also decompress every layer and check its diff_id "
+                        "(the default of `verify`; `load` defaults to fast)")
 
 
 def _open_checked(ctx: Context, args: argparse.Namespace, spool: Path | None) -> tuple[ArchiveSource, TrustResult]:
