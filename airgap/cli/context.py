@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-from ..store import Store, default_store_path
+if TYPE_CHECKING:
+    from ..store import Store
 
 
 class Context:
@@ -17,6 +19,7 @@ class Context:
 
     @cached_property
     def store(self) -> Store:
+        from ..store import Store, default_store_path
         return Store(self.args.store or default_store_path())
 
     @property

@@ -6,16 +6,17 @@ import argparse
 import json
 import re
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import AirgapError, NotFound, UsageError
-from ..reference import Reference, parse_reference
-from ..store.gc import collect_garbage, remove
-from ..store.query import ImageInfo, all_images, find_image
 from .context import Context
 from .format import human_size, since, table
 from ..timeutil import rfc3339nano
 from .template import Template, expand_escapes, go_json
+
+if TYPE_CHECKING:  # the store is imported where it is used: start-up stays fast
+    from ..reference import Reference
+    from ..store.query import ImageInfo
 
 IMAGE_HEADERS = {"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
                  "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE",
@@ -129,6 +130,8 @@ def _labels_match(wanted: list[str], labels: dict[str, str]) -> bool:
 
 def select_images(ctx: Context, args: argparse.Namespace) -> list[tuple[ImageInfo, list[Reference]]]:
     """The images ``images`` shows, each with the names the reference filter keeps."""
+    from ..reference import parse_reference
+    from ..store.query import all_images, find_image
     store = ctx.store
     infos = all_images(store)
     filters = _parse_filters(args.filter)
@@ -277,6 +280,7 @@ def _comment(cfg: dict[str, Any]) -> str:
 
 
 def cmd_inspect(ctx: Context, args: argparse.Namespace) -> int:
+    from ..store.query import all_images, find_image
     store = ctx.store
     infos = all_images(store)
     docs, status = [], 0
@@ -296,6 +300,8 @@ def cmd_inspect(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_tag(ctx: Context, args: argparse.Namespace) -> int:
+    from ..reference import parse_reference
+    from ..store.query import find_image
     store = ctx.store
     target = parse_reference(args.target)
     if target.digest:
@@ -309,6 +315,7 @@ def cmd_tag(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_rmi(ctx: Context, args: argparse.Namespace) -> int:
+    from ..store.gc import collect_garbage, remove
     store = ctx.store
     status = 0
     with store.lock():

@@ -5,17 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..copy import copy
-from ..digest import short_id
 from ..errors import UsageError
-from ..oci import parse_platform
-from ..reference import Reference, parse_reference
-from ..store.query import find_image
-from ..transports.base import SourceImage
-from ..transports.store import StoreSink, StoreSource
 from .context import Context
 from . import report
-from .progress import make_progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -57,8 +49,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def cmd_pull(ctx: Context, args: argparse.Namespace) -> int:
+    from ..copy import copy
+    from ..digest import short_id
+    from ..oci import parse_platform
+    from ..reference import Reference, parse_reference
     from ..registry.client import RegistryClient
     from ..transports.registry import RegistrySource
+    from ..transports.store import StoreSink
+    from .progress import make_progress
     store = ctx.store
     platform = parse_platform(args.platform) if args.platform else None
     quiet = args.quiet or args.format == "json"
@@ -106,8 +104,15 @@ def cmd_pull(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_push(ctx: Context, args: argparse.Namespace) -> int:
+    from ..copy import copy
+    from ..digest import short_id
+    from ..reference import parse_reference
     from ..registry.client import RegistryClient
+    from ..store.query import find_image
+    from ..transports.base import SourceImage
     from ..transports.registry import RegistrySink
+    from ..transports.store import StoreSource
+    from .progress import make_progress
     store = ctx.store
     info, named = find_image(store, args.source)
     if args.dest:

@@ -5,10 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import UsageError
-from ..reference import parse_reference
-from ..store.query import all_images
 from .context import Context
-from .images import newest_first, render
 
 DESCRIPTION_LABEL = "org.opencontainers.image.description"
 SEARCH_HEADERS = {"Name": "NAME", "Description": "DESCRIPTION", "StarCount": "STARS",
@@ -51,6 +48,9 @@ def _filters(items: list[str]) -> tuple[bool | None, int]:
 
 def known_repositories(ctx: Context, args: argparse.Namespace) -> dict[str, tuple[str, bool]]:
     """Familiar name -> (description, official), newest image's description first."""
+    from ..reference import parse_reference
+    from ..store.query import all_images
+    from .images import newest_first
     repos: dict[str, tuple[str, bool]] = {}
     for info in newest_first(all_images(ctx.store)):
         for n in info.names:
@@ -69,6 +69,7 @@ def known_repositories(ctx: Context, args: argparse.Namespace) -> dict[str, tupl
 
 
 def cmd_search(ctx: Context, args: argparse.Namespace) -> int:
+    from .images import render
     if not 1 <= args.limit <= 100:
         raise UsageError(f"limit {args.limit} is outside the range of [1, 100]")
     official, stars = _filters(args.filter)

@@ -6,9 +6,6 @@ import argparse
 import sys
 
 from ..errors import StoreCorrupt
-from ..store.check import check_store
-from ..store.gc import clean_temp, prune_images, referenced
-from ..store.query import all_images
 from .context import Context
 from .format import human_size, since, table
 
@@ -48,6 +45,7 @@ def confirm(ctx: Context, warning: str) -> bool:
 
 
 def _prune(ctx: Context, args: argparse.Namespace, warning: str, system: bool) -> int:
+    from ..store.gc import clean_temp, prune_images
     if not args.force and not confirm(ctx, warning):
         ctx.print("Total reclaimed space: 0B")
         return 0
@@ -78,6 +76,8 @@ def cmd_system_prune(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_df(ctx: Context, args: argparse.Namespace) -> int:
+    from ..store.gc import referenced
+    from ..store.query import all_images
     store = ctx.store
     infos = all_images(store)
     users: dict[str, int] = {}
@@ -116,6 +116,7 @@ def cmd_df(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_check(ctx: Context, args: argparse.Namespace) -> int:
+    from ..store.check import check_store
     report = check_store(ctx.store)
     for problem in report.problems:
         ctx.print(f"DAMAGED: {problem}")

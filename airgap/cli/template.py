@@ -50,6 +50,7 @@ def _truthy(v: Any) -> bool:
 class Template:
     def __init__(self, text: str) -> None:
         self.text = text
+        self._parsed: dict[str, list[list[str]]] = {}
         self.nodes = self._parse(self._tokens(text))
 
     def _tokens(self, text: str) -> list[tuple[str, str]]:
@@ -123,13 +124,20 @@ class Template:
                 out.extend(self._run(branch, dot))
         return out
 
-    def _eval(self, expr: str, dot: Any) -> Any:
-        value: Any = _MISSING
-        for stage in expr.split("|"):
+    def _pipeline(self, expr: str) -> list[list[str]]:
+        """The words of each stage of an action, split once per template."""
+        cached = self._parsed.get(expr)
+        if cached is None:
             try:
-                words = shlex.split(stage.strip(), posix=True)
+                cached = [shlex.split(stage.strip(), posix=True) for stage in expr.split("|")]
             except ValueError as exc:
                 raise UsageError(f"template: {exc} in {expr!r}") from None
+            self._parsed[expr] = cached
+        return cached
+
+    def _eval(self, expr: str, dot: Any) -> Any:
+        value: Any = _MISSING
+        for words in self._pipeline(expr):
             if not words:
                 raise UsageError(f"template: empty command in {self.text!r}")
             args = [self._arg(w, dot) for w in words[1:]]

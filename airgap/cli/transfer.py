@@ -11,27 +11,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable
 
-from ..archive.input import open_input
-from ..digest import sha256_digest
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the implementations are imported where they are used: start-up stays fast
+    from ..copy import Plan
+    from ..reference import Reference
     from ..signing import TrustResult
-from ..build import import_image
-from ..copy import Plan, copy, plan, transfer
+    from ..store.query import ImageInfo
+    from ..transports.archive import ArchiveSource
+    from ..transports.base import SourceImage
 from ..errors import AirgapError, NotFound, UsageError
-from ..oci import parse_platform
-from ..reference import parse_reference
-from ..reference import Reference
-from ..store.query import ImageInfo, all_images, find_image
-from ..transports.archive import ArchiveSource, BundleSink
-from ..transports.base import SourceImage
-from ..transports.store import NullSink, StoreSink, StoreSource
+from ..timeutil import parse_time
+from . import report
+from .context import Context
+from .format import human_size
 
 INVENTORY_MEDIA_TYPE = "application/vnd.airgap.inventory.v1+json"
-from .context import Context
-from ..timeutil import parse_time
-from .format import human_size
-from . import report
-from .progress import make_progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -90,6 +83,8 @@ def _trust_args(p: argparse.ArgumentParser) -> None:
 def _open_checked(ctx: Context, args: argparse.Namespace, spool: Path | None) -> tuple[ArchiveSource, TrustResult]:
     """Open the archive and apply the trust policy before anything else is read."""
     from .. import signing
+    from ..archive.input import open_input
+    from ..transports.archive import ArchiveSource
     policy = signing.TrustPolicy.load(args.trust)
     f, name = open_input(args.input, spool)
     try:
@@ -106,6 +101,10 @@ def _open_checked(ctx: Context, args: argparse.Namespace, spool: Path | None) ->
 
 
 def cmd_load(ctx: Context, args: argparse.Namespace) -> int:
+    from ..copy import plan, transfer
+    from ..oci import parse_platform
+    from ..transports.store import StoreSink
+    from .progress import make_progress
     store = ctx.store
     platform = parse_platform(args.platform) if args.platform else None
     source, trust = _open_checked(ctx, args, store.tmp)
@@ -148,6 +147,10 @@ def _check_delta(source: ArchiveSource, p: Plan, has_blob: Callable[[str], bool]
 
 
 def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
+    from ..copy import plan, transfer
+    from ..digest import sha256_digest
+    from ..transports.store import NullSink
+    from .progress import make_progress
     store = ctx.store
     source, trust = _open_checked(ctx, args, None)
     with source.f:
@@ -191,6 +194,9 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
 
 def _save_selection(ctx: Context, names: list[str]) -> list[SourceImage]:
     """Docker's rules: a tag saves that name, a bare repository all its tags, an ID no name."""
+    from ..reference import parse_reference
+    from ..store.query import all_images, find_image
+    from ..transports.base import SourceImage
     store = ctx.store
     images = all_images(store)
     chosen: dict[str, SourceImage] = {}
@@ -216,6 +222,7 @@ def _save_selection(ctx: Context, names: list[str]) -> list[SourceImage]:
 
 def _created(images: list[SourceImage], ctx: Context) -> str:
     """Bundle time: $SOURCE_DATE_EPOCH, else the newest image's, so saves are reproducible."""
+    from ..store.query import all_images
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch and epoch.isdigit():
         from datetime import datetime, timezone
@@ -262,6 +269,12 @@ def _output(path: str | None, split: int | None = None) -> Iterator[BinaryIO]:
 
 
 def cmd_save(ctx: Context, args: argparse.Namespace) -> int:
+    from ..copy import copy
+    from ..digest import sha256_digest
+    from ..oci import parse_platform
+    from ..transports.archive import BundleSink
+    from ..transports.store import StoreSource
+    from .progress import make_progress
     store = ctx.store
     selection = _save_selection(ctx, args.images)
     platform = parse_platform(args.platform) if args.platform else None
@@ -333,6 +346,10 @@ def _stderr(ctx: Context) -> Context:
 
 
 def cmd_import(ctx: Context, args: argparse.Namespace) -> int:
+    from ..build import import_image
+    from ..oci import parse_platform
+    from ..reference import parse_reference
+    from ..store.query import find_image
     store = ctx.store
     ref = parse_reference(args.reference).with_default_tag() if args.reference else None
     if ref is not None and ref.digest:
