@@ -218,42 +218,26 @@ def test_wrong_credentials_and_unknown(registry: Registry, source_layout: Path, 
     assert snapshot(a.store) == before
 
 
-class _Liar:
-    """A registry that serves a real manifest but a damaged layer, and answers a digest
-    request with bytes of another digest."""
+class _FakeRegistry:
+    """A registry over a store's blobs, written for one test: ``answer`` decides what a GET
+    gets as (status, body, content type, extra headers)."""
 
-    def __init__(self, store: Path, ref_manifest: str) -> None:
-        outer = self
+    def __init__(self, store: Path, manifest: str) -> None:
         self.store = store
-        self.manifest = (store / "blobs" / "sha256" / ref_manifest[7:]).read_bytes()
-        self.manifest_digest = ref_manifest
-        doc = json.loads(self.manifest)
-        self.layer = doc["layers"][-1]["digest"]
+        self.manifest = (store / "blobs" / "sha256" / manifest[7:]).read_bytes()
+        outer = self
 
         class H(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
             def log_message(self, *a: Any) -> None:
                 pass
 
             def do_GET(self) -> None:
-                path = self.path
-                if path == "/v2/":
-                    return self._send(b"{}", "application/json")
-                if "/manifests/" in path:
-                    return self._send(outer.manifest, json.loads(outer.manifest)["mediaType"])
-                if "/blobs/" in path:
-                    digest = path.rsplit("/", 1)[1]
-                    data = (outer.store / "blobs" / "sha256" / digest[7:]).read_bytes()
-                    if digest == outer.layer:
-                        data = data[:100] + bytes([data[100] ^ 1]) + data[101:]
-                    return self._send(data, "application/octet-stream")
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def _send(self, body: bytes, ctype: str) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
+                status, body, ctype, extra = outer.answer(self.path)
+                self.send_response(status)
+                for k, v in {"Content-Type": ctype, "Content-Length": str(len(body)), **extra}.items():
+                    self.send_header(k, v)
                 self.end_headers()
                 self.wfile.write(body)
 
@@ -261,9 +245,34 @@ class _Liar:
         self.host = f"127.0.0.1:{self.httpd.server_address[1]}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
+    def honest(self, path: str) -> tuple[int, bytes, str, dict[str, str]]:
+        if "/manifests/" in path:
+            return 200, self.manifest, json.loads(self.manifest)["mediaType"], {}
+        if "/blobs/" in path:
+            return 200, self.blob(path.rsplit("/", 1)[1]), "application/octet-stream", {}
+        return (200, b"{}", "application/json", {}) if path == "/v2/" else (404, b"", "text/plain", {})
+
+    def blob(self, digest: str) -> bytes:
+        return (self.store / "blobs" / "sha256" / digest[7:]).read_bytes()
+
+    def answer(self, path: str) -> tuple[int, bytes, str, dict[str, str]]:
+        return self.honest(path)
+
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class _Liar(_FakeRegistry):
+    """Serves the real manifest (for a tag and for any digest) but a damaged layer."""
+
+    def __init__(self, store: Path, manifest: str) -> None:
+        super().__init__(store, manifest)
+        self.layer = json.loads(self.manifest)["layers"][-1]["digest"]
+
+    def blob(self, digest: str) -> bytes:
+        data = super().blob(digest)
+        return data[:100] + bytes([data[100] ^ 1]) + data[101:] if digest == self.layer else data
 
 
 def test_lying_registry_stores_nothing(source_layout: Path, airgap: Airgap, make_airgap: Any,
@@ -386,44 +395,18 @@ def test_pulled_bundle_loads_into_docker(plain: Registry, source_layout: Path, m
     assert json.loads(docker("inspect", f"{plain.host}/test/app:1").stdout)[0]["Id"] == a.image_id(f"{plain.host}/test/app:1")
 
 
-class _Flaky:
-    """An honest registry over a store that answers 503, then 429, before each first answer."""
+class _Flaky(_FakeRegistry):
+    """An honest registry that answers 503, then 429, before the first answer to each path."""
 
     def __init__(self, store: Path, manifest: str) -> None:
-        outer = self
+        super().__init__(store, manifest)
         self.hits: dict[str, int] = {}
-        data = (store / "blobs" / "sha256" / manifest[7:]).read_bytes()
 
-        class H(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                n = outer.hits[self.path] = outer.hits.get(self.path, 0) + 1
-                if self.path != "/v2/" and n <= 2:
-                    status = 503 if n == 1 else 429
-                    self.send_response(status)
-                    self.send_header("Retry-After", "0")
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                if "/manifests/" in self.path:
-                    body, ctype = data, json.loads(data)["mediaType"]
-                elif "/blobs/" in self.path:
-                    body, ctype = (store / "blobs" / "sha256" / self.path.rsplit(":", 1)[1]).read_bytes(), "application/octet-stream"
-                else:
-                    body, ctype = b"{}", "application/json"
-                self.send_response(200)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.host = f"127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+    def answer(self, path: str) -> tuple[int, bytes, str, dict[str, str]]:
+        n = self.hits[path] = self.hits.get(path, 0) + 1
+        if path != "/v2/" and n <= 2:
+            return (503 if n == 1 else 429), b"", "text/plain", {"Retry-After": "0"}
+        return self.honest(path)
 
 
 def test_retries_on_503_and_429(source_layout: Path, airgap: Airgap, make_airgap: Any,
@@ -437,5 +420,4 @@ def test_retries_on_503_and_429(source_layout: Path, airgap: Airgap, make_airgap
         assert a.image_id(f"{flaky.host}/x/app:1") == info["Id"]
         assert all(n >= 3 for path, n in flaky.hits.items() if path != "/v2/")
     finally:
-        flaky.httpd.shutdown()
-        flaky.httpd.server_close()
+        flaky.close()
