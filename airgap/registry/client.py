@@ -113,7 +113,7 @@ class RegistryClient:
         ``content`` is a factory, so that a body can be sent again on a retry.
         """
         url = path if path.startswith("http") else self._base() + path
-        attempt = 0
+        attempt = auth_tries = 0
         while True:
             hdrs = dict(headers or {})
             token = self._authorization(scope)
@@ -129,7 +129,8 @@ class RegistryClient:
                 attempt += 1
                 time.sleep(self.backoff * 2 ** (attempt - 1))
                 continue
-            if resp.status_code == 401 and self._authenticate(resp, scope, what):
+            if resp.status_code == 401 and auth_tries < 2 and self._authenticate(resp, scope, what, hdrs):
+                auth_tries += 1
                 resp.close()
                 continue
             if resp.status_code in RETRY_STATUSES and attempt < self.retries:
@@ -156,8 +157,11 @@ class RegistryClient:
             return f"Basic {raw}"
         return ""
 
-    def _authenticate(self, resp: httpx.Response, scope: str, what: str) -> bool:
-        """Answer a 401 challenge; False when there is nothing new to try."""
+    def _authenticate(self, resp: httpx.Response, scope: str, what: str, sent: dict[str, str]) -> bool:
+        """Answer a 401 challenge; False when there is nothing new to try.
+
+        A token that was refused (it expired, as Docker Hub's do after minutes) is dropped
+        and a new one fetched once; a second refusal is final."""
         challenge = auth.parse_challenge(resp.headers.get("WWW-Authenticate", ""))
         creds = self.credentials
         if challenge is None:
@@ -170,8 +174,10 @@ class RegistryClient:
         if challenge.scheme != "bearer" or "realm" not in challenge.params:
             return False
         with self._lock:
-            if scope in self._tokens:
-                return False  # the token we had was refused
+            refused = sent.get("Authorization", "")
+            for key, token in list(self._tokens.items()):
+                if token == refused:
+                    del self._tokens[key]
         params: list[tuple[str, str | int | float | bool | None]] = []
         if challenge.params.get("service"):
             params.append(("service", challenge.params["service"]))

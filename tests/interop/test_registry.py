@@ -234,7 +234,7 @@ class _FakeRegistry:
                 pass
 
             def do_GET(self) -> None:
-                status, body, ctype, extra = outer.answer(self.path)
+                status, body, ctype, extra = outer.answer(self.path, dict(self.headers))
                 self.send_response(status)
                 for k, v in {"Content-Type": ctype, "Content-Length": str(len(body)), **extra}.items():
                     self.send_header(k, v)
@@ -255,7 +255,7 @@ class _FakeRegistry:
     def blob(self, digest: str) -> bytes:
         return (self.store / "blobs" / "sha256" / digest[7:]).read_bytes()
 
-    def answer(self, path: str) -> tuple[int, bytes, str, dict[str, str]]:
+    def answer(self, path: str, headers: dict[str, str]) -> tuple[int, bytes, str, dict[str, str]]:
         return self.honest(path)
 
     def close(self) -> None:
@@ -402,7 +402,7 @@ class _Flaky(_FakeRegistry):
         super().__init__(store, manifest)
         self.hits: dict[str, int] = {}
 
-    def answer(self, path: str) -> tuple[int, bytes, str, dict[str, str]]:
+    def answer(self, path: str, headers: dict[str, str]) -> tuple[int, bytes, str, dict[str, str]]:
         n = self.hits[path] = self.hits.get(path, 0) + 1
         if path != "/v2/" and n <= 2:
             return (503 if n == 1 else 429), b"", "text/plain", {"Retry-After": "0"}
@@ -421,3 +421,39 @@ def test_retries_on_503_and_429(source_layout: Path, airgap: Airgap, make_airgap
         assert all(n >= 3 for path, n in flaky.hits.items() if path != "/v2/")
     finally:
         flaky.close()
+
+
+class _Expiring(_FakeRegistry):
+    """Token auth whose first token expires after two requests, as Docker Hub's expire
+    during a long pull."""
+
+    def __init__(self, store: Path, manifest: str) -> None:
+        super().__init__(store, manifest)
+        self.issued = 0
+        self.uses = 0
+
+    def answer(self, path: str, headers: dict[str, str]) -> tuple[int, bytes, str, dict[str, str]]:
+        if path.startswith("/token"):
+            self.issued += 1
+            return 200, json.dumps({"token": f"t{self.issued}"}).encode(), "application/json", {}
+        auth = headers.get("Authorization", "")
+        valid = auth.startswith("Bearer t") and (auth != "Bearer t1" or self.uses < 2)
+        if not valid:
+            challenge = f'Bearer realm="http://{self.host}/token",service="fake",scope="repository:x/app:pull"'
+            return 401, b'{"errors":[{"code":"UNAUTHORIZED","message":"token expired"}]}', \
+                "application/json", {"WWW-Authenticate": challenge}
+        self.uses += 1
+        return self.honest(path)
+
+
+def test_expired_token_is_renewed(source_layout: Path, airgap: Airgap, make_airgap: Any,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    info = json.loads(airgap("inspect", "example/app:1").out)[0]
+    reg = _Expiring(source_layout, info["Descriptor"]["digest"])
+    monkeypatch.setenv("AIRGAP_INSECURE_REGISTRIES", reg.host)
+    try:
+        a = make_airgap("renewed")
+        a("pull", f"{reg.host}/x/app:1")
+        assert reg.issued >= 2 and a.image_id(f"{reg.host}/x/app:1") == info["Id"]
+    finally:
+        reg.close()
