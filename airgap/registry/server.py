@@ -222,10 +222,18 @@ class _Handler(BaseHTTPRequestHandler):
                 self.connection.sendfile(f, start, end - start + 1)
 
 
+class _Discard:
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     view: _View
-    log: TextIO
+    log: TextIO | _Discard
 
 
 def make_server(store: Store, host: str, port: int, cert: str | None = None, key: str | None = None,
@@ -234,7 +242,7 @@ def make_server(store: Store, host: str, port: int, cert: str | None = None, key
     cls = type("_BoundServer", (_Server,), {"address_family": family})
     server: _Server = cls((host, port), _Handler)
     server.view = _View(store)
-    server.log = log or open(os.devnull, "w")
+    server.log = log or _Discard()
     if cert and key:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)
