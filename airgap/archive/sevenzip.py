@@ -36,6 +36,9 @@ def open_7z(path: str, spool_dir: Path | None) -> tuple[BinaryIO, str]:
             if len(files) != 1:
                 raise FormatError(f"{path}: a 7z bundle must hold exactly one tar, it holds "
                                   f"{len(files)} files ({', '.join(files[:5])})")
+            name = files[0]
+            if name.startswith("/") or ".." in name.replace("\\", "/").split("/"):
+                raise FormatError(f"{path}: member {name!r} points outside the archive")
             work = tempfile.mkdtemp(dir=spool_dir, prefix=f"{os.getpid()}-7z-")
             try:
                 z.extract(path=work, targets=files)
