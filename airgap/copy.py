@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from .digest import short_id
-from .errors import AirgapError, FormatError, NotFound
+from .errors import FormatError, NotFound
 from .layers import check_diff_id
 from .oci import (Descriptor, Index, Manifest, Platform, config_platform, diff_ids,
                   host_platform, is_uncompressed_layer, load_json, parse_manifest)
@@ -73,6 +73,7 @@ class Plan:
     blobs: dict[str, Descriptor] = field(default_factory=dict)  # every blob, documents too
     labels: dict[str, str] = field(default_factory=dict)        # digest -> "layer of image x"
     diff_ids: dict[str, str] = field(default_factory=dict)      # layer digest -> diff_id
+    uncompressed: dict[str, int] = field(default_factory=dict)  # layer digest -> size a bundle records
 
     @property
     def layers(self) -> list[Descriptor]:
@@ -190,7 +191,7 @@ def transfer(source: Source, sink: Sink, p: Plan, progress: Progress | None = No
         for digest, diff_id in sorted(p.diff_ids.items()):
             desc = p.blobs[digest]
             if not is_uncompressed_layer(desc.media_type) and source.has_blob(digest):
-                _check_layer(source, desc, diff_id, p.labels[digest])
+                _check_layer(source, desc, diff_id, p.labels[digest], p.uncompressed.get(digest))
     def put(desc: Descriptor) -> None:
         label = p.labels[desc.digest]
         if desc.digest in p.documents:
@@ -231,18 +232,15 @@ def _copy_blob(source: Source, sink: Sink, desc: Descriptor, label: str, progres
     stream: BinaryIO = source.open_blob(desc)
     try:
         sink.put_blob(stream, desc, f"{where} ({label})", progress.blob(desc, label))
-    except AirgapError:
-        raise
     finally:
         stream.close()
 
 
-def _check_layer(source: Source, desc: Descriptor, diff_id: str, label: str) -> None:
+def _check_layer(source: Source, desc: Descriptor, diff_id: str, label: str, listed: int | None) -> None:
     where = f"{source.where(desc)} ({label})"
     with source.open_blob(desc) as stream:
         size = check_diff_id(stream, desc.media_type, diff_id, where)
-    listed = source.uncompressed_size(desc)
-    if listed != size:
+    if listed is not None and listed != size:
         raise FormatError(f"{where}: uncompressed size {size}, the bundle says {listed}")
 
 

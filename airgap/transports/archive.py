@@ -75,6 +75,8 @@ class ArchiveSource:
             if listed.size != desc.size:
                 raise FormatError(f"{self.name}: {plan.labels[digest]}: {BUNDLE_JSON} says "
                                   f"{listed.size} bytes, the manifest {desc.size}")
+            if listed.uncompressed_size is not None:
+                plan.uncompressed[digest] = listed.uncompressed_size
             want = plan.diff_ids.get(digest)
             if want and listed.diff_id and listed.diff_id != want:
                 raise FormatError(f"{self.name}: {plan.labels[digest]}: {BUNDLE_JSON} lists diff_id "
