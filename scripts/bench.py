@@ -159,7 +159,7 @@ def main() -> int:
             proc = subprocess.Popen(["cat"], stdin=f, stdout=subprocess.PIPE)
             t, rss = run([AIRGAP, "--store", str(work / "s2"), "--progress", "none", "load"], stdin=proc.stdout.fileno())  # type: ignore[union-attr]
             proc.wait()
-        rows.append(("airgap load from a pipe (spooled)", t, rss))
+        rows.append(("airgap load from a pipe (one pass)", t, rss))
         drop(work / "s2")
         t, rss = run([AIRGAP, "--store", str(work / "s1"), "--progress", "none", "verify", "--verify", "fast", str(bundle)])
         rows.append(("airgap verify --verify fast", t, rss))

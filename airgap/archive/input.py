@@ -20,7 +20,11 @@ def _seekable(f: BinaryIO) -> bool:
         return False
 
 
-def open_input(path: str, spool_dir: Path | None) -> tuple[BinaryIO, str]:
+def stdin_is_pipe() -> bool:
+    return not sys.stdin.isatty() and not _seekable(sys.stdin.buffer)
+
+
+def open_input(path: str, spool_dir: Path | None, stdin: BinaryIO | None = None) -> tuple[BinaryIO, str]:
     """Return a seekable binary file and the name to use in messages.
 
     ``FILE.001`` (or ``FILE`` when only its parts exist) opens a split bundle: every
@@ -30,9 +34,9 @@ def open_input(path: str, spool_dir: Path | None) -> tuple[BinaryIO, str]:
     temp area, so that nothing is held in memory and nothing is left behind).
     """
     if path == "-":
-        stdin = sys.stdin.buffer
         if sys.stdin.isatty():
             raise AirgapError("requested load from stdin, but stdin is empty; use -i FILE")
+        stdin = stdin or sys.stdin.buffer
         if _seekable(stdin):
             return stdin, "stdin"
         fd, tmp = tempfile.mkstemp(dir=spool_dir, prefix=f"{os.getpid()}-stdin-")

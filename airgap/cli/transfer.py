@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, BinaryIO, Callable
 
 if TYPE_CHECKING:  # the implementations are imported where they are used: start-up stays fast
     from ..copy import Plan
+    from ..store import Store
+    from ..transports.stream import StreamedBundle
     from ..reference import Reference
     from ..signing import TrustResult
     from ..store.query import ImageInfo
@@ -80,19 +82,36 @@ def _trust_args(p: argparse.ArgumentParser) -> None:
                         "(the default of `verify`; `load` defaults to fast)")
 
 
-def _open_checked(ctx: Context, args: argparse.Namespace, spool: Path | None) -> tuple[ArchiveSource, TrustResult]:
-    """Open the archive and apply the trust policy before anything else is read."""
+def _open_checked(ctx: Context, args: argparse.Namespace, spool: Path | None,
+                  stream_into: Store | None = None) -> tuple[ArchiveSource | StreamedBundle, TrustResult]:
+    """Open the archive and apply the trust policy before anything else is read.
+
+    With ``stream_into``, an airgap bundle on a pipe is read in one pass into that store's
+    temp area (``StreamedBundle``); any other pipe is spooled to disk first.
+    """
     from .. import signing
-    from ..archive.input import open_input
+    from ..archive.input import open_input, stdin_is_pipe
     from ..transports.archive import ArchiveSource
+    from ..transports.stream import StreamedBundle, peek_bundle
     policy = signing.TrustPolicy.load(args.trust)
-    f, name = open_input(args.input, spool)
+    stdin = None
+    source: ArchiveSource | StreamedBundle | None = None
+    if args.input == "-" and stream_into is not None and stdin_is_pipe():
+        is_bundle, stdin = peek_bundle(sys.stdin.buffer)
+        if is_bundle:
+            source = StreamedBundle(stdin, "stdin", stream_into)
+    if source is None:
+        f, name = open_input(args.input, spool, stdin)
+        try:
+            source = ArchiveSource(f, name)
+        except BaseException:
+            f.close()
+            raise
     try:
-        source = ArchiveSource(f, name)
-        trust = signing.check(policy, name, source.bundle_raw, source.signature_raw,
+        trust = signing.check(policy, source.name, source.bundle_raw, source.signature_raw,
                               args.insecure_skip_signature)
     except BaseException:
-        f.close()
+        source.close()
         raise
     if trust.status == "skipped":
         ctx.info("WARNING: the signature is not checked (--insecure-skip-signature); "
@@ -105,14 +124,17 @@ def cmd_load(ctx: Context, args: argparse.Namespace) -> int:
     from ..oci import parse_platform
     from ..transports.store import StoreSink
     from .progress import make_progress
+    from ..transports.stream import StreamedBundle
     store = ctx.store
     platform = parse_platform(args.platform) if args.platform else None
-    source, trust = _open_checked(ctx, args, store.tmp)
-    with source.f:
-        if not args.quiet and args.format != "json":
-            ctx.info(f"{source.name}: {trust.describe()}")
-        before = {str(n): img.digest for img in store.images() for n in img.names}
-        with store.begin() as txn:
+    with store.begin() as txn:  # held from the first byte: prune must not take our temp files
+        source, trust = _open_checked(ctx, args, store.tmp, stream_into=store)
+        with contextlib.closing(source):
+            if not args.quiet and args.format != "json":
+                ctx.info(f"{source.name}: {trust.describe()}")
+            before = {str(n): img.digest for img in store.images() for n in img.names}
+            if isinstance(source, StreamedBundle):
+                source.receive()
             p = plan(source, source.images(), platform=platform)
             _check_delta(source, p, store.has_blob)
             result = transfer(source, StoreSink(txn), p, make_progress(ctx.progress_mode, "Loading"),
@@ -136,7 +158,7 @@ def cmd_load(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_delta(source: ArchiveSource, p: Plan, has_blob: Callable[[str], bool]) -> None:
+def _check_delta(source: ArchiveSource | StreamedBundle, p: Plan, has_blob: Callable[[str], bool]) -> None:
     needed = source.expected_present(p)
     missing = [d.digest for d in needed if not has_blob(d.digest)]
     if missing:
@@ -153,7 +175,7 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
     from .progress import make_progress
     store = ctx.store
     source, trust = _open_checked(ctx, args, None)
-    with source.f:
+    with contextlib.closing(source):
         p = plan(source, source.images())
         delta = source.expected_present(p)
         result = transfer(source, NullSink({d.digest for d in delta}), p,

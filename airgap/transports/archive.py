@@ -64,30 +64,12 @@ class ArchiveSource:
         return list(self._images)
 
     def check_plan(self, plan: Any) -> None:
-        """In a bundle, every blob the images use must be listed, with the same diff_id."""
-        if self.bundle is None:
-            return
-        for digest, desc in plan.blobs.items():
-            listed = self.bundle.blob(digest)
-            if listed is None:
-                raise FormatError(f"{self.name}: {plan.labels[digest]} ({digest}) is not listed "
-                                  f"in {BUNDLE_JSON}")
-            if listed.size != desc.size:
-                raise FormatError(f"{self.name}: {plan.labels[digest]}: {BUNDLE_JSON} says "
-                                  f"{listed.size} bytes, the manifest {desc.size}")
-            if listed.uncompressed_size is not None:
-                plan.uncompressed[digest] = listed.uncompressed_size
-            want = plan.diff_ids.get(digest)
-            if want and listed.diff_id and listed.diff_id != want:
-                raise FormatError(f"{self.name}: {plan.labels[digest]}: {BUNDLE_JSON} lists diff_id "
-                                  f"{listed.diff_id}, the image config {want}")
+        if self.bundle is not None:
+            check_bundle_plan(self.bundle, self.name, plan)
 
     def expected_present(self, plan: Any) -> list[Descriptor]:
         """The blobs a delta bundle leaves out, which the target store must already have."""
-        if self.bundle is None:
-            return []
-        listed = {b.digest for b in self.bundle.expected_present}
-        return [d for k, d in sorted(plan.blobs.items()) if k in listed]
+        return bundle_expected_present(self.bundle, plan)
 
     def uncompressed_size(self, desc: Descriptor) -> int:
         if is_uncompressed_layer(desc.media_type):
@@ -316,6 +298,30 @@ def _annotation_name(desc: Descriptor) -> Reference | None:
                 continue
     return None
 
+
+
+def check_bundle_plan(bundle: Bundle, name: str, plan: Any) -> None:
+    """In a bundle, every blob the images use must be listed, with the same size and diff_id."""
+    for digest, desc in plan.blobs.items():
+        listed = bundle.blob(digest)
+        if listed is None:
+            raise FormatError(f"{name}: {plan.labels[digest]} ({digest}) is not listed in {BUNDLE_JSON}")
+        if listed.size != desc.size:
+            raise FormatError(f"{name}: {plan.labels[digest]}: {BUNDLE_JSON} says "
+                              f"{listed.size} bytes, the manifest {desc.size}")
+        if listed.uncompressed_size is not None:
+            plan.uncompressed[digest] = listed.uncompressed_size
+        want = plan.diff_ids.get(digest)
+        if want and listed.diff_id and listed.diff_id != want:
+            raise FormatError(f"{name}: {plan.labels[digest]}: {BUNDLE_JSON} lists diff_id "
+                              f"{listed.diff_id}, the image config {want}")
+
+
+def bundle_expected_present(bundle: Bundle | None, plan: Any) -> list[Descriptor]:
+    if bundle is None:
+        return []
+    listed = {b.digest for b in bundle.expected_present}
+    return [d for k, d in sorted(plan.blobs.items()) if k in listed]
 
 
 class BundleSink:

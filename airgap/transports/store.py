@@ -65,6 +65,14 @@ class StoreSink:
 
     def put_blob(self, stream: BinaryIO, desc: Descriptor, what: str,
                  progress: ProgressFn | None = None) -> bool:
+        staged = getattr(stream, "staged_path", None)
+        if staged is not None:  # hashed into this store's temp area as it streamed in
+            if self.txn.has_blob(desc.digest):
+                return False
+            self.txn.stage(staged, desc.digest, desc.size)
+            if progress is not None:
+                progress(desc.size)
+            return True
         return self.txn.put_blob(stream, desc, what, progress)
 
     def put_bytes(self, data: bytes, desc: Descriptor, what: str) -> bool:

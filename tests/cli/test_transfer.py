@@ -408,3 +408,80 @@ def test_delta_bundle(airgap: Airgap, three_images: list[str], make_airgap, tmp_
     assert snapshot(empty.store) == before
     assert "NOT in" in empty("verify", str(delta)).out
     assert empty("save", "--exclude-from", str(seed), "-o", str(tmp_path / "x.tar"), three_images[0], ok=False).code in (1, 2)
+
+
+def _load_from_pipe(store: Path, archive: Path, *extra: str) -> subprocess.CompletedProcess[bytes]:
+    """`cat archive | airgap load`: a real pipe, which cannot seek."""
+    cat = subprocess.Popen(["cat", str(archive)], stdout=subprocess.PIPE)
+    res = subprocess.run([sys.executable, "-m", "airgap", "--store", str(store), "--progress", "none", "load", *extra],
+                         stdin=cat.stdout, capture_output=True)
+    assert cat.stdout is not None
+    cat.stdout.close()
+    cat.wait()
+    return res
+
+
+def test_pipe_loads_stream_bundles_and_spool_others(airgap: Airgap, three_images: list[str], make_airgap,
+                                                     tmp_path: Path) -> None:
+    bundle = _bundle(airgap, tmp_path, *three_images)
+    site = make_airgap("site")
+    res = _load_from_pipe(site.store, bundle)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.decode().splitlines() == [f"Loaded image: {n}" for n in three_images]
+    for n in three_images:
+        assert site.image_id(n) == airgap.image_id(n)
+    site("store", "check")
+    before = snapshot(site.store)
+    assert _load_from_pipe(site.store, bundle).returncode == 0  # all present: nothing staged
+    assert snapshot(site.store) == before
+    # a plain docker-save/OCI archive on a pipe is spooled, and loads the same
+    foreign = tmp_path / "foreign.tar"
+    rewrite_tar(bundle, foreign, lambda m, d: [] if m.name.startswith("airgap") else [(m, d)])
+    other = make_airgap("other")
+    res = _load_from_pipe(other.store, foreign)
+    assert res.returncode == 0, res.stderr
+    assert sorted(i for i in other("images", "-q").out.split()) == sorted(airgap.image_id(n)[7:19] for n in three_images)
+
+
+@pytest.mark.parametrize("damage", ["layer", "truncate", "unlisted", "duplicate", "missing"])
+def test_pipe_refuses_bad_bundles(airgap: Airgap, three_images: list[str], make_airgap, tmp_path: Path,
+                                  damage: str) -> None:
+    bundle = _bundle(airgap, tmp_path, *three_images)
+    layer = "blobs/sha256/" + json.loads(airgap("inspect", three_images[0]).out)[0]["RootFS"]["Layers"][-1][7:]
+    bad = tmp_path / "bad.tar"
+    if damage == "layer":
+        rewrite_tar(bundle, bad, lambda m, d: [(m, flip(d) if m.name == layer else d)])
+    elif damage == "truncate":
+        bad.write_bytes(bundle.read_bytes()[: bundle.stat().st_size // 2])
+    elif damage == "unlisted":
+        rewrite_tar(bundle, bad, lambda m, d: [(m, d), (tarfile.TarInfo("blobs/sha256/" + "0" * 64), b"x")]
+                    if m.name == "index.json" else [(m, d)])
+    elif damage == "duplicate":
+        rewrite_tar(bundle, bad, lambda m, d: [(m, d), (m, d)] if m.name == layer else [(m, d)])
+    else:
+        rewrite_tar(bundle, bad, lambda m, d: [] if m.name == layer else [(m, d)])
+    site = make_airgap("site")
+    site("images")
+    before = snapshot(site.store)
+    res = _load_from_pipe(site.store, bad)
+    assert res.returncode == 3, res.stderr
+    assert b"Traceback" not in res.stderr and b"stdin" in res.stderr
+    assert snapshot(site.store) == before
+    assert list((site.store / ".tmp").iterdir()) == []
+
+
+def test_pipe_checks_the_signature_before_staging(airgap: Airgap, three_images: list[str], make_airgap,
+                                                  tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    airgap("key", "generate", "packager")
+    airgap("key", "generate", "stranger")
+    bundle = tmp_path / "signed.tar"
+    airgap("save", "--sign", "packager.key", "-o", str(bundle), *three_images)
+    site = make_airgap("site")
+    site("images")
+    before = snapshot(site.store)
+    res = _load_from_pipe(site.store, bundle, "--trust", str(tmp_path / "stranger.pub"))
+    assert res.returncode == 3 and b"not trusted" in res.stderr
+    assert snapshot(site.store) == before
+    res = _load_from_pipe(site.store, bundle, "--trust", str(tmp_path / "packager.pub"), "--verify", "full")
+    assert res.returncode == 0, res.stderr

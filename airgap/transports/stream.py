@@ -1,0 +1,233 @@
+"""An airgap bundle read once from a pipe, without spooling the whole stream first.
+
+``airgap/bundle.json`` and its signature come first in a bundle, so the loader can check
+them before it reads a blob; each blob is then hashed into the store's temp area as it
+streams by (or drained, when the store has it), checked against ``bundle.json``, and
+later published by rename, not copied again. Other archives on a pipe are spooled
+(``archive/input.py``), because their index comes last.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ..archive.tar import clean_name
+from ..bundle import MAX_BUNDLE_JSON, TOP_FILES, Bundle
+from ..digest import CHUNK, copy_verified, sha256_digest
+from ..errors import DigestMismatch, FormatError
+from ..layers import uncompressed_digest
+from ..oci import MAX_DOCUMENT, Descriptor, is_uncompressed_layer
+from ..store.layout import Store
+from .archive import (BUNDLE_JSON, BUNDLE_SIG, blob_member, bundle_expected_present,
+                      check_bundle_plan)
+from .base import SourceImage
+
+_PEEK = 1536  # three tar blocks: the "airgap/" directory header and bundle.json's header
+
+
+class _Prefixed(io.RawIOBase):
+    """A stream with some bytes already read put back in front of it."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head, self._rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        if self._head:
+            n = min(len(b), len(self._head))
+            b[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        return self._rest.readinto(b)  # type: ignore[attr-defined, no-any-return]
+
+
+def peek_bundle(stream: BinaryIO) -> tuple[bool, BinaryIO]:
+    """Whether a pipe carries an airgap bundle, and the stream with nothing lost."""
+    head = b""
+    while len(head) < _PEEK:
+        chunk = stream.read(_PEEK - len(head))
+        if not chunk:
+            break
+        head += chunk
+    names = [head[i:i + 100].split(b"\0", 1)[0] for i in (0, 512)]
+    is_bundle = any(n in (b"airgap/", b"airgap", BUNDLE_JSON.encode()) for n in names)
+    return is_bundle, io.BufferedReader(_Prefixed(head, stream), CHUNK)
+
+
+class _Staged(io.FileIO):
+    """A staged, verified blob; a store sink takes it over by rename (``staged_path``)."""
+
+    staged_path: Path
+
+
+class StreamedBundle:
+    """The Source for a bundle on a pipe. ``receive()`` reads the stream, after the trust
+    check; then the engine plans and publishes as for any source."""
+
+    def __init__(self, stream: BinaryIO, name: str, store: Store) -> None:
+        self.name, self.store = name, store
+        try:
+            self.tf = tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK)
+        except (tarfile.TarError, EOFError) as exc:
+            raise FormatError(f"{name}: not a tar archive or damaged at its start ({exc})") from None
+        self._members = iter(self.tf)
+        self._staged: dict[str, Path] = {}
+        self._files: dict[str, bytes] = {}
+        self._pending: tarfile.TarInfo | None = None
+        self.bundle: Bundle | None = None
+        self.bundle_raw = self._read_first(BUNDLE_JSON, MAX_BUNDLE_JSON)
+        self.signature_raw = self._read_first(BUNDLE_SIG, 1 << 20, optional=True)
+        self._images: list[SourceImage] | None = None
+
+    # -- reading the stream ------------------------------------------------------
+    def _next(self) -> tarfile.TarInfo | None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            return pending
+        try:
+            while True:
+                m = next(self._members, None)
+                if m is None or not m.isdir():
+                    return m
+                clean_name(m.name, self.name)
+        except (tarfile.TarError, EOFError) as exc:
+            raise FormatError(f"{self.name}: damaged tar header or truncated archive ({exc})") from None
+
+    def _data(self, m: tarfile.TarInfo, limit: int) -> bytes:
+        if m.size > limit:
+            raise FormatError(f"{self.name}: member {m.name} is {m.size} bytes, more than {limit}")
+        f = self.tf.extractfile(m)
+        try:
+            data = f.read() if f is not None else b""
+        except (tarfile.TarError, EOFError):
+            data = b""
+        if len(data) != m.size:
+            raise FormatError(f"{self.name}: truncated: member {m.name}")
+        return data
+
+    def _read_first(self, member: str, limit: int, optional: bool = False) -> bytes | None:
+        m = self._next()
+        if m is not None and clean_name(m.name, self.name) == member and m.isreg():
+            return self._data(m, limit)
+        if not optional:
+            raise FormatError(f"{self.name}: not an airgap bundle: it does not start with {member}")
+        self._pending = m
+        return None
+
+    def receive(self) -> None:
+        """Read the rest of the stream against bundle.json: stage what the store lacks."""
+        self.bundle = bundle = Bundle.from_bytes(self.bundle_raw or b"", f"{self.name}: {BUNDLE_JSON}")
+        listed = {blob_member(b.digest): b for b in bundle.blobs}
+        seen: set[str] = {BUNDLE_JSON, BUNDLE_SIG}
+        try:
+            while (m := self._next()) is not None:
+                name = clean_name(m.name, self.name)
+                if name in seen:
+                    raise FormatError(f"{self.name}: duplicate member {name!r}")
+                seen.add(name)
+                if not m.isreg():
+                    raise FormatError(f"{self.name}: member {name} is not a regular file; bundles hold only files")
+                if name in bundle.files:
+                    data = self._data(m, MAX_DOCUMENT)
+                    digest, size = bundle.files[name]
+                    if sha256_digest(data) != digest or len(data) != size:
+                        raise DigestMismatch(f"{self.name}: member {name}", digest, sha256_digest(data), size, len(data))
+                    self._files[name] = data
+                    continue
+                blob = listed.get(name)
+                if blob is None:
+                    raise FormatError(f"{self.name}: member {name} is not listed in {BUNDLE_JSON}")
+                if m.size != blob.size:
+                    raise FormatError(f"{self.name}: member {name} is {m.size} bytes, {BUNDLE_JSON} says {blob.size}")
+                if self.store.has_blob(blob.digest):
+                    continue  # tarfile reads past it
+                self._stage(m, name, blob.digest, blob.size)
+        except BaseException:
+            self.close()
+            raise
+        missing = [n for n in [*listed, *bundle.files] if n not in seen]
+        if missing:
+            self.close()
+            raise FormatError(f"{self.name}: truncated or incomplete: member {missing[0]} is missing "
+                              f"({len(missing)} listed in {BUNDLE_JSON} never came)")
+        if not bundle.images:
+            raise FormatError(f"{self.name}: {BUNDLE_JSON} lists no images")
+
+    def _stage(self, m: tarfile.TarInfo, name: str, digest: str, size: int) -> None:
+        src = self.tf.extractfile(m)
+        assert src is not None
+        f, tmp = self.store.temp_file()
+        try:
+            with f:
+                copy_verified(src, f, expected=digest, size=size,  # type: ignore[arg-type]
+                              what=f"{self.name}: member {name}")
+                os.fsync(f.fileno())
+        except (tarfile.TarError, EOFError):
+            tmp.unlink(missing_ok=True)
+            raise FormatError(f"{self.name}: truncated: member {name} ends early") from None
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        self._staged[digest] = tmp
+
+    # -- Source ----------------------------------------------------------------
+    def images(self) -> list[SourceImage]:
+        assert self.bundle is not None, "receive() first"
+        return [SourceImage(Descriptor(img.media_type, img.digest, img.size), list(img.references),
+                            img.digest[:19]) for img in self.bundle.images]
+
+    def has_blob(self, digest: str) -> bool:
+        return digest in self._staged or self.store.has_blob(digest)
+
+    def where(self, desc: Descriptor) -> str:
+        return f"{self.name}: member {blob_member(desc.digest)}"
+
+    def read_document(self, desc: Descriptor, what: str) -> bytes:
+        path = self._staged.get(desc.digest)
+        if path is None:
+            if not self.store.has_blob(desc.digest):
+                raise FormatError(f"{what}: the bundle has no member {blob_member(desc.digest)}")
+            return self.store.read_blob(desc.digest)
+        data = path.read_bytes()
+        if sha256_digest(data) != desc.digest or len(data) != desc.size:
+            raise DigestMismatch(what, desc.digest, sha256_digest(data), desc.size, len(data))
+        return data
+
+    def open_blob(self, desc: Descriptor) -> BinaryIO:
+        path = self._staged.get(desc.digest)
+        if path is None:
+            return self.store.open_blob(desc.digest)
+        f = _Staged(path, "rb")
+        f.staged_path = path
+        return f
+
+    def check_plan(self, plan: Any) -> None:
+        assert self.bundle is not None
+        check_bundle_plan(self.bundle, self.name, plan)
+
+    def expected_present(self, plan: Any) -> list[Descriptor]:
+        return bundle_expected_present(self.bundle, plan)
+
+    def uncompressed_size(self, desc: Descriptor) -> int:
+        listed = self.bundle.blob(desc.digest) if self.bundle else None
+        if is_uncompressed_layer(desc.media_type):
+            return desc.size
+        if listed is not None and listed.uncompressed_size is not None:
+            return listed.uncompressed_size
+        with self.open_blob(desc) as f:
+            return uncompressed_digest(f, desc.media_type, self.where(desc))[1]
+
+    def close(self) -> None:
+        """Remove what no sink took over (a sink that did has renamed it away)."""
+        for path in self._staged.values():
+            path.unlink(missing_ok=True)
+        self._staged.clear()
+
+
+__all__ = ["StreamedBundle", "peek_bundle", "TOP_FILES"]
