@@ -122,6 +122,10 @@ def cmd_check(ctx: Context, args: argparse.Namespace) -> int:
         ctx.print(f"DAMAGED: {problem}")
     summary = (f"{report.images} images, {report.blobs} blobs, {human_size(report.bytes)} re-hashed "
                f"in {ctx.store.root}")
+    if report.unreferenced:
+        ctx.info(f"note: {len(report.unreferenced)} blobs ({human_size(sum(report.unreferenced.values()))}) "
+                 "are referenced by no image (left by an interrupted change); "
+                 "`airgap system prune` removes them")
     if report.problems:
         raise StoreCorrupt(f"{len(report.problems)} problem(s) found; {summary}. Re-load the images "
                            "concerned from their bundles; `airgap rmi` and `system prune` remove the rest")

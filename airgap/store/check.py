@@ -16,6 +16,7 @@ class CheckReport:
     bytes: int = 0
     images: int = 0
     problems: list[str] = field(default_factory=list)
+    unreferenced: dict[str, int] = field(default_factory=dict)  # digest -> size: not damage
 
 
 def check_store(store: Store) -> CheckReport:
@@ -35,6 +36,9 @@ def check_store(store: Store) -> CheckReport:
     except AirgapError as exc:
         report.problems.append(str(exc))
         return report
+    from .gc import referenced
+    keep = referenced(store)
+    report.unreferenced = {d: store.blob_size(d) for d in store.all_blobs() if d not in keep}
     seen: set[str] = set()
     for e in entries:
         name = entry_name(e)
