@@ -200,3 +200,105 @@ class TarWriter:
 
     def close(self) -> None:
         self._w(b"\0" * (2 * BLOCK))
+
+
+class _Bounded(io.RawIOBase):
+    """Exactly ``size`` bytes of a stream, no more; short input is an error for the reader."""
+
+    def __init__(self, f: BinaryIO, size: int) -> None:
+        self._f, self.left = f, size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        want = min(len(b), self.left)
+        if want <= 0:
+            return 0
+        n = self._f.readinto(memoryview(b)[:want]) or 0  # type: ignore[attr-defined]
+        self.left -= n
+        return n
+
+
+class TarStream:
+    """Reads a tar from a stream, one member at a time, with no seeking and no copies of
+    the data: ``next()`` gives a header, ``data()`` a reader of exactly its bytes.
+    Handles ustar headers and PAX extended headers (``path``, ``size``, ``linkpath``).
+    """
+
+    def __init__(self, f: BinaryIO, archive: str) -> None:
+        self.f, self.archive = f, archive
+        self._open: _Bounded | None = None
+        self._pad = 0
+
+    def _read(self, n: int) -> bytes:
+        data = self.f.read(n)
+        if len(data) != n:
+            raise FormatError(f"{self.archive}: truncated: the stream ends inside a tar header")
+        return data
+
+    def _finish(self) -> None:
+        """Skip what the caller did not read of the last member, and its padding."""
+        if self._open is not None:
+            while self._open.left:
+                if not self._open.read(min(self._open.left, 1 << 20)):
+                    raise FormatError(f"{self.archive}: truncated: the stream ends inside a member")
+            self._open = None
+        if self._pad:
+            self._read(self._pad)
+            self._pad = 0
+
+    def next(self) -> tarfile.TarInfo | None:
+        self._finish()
+        pax: dict[str, str] = {}
+        while True:
+            block = self._read(BLOCK)
+            if block.count(0) == BLOCK:
+                return None  # the end-of-archive marker
+            try:
+                ti = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+            except tarfile.TarError as exc:
+                raise FormatError(f"{self.archive}: damaged tar header ({exc})") from None
+            if ti.type in (tarfile.XHDTYPE, tarfile.XGLTYPE):
+                records = self._read(ti.size + (-ti.size % BLOCK))[: ti.size]
+                if ti.type == tarfile.XHDTYPE:
+                    pax.update(_pax_records(records, self.archive))
+                continue
+            if ti.type in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK):
+                raise FormatError(f"{self.archive}: GNU long-name headers are not used in bundles")
+            if "path" in pax:
+                ti.name = pax["path"]
+            if "linkpath" in pax:
+                ti.linkname = pax["linkpath"]
+            if "size" in pax:
+                try:
+                    ti.size = int(pax["size"])
+                except ValueError:
+                    raise FormatError(f"{self.archive}: bad PAX size for {ti.name!r}") from None
+            if ti.size:
+                self._open = _Bounded(self.f, ti.size)
+                self._pad = -ti.size % BLOCK
+            return ti
+
+    def data(self) -> _Bounded:
+        """The bytes of the member ``next()`` returned last."""
+        assert self._open is not None, "no member open"
+        return self._open
+
+
+def _pax_records(data: bytes, archive: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    pos = 0
+    while pos < len(data):
+        space = data.find(b" ", pos)
+        try:
+            length = int(data[pos:space])
+        except ValueError:
+            raise FormatError(f"{archive}: damaged PAX header") from None
+        record = data[space + 1: pos + length - 1]
+        key, _, value = record.partition(b"=")
+        out[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
+        if length <= 0:
+            raise FormatError(f"{archive}: damaged PAX header")
+        pos += length
+    return out

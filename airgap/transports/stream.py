@@ -15,7 +15,7 @@ import tarfile
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..archive.tar import clean_name
+from ..archive.tar import TarStream, clean_name
 from ..bundle import MAX_BUNDLE_JSON, TOP_FILES, Bundle
 from ..digest import CHUNK, copy_verified, sha256_digest
 from ..errors import DigestMismatch, FormatError
@@ -72,11 +72,7 @@ class StreamedBundle:
 
     def __init__(self, stream: BinaryIO, name: str, store: Store) -> None:
         self.name, self.store = name, store
-        try:
-            self.tf = tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK)
-        except (tarfile.TarError, EOFError) as exc:
-            raise FormatError(f"{name}: not a tar archive or damaged at its start ({exc})") from None
-        self._members = iter(self.tf)
+        self.tar = TarStream(stream, name)
         self._staged: dict[str, Path] = {}
         self._files: dict[str, bytes] = {}
         self._pending: tarfile.TarInfo | None = None
@@ -90,23 +86,16 @@ class StreamedBundle:
         if self._pending is not None:
             pending, self._pending = self._pending, None
             return pending
-        try:
-            while True:
-                m = next(self._members, None)
-                if m is None or not m.isdir():
-                    return m
-                clean_name(m.name, self.name)
-        except (tarfile.TarError, EOFError) as exc:
-            raise FormatError(f"{self.name}: damaged tar header or truncated archive ({exc})") from None
+        while True:
+            m = self.tar.next()
+            if m is None or not m.isdir():
+                return m
+            clean_name(m.name, self.name)
 
     def _data(self, m: tarfile.TarInfo, limit: int) -> bytes:
         if m.size > limit:
             raise FormatError(f"{self.name}: member {m.name} is {m.size} bytes, more than {limit}")
-        f = self.tf.extractfile(m)
-        try:
-            data = f.read() if f is not None else b""
-        except (tarfile.TarError, EOFError):
-            data = b""
+        data = self.tar.data().read() if m.size else b""
         if len(data) != m.size:
             raise FormatError(f"{self.name}: truncated: member {m.name}")
         return data
@@ -146,7 +135,7 @@ class StreamedBundle:
                 if m.size != blob.size:
                     raise FormatError(f"{self.name}: member {name} is {m.size} bytes, {BUNDLE_JSON} says {blob.size}")
                 if self.store.has_blob(blob.digest):
-                    continue  # tarfile reads past it
+                    continue  # the next header is read past it
                 self._stage(m, name, blob.digest, blob.size)
         except BaseException:
             self.close()
@@ -160,17 +149,12 @@ class StreamedBundle:
             raise FormatError(f"{self.name}: {BUNDLE_JSON} lists no images")
 
     def _stage(self, m: tarfile.TarInfo, name: str, digest: str, size: int) -> None:
-        src = self.tf.extractfile(m)
-        assert src is not None
         f, tmp = self.store.temp_file()
         try:
             with f:
-                copy_verified(src, f, expected=digest, size=size,  # type: ignore[arg-type]
+                copy_verified(self.tar.data(), f, expected=digest, size=size,
                               what=f"{self.name}: member {name}")
                 os.fsync(f.fileno())
-        except (tarfile.TarError, EOFError):
-            tmp.unlink(missing_ok=True)
-            raise FormatError(f"{self.name}: truncated: member {name} ends early") from None
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
