@@ -1,0 +1,78 @@
+"""The tar readers: the indexed one (files) and the streaming one (pipes)."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+
+import pytest
+
+from airgap.archive.tar import TarIndex, TarStream, TarWriter
+from airgap.errors import FormatError
+
+
+def _tar(members: dict[str, bytes], fmt: int = tarfile.PAX_FORMAT) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=fmt) as tf:
+        for name, data in members.items():
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            ti.pax_headers = {"comment": "ünïcode"} if len(name) > 100 else {}
+            tf.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+MEMBERS = {"a.txt": b"alpha", "d/" + "long-" * 30 + "name": b"x" * 70000, "z": b""}
+
+
+def test_stream_reads_ustar_and_pax() -> None:
+    ts = TarStream(io.BufferedReader(io.BytesIO(_tar(MEMBERS))), "t.tar")  # type: ignore[arg-type]
+    seen = {}
+    while (m := ts.next()) is not None:
+        seen[m.name] = ts.data().read() if m.size else b""
+    assert seen == MEMBERS
+    # members left unread are skipped, padding included
+    ts = TarStream(io.BufferedReader(io.BytesIO(_tar(MEMBERS))), "t.tar")  # type: ignore[arg-type]
+    names = []
+    while (m := ts.next()) is not None:
+        names.append(m.name)
+    assert names == list(MEMBERS)
+
+
+@pytest.mark.parametrize("cut", [100, 600, 1800, 30000, 71000])
+def test_stream_truncated(cut: int) -> None:
+    data = _tar(MEMBERS)[:cut]
+    ts = TarStream(io.BufferedReader(io.BytesIO(data)), "t.tar")  # type: ignore[arg-type]
+    with pytest.raises(FormatError, match="truncated"):
+        while (m := ts.next()) is not None:
+            if m.size:
+                got = ts.data().read()
+                if len(got) != m.size:
+                    raise FormatError("t.tar: truncated member")
+
+
+def test_stream_damaged_header() -> None:
+    data = bytearray(_tar(MEMBERS))
+    data[150] ^= 0xFF  # inside the first header's mode/checksum fields
+    ts = TarStream(io.BufferedReader(io.BytesIO(bytes(data))), "t.tar")  # type: ignore[arg-type]
+    with pytest.raises(FormatError, match="damaged"):
+        ts.next()
+
+
+def test_writer_is_read_back_by_both(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = io.BytesIO()
+    w = TarWriter(out)
+    w.add_dir("blobs")
+    w.add_bytes("blobs/one", b"1" * 1000)
+    w.begin_file("blobs/two", 3)
+    w.write(b"two")
+    w.end_file(3)
+    w.close()
+    path = tmp_path / "w.tar"
+    path.write_bytes(out.getvalue())
+    with open(path, "rb") as f:
+        idx = TarIndex(f, "w.tar")
+        assert idx.read("blobs/two", 10) == b"two" and idx.names() == ["blobs/one", "blobs/two"]
+    with tarfile.open(path) as tf:
+        assert [(m.name, m.mtime, m.uid) for m in tf.getmembers()] == \
+            [("blobs", 0, 0), ("blobs/one", 0, 0), ("blobs/two", 0, 0)]
