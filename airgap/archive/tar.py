@@ -70,25 +70,19 @@ class TarIndex:
         self._walk()
 
     def _walk(self) -> None:
-        f, archive = self.f, self.archive
+        f = self.f
         f.seek(0, os.SEEK_END)
         end = f.tell()
         f.seek(0)
-        try:
-            tf = tarfile.open(fileobj=f, mode="r:", errorlevel=2)
-        except (tarfile.TarError, EOFError) as exc:
-            raise FormatError(f"{archive}: not a tar archive or damaged at its start ({exc})") from None
+        headers = TarStream(f, self.archive, seekable=True)
         seen_dirs: set[str] = set()
-        try:
-            for m in tf:
-                self._add(m, end, seen_dirs)
-        except (tarfile.TarError, EOFError) as exc:
-            raise FormatError(f"{archive}: damaged tar header ({exc})") from None
-        self._check_trailer(tf.offset, end)
+        while (m := headers.next()) is not None:
+            self._add(m, f.tell(), end, seen_dirs)
+        self._check_trailer(f.tell(), end)
         for name in self._links:
             self.lookup(name)  # every link must resolve inside the archive
 
-    def _add(self, m: tarfile.TarInfo, end: int, seen_dirs: set[str]) -> None:
+    def _add(self, m: tarfile.TarInfo, offset: int, end: int, seen_dirs: set[str]) -> None:
         archive = self.archive
         name = clean_name(m.name, archive)
         if m.isdir():
@@ -99,10 +93,10 @@ class TarIndex:
         if m.isreg():
             if m.issparse():
                 raise FormatError(f"{archive}: member {name!r} is a sparse file")
-            if m.offset_data + m.size > end:
+            if offset + m.size > end:
                 raise FormatError(f"{archive}: truncated: member {name!r} needs {m.size} bytes "
-                                  f"at offset {m.offset_data}, the file has {end}")
-            self.files[name] = Member(name, m.offset_data, m.size)
+                                  f"at offset {offset}, the file has {end}")
+            self.files[name] = Member(name, offset, m.size)
         elif m.issym():
             target = posixpath.normpath(posixpath.join(posixpath.dirname(name), m.linkname))
             if m.linkname.startswith("/") or target == ".." or target.startswith("../"):
@@ -116,15 +110,13 @@ class TarIndex:
             raise FormatError(f"{archive}: member {name!r} is a {kind}, not allowed in an image archive")
 
     def _check_trailer(self, offset: int, end: int) -> None:
-        """Require the end-of-archive marker: two zero blocks (or one and the end of the file,
-        as Go's reader allows). A damaged header would otherwise look like the end."""
+        """After the first zero block: a second one, or the end of the file (as Go's reader
+        allows). Anything else is a damaged or cut archive."""
         self.f.seek(offset)
-        trailer = self.f.read(2 * BLOCK)
-        if trailer[:BLOCK].count(0) != min(len(trailer), BLOCK) and len(trailer) >= BLOCK:
-            raise FormatError(f"{self.archive}: damaged tar header at offset {offset}")
-        if len(trailer) not in (BLOCK, 2 * BLOCK) or trailer.count(0) != len(trailer):
-            raise FormatError(f"{self.archive}: truncated: the archive ends at byte {end} "
-                              "inside or before its end-of-archive marker")
+        rest = self.f.read(BLOCK)
+        if rest and (len(rest) < BLOCK or rest.count(0) != BLOCK):
+            raise FormatError(f"{self.archive}: truncated or damaged: the archive ends at byte {end} "
+                              "inside its end-of-archive marker")
 
     def lookup(self, name: str) -> Member | None:
         """The regular file behind ``name``, following links inside the archive."""
@@ -221,13 +213,14 @@ class _Bounded(io.RawIOBase):
 
 
 class TarStream:
-    """Reads a tar from a stream, one member at a time, with no seeking and no copies of
-    the data: ``next()`` gives a header, ``data()`` a reader of exactly its bytes.
-    Handles ustar headers and PAX extended headers (``path``, ``size``, ``linkpath``).
+    """Reads a tar one member at a time, with no copies of the data: ``next()`` gives a
+    header, ``data()`` a reader of exactly its bytes. On a stream, unread data is read
+    past; with ``seekable`` it is seeked past (a header walk). Handles ustar headers and
+    PAX extended headers (``path``, ``size``, ``linkpath``); refuses sparse files.
     """
 
-    def __init__(self, f: BinaryIO, archive: str) -> None:
-        self.f, self.archive = f, archive
+    def __init__(self, f: BinaryIO, archive: str, seekable: bool = False) -> None:
+        self.f, self.archive, self.seekable = f, archive, seekable
         self._open: _Bounded | None = None
         self._pad = 0
 
@@ -239,6 +232,10 @@ class TarStream:
 
     def _finish(self) -> None:
         """Skip what the caller did not read of the last member, and its padding."""
+        if self.seekable:
+            self.f.seek((self._open.left if self._open else 0) + self._pad, os.SEEK_CUR)
+            self._open, self._pad = None, 0
+            return
         if self._open is not None:
             while self._open.left:
                 if not self._open.read(min(self._open.left, 1 << 20)):
@@ -266,6 +263,8 @@ class TarStream:
                 continue
             if ti.type in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK):
                 raise FormatError(f"{self.archive}: GNU long-name headers are not used in bundles")
+            if any(k.startswith("GNU.sparse") for k in pax):
+                raise FormatError(f"{self.archive}: member {ti.name!r} is a sparse file")
             if "path" in pax:
                 ti.name = pax["path"]
             if "linkpath" in pax:
