@@ -457,3 +457,26 @@ def test_expired_token_is_renewed(source_layout: Path, airgap: Airgap, make_airg
         assert reg.issued >= 2 and a.image_id(f"{reg.host}/x/app:1") == info["Id"]
     finally:
         reg.close()
+
+
+def test_credential_helper(tmp_path: Path, env: Path, source_layout: Path, make_airgap: Any,
+                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """credHelpers in ~/.docker/config.json: the helper is asked, as Docker asks it."""
+    reg = _start(tmp_path, "basic", "helped", monkeypatch)
+    try:
+        skopeo_push(reg, source_layout, "docker.io/example/app:1", "test/app:1")
+        bindir = tmp_path / "bin"
+        bindir.mkdir()
+        log = tmp_path / "helper.log"
+        helper = bindir / "docker-credential-airgaptest"
+        helper.write_text("#!/bin/sh\n"
+                          f'read server; echo "$1 $server" >> {log}\n'
+                          f'printf \'{{"ServerURL":"%s","Username":"{USER}","Secret":"{PASSWORD}"}}\' "$server"\n')
+        helper.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+        (env / "config.json").write_text(json.dumps({"credHelpers": {reg.host: "airgaptest"}}))
+        a = make_airgap("helped")
+        a("pull", f"{reg.host}/test/app:1")
+        assert log.read_text().split() == ["get", reg.host]
+    finally:
+        reg.stop()
