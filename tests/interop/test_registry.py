@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -275,12 +276,23 @@ class _Liar(_FakeRegistry):
         return data[:100] + bytes([data[100] ^ 1]) + data[101:] if digest == self.layer else data
 
 
+@contextmanager
+def _faking(cls: type[_FakeRegistry], airgap: Airgap, store: Path,
+            monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """A fake registry serving example/app:1 of ``store``, and that image's inspect."""
+    info = json.loads(airgap("inspect", "example/app:1").out)[0]
+    reg = cls(store, info["Descriptor"]["digest"])
+    monkeypatch.setenv("AIRGAP_INSECURE_REGISTRIES", reg.host)
+    try:
+        yield reg, info
+    finally:
+        reg.close()
+
+
 def test_lying_registry_stores_nothing(source_layout: Path, airgap: Airgap, make_airgap: Any,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    manifest = json.loads(airgap("inspect", "example/app:1").out)[0]["Descriptor"]["digest"]
-    liar = _Liar(source_layout, manifest)
-    monkeypatch.setenv("AIRGAP_INSECURE_REGISTRIES", liar.host)
-    try:
+    with _faking(_Liar, airgap, source_layout, monkeypatch) as (liar, info):
+        manifest = info["Descriptor"]["digest"]
         a = make_airgap("victim")
         a("images")
         before = snapshot(a.store)
@@ -291,8 +303,6 @@ def test_lying_registry_stores_nothing(source_layout: Path, airgap: Airgap, make
         res = a("pull", f"{liar.host}/x/app@{other}", ok=False)
         assert res.code == 3 and other in res.err and manifest in res.err
         assert snapshot(a.store) == before
-    finally:
-        liar.close()
 
 
 def test_resume_after_dropped_connection(plain: Registry, source_layout: Path, make_airgap: Any,
@@ -411,16 +421,11 @@ class _Flaky(_FakeRegistry):
 
 def test_retries_on_503_and_429(source_layout: Path, airgap: Airgap, make_airgap: Any,
                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    info = json.loads(airgap("inspect", "example/app:1").out)[0]
-    flaky = _Flaky(source_layout, info["Descriptor"]["digest"])
-    monkeypatch.setenv("AIRGAP_INSECURE_REGISTRIES", flaky.host)
-    try:
+    with _faking(_Flaky, airgap, source_layout, monkeypatch) as (flaky, info):
         a = make_airgap("patient")
         a("pull", f"{flaky.host}/x/app:1")
         assert a.image_id(f"{flaky.host}/x/app:1") == info["Id"]
         assert all(n >= 3 for path, n in flaky.hits.items() if path != "/v2/")
-    finally:
-        flaky.close()
 
 
 class _Expiring(_FakeRegistry):
@@ -448,15 +453,10 @@ class _Expiring(_FakeRegistry):
 
 def test_expired_token_is_renewed(source_layout: Path, airgap: Airgap, make_airgap: Any,
                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    info = json.loads(airgap("inspect", "example/app:1").out)[0]
-    reg = _Expiring(source_layout, info["Descriptor"]["digest"])
-    monkeypatch.setenv("AIRGAP_INSECURE_REGISTRIES", reg.host)
-    try:
+    with _faking(_Expiring, airgap, source_layout, monkeypatch) as (reg, info):
         a = make_airgap("renewed")
         a("pull", f"{reg.host}/x/app:1")
         assert reg.issued >= 2 and a.image_id(f"{reg.host}/x/app:1") == info["Id"]
-    finally:
-        reg.close()
 
 
 def test_credential_helper(tmp_path: Path, env: Path, source_layout: Path, make_airgap: Any,
