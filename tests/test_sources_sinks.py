@@ -4,9 +4,8 @@ read back, gives the same images (manifest digests and image IDs), and a store t
 
 from __future__ import annotations
 
-import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any

@@ -75,7 +75,7 @@ def cmd_pull(ctx: Context, args: argparse.Namespace) -> int:
             before = store.resolve_name(ref)
             with store.begin() as txn:
                 result = copy(source, StoreSink(txn), platform=platform,
-                              all_platforms=True if args.all_platforms else False,
+                              all_platforms=bool(args.all_platforms),
                               progress=make_progress(ctx.progress_mode, "Pulling"))
         finally:
             client.close()

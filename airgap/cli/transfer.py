@@ -21,7 +21,6 @@ if TYPE_CHECKING:  # the implementations are imported where they are used: start
     from ..transports.archive import ArchiveSource
     from ..transports.base import SourceImage
 from ..errors import AirgapError, NotFound, UsageError
-from ..timeutil import parse_time
 from . import report
 from .context import Context
 from .format import human_size
@@ -178,8 +177,8 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
     with contextlib.closing(source):
         p = plan(source, source.images())
         delta = source.expected_present(p)
-        result = transfer(source, NullSink({d.digest for d in delta}), p,
-                          make_progress(ctx.progress_mode, "Verifying"), verify_full=args.verify == "full")
+        transfer(source, NullSink({d.digest for d in delta}), p,
+                 make_progress(ctx.progress_mode, "Verifying"), verify_full=args.verify == "full")
     shipped = [d for d in p.blobs.values() if d not in delta]
     new = [d for d in shipped if not store.has_blob(d.digest)]
     have = [d for d in shipped if store.has_blob(d.digest)]
@@ -242,20 +241,14 @@ def _save_selection(ctx: Context, names: list[str]) -> list[SourceImage]:
     return list(chosen.values())
 
 
-def _created(images: list[SourceImage], ctx: Context) -> str:
-    """Bundle time: $SOURCE_DATE_EPOCH, else the newest image's, so saves are reproducible."""
-    from ..store.query import all_images
+def _source_date() -> str | None:
+    """$SOURCE_DATE_EPOCH as the bundle's time; without it the bundle sink takes the
+    newest image's, so that saving the same images twice gives the same bytes."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch and epoch.isdigit():
         from datetime import datetime, timezone
         return datetime.fromtimestamp(int(epoch), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    times = []
-    for info in all_images(ctx.store):
-        if any(info.digest == i.descriptor.digest for i in images):
-            t = parse_time(info.created)
-            if t is not None:
-                times.append(t)
-    return max(times).strftime("%Y-%m-%dT%H:%M:%SZ") if times else "1970-01-01T00:00:00Z"
+    return None
 
 
 @contextlib.contextmanager
@@ -300,7 +293,7 @@ def cmd_save(ctx: Context, args: argparse.Namespace) -> int:
     store = ctx.store
     selection = _save_selection(ctx, args.images)
     platform = parse_platform(args.platform) if args.platform else None
-    created = _created(selection, ctx)
+    created = _source_date()
     from ..archive.split import parse_size
     split = parse_size(args.split) if args.split else None
     signer = None

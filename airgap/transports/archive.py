@@ -20,6 +20,7 @@ from ..oci import (ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, INDEX_TYPES,
                    OCI_MANIFEST, Descriptor, diff_ids, is_uncompressed_layer, load_json,
                    parse_manifest)
 from ..reference import Reference, parse_reference
+from ..timeutil import parse_time
 from .base import ProgressFn, SourceImage
 
 BUNDLE_JSON = "airgap/bundle.json"
@@ -72,12 +73,7 @@ class ArchiveSource:
         return bundle_expected_present(self.bundle, plan)
 
     def uncompressed_size(self, desc: Descriptor) -> int:
-        if is_uncompressed_layer(desc.media_type):
-            return desc.size
-        listed = self.bundle.blob(desc.digest) if self.bundle else None
-        if listed is not None and listed.uncompressed_size is not None:
-            return listed.uncompressed_size
-        return uncompressed_digest(self.open_blob(desc), desc.media_type, self.where(desc))[1]
+        return bundle_uncompressed_size(self, self.bundle, desc)
 
     def has_blob(self, digest: str) -> bool:
         return digest in self._synthetic or self._member_of(digest) is not None
@@ -300,6 +296,14 @@ def _annotation_name(desc: Descriptor) -> Reference | None:
 
 
 
+def newest_created(plan: Any) -> str:
+    """The bundle's time when none is given: the newest image's, not the clock's, so the
+    same images always give the same bytes."""
+    times = [t for img in plan.images for im in img.manifests
+             if (t := parse_time(str(im.config.get("created") or ""))) is not None]
+    return max(times).strftime("%Y-%m-%dT%H:%M:%SZ") if times else "1970-01-01T00:00:00Z"
+
+
 def check_bundle_plan(bundle: Bundle, name: str, plan: Any) -> None:
     """In a bundle, every blob the images use must be listed, with the same size and diff_id."""
     for digest, desc in plan.blobs.items():
@@ -315,6 +319,17 @@ def check_bundle_plan(bundle: Bundle, name: str, plan: Any) -> None:
         if want and listed.diff_id and listed.diff_id != want:
             raise FormatError(f"{name}: {plan.labels[digest]}: {BUNDLE_JSON} lists diff_id "
                               f"{listed.diff_id}, the image config {want}")
+
+
+def bundle_uncompressed_size(source: Any, bundle: Bundle | None, desc: Descriptor) -> int:
+    """A layer's tar size: its own size, what bundle.json records, or decompressed."""
+    if is_uncompressed_layer(desc.media_type):
+        return desc.size
+    listed = bundle.blob(desc.digest) if bundle else None
+    if listed is not None and listed.uncompressed_size is not None:
+        return listed.uncompressed_size
+    with source.open_blob(desc) as f:
+        return uncompressed_digest(f, desc.media_type, source.where(desc))[1]
 
 
 def bundle_expected_present(bundle: Bundle | None, plan: Any) -> list[Descriptor]:
@@ -333,7 +348,7 @@ class BundleSink:
 
     jobs = 1  # a tar is written in order
 
-    def __init__(self, out: BinaryIO, created: str,
+    def __init__(self, out: BinaryIO, created: str | None = None,
                  signer: Callable[[bytes], bytes] | None = None,
                  exclude: set[str] | None = None) -> None:
         self.tar = TarWriter(out)
@@ -348,6 +363,8 @@ class BundleSink:
         return digest in self._written or digest in self.exclude
 
     def begin(self, plan: Any) -> None:
+        if self.created is None:
+            self.created = newest_created(plan)
         self._files = top_files(plan)
         self.exclude = {d for d in self.exclude if d in plan.diff_ids}  # layers only
         bundle = make_bundle(plan, self.created, self._files, self.exclude)

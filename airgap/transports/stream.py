@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..archive.tar import TarStream, clean_name
-from ..bundle import MAX_BUNDLE_JSON, TOP_FILES, Bundle
+from ..bundle import MAX_BUNDLE_JSON, Bundle
 from ..digest import CHUNK, copy_verified, sha256_digest
 from ..errors import DigestMismatch, FormatError
-from ..layers import uncompressed_digest
-from ..oci import MAX_DOCUMENT, Descriptor, is_uncompressed_layer
+from ..oci import MAX_DOCUMENT, Descriptor
 from ..store.layout import Store
 from .archive import (BUNDLE_JSON, BUNDLE_SIG, blob_member, bundle_expected_present,
-                      check_bundle_plan)
+                      bundle_uncompressed_size, check_bundle_plan)
 from .base import SourceImage
 
 _PEEK = 1536  # three tar blocks: the "airgap/" directory header and bundle.json's header
@@ -199,13 +198,7 @@ class StreamedBundle:
         return bundle_expected_present(self.bundle, plan)
 
     def uncompressed_size(self, desc: Descriptor) -> int:
-        listed = self.bundle.blob(desc.digest) if self.bundle else None
-        if is_uncompressed_layer(desc.media_type):
-            return desc.size
-        if listed is not None and listed.uncompressed_size is not None:
-            return listed.uncompressed_size
-        with self.open_blob(desc) as f:
-            return uncompressed_digest(f, desc.media_type, self.where(desc))[1]
+        return bundle_uncompressed_size(self, self.bundle, desc)
 
     def close(self) -> None:
         """Remove what no sink took over (a sink that did has renamed it away)."""
@@ -213,5 +206,3 @@ class StreamedBundle:
             path.unlink(missing_ok=True)
         self._staged.clear()
 
-
-__all__ = ["StreamedBundle", "peek_bundle", "TOP_FILES"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 
 from airgap.cli.template import Template
 
-from ..conftest import Airgap, snapshot, write_tree
+from ..conftest import Airgap, write_tree
 
 
 def _blobs(airgap: Airgap) -> set[str]:
