@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .digest import CHUNK, sha256_digest
+from .digest import Writer, CHUNK, sha256_digest
 from .errors import AirgapError, FormatError, NotFound
 from .oci import (OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Descriptor, Platform, canonical_json,
                   host_platform)
@@ -24,7 +24,7 @@ from .timeutil import format_rfc3339
 class _HashingFile:
     """A write-only file that hashes and counts what goes through it."""
 
-    def __init__(self, f: BinaryIO) -> None:
+    def __init__(self, f: Writer) -> None:
         self.f, self.h, self.size = f, hashlib.sha256(), 0
 
     def write(self, data: bytes) -> int:
@@ -84,18 +84,16 @@ def import_image(store: Store, txn: Transaction, src: Path, ref: Reference | Non
     """Stage the layer, config and manifest of a new image; return its manifest digest."""
     if not src.exists():
         raise NotFound(f"{src}: no such file or directory")
-    f, tmp = store.temp_file()
+    staged = store.new_staged()
     try:
-        with f:
-            hf = _HashingFile(f)
-            _write_layer(src, hf)
-            os.fsync(f.fileno())
-        if not src.is_dir():
-            _check_tar(tmp, src)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    txn.stage(tmp, hf.digest, hf.size)
+        hf = _HashingFile(staged)
+        _write_layer(src, hf)
+        path = staged.finish(hf.digest, hf.size)
+    finally:
+        staged.discard()
+    txn.stage(path, hf.digest)
+    if not src.is_dir():
+        _check_tar(path, src)
     layer = {"mediaType": OCI_LAYER, "digest": hf.digest, "size": hf.size}
     config = _config(base, hf.digest, labels, message, src, platform)
     config_raw = canonical_json(config)

@@ -19,6 +19,7 @@ from .oci import (Descriptor, Index, Manifest, Platform, config_platform, diff_i
                   host_platform, is_uncompressed_layer, load_json, parse_manifest)
 from .reference import Reference
 from .transports.base import ProgressFn, Sink, Source, SourceImage
+from .words import plural
 
 
 class Progress:
@@ -133,6 +134,10 @@ def plan(source: Source, images: list[SourceImage], *, platform: Platform | None
                 manifests.append(_plan_manifest(out, source, child, craw, cdoc, what))
         else:  # a single manifest is taken whatever its platform, as docker load does
             manifests.append(_plan_manifest(out, source, desc, raw, doc, what))
+        for name in img.names:  # a name pinned by digest must be that digest
+            if name.digest is not None and name.digest != desc.digest:
+                raise FormatError(f"{what}: the name {name.familiar()} pins digest {name.digest}, "
+                                  f"but the image it names is {desc.digest}")
         out.images.append(PlannedImage(img, top, manifests))
     source.check_plan(out)
     return out
@@ -154,8 +159,8 @@ def _plan_manifest(out: Plan, source: Source, desc: Descriptor, raw: bytes, m: M
     _add_doc(out, m.config, craw, f"config of {what}")
     ids = diff_ids(config, f"{what}: config {source.where(m.config)}")
     if len(ids) != len(m.layers):
-        raise FormatError(f"{what}: manifest {source.where(desc)} lists {len(m.layers)} layers, "
-                          f"its config {len(ids)} diff_ids")
+        raise FormatError(f"{what}: manifest {source.where(desc)} lists {plural(len(m.layers), 'layer')}, "
+                          f"its config {plural(len(ids), 'diff_id')}")
     for layer, diff_id in zip(m.layers, ids):
         if is_uncompressed_layer(layer.media_type) and layer.digest != diff_id:
             raise FormatError(f"{what}: uncompressed layer {source.where(layer)} has digest "

@@ -35,6 +35,19 @@ class Writer(Protocol):
     def write(self, data: Any, /) -> Any: ...
 
 
+def _write_all(dst: Writer, chunk: memoryview) -> None:
+    """A raw file may take fewer bytes than offered (a disk filling up): write the rest,
+    and fail rather than drop bytes that were hashed."""
+    while chunk:
+        n = dst.write(chunk)
+        if n is None or n == len(chunk):  # buffered writers take all or raise
+            return
+        if n <= 0:
+            import errno
+            raise OSError(errno.ENOSPC, "the writer took no bytes")
+        chunk = chunk[n:]
+
+
 def copy_verified(src: Reader | BinaryIO, dst: Writer | None, *, expected: str | None, size: int | None,
                   what: str, progress: Callable[[int], None] | None = None) -> tuple[str, int]:
     """Copy ``src`` to ``dst`` hashing as it goes; never read past ``size``.
@@ -57,7 +70,7 @@ def copy_verified(src: Reader | BinaryIO, dst: Writer | None, *, expected: str |
         chunk = view[:n]
         hasher.update(chunk)
         if dst is not None:
-            dst.write(chunk)
+            _write_all(dst, chunk)
         seen += n
         if remaining > 0:
             remaining -= n

@@ -27,6 +27,8 @@ from .errors import AirgapError, NotFound, SignatureError, UsageError
 PASSPHRASE_ENV = "AIRGAP_KEY_PASSPHRASE"
 TRUST_ENV = "AIRGAP_TRUST"
 SYSTEM_TRUST_DIR = Path("/etc/airgap/trust.d")
+REQUIRE_ENV = "AIRGAP_REQUIRE_SIGNATURE"
+REQUIRE_FILE = Path("/etc/airgap/require-signature")
 SIG_MEDIA_TYPE = "application/vnd.airgap.signature.v1+json"
 
 
@@ -47,7 +49,7 @@ def _passphrase(prompt: str, confirm: bool = False) -> bytes | None:
     return first.encode() or None
 
 
-def generate_key(name: str) -> tuple[Path, Path, str]:
+def generate_key(name: str) -> tuple[Path, Path, str, bool]:
     """Write NAME.key (PKCS#8 PEM, 0600, encrypted with a passphrase) and NAME.pub."""
     key_path, pub_path = Path(f"{name}.key"), Path(f"{name}.pub")
     for p in (key_path, pub_path):
@@ -64,7 +66,7 @@ def generate_key(name: str) -> tuple[Path, Path, str]:
     pub = key.public_key()
     pub_path.write_bytes(pub.public_bytes(serialization.Encoding.PEM,
                                           serialization.PublicFormat.SubjectPublicKeyInfo))
-    return key_path, pub_path, fingerprint(pub)
+    return key_path, pub_path, fingerprint(pub), secret is not None
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
@@ -89,15 +91,50 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
 
 
 def load_public_key(path: Path) -> Ed25519PublicKey:
+    """An Ed25519 public key from a PEM (SubjectPublicKeyInfo) file, ``.pub`` or ``.pem``."""
+    expected = "expected an Ed25519 public key in PEM (as `airgap key generate` writes NAME.pub)"
     try:
-        key = serialization.load_pem_public_key(path.read_bytes())
+        data = path.read_bytes()
     except FileNotFoundError:
-        raise NotFound(f"trusted key {path}: no such file") from None
-    except ValueError as exc:
-        raise UsageError(f"trusted key {path} is not a PEM public key: {exc}") from None
+        raise SignatureError(f"trusted key {path}: no such file ({expected})") from None
+    except OSError as exc:
+        raise SignatureError(f"trusted key {path}: cannot read it ({exc.strerror}; {expected})") from None
+    if b"PRIVATE KEY" in data:
+        raise SignatureError(f"trusted key {path} holds a private key; {expected}, and keep "
+                             "private keys off the loading host")
+    try:
+        key = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError):
+        raise SignatureError(f"trusted key {path} is not a public key: {expected}") from None
     if not isinstance(key, Ed25519PublicKey):
-        raise UsageError(f"trusted key {path} is not an Ed25519 key")
+        raise SignatureError(f"trusted key {path} is not an Ed25519 key: {expected}")
     return key
+
+
+def _keys_in(path: Path, origin: str) -> list[tuple[Ed25519PublicKey, str]]:
+    """The keys a trust entry yields (a key file, or a directory of *.pub / *.pem); an
+    entry that yields none is an error: a policy that names keys must find them."""
+    what = "a public key file (.pub, .pem) or a directory of them"
+    try:
+        is_dir = path.is_dir()
+        exists = is_dir or path.exists()
+    except OSError as exc:
+        raise SignatureError(f"trust entry {path} (from {origin}): cannot read it ({exc}); "
+                             f"expected {what}") from None
+    if not exists:
+        raise SignatureError(f"trust entry {path} (from {origin}) does not exist; expected {what}; "
+                             "refusing to load with a trust setting that finds no key")
+    if not is_dir:
+        return [(load_public_key(path), str(path))]
+    try:
+        files = sorted(p for p in path.iterdir() if p.suffix in (".pub", ".pem"))
+    except OSError as exc:
+        raise SignatureError(f"trust directory {path} (from {origin}): cannot list it "
+                             f"({exc.strerror})") from None
+    if not files:
+        raise SignatureError(f"trust directory {path} (from {origin}) holds no public key "
+                             "(*.pub or *.pem); refusing to load with a trust setting that finds no key")
+    return [(load_public_key(p), str(p)) for p in files]
 
 
 def sign(data: bytes, key: Ed25519PrivateKey) -> bytes:
@@ -114,24 +151,42 @@ def sign(data: bytes, key: Ed25519PrivateKey) -> bytes:
     return json.dumps(doc, indent=1, sort_keys=True).encode() + b"\n"
 
 
+def signature_required() -> str:
+    """Why this host refuses unsigned input ("" when it does not)."""
+    if os.environ.get(REQUIRE_ENV, "").strip().lower() in ("1", "true", "yes"):
+        return f"${REQUIRE_ENV}"
+    if REQUIRE_FILE.exists():
+        return str(REQUIRE_FILE)
+    return ""
+
+
 @dataclass
 class TrustPolicy:
-    """Trusted public keys by fingerprint, with where each came from."""
+    """Trusted public keys by fingerprint, with where each came from; ``required`` names
+    what demands a trusted signature even when no key is configured."""
 
     keys: dict[str, tuple[Ed25519PublicKey, str]] = field(default_factory=dict)
+    required: str = ""
 
     @classmethod
-    def load(cls, trust_files: list[str]) -> TrustPolicy:
-        policy = cls()
-        paths = [Path(p) for p in trust_files]
+    def load(cls, trust: list[str], require: bool = False) -> TrustPolicy:
+        """Keys from ``--trust`` entries, ``$AIRGAP_TRUST`` (``:``-separated) and
+        /etc/airgap/trust.d. Each entry given must yield a key (fail closed)."""
+        policy = cls(required="--require-signature" if require else signature_required())
+        entries = [(Path(p), "--trust") for p in trust]
         env = os.environ.get(TRUST_ENV)
-        for d in ([Path(env)] if env else []) + [SYSTEM_TRUST_DIR]:
-            if d.is_dir():
-                paths += sorted(d.glob("*.pub"))
-        for p in paths:
-            key = load_public_key(p)
-            policy.keys.setdefault(fingerprint(key), (key, str(p)))
+        if env:
+            entries += [(Path(p), f"${TRUST_ENV}") for p in env.split(":") if p]
+        if SYSTEM_TRUST_DIR.exists() or SYSTEM_TRUST_DIR.is_symlink():
+            entries.append((SYSTEM_TRUST_DIR, "the system trust directory"))
+        for path, origin in entries:
+            for key, where in _keys_in(path, origin):
+                policy.keys.setdefault(fingerprint(key), (key, where))
         return policy
+
+    @property
+    def in_force(self) -> bool:
+        return bool(self.keys or self.required)
 
 
 @dataclass
@@ -154,17 +209,22 @@ def check(policy: TrustPolicy, archive: str, bundle: bytes | None, sig: bytes | 
           insecure: bool = False) -> TrustResult:
     """Apply the trust policy to a bundle's signature; raise SignatureError to refuse."""
     if insecure:
+        if policy.required:
+            raise SignatureError(f"{archive}: --insecure-skip-signature is not allowed: a trusted "
+                                 f"signature is required here ({policy.required})")
         return TrustResult("skipped")
-    hint = "; pass --insecure-skip-signature to load it anyway"
+    hint = "" if policy.required else "; pass --insecure-skip-signature to load it anyway"
+    why = f"a trusted signature is required ({policy.required})" if policy.required \
+        else "a trust policy is in force"
     if bundle is None:
-        if policy.keys:
+        if policy.in_force:
             raise SignatureError(f"{archive}: not an airgap bundle (no airgap/bundle.json), so "
-                                 f"not signed, and a trust policy is in force{hint}")
+                                 f"not signed, and {why}{hint}")
         return TrustResult("unsigned")
     if sig is None:
-        if policy.keys:
+        if policy.in_force:
             raise SignatureError(f"{archive}: the bundle is not signed (no airgap/bundle.json.sig) "
-                                 f"and a trust policy is in force{hint}")
+                                 f"and {why}{hint}")
         return TrustResult("unsigned")
     claimed, pub, signature = _parse_sig(sig, archive)
     if fingerprint(pub) != claimed:
@@ -176,6 +236,10 @@ def check(policy: TrustPolicy, archive: str, bundle: bytes | None, sig: bytes | 
         raise SignatureError(f"{archive}: airgap/bundle.json.sig: the signature does not match "
                              "airgap/bundle.json (the bundle or the signature was altered)") from None
     if not policy.keys:
+        if policy.required:
+            raise SignatureError(f"{archive}: signed by key {claimed}, but no trusted key is "
+                                 f"configured and {why} (add the packager's public key with "
+                                 "--trust or to /etc/airgap/trust.d)")
         return TrustResult("unverified", claimed)
     trusted = policy.keys.get(claimed)
     if trusted is None:

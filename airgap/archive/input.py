@@ -1,15 +1,159 @@
-"""Opening what ``load`` and ``verify`` read: a file, or stdin spooled to disk."""
+"""Opening what ``load`` and ``verify`` read: a file, split parts, a .7z, or stdin; whole
+archives compressed with gzip, bzip2, xz or zstd are decompressed as they are read
+(recognized by their first bytes, not their names), as ``docker load`` does."""
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from ..digest import CHUNK
-from ..errors import AirgapError, NotFound
+from ..errors import AirgapError, FormatError, NotFound
+
+_MAGIC = [(b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"),
+          (b"\x28\xb5\x2f\xfd", "zstd")]
+HEAD = 512
+
+
+def compression_of(head: bytes) -> str:
+    """``gzip``, ``bzip2``, ``xz``, ``zstd`` by magic bytes; ``""`` for anything else."""
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    return ""
+
+
+def looks_like(head: bytes) -> str:
+    """A guess at what a file that is not a tar archive is, for the error message."""
+    text = head.lstrip()
+    if not head:
+        return "an empty file"
+    if head.startswith(b"7z\xbc\xaf\x27\x1c"):
+        return "a 7z archive"
+    if head.startswith(b"PK\x03\x04"):
+        return "a zip archive"
+    try:
+        decoded = head.decode("utf-8")
+    except UnicodeDecodeError:
+        decoded = ""
+    if decoded and all(c.isprintable() or c in "\r\n\t" for c in decoded):
+        first = decoded.lstrip().split("\n", 1)[0]
+        if text[:1] in (b"{", b"["):
+            return "a JSON document"
+        if len(first) > 66 and all(c in "0123456789abcdef" for c in first[:64]) and first[64:66] in ("  ", " *"):
+            return "a sha256sum list (FILE.sha256 of a split bundle: load FILE.001 instead)"
+        return "a text file"
+    return "binary data"
+
+
+class Counting(io.RawIOBase):
+    """Reads through to ``f``, telling ``on_read`` how many bytes came."""
+
+    def __init__(self, f: BinaryIO, on_read: Callable[[int], None]) -> None:
+        self._f, self._on_read = f, on_read
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = self._f.readinto(b)  # type: ignore[attr-defined]
+        if n:
+            self._on_read(n)
+        return n or 0
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
+
+
+class Prefixed(io.RawIOBase):
+    """A stream with the bytes already read from it put back in front."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head, self._rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        if self._head:
+            n = min(len(b), len(self._head))
+            b[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        return self._rest.readinto(b)  # type: ignore[attr-defined, no-any-return]
+
+    def close(self) -> None:
+        self._rest.close()
+        super().close()
+
+
+def read_head(stream: BinaryIO, n: int) -> bytes:
+    head = b""
+    while len(head) < n:
+        chunk = stream.read(n - len(head))
+        if not chunk:
+            break
+        head += chunk
+    return head
+
+
+def _decompressing(kind: str, stream: BinaryIO, name: str) -> BinaryIO:
+    if kind == "gzip":
+        from isal import igzip
+        out: Any = igzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[no-untyped-call]
+    elif kind == "bzip2":
+        import bz2
+        out = bz2.BZ2File(stream, "rb")
+    elif kind == "xz":
+        import lzma
+        out = lzma.LZMAFile(stream, "rb")
+    else:
+        import zstandard
+        out = zstandard.ZstdDecompressor(max_window_size=1 << 27).stream_reader(
+            stream, read_across_frames=True, closefd=True)
+    return _Decompressed(out, kind, name)  # type: ignore[return-value]
+
+
+class _Decompressed(io.RawIOBase):
+    """A decompressing reader whose decoder errors are FormatErrors naming the input."""
+
+    def __init__(self, f: Any, kind: str, name: str) -> None:
+        self._f, self.kind, self.name = f, kind, name
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        try:
+            data = self._f.read(len(b))
+        except (OSError, EOFError, ValueError) as exc:
+            if isinstance(exc, OSError) and exc.errno is not None:
+                raise
+            raise FormatError(f"{self.name}: damaged {self.kind} data ({exc})") from None
+        except Exception as exc:  # zstandard.ZstdError
+            raise FormatError(f"{self.name}: damaged {self.kind} data ({exc})") from None
+        b[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
+
+
+@dataclass
+class Input:
+    """What was opened: a seekable file, or a stream (a pipe, or decompressed data)."""
+
+    f: BinaryIO
+    name: str
+    seekable: bool
 
 
 def _seekable(f: BinaryIO) -> bool:
@@ -24,32 +168,43 @@ def stdin_is_pipe() -> bool:
     return not sys.stdin.isatty() and not _seekable(sys.stdin.buffer)
 
 
-def open_input(path: str, spool_dir: Path | None, stdin: BinaryIO | None = None) -> tuple[BinaryIO, str]:
-    """Return a seekable binary file and the name to use in messages.
+def open_input(path: str, spool_dir: Path | None, stdin: BinaryIO | None = None,
+               on_read: Callable[[int], None] | None = None) -> Input:
+    """Open ``path`` (``-`` for stdin), decompressing a compressed archive as it is read.
 
-    ``FILE.001`` (or ``FILE`` when only its parts exist) opens a split bundle: every
-    part is checked against ``FILE.sha256`` and the parts are read as one file.
-
-    A pipe on stdin is copied to an unlinked temp file in ``spool_dir`` (the store's
-    temp area, so that nothing is held in memory and nothing is left behind).
+    ``FILE.001`` (or ``FILE`` when only its parts exist) opens a split bundle, a ``.7z``
+    the bundle inside it. ``on_read`` hears of every byte read from a pipe.
     """
     if path == "-":
         if sys.stdin.isatty():
             raise AirgapError("requested load from stdin, but stdin is empty; use -i FILE")
-        stdin = stdin or sys.stdin.buffer
-        if _seekable(stdin):
-            return stdin, "stdin"
-        fd, tmp = tempfile.mkstemp(dir=spool_dir, prefix=f"{os.getpid()}-stdin-")
-        os.unlink(tmp)
-        spool = os.fdopen(fd, "w+b")
-        while True:
-            chunk = stdin.read(CHUNK)
-            if not chunk:
-                break
-            spool.write(chunk)
-        spool.flush()
-        spool.seek(0)
-        return spool, "stdin"
+        raw = stdin or sys.stdin.buffer
+        name = "stdin"
+        seekable = _seekable(raw)
+        if not seekable and on_read is not None:
+            raw = io.BufferedReader(Counting(raw, on_read), CHUNK)
+    else:
+        raw, name = _open_path(path, spool_dir)
+        seekable = True
+    try:
+        head = read_head(raw, 6)
+        kind = compression_of(head)
+        if kind:
+            stream: BinaryIO = raw if seekable else Prefixed(head, raw)  # type: ignore[assignment]
+            if seekable:
+                raw.seek(0)
+            reader = io.BufferedReader(_decompressing(kind, stream, name), CHUNK)  # type: ignore[type-var]
+            return Input(reader, f"{name} ({kind})", False)
+        if seekable:
+            raw.seek(0)
+            return Input(raw, name, True)
+        return Input(io.BufferedReader(Prefixed(head, raw), CHUNK), name, False)
+    except BaseException:
+        raw.close()
+        raise
+
+
+def _open_path(path: str, spool_dir: Path | None) -> tuple[BinaryIO, str]:
     from .sevenzip import is_7z, open_7z
     from .split import open_split, split_base
     base = split_base(path)
@@ -64,3 +219,19 @@ def open_input(path: str, spool_dir: Path | None, stdin: BinaryIO | None = None)
         raise NotFound(f"{path}: no such file") from None
     except IsADirectoryError:
         raise AirgapError(f"{path}: is a directory, not an archive") from None
+
+
+def spool(stream: BinaryIO, spool_dir: Path | None) -> BinaryIO:
+    """Copy a stream into an anonymous temp file (gone when closed, or if we are killed)."""
+    out = tempfile.TemporaryFile(dir=spool_dir, prefix=f"{os.getpid()}-stdin-")
+    try:
+        while chunk := stream.read(CHUNK):
+            out.write(chunk)
+        out.flush()
+        out.seek(0)
+    except BaseException:
+        out.close()
+        raise
+    finally:
+        stream.close()
+    return out

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..digest import CHUNK
 from ..errors import FormatError, NotFound, UsageError
+from ..words import plural
 
 FAT32_MAX = 4 * 1024 ** 3 - 1
 _UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
@@ -139,7 +140,7 @@ def open_split(base: Path) -> tuple[io.RawIOBase, str]:
                                   f"in {sums_file.name})")
     if listed and part_name(base, len(parts) + 1).exists():
         raise FormatError(f"{base}: {part_name(base, len(parts) + 1).name} is not listed in {sums_file.name}")
-    return JoinedFile(parts), f"{base} ({len(parts)} parts)"
+    return JoinedFile(parts), f"{base} ({plural(len(parts), 'part')})"
 
 
 class JoinedFile(io.RawIOBase):

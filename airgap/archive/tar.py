@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..errors import FormatError
+from .input import looks_like
 
 BLOCK = 512
 MAX_LINK_DEPTH = 16
@@ -223,10 +224,17 @@ class TarStream:
         self.f, self.archive, self.seekable = f, archive, seekable
         self._open: _Bounded | None = None
         self._pad = 0
+        self._first = True  # the first header tells a tar from something else
 
     def _read(self, n: int) -> bytes:
         data = self.f.read(n)
         if len(data) != n:
+            if self._first and not data:
+                raise FormatError(f"{self.archive}: not a tar archive (it is empty)")
+            if self._first:
+                raise FormatError(f"{self.archive}: truncated, or not a tar archive: it ends after "
+                                  f"{len(data)} bytes, inside the first tar header (it looks like "
+                                  f"{looks_like(data)})")
             raise FormatError(f"{self.archive}: truncated: the stream ends inside a tar header")
         return data
 
@@ -255,7 +263,11 @@ class TarStream:
             try:
                 ti = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
             except tarfile.TarError as exc:
+                if self._first and block[257:262] != b"ustar":  # no tar magic either
+                    raise FormatError(f"{self.archive}: not a tar archive (it looks like "
+                                      f"{looks_like(block)})") from None
                 raise FormatError(f"{self.archive}: damaged tar header ({exc})") from None
+            self._first = False
             if ti.type in (tarfile.XHDTYPE, tarfile.XGLTYPE):
                 records = self._read(ti.size + (-ti.size % BLOCK))[: ti.size]
                 if ti.type == tarfile.XHDTYPE:

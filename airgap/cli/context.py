@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -17,10 +18,15 @@ class Context:
         self.out = sys.stdout
         self.err = sys.stderr
 
+    @property
+    def store_path(self) -> Path:
+        from ..store import default_store_path
+        return Path(self.args.store or default_store_path())
+
     @cached_property
     def store(self) -> Store:
-        from ..store import Store, default_store_path
-        return Store(self.args.store or default_store_path())
+        from ..store import Store
+        return Store(self.store_path, on_wait=self.info)
 
     @property
     def progress_mode(self) -> str:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from ..timeutil import parse_time
+from ..words import plural
+
+__all__ = ["human_size", "human_duration", "plural", "since", "table"]
 
 _UNITS = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
 
@@ -48,7 +51,7 @@ def human_duration(seconds: float) -> str:
 
 def since(text: str, now: datetime | None = None) -> str:
     dt = parse_time(text)
-    if dt is None:
+    if dt is None or dt.year <= 1:  # none, or Go's zero time (cosign signatures)
         return "N/A"
     now = now or datetime.now(timezone.utc)
     return human_duration((now - dt).total_seconds()) + " ago"

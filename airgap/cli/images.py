@@ -193,7 +193,12 @@ def created_at(info: ImageInfo) -> str:
     t = info.created_time
     if t is None:
         return "N/A"
-    local = datetime.fromtimestamp(int(t.timestamp())).astimezone()
+    if t.year <= 1:  # Go's zero time (cosign signatures carry it), as Docker prints it
+        return "0001-01-01 00:00:00 +0000 UTC"
+    try:
+        local = datetime.fromtimestamp(int(t.timestamp())).astimezone()
+    except (OverflowError, OSError, ValueError):
+        return "N/A"
     return local.strftime("%Y-%m-%d %H:%M:%S %z ") + (local.tzname() or "")
 
 
@@ -315,9 +320,11 @@ def cmd_tag(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_rmi(ctx: Context, args: argparse.Namespace) -> int:
+    from ..errors import Conflict
     from ..store.gc import collect_garbage, remove
     store = ctx.store
     status = 0
+    sweep = True
     with store.lock():
         for text in args.images:
             try:
@@ -328,8 +335,13 @@ def cmd_rmi(ctx: Context, args: argparse.Namespace) -> int:
                 status = 1
             except UsageError:
                 raise
-            except AirgapError as exc:
-                ctx.info(f"Error response from daemon: {exc}")
+            except Conflict as exc:
+                ctx.info(f"Error: {exc}")
                 status = exc.exit_code
-        collect_garbage(store)
+            except AirgapError as exc:  # the store is not what it should be: sweep nothing
+                ctx.info(f"Error: {exc}")
+                status = exc.exit_code
+                sweep = False
+        if sweep:
+            collect_garbage(store)
     return status

@@ -22,7 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def cmd_generate(ctx: Context, args: argparse.Namespace) -> int:
     from ..signing import generate_key
-    key, pub, fp = generate_key(args.name)
+    key, pub, fp, encrypted = generate_key(args.name)
+    if not encrypted:
+        ctx.info(f"WARNING: {key} is NOT encrypted (no passphrase): anyone who can read the file "
+                 "can sign bundles. Set AIRGAP_KEY_PASSPHRASE or answer the prompt to encrypt it.")
     ctx.print(f"Private key: {key} (keep it on the packaging side; mode 0600)")
     ctx.print(f"Public key:  {pub} (copy it to /etc/airgap/trust.d/ on the hosts that load)")
     ctx.print(f"Fingerprint: {fp}")
@@ -33,7 +36,9 @@ def cmd_list(ctx: Context, args: argparse.Namespace) -> int:
     from ..signing import SYSTEM_TRUST_DIR, TRUST_ENV, TrustPolicy
     policy = TrustPolicy.load(args.trust)
     if not policy.keys:
-        ctx.info(f"no trusted keys (looked at --trust, ${TRUST_ENV} and {SYSTEM_TRUST_DIR}/*.pub)")
+        ctx.info(f"no trusted keys (looked at --trust, ${TRUST_ENV} and {SYSTEM_TRUST_DIR})"
+                 + (f"; a trusted signature is required ({policy.required}): nothing will load"
+                    if policy.required else ""))
         return 0
     rows = [["FINGERPRINT", "FILE"]] + [[fp, src] for fp, (_, src) in sorted(policy.keys.items())]
     ctx.print(table(rows))

@@ -11,6 +11,7 @@ from ..digest import short_id
 from ..oci import Descriptor
 from ..transports.base import ProgressFn
 from .format import human_size
+from ..words import plural
 
 
 class BarProgress(Progress):
@@ -23,7 +24,7 @@ class BarProgress(Progress):
     def begin(self, total_bytes: int, blobs: int) -> None:
         from tqdm import tqdm
         self.total = tqdm(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024,
-                          desc=f"{self.verb} {blobs} blobs", file=sys.stderr, position=0,
+                          desc=f"{self.verb} {plural(blobs, 'blob')}", file=sys.stderr, position=0,
                           leave=True, dynamic_ncols=True)
 
     def blob(self, desc: Descriptor, label: str) -> ProgressFn | None:
@@ -58,7 +59,7 @@ class PlainProgress(Progress):
 
     def begin(self, total_bytes: int, blobs: int) -> None:
         self.total_bytes = total_bytes
-        sys.stderr.write(f"{self.verb}: {blobs} blobs, {human_size(total_bytes)}\n")
+        sys.stderr.write(f"{self.verb}: {plural(blobs, 'blob')}, {human_size(total_bytes)}\n")
 
     def skipped(self, desc: Descriptor, label: str) -> None:
         sys.stderr.write(f"{short_id(desc.digest)}: already present\n")
@@ -85,3 +86,46 @@ def make_progress(mode: str, verb: str) -> Progress:
     if mode == "plain":
         return PlainProgress(verb)
     return Progress()
+
+
+class ReadProgress:
+    """Bytes read from a pipe so far, and the rate: the size of a pipe is not known."""
+
+    INTERVAL = 2.0
+
+    def __init__(self, mode: str, verb: str) -> None:
+        self.mode, self.verb = mode, verb
+        self.done = 0
+        self.start = self.last = time.monotonic()
+        self.bar: Any = None
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if self.mode == "auto":
+            if self.bar is None:
+                from tqdm import tqdm
+                self.bar = tqdm(unit="B", unit_scale=True, unit_divisor=1024, desc=f"{self.verb} stdin",
+                                file=sys.stderr, leave=False, dynamic_ncols=True)
+            self.bar.update(n)
+        elif self.mode == "plain":
+            now = time.monotonic()
+            if now - self.last >= self.INTERVAL:
+                self.last = now
+                sys.stderr.write(f"{self.verb} stdin: {human_size(self.done)} so far "
+                                 f"({self._rate(now)})\n")
+
+    def _rate(self, now: float) -> str:
+        elapsed = max(now - self.start, 1e-6)
+        return f"{human_size(self.done / elapsed)}/s"
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        if self.mode == "plain" and self.done:
+            now = time.monotonic()
+            sys.stderr.write(f"{self.verb} stdin: {human_size(self.done)} read so far ({self._rate(now)})\n")
+
+
+def make_read_progress(mode: str, verb: str) -> ReadProgress:
+    return ReadProgress(mode, verb)

@@ -8,6 +8,7 @@ import sys
 from ..errors import StoreCorrupt
 from .context import Context
 from .format import human_size, since, table
+from ..words import plural
 
 
 def register_image_prune(isub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -40,13 +41,16 @@ def confirm(ctx: Context, warning: str) -> bool:
     """Docker's prompt: the answer is read from stdin; anything but y/yes is no."""
     ctx.out.write(f"{warning}\nAre you sure you want to continue? [y/N] ")
     ctx.out.flush()
-    answer = sys.stdin.readline().strip().lower()
-    return answer in ("y", "yes")
+    answer = sys.stdin.readline()
+    if not sys.stdin.isatty():
+        ctx.out.write("\n")  # the answer came from a pipe: end the prompt's line
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _prune(ctx: Context, args: argparse.Namespace, warning: str, system: bool) -> int:
     from ..store.gc import clean_temp, prune_images
     if not args.force and not confirm(ctx, warning):
+        ctx.info("Cancelled: nothing was removed.")
         ctx.print("Total reclaimed space: 0B")
         return 0
     store = ctx.store
@@ -76,7 +80,7 @@ def cmd_system_prune(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_df(ctx: Context, args: argparse.Namespace) -> int:
-    from ..store.gc import referenced
+    from ..store.gc import referenced, temp_files
     from ..store.query import all_images
     store = ctx.store
     infos = all_images(store)
@@ -84,10 +88,11 @@ def cmd_df(ctx: Context, args: argparse.Namespace) -> int:
     for info in infos:
         for d in set(info.layer_digests):
             users[d] = users.get(d, 0) + 1
-    keep = referenced(store)
+    keep = referenced(store, strict=False)
     blob_sizes = {d: store.blob_size(d) for d in store.all_blobs()}
-    total = sum(blob_sizes.values())
-    reclaim = sum(s for d, s in blob_sizes.items() if d not in keep)
+    leftovers = sum(size for _, size in temp_files(store))  # what system prune also removes
+    total = sum(blob_sizes.values()) + leftovers
+    reclaim = sum(s for d, s in blob_sizes.items() if d not in keep) + leftovers
     dangling = [i for i in infos if not i.names]
     dangling_layers = {d for i in dangling for d in i.layer_digests}
     named_layers = {d for i in infos if i.names for d in i.layer_digests}
@@ -120,14 +125,16 @@ def cmd_check(ctx: Context, args: argparse.Namespace) -> int:
     report = check_store(ctx.store)
     for problem in report.problems:
         ctx.print(f"DAMAGED: {problem}")
-    summary = (f"{report.images} images, {report.blobs} blobs, {human_size(report.bytes)} re-hashed "
+    summary = (f"{plural(report.images, 'image')}, {plural(report.blobs, 'blob')}, {human_size(report.bytes)} re-hashed "
                f"in {ctx.store.root}")
     if report.unreferenced:
-        ctx.info(f"note: {len(report.unreferenced)} blobs ({human_size(sum(report.unreferenced.values()))}) "
-                 "are referenced by no image (left by an interrupted change); "
-                 "`airgap system prune` removes them")
+        n = len(report.unreferenced)
+        ctx.info(f"note: {plural(n, 'blob')} ({human_size(sum(report.unreferenced.values()))}) "
+                 f"{'is' if n == 1 else 'are'} referenced by no image (left by an interrupted change); "
+                 f"`airgap system prune` removes {'it' if n == 1 else 'them'}")
     if report.problems:
-        raise StoreCorrupt(f"{len(report.problems)} problem(s) found; {summary}. Re-load the images "
-                           "concerned from their bundles; `airgap rmi` and `system prune` remove the rest")
+        raise StoreCorrupt(f"{plural(len(report.problems), 'problem')} found; {summary}. Repair damaged blobs "
+                           "with `airgap load --repair -i BUNDLE` from a bundle that holds them; "
+                           "`airgap rmi` and `system prune` remove the rest")
     ctx.print(f"OK: {summary}")
     return 0

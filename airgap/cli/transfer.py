@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+import tempfile
 from typing import TYPE_CHECKING, BinaryIO, Callable
 
 if TYPE_CHECKING:  # the implementations are imported where they are used: start-up stays fast
@@ -23,25 +24,30 @@ if TYPE_CHECKING:  # the implementations are imported where they are used: start
 from ..errors import AirgapError, NotFound, UsageError
 from . import report
 from .context import Context
-from .format import human_size
+from .format import human_size, plural
+from ..space import check_space, disk_full
 
 INVENTORY_MEDIA_TYPE = "application/vnd.airgap.inventory.v1+json"
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("load", help="load images from an archive or bundle into the store")
-    p.add_argument("-i", "--input", default="-", help="archive to read (default: stdin)")
+    p.add_argument("-i", "--input", default="-",
+                   help="archive to read (default: stdin); plain or gzip/bzip2/xz/zstd-compressed")
     p.add_argument("--platform", help="pick OS/ARCH[/VARIANT] from a multi-platform image")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.add_argument("--repair", action="store_true",
+                   help="re-hash the blobs the store already has and replace damaged ones from the input")
     _trust_args(p)
     report.add_format(p)
     p.set_defaults(func=cmd_load)
 
     p = sub.add_parser("verify", help="check a bundle without touching the store")
-    p.add_argument("input", metavar="FILE")
+    p.add_argument("input", metavar="FILE", nargs="?")
+    p.add_argument("-i", "--input", dest="input_opt", metavar="FILE", help="the same as FILE (as for load)")
     _trust_args(p)
     report.add_format(p)
-    p.set_defaults(func=cmd_verify, verify="full", quiet=False)
+    p.set_defaults(func=cmd_verify, verify="full", quiet=False, repair=False)
 
     p = sub.add_parser("save", help="save images from the store into a bundle")
     p.add_argument("-o", "--output", help="file to write (- for stdout)")
@@ -74,38 +80,53 @@ def _trust_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trust", action="append", default=[], metavar="PUBKEY",
                    help="trust this public key (repeatable; also $AIRGAP_TRUST/*.pub and "
                         "/etc/airgap/trust.d/*.pub)")
+    p.add_argument("--require-signature", action="store_true",
+                   help="refuse anything not signed by a trusted key, even when no key is configured "
+                        "(also $AIRGAP_REQUIRE_SIGNATURE=1 or the file /etc/airgap/require-signature)")
     p.add_argument("--insecure-skip-signature", action="store_true",
-                   help="load even if the signature is missing, bad or untrusted")
+                   help="load even if the signature is missing, bad or untrusted "
+                        "(refused where a signature is required)")
     p.add_argument("--verify", choices=("fast", "full"), default="fast",
                    help="full: also decompress every layer and check its diff_id "
                         "(the default of `verify`; `load` defaults to fast)")
 
 
 def _open_checked(ctx: Context, args: argparse.Namespace, spool: Path | None,
-                  stream_into: Store | None = None) -> tuple[ArchiveSource | StreamedBundle, TrustResult]:
+                  stack: contextlib.ExitStack, stream_into: Store | None = None,
+                  present: Callable[[str], bool] | None = None) -> tuple[ArchiveSource | StreamedBundle, TrustResult]:
     """Open the archive and apply the trust policy before anything else is read.
 
-    With ``stream_into``, an airgap bundle on a pipe is read in one pass into that store's
-    temp area (``StreamedBundle``); any other pipe is spooled to disk first.
+    A stream (a pipe, or a compressed archive being decompressed) that carries an airgap
+    bundle is read in one pass into ``stream_into``'s resume area (``StreamedBundle``);
+    one that cannot be a signed bundle is refused at its first bytes when the policy
+    demands a signature, and spooled to disk otherwise.
     """
     from .. import signing
-    from ..archive.input import open_input, stdin_is_pipe
+    from ..archive.input import open_input, spool as spool_stream
     from ..transports.archive import ArchiveSource
     from ..transports.stream import StreamedBundle, peek_bundle
-    policy = signing.TrustPolicy.load(args.trust)
-    stdin = None
-    source: ArchiveSource | StreamedBundle | None = None
-    if args.input == "-" and stream_into is not None and stdin_is_pipe():
-        is_bundle, stdin = peek_bundle(sys.stdin.buffer)
-        if is_bundle:
-            source = StreamedBundle(stdin, "stdin", stream_into)
-    if source is None:
-        f, name = open_input(args.input, spool, stdin)
-        try:
-            source = ArchiveSource(f, name)
-        except BaseException:
-            f.close()
-            raise
+    from .progress import make_read_progress
+    policy = signing.TrustPolicy.load(args.trust, args.require_signature)
+    reading = make_read_progress(ctx.progress_mode, "Reading")
+    stack.callback(reading.close)  # a streamed bundle is read until the load ends
+    inp = open_input(args.input, spool, on_read=reading.update)
+    source: ArchiveSource | StreamedBundle
+    try:
+        if inp.seekable:
+            source = ArchiveSource(inp.f, inp.name)
+        else:
+            is_bundle, stream = peek_bundle(inp.f)
+            if is_bundle and stream_into is not None:
+                source = StreamedBundle(stream, inp.name, stream_into, present)
+            else:
+                if not is_bundle and policy.in_force and not args.insecure_skip_signature:
+                    _first_header(stream, inp.name)  # a damaged or foreign file says so first
+                    signing.check(policy, inp.name, None, None)
+                with disk_full(spool or Path(tempfile.gettempdir()), 0):
+                    source = ArchiveSource(spool_stream(stream, spool), inp.name)
+    except BaseException:
+        inp.f.close()
+        raise
     try:
         trust = signing.check(policy, source.name, source.bundle_raw, source.signature_raw,
                               args.insecure_skip_signature)
@@ -118,6 +139,14 @@ def _open_checked(ctx: Context, args: argparse.Namespace, spool: Path | None,
     return source, trust
 
 
+def _first_header(stream: BinaryIO, name: str) -> None:
+    """Refuse input that is not a tar archive at all, by its first block."""
+    import io
+
+    from ..archive.tar import TarStream
+    TarStream(io.BytesIO(stream.peek(512)[:512]), name).next()  # type: ignore[attr-defined]
+
+
 def cmd_load(ctx: Context, args: argparse.Namespace) -> int:
     from ..copy import plan, transfer
     from ..oci import parse_platform
@@ -126,18 +155,25 @@ def cmd_load(ctx: Context, args: argparse.Namespace) -> int:
     from ..transports.stream import StreamedBundle
     store = ctx.store
     platform = parse_platform(args.platform) if args.platform else None
-    with store.begin() as txn:  # held from the first byte: prune must not take our temp files
-        source, trust = _open_checked(ctx, args, store.tmp, stream_into=store)
+    with store.begin(repair=args.repair) as txn, contextlib.ExitStack() as stack:
+        # the lock is held from the first byte: prune must not take our staged files
+        source, trust = _open_checked(ctx, args, store.tmp, stack, stream_into=store, present=txn.has_blob)
         with contextlib.closing(source):
             if not args.quiet and args.format != "json":
                 ctx.info(f"{source.name}: {trust.describe()}")
             before = {str(n): img.digest for img in store.images() for n in img.names}
             if isinstance(source, StreamedBundle):
-                source.receive()
+                source.receive()  # checks the free space against bundle.json before it writes
             p = plan(source, source.images(), platform=platform)
-            _check_delta(source, p, store.has_blob)
+            _check_delta(source, p, txn.has_blob)
+            if not isinstance(source, StreamedBundle):
+                check_space(store.root, sum(d.size for d in p.blobs.values() if not txn.has_blob(d.digest)),
+                            f"load {source.name}")
             result = transfer(source, StoreSink(txn), p, make_progress(ctx.progress_mode, "Loading"),
                               verify_full=args.verify == "full")
+            repaired = list(txn.repaired)
+    for digest in repaired:
+        ctx.info(f"Repaired damaged blob {digest}")
     for img in result.plan.images:
         for n in img.names:
             old = before.get(str(n))
@@ -146,7 +182,8 @@ def cmd_load(ctx: Context, args: argparse.Namespace) -> int:
                          f"with digest {old} to empty string")
     if args.format == "json":
         report.emit(ctx, {"source": source.name, "signature": report.trust(trust),
-                          "images": report.images(result.plan), **report.transfer(result)})
+                          "images": report.images(result.plan), **report.transfer(result),
+                          "repaired": repaired})
         return 0
     for img in result.plan.images:
         tags = [n for n in img.names if not n.digest]
@@ -161,7 +198,7 @@ def _check_delta(source: ArchiveSource | StreamedBundle, p: Plan, has_blob: Call
     needed = source.expected_present(p)
     missing = [d.digest for d in needed if not has_blob(d.digest)]
     if missing:
-        raise NotFound(f"{source.name} is a delta bundle: it leaves out {len(needed)} layers that the "
+        raise NotFound(f"{source.name} is a delta bundle: it leaves out {plural(len(needed), 'layer')} that the "
                        f"store must already hold, and {len(missing)} of them are not here "
                        f"(first: {missing[0]}). Load the full bundle, or a delta made from this "
                        "store's `airgap inventory`")
@@ -172,9 +209,16 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
     from ..digest import sha256_digest
     from ..transports.store import NullSink
     from .progress import make_progress
-    store = ctx.store
-    source, trust = _open_checked(ctx, args, None)
-    with contextlib.closing(source):
+    if args.input and args.input_opt:
+        raise UsageError("give the bundle once: FILE or -i FILE")
+    args.input = args.input or args.input_opt
+    if not args.input:
+        raise UsageError("verify needs a bundle: airgap verify FILE (or -i FILE; - for stdin)")
+    from ..store import Store
+    store = Store(ctx.store_path, create=False)  # verify looks at the store, never makes one
+    with contextlib.ExitStack() as stack:
+        source, trust = _open_checked(ctx, args, None, stack)
+        stack.callback(source.close)
         p = plan(source, source.images())
         delta = source.expected_present(p)
         transfer(source, NullSink({d.digest for d in delta}), p,
@@ -205,10 +249,10 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
         ctx.print(f"  {names}  {img.descriptor.digest}  {plats}")
     ctx.print(f"Blobs:      {len(shipped)}, {human_size(sum(d.size for d in shipped))}, all digests and sizes checked"
               + (", layers decompressed and diff_ids checked" if args.verify == "full" else ""))
-    ctx.print(f"Load would add {len(new)} blobs ({human_size(sum(d.size for d in new))}); "
-              f"{len(have)} blobs ({human_size(sum(d.size for d in have))}) are already in {store.root}")
+    ctx.print(f"Load would add {plural(len(new), 'blob')} ({human_size(sum(d.size for d in new))}); "
+              f"{plural(len(have), 'blob')} ({human_size(sum(d.size for d in have))}) already in {store.root}")
     if delta:
-        ctx.print(f"Delta:      leaves out {len(delta)} layers the target store must hold; "
+        ctx.print(f"Delta:      leaves out {plural(len(delta), 'layer')} the target store must hold; "
                   + (f"{len(lacking)} of them are NOT in {store.root}" if lacking else f"{store.root} has them all"))
     return 0
 
@@ -227,7 +271,7 @@ def _save_selection(ctx: Context, names: list[str]) -> list[SourceImage]:
             ref = parse_reference(text)
         except AirgapError:
             ref = None
-        if ref is not None and ref.tag is None and ref.digest is None and ":" not in text:
+        if ref is not None and ref.tag is None and ref.digest is None:
             matched = [(info, n) for info in images for n in info.names if n.name == ref.name]
         if not matched:
             info, named = find_image(store, text, images)
@@ -320,7 +364,7 @@ def cmd_save(ctx: Context, args: argparse.Namespace) -> int:
         if split:
             n = -(-sink.tar.written // split)
             where = f"{args.output}.001 … {args.output}.{n:03d} and {args.output}.sha256"
-        ctx.info(f"Saved {len(result.plan.images)} image(s), {len(result.plan.blobs)} blobs, "
+        ctx.info(f"Saved {plural(len(result.plan.images), 'image')}, {plural(len(result.plan.blobs), 'blob')}, "
                  f"{human_size(sink.tar.written)} to {where}")
     say(f"Bundle digest: {sha256_digest(sink.bundle_raw)}")
     say(f"Signed by: {fp}" if fp else "Signed by: nobody (unsigned bundle; use --sign KEYFILE)")
@@ -348,7 +392,7 @@ def cmd_inventory(ctx: Context, args: argparse.Namespace) -> int:
         ctx.out.write(text)
     else:
         Path(args.output).write_text(text)
-        ctx.info(f"{len(blobs)} blobs listed in {args.output}")
+        ctx.info(f"{plural(len(blobs), 'blob')} listed in {args.output}")
     return 0
 
 

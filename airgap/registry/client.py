@@ -34,6 +34,23 @@ def insecure_hosts() -> set[str]:
     return {h.strip() for h in os.environ.get(INSECURE_ENV, "").split(",") if h.strip()}
 
 
+def is_loopback(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8 and ::1 (with or without a port): insecure by default, as
+    Docker treats them."""
+    import ipaddress
+    name = host
+    if name.startswith("["):
+        name = name[1:name.find("]")] if "]" in name else name[1:]
+    elif name.count(":") == 1:
+        name = name.partition(":")[0]
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 def _error_message(resp: httpx.Response) -> tuple[str, str]:
     """The first distribution error code and message of a response body, if any."""
     try:
@@ -52,7 +69,8 @@ class RegistryClient:
                  backoff: float = 0.5) -> None:
         self.host = host
         self.api_host = endpoint_host(host)
-        self.insecure = host in insecure_hosts() or self.api_host in insecure_hosts()
+        self.insecure = (host in insecure_hosts() or self.api_host in insecure_hosts()
+                         or is_loopback(self.api_host))
         self.retries, self.backoff = retries, backoff
         self._creds = credentials
         self._creds_loaded = credentials is not None
@@ -60,11 +78,14 @@ class RegistryClient:
         self._basic = False
         self._lock = threading.Lock()
         self._scheme: str | None = None
-        verify: ssl.SSLContext | bool = False if self.insecure else self._ssl_context(ca_cert)
-        self._http = httpx.Client(verify=verify, timeout=httpx.Timeout(60.0, connect=15.0),
-                                  follow_redirects=True,
-                                  limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
-                                  headers={"User-Agent": "airgap"})
+        self._http = self._client(self._ssl_context(ca_cert))
+
+    @staticmethod
+    def _client(verify: ssl.SSLContext | bool) -> httpx.Client:
+        return httpx.Client(verify=verify, timeout=httpx.Timeout(60.0, connect=15.0),
+                            follow_redirects=True,
+                            limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
+                            headers={"User-Agent": "airgap"})
 
     def _ssl_context(self, ca_cert: str | None) -> ssl.SSLContext:
         ctx = ssl.create_default_context()
@@ -92,10 +113,13 @@ class RegistryClient:
         return f"{self._scheme}://{self.api_host}"
 
     def _probe(self) -> str:
-        """HTTPS; for an insecure host HTTPS without verification, then plain HTTP."""
-        schemes = ["https", "http"] if self.insecure else ["https"]
+        """HTTPS; for an insecure host (listed, or on loopback) HTTPS without verification
+        if the certificate is not trusted, then plain HTTP, as Docker does."""
         last: Exception | None = None
-        for scheme in schemes:
+        for scheme, verify in [("https", True), ("https", False), ("http", False)][:3 if self.insecure else 1]:
+            if not verify and scheme == "https":
+                self._http.close()
+                self._http = self._client(False)
             try:
                 self._http.get(f"{scheme}://{self.api_host}/v2/")
                 return scheme

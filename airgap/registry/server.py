@@ -80,7 +80,7 @@ class _View:
                     if n.tag and not n.digest:
                         repo.tags.setdefault(n.tag, (img.digest, img.descriptor.media_type))
         for repo in repos.values():
-            repo.reach = reachable(self.store, repo.roots)
+            repo.reach = reachable(self.store, repo.roots, strict=False)
         return repos, sorted(primary)
 
 

@@ -37,7 +37,7 @@ def check_store(store: Store) -> CheckReport:
         report.problems.append(str(exc))
         return report
     from .gc import referenced
-    keep = referenced(store)
+    keep = referenced(store, strict=False)
     report.unreferenced = {d: store.blob_size(d) for d in store.all_blobs() if d not in keep}
     seen: set[str] = set()
     for e in entries:

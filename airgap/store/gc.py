@@ -5,41 +5,56 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from ..errors import AirgapError, Conflict
+from ..errors import AirgapError, Conflict, StoreCorrupt
 from ..oci import Index, Manifest, parse_manifest
 from ..reference import Reference
 from .layout import Store, entry_name
 from .query import ImageInfo, all_images, find_image
 
 
-def reachable(store: Store, roots: Iterable[str]) -> set[str]:
-    """Every blob digest reachable from the given manifest or index digests."""
+def reachable(store: Store, roots: Iterable[str], strict: bool = True) -> set[str]:
+    """Every blob digest reachable from the given manifest or index digests.
+
+    ``strict`` (what garbage collection uses) fails closed: a root whose manifest is
+    missing, or any manifest or index that cannot be read, parsed or re-hashed, raises
+    StoreCorrupt naming it, since what it references is then unknown. (A platform an
+    index lists but the store never took is normal and skipped.) Listings pass
+    ``strict=False`` and skip what they cannot read.
+    """
     seen: set[str] = set()
-    stack = list(roots)
+    stack = [(d, True) for d in roots]
     while stack:
-        digest = stack.pop()
+        digest, is_root = stack.pop()
         if digest in seen:
             continue
         seen.add(digest)
         if not store.has_blob(digest):
+            if strict and is_root:
+                raise StoreCorrupt(f"manifest {digest} of a stored image is missing; nothing was "
+                                   "removed (run `airgap store check`)")
             continue
         try:
             doc = parse_manifest(store.read_blob(digest), f"manifest {digest}")
-        except AirgapError:
-            continue  # a damaged document keeps what it names unknown; store check reports it
+        except (AirgapError, OSError) as exc:
+            if strict:
+                raise StoreCorrupt(f"cannot read manifest {digest} ({exc}); nothing was removed: "
+                                   "what it references is unknown (run `airgap store check`, then "
+                                   "`airgap load --repair` from its bundle or `airgap rmi` it)") from None
+            continue
         if isinstance(doc, Index):
-            stack.extend(d.digest for d in doc.manifests)
+            stack.extend((d.digest, False) for d in doc.manifests)
         elif isinstance(doc, Manifest):
             seen.update(d.digest for d in doc.blobs)
     return seen
 
 
-def referenced(store: Store) -> set[str]:
-    return reachable(store, (e.digest for e in store.entries()))
+def referenced(store: Store, strict: bool = True) -> set[str]:
+    return reachable(store, (e.digest for e in store.entries()), strict)
 
 
 def collect_garbage(store: Store) -> tuple[list[str], int]:
-    """Delete every blob no index entry reaches. Call with the lock held."""
+    """Delete every blob no index entry reaches. Call with the lock held. Raises (and
+    deletes nothing) when any reference cannot be followed."""
     keep = referenced(store)
     removed, freed = [], 0
     for digest in store.all_blobs():
@@ -56,15 +71,31 @@ def collect_garbage(store: Store) -> tuple[list[str], int]:
     return removed, freed
 
 
+def temp_files(store: Store) -> list[tuple[str, int]]:
+    """Leftovers of interrupted writers: temp files, and verified blobs kept for resuming."""
+    out = []
+    for d in (store.tmp, store.resume):
+        try:
+            entries = list(os.scandir(d))
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            try:
+                out.append((entry.path, entry.stat(follow_symlinks=False).st_size))
+            except OSError:
+                continue
+    return out
+
+
 def clean_temp(store: Store) -> int:
     """Remove leftovers of interrupted writers. Call with the lock held."""
     freed = 0
-    for entry in os.scandir(store.tmp):
+    for path, size in temp_files(store):
         try:
-            freed += entry.stat().st_size
-            os.unlink(entry.path)
+            os.unlink(path)
         except OSError:
             continue
+        freed += size
     return freed
 
 

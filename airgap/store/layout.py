@@ -1,32 +1,40 @@
 """Blobs, ``index.json`` and the writer lock of a store directory.
 
-Every change is a temp file in ``.tmp/`` that is hashed while written, checked, fsynced
-and renamed into place; ``index.json`` is replaced the same way, after the blobs it
-names. Writers hold an exclusive ``flock`` on ``.lock`` for the whole change; readers
-take none and see either the old or the new ``index.json``.
+A blob is written into an anonymous file (``O_TMPFILE`` in ``.tmp/``: a killed process
+leaves nothing behind), hashed as it is written, checked against its digest and size,
+fsynced and only then linked into the resume area ``.resume/`` under its digest. A
+transaction publishes its staged blobs into ``blobs/`` by rename and then replaces
+``index.json`` (write, fsync, rename); if the index cannot be written, the blobs it
+published are taken back, so blobs and names appear together or not at all. Writers
+hold an exclusive ``flock`` on ``.lock``; readers take none and see either the old or
+the new ``index.json``. Files are created with the process umask and, when the writer
+is not the store's owner (root loading into a user's store), handed to the owner.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..digest import copy_verified, sha256_digest, validate_digest
-from ..errors import AirgapError, DigestMismatch, NotFound, StoreCorrupt
+from ..errors import AirgapError, DigestMismatch, IntegrityError, NotFound, StoreCorrupt
 from ..oci import (ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, MAX_DOCUMENT, OCI_INDEX,
                    Descriptor, load_json)
 from ..reference import Reference, parse_reference
+from ..space import disk_full
 
 LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 TMP_DIR = ".tmp"
+RESUME_DIR = ".resume"
 LOCK_FILE = ".lock"
 
 
@@ -46,6 +54,121 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_UMASK: int | None = None
+
+
+def file_mode() -> int:
+    """0666 less the process umask (0644 under the usual 022)."""
+    global _UMASK
+    if _UMASK is None:
+        _UMASK = os.umask(0o022)
+        os.umask(_UMASK)
+    return 0o666 & ~_UMASK
+
+
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    """``os.write`` until every byte is written; a write that makes no progress is an error."""
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        if n <= 0:
+            raise OSError(errno.ENOSPC, "no progress writing to the store")
+        view = view[n:]
+
+
+_FLINK: str | None = None  # how this kernel links an O_TMPFILE file: "proc", "empty", "" (it cannot)
+_FLINK_LOCK = threading.Lock()
+
+
+def _linkat_empty(fd: int, target: Path) -> None:
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    at_fdcwd, at_empty_path = -100, 0x1000
+    if libc.linkat(fd, b"", at_fdcwd, os.fsencode(target), at_empty_path) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), str(target))
+
+
+def _flink(fd: int, target: Path) -> None:
+    """Give the anonymous file ``fd`` the name ``target`` (which must not exist)."""
+    if _FLINK == "proc":
+        os.link(f"/proc/self/fd/{fd}", target, follow_symlinks=True)
+    else:
+        _linkat_empty(fd, target)
+
+
+def _tmpfile_works(tmp: Path) -> str:
+    """Probe once how (and whether) anonymous files can be linked here."""
+    global _FLINK
+    with _FLINK_LOCK:
+        if _FLINK is None:
+            _FLINK = ""
+            try:
+                fd = os.open(tmp, os.O_TMPFILE | os.O_RDWR, 0o600)
+            except (AttributeError, OSError):
+                return _FLINK
+            probe = tmp / f"{os.getpid()}-probe"
+            try:
+                for way in ("proc", "empty"):
+                    probe.unlink(missing_ok=True)
+                    try:
+                        _FLINK = way
+                        _flink(fd, probe)
+                        break
+                    except OSError:
+                        _FLINK = ""
+            finally:
+                os.close(fd)
+                probe.unlink(missing_ok=True)
+        return _FLINK
+
+
+class StagedFile:
+    """A file being written in the store, invisible (and gone if the process dies) until
+    ``finish()`` checks its size, fsyncs it and links it under its digest."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.path: Path | None = None  # set only for the named fallback
+        self.size = 0
+        if _tmpfile_works(store.tmp):
+            self.fd = os.open(store.tmp, os.O_TMPFILE | os.O_RDWR, file_mode())
+        else:  # no anonymous files here: a named temp file, removed on any failure
+            fd, name = tempfile.mkstemp(dir=store.tmp, prefix=f"{os.getpid()}-")
+            os.fchmod(fd, file_mode())
+            self.fd, self.path = fd, Path(name)
+        store.own(self.fd)
+
+    def write(self, data: bytes | memoryview) -> int:
+        write_all(self.fd, data)
+        self.size += len(data)
+        return len(data)
+
+    def finish(self, digest: str, size: int) -> Path:
+        """fsync, check the size on disk, link into the resume area; return that path."""
+        try:
+            os.fsync(self.fd)
+            on_disk = os.fstat(self.fd).st_size
+            if on_disk != size or self.size != size:
+                raise IntegrityError(f"blob {digest}: {on_disk} bytes reached the disk, "
+                                     f"expected {size}; nothing was published")
+            target = self.store.resume_path(digest)
+            self.store.link_staged(self, target)
+        finally:
+            self.close()
+        return target
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def discard(self) -> None:
+        self.close()
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
 
 
 @dataclass
@@ -82,19 +205,34 @@ def named_descriptor(desc: Descriptor, name: Reference | None) -> Descriptor:
 
 
 class Store:
-    """A store directory. Creating the object creates the layout if it is missing."""
+    """A store directory. ``create=True`` (the default) makes the layout if it is missing;
+    ``on_wait`` is told the pid of another writer when the lock has to be waited for."""
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, create: bool = True,
+                 on_wait: Callable[[str], None] | None = None) -> None:
         self.root = Path(root)
         self.blobs = self.root / "blobs" / "sha256"
         self.tmp = self.root / TMP_DIR
+        self.resume = self.root / RESUME_DIR
         self.index_path = self.root / "index.json"
-        self._ensure()
+        self.on_wait = on_wait
+        self._owner: tuple[int, int] | None = None
+        if create:
+            self._ensure()
+
+    def exists(self) -> bool:
+        return self.index_path.is_file()
 
     def _ensure(self) -> None:
         try:
-            self.blobs.mkdir(parents=True, exist_ok=True)
-            self.tmp.mkdir(exist_ok=True)
+            self.root.mkdir(parents=True, exist_ok=True)
+            st = self.root.stat()
+            if st.st_uid != os.geteuid():
+                self._owner = (st.st_uid, st.st_gid)
+            for d in (self.root / "blobs", self.blobs, self.tmp, self.resume):
+                if not d.is_dir():
+                    d.mkdir(exist_ok=True)
+                    self.own_path(d)
             if not (self.root / "oci-layout").exists():
                 self._atomic_write(self.root / "oci-layout", LAYOUT)
             if not self.index_path.exists():
@@ -102,13 +240,33 @@ class Store:
         except OSError as exc:
             raise AirgapError(f"cannot create store at {self.root}: {exc.strerror}") from None
 
+    # -- ownership -------------------------------------------------------------
+    def own(self, fd: int) -> None:
+        """Give a new file to the store's owner when another user (root) writes it."""
+        if self._owner is not None:
+            os.fchown(fd, *self._owner)
+
+    def own_path(self, path: Path) -> None:
+        if self._owner is not None:
+            os.chown(path, *self._owner)
+
     # -- locking ---------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold the writer lock; blocks while another writer holds it."""
-        fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        """Hold the writer lock; blocks (saying so) while another writer holds it."""
+        fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, file_mode())
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            self.own(fd)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if self.on_wait is not None:
+                    holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+                    self.on_wait(f"waiting for the store lock held by pid {holder} ({self.root})")
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
             yield
         finally:
             os.close(fd)
@@ -116,6 +274,9 @@ class Store:
     # -- blobs -----------------------------------------------------------------
     def blob_path(self, digest: str) -> Path:
         return self.blobs / validate_digest(digest)
+
+    def resume_path(self, digest: str) -> Path:
+        return self.resume / validate_digest(digest)
 
     def has_blob(self, digest: str) -> bool:
         return self.blob_path(digest).is_file()
@@ -146,24 +307,48 @@ class Store:
             raise StoreCorrupt(f"blob {digest} in the store is damaged (its content has another digest)")
         return data
 
+    def blob_intact(self, digest: str) -> bool:
+        """Re-hash a stored blob: is it still what its name says?"""
+        try:
+            with self.open_blob(digest) as f:
+                copy_verified(f, None, expected=digest, size=None, what=f"blob {digest}")
+            return True
+        except (IntegrityError, OSError):
+            return False
+
     def all_blobs(self) -> Iterator[str]:
         for entry in os.scandir(self.blobs):
             if entry.is_file() and len(entry.name) == 64:
                 yield "sha256:" + entry.name
 
-    def _atomic_write(self, path: Path, data: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.tmp if self.tmp.exists() else path.parent,
-                                   prefix="w-")
+    def new_staged(self) -> StagedFile:
+        return StagedFile(self)
+
+    def link_staged(self, staged: StagedFile, target: Path) -> None:
+        """Give a staged file the name ``target`` (replacing a file of that name)."""
+        if staged.path is not None:
+            os.replace(staged.path, target)
+            staged.path = None
+            return
+        tmp = self.tmp / f"{os.getpid()}-{threading.get_ident()}-link"
+        tmp.unlink(missing_ok=True)
+        _flink(staged.fd, tmp)
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
+            os.replace(tmp, target)
         except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+            tmp.unlink(missing_ok=True)
             raise
+
+    def _atomic_write(self, path: Path, data: bytes) -> None:
+        if not self.tmp.is_dir():  # creating the layout: .tmp comes first, but be safe
+            self.tmp.mkdir(parents=True, exist_ok=True)
+        staged = StagedFile(self)
+        try:
+            staged.write(data)
+            os.fsync(staged.fd)
+            self.link_staged(staged, path)
+        finally:
+            staged.discard()
         _fsync_dir(path.parent)
 
     def cache_get(self, kind: str, digest: str) -> str | None:
@@ -176,14 +361,13 @@ class Store:
     def cache_put(self, kind: str, digest: str, value: str) -> None:
         d = self.root / ".cache" / kind
         try:
-            d.mkdir(parents=True, exist_ok=True)
+            for p in (d.parent, d):
+                if not p.is_dir():
+                    p.mkdir(exist_ok=True)
+                    self.own_path(p)
             self._atomic_write(d / validate_digest(digest), value.encode())
         except OSError:
             pass  # a cache that cannot be written only costs time
-
-    def temp_file(self) -> tuple[BinaryIO, Path]:
-        fd, tmp = tempfile.mkstemp(dir=self.tmp, prefix=f"{os.getpid()}-")
-        return os.fdopen(fd, "wb", buffering=0), Path(tmp)
 
     # -- index -----------------------------------------------------------------
     def entries(self) -> list[Descriptor]:
@@ -204,7 +388,8 @@ class Store:
 
     def write_entries(self, entries: list[Descriptor]) -> None:
         """Replace index.json atomically. Call with the lock held."""
-        self._atomic_write(self.index_path, self._index_bytes(entries))
+        with disk_full(self.root, 0):
+            self._atomic_write(self.index_path, self._index_bytes(entries))
 
     def images(self) -> list[Image]:
         """Every stored image, in index order, with its names (none: dangling)."""
@@ -224,24 +409,28 @@ class Store:
                 return img
         return None
 
-    def begin(self) -> Transaction:
-        return Transaction(self)
+    def begin(self, repair: bool = False) -> Transaction:
+        return Transaction(self, repair)
 
 
 class Transaction:
     """A change to the store: staged blobs and names, published by ``commit()``.
 
-    Use as a context manager; leaving it without ``commit()`` removes every staged file.
-    The writer lock is held from ``__enter__`` to ``__exit__``.
+    Use as a context manager; leaving it without ``commit()`` removes every blob it
+    staged. The writer lock is held from ``__enter__`` to ``__exit__``. With ``repair``
+    a stored blob counts as present only after it is re-hashed; a damaged one is
+    replaced from the input.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, repair: bool = False) -> None:
         self.store = store
+        self.repair = repair
         self._staged: dict[str, Path] = {}
         self._names: list[tuple[Descriptor, Reference | None]] = []
         self._lock: contextlib.AbstractContextManager[None] | None = None
         self._staging = threading.Lock()  # blobs may be staged by several threads
-        self.added_bytes = 0
+        self._intact: dict[str, bool] = {}
+        self.repaired: list[str] = []
 
     def __enter__(self) -> Transaction:
         self._lock = self.store.lock()
@@ -255,38 +444,42 @@ class Transaction:
             assert self._lock is not None
             self._lock.__exit__(None, None, None)
 
+    def _stored(self, digest: str) -> bool:
+        if not self.store.has_blob(digest):
+            return False
+        if not self.repair:
+            return True
+        ok = self._intact.get(digest)
+        if ok is None:
+            ok = self._intact[digest] = self.store.blob_intact(digest)
+        return ok
+
     def has_blob(self, digest: str) -> bool:
-        return digest in self._staged or self.store.has_blob(digest)
+        return digest in self._staged or self._stored(digest)
 
     def put_blob(self, stream: BinaryIO, desc: Descriptor, what: str,
                  progress: Any = None) -> bool:
         """Stage a blob from ``stream``, verified against ``desc``. False if already there."""
         if self.has_blob(desc.digest):
             return False
-        f, tmp = self.store.temp_file()
+        staged = self.store.new_staged()
         try:
-            with f:
-                copy_verified(stream, f, expected=desc.digest, size=desc.size, what=what,
+            with disk_full(self.store.root, desc.size):
+                copy_verified(stream, staged, expected=desc.digest, size=desc.size, what=what,
                               progress=progress)
-                os.fsync(f.fileno())
+                path = staged.finish(desc.digest, desc.size)
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            staged.discard()
             raise
-        with self._staging:
-            if desc.digest in self._staged:
-                tmp.unlink(missing_ok=True)
-                return False
-            self._staged[desc.digest] = tmp
-            self.added_bytes += desc.size
+        self.stage(path, desc.digest)
         return True
 
-    def stage(self, tmp: Path, digest: str, size: int) -> None:
-        """Take over a verified temp file made with ``store.temp_file()``."""
-        if self.has_blob(digest):
-            tmp.unlink(missing_ok=True)
-            return
-        self._staged[digest] = tmp
-        self.added_bytes += size
+    def stage(self, path: Path, digest: str) -> None:
+        """Take over a verified blob in the resume area (``StagedFile.finish``)."""
+        with self._staging:
+            if digest in self._staged:
+                return
+            self._staged[digest] = path
 
     def put_bytes(self, data: bytes, desc: Descriptor, what: str) -> bool:
         import io
@@ -299,26 +492,39 @@ class Transaction:
         self._names.append((desc, name))
 
     def commit(self) -> None:
+        """Publish the staged blobs, then the names; if the names cannot be written, take
+        the published blobs back: both appear, or neither."""
         store = self.store
-        for digest, tmp in self._staged.items():
-            target = store.blob_path(digest)
-            if target.exists():
-                tmp.unlink(missing_ok=True)
-            else:
-                os.replace(tmp, target)
-        if self._staged:
-            _fsync_dir(store.blobs)
-        self._staged.clear()
-        if self._names:
-            entries = store.entries()
-            for desc, name in self._names:
-                entries = set_name(entries, desc, name)
-            store.write_entries(entries)
-        self._names.clear()
+        published: list[Path] = []
+        try:
+            for digest, path in self._staged.items():
+                target = store.blob_path(digest)
+                if target.exists() and not (self.repair and not self._intact.get(digest, True)):
+                    path.unlink(missing_ok=True)
+                    continue
+                replacing = target.exists()
+                os.replace(path, target)
+                if replacing:
+                    self.repaired.append(digest)
+                else:
+                    published.append(target)
+            if self._staged:
+                _fsync_dir(store.blobs)
+            self._staged.clear()
+            if self._names:
+                entries = store.entries()
+                for desc, name in self._names:
+                    entries = set_name(entries, desc, name)
+                store.write_entries(entries)
+            self._names.clear()
+        except BaseException:
+            for target in published:
+                target.unlink(missing_ok=True)
+            raise
 
     def abort(self) -> None:
-        for tmp in self._staged.values():
-            tmp.unlink(missing_ok=True)
+        for path in self._staged.values():
+            path.unlink(missing_ok=True)
         self._staged.clear()
         self._names.clear()
 

@@ -14,6 +14,7 @@ from ..oci import Descriptor, Index, Manifest, host_platform, load_json, parse_m
 from ..reference import Reference, parse_reference
 from ..timeutil import parse_time
 from .layout import Image, Store
+from ..words import plural
 
 _HEX_PREFIX = re.compile(r"^(sha256:)?([a-f0-9]{1,64})$")
 
@@ -162,5 +163,5 @@ def _by_id(images: list[ImageInfo], text: str, prefix: str) -> ImageInfo:
     if not hits:
         raise NotFound(f"No such image: {text}")
     if len(hits) > 1:
-        raise Conflict(f"ambiguous image ID {text!r}: it matches {len(hits)} images")
+        raise Conflict(f"ambiguous image ID {text!r}: it matches {plural(len(hits), 'image')}")
     return next(iter(hits.values()))

@@ -22,6 +22,7 @@ from ..oci import (ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, INDEX_TYPES,
 from ..reference import Reference, parse_reference
 from ..timeutil import parse_time
 from .base import ProgressFn, SourceImage
+from ..words import plural
 
 BUNDLE_JSON = "airgap/bundle.json"
 BUNDLE_SIG = "airgap/bundle.json.sig"
@@ -244,8 +245,8 @@ class ArchiveSource:
             raise FormatError(f"{what}: {config_member} is not a JSON object")
         ids = diff_ids(config, f"{what}: {config_member}")
         if len(ids) != len(entry["Layers"]):
-            raise FormatError(f"{what}: {len(entry['Layers'])} layers, but the config has "
-                              f"{len(ids)} diff_ids")
+            raise FormatError(f"{what}: {plural(len(entry['Layers']), 'layer')}, but the config has "
+                              f"{plural(len(ids), 'diff_id')}")
         layers = []
         for member, diff_id in zip(entry["Layers"], ids):
             m = self.tar.lookup(member) if isinstance(member, str) else None

@@ -69,7 +69,7 @@ class StoreSink:
         if staged is not None:  # hashed into this store's temp area as it streamed in
             if self.txn.has_blob(desc.digest):
                 return False
-            self.txn.stage(staged, desc.digest, desc.size)
+            self.txn.stage(staged, desc.digest)
             if progress is not None:
                 progress(desc.size)
             return True

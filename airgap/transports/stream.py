@@ -13,13 +13,15 @@ import io
 import os
 import tarfile
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Callable
 
+from ..archive.input import Prefixed, read_head
 from ..archive.tar import TarStream, clean_name
 from ..bundle import MAX_BUNDLE_JSON, Bundle
 from ..digest import CHUNK, copy_verified, sha256_digest
 from ..errors import DigestMismatch, FormatError
 from ..oci import MAX_DOCUMENT, Descriptor
+from ..space import check_space, disk_full
 from ..store.layout import Store
 from .archive import (BUNDLE_JSON, BUNDLE_SIG, blob_member, bundle_expected_present,
                       bundle_uncompressed_size, check_bundle_plan)
@@ -28,35 +30,12 @@ from .base import SourceImage
 _PEEK = 1536  # three tar blocks: the "airgap/" directory header and bundle.json's header
 
 
-class _Prefixed(io.RawIOBase):
-    """A stream with some bytes already read put back in front of it."""
-
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
-        self._head, self._rest = head, rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        if self._head:
-            n = min(len(b), len(self._head))
-            b[:n] = self._head[:n]
-            self._head = self._head[n:]
-            return n
-        return self._rest.readinto(b)  # type: ignore[attr-defined, no-any-return]
-
-
 def peek_bundle(stream: BinaryIO) -> tuple[bool, BinaryIO]:
-    """Whether a pipe carries an airgap bundle, and the stream with nothing lost."""
-    head = b""
-    while len(head) < _PEEK:
-        chunk = stream.read(_PEEK - len(head))
-        if not chunk:
-            break
-        head += chunk
+    """Whether a stream carries an airgap bundle, and the stream with nothing lost."""
+    head = read_head(stream, _PEEK)
     names = [head[i:i + 100].split(b"\0", 1)[0] for i in (0, 512)]
     is_bundle = any(n in (b"airgap/", b"airgap", BUNDLE_JSON.encode()) for n in names)
-    return is_bundle, io.BufferedReader(_Prefixed(head, stream), CHUNK)
+    return is_bundle, io.BufferedReader(Prefixed(head, stream), CHUNK)
 
 
 class _Staged(io.FileIO):
@@ -69,8 +48,10 @@ class StreamedBundle:
     """The Source for a bundle on a pipe. ``receive()`` reads the stream, after the trust
     check; then the engine plans and publishes as for any source."""
 
-    def __init__(self, stream: BinaryIO, name: str, store: Store) -> None:
+    def __init__(self, stream: BinaryIO, name: str, store: Store,
+                 present: Callable[[str], bool] | None = None) -> None:
         self.name, self.store = name, store
+        self.present = present or store.has_blob  # a repairing load re-checks stored blobs
         self.tar = TarStream(stream, name)
         self._staged: dict[str, Path] = {}
         self._files: dict[str, bytes] = {}
@@ -112,6 +93,8 @@ class StreamedBundle:
         """Read the rest of the stream against bundle.json: stage what the store lacks."""
         self.bundle = bundle = Bundle.from_bytes(self.bundle_raw or b"", f"{self.name}: {BUNDLE_JSON}")
         listed = {blob_member(b.digest): b for b in bundle.blobs}
+        check_space(self.store.root, sum(b.size for b in bundle.blobs if not self.present(b.digest)),
+                    f"load {self.name}")
         seen: set[str] = {BUNDLE_JSON, BUNDLE_SIG}
         try:
             while (m := self._next()) is not None:
@@ -133,7 +116,7 @@ class StreamedBundle:
                     raise FormatError(f"{self.name}: member {name} is not listed in {BUNDLE_JSON}")
                 if m.size != blob.size:
                     raise FormatError(f"{self.name}: member {name} is {m.size} bytes, {BUNDLE_JSON} says {blob.size}")
-                if self.store.has_blob(blob.digest):
+                if self.present(blob.digest):
                     continue  # the next header is read past it
                 self._stage(m, name, blob.digest, blob.size)
         except BaseException:
@@ -148,16 +131,14 @@ class StreamedBundle:
             raise FormatError(f"{self.name}: {BUNDLE_JSON} lists no images")
 
     def _stage(self, m: tarfile.TarInfo, name: str, digest: str, size: int) -> None:
-        f, tmp = self.store.temp_file()
+        staged = self.store.new_staged()
         try:
-            with f:
-                copy_verified(self.tar.data(), f, expected=digest, size=size,
+            with disk_full(self.store.root, size):
+                copy_verified(self.tar.data(), staged, expected=digest, size=size,
                               what=f"{self.name}: member {name}")
-                os.fsync(f.fileno())
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        self._staged[digest] = tmp
+                self._staged[digest] = staged.finish(digest, size)
+        finally:
+            staged.discard()
 
     # -- Source ----------------------------------------------------------------
     def images(self) -> list[SourceImage]:
@@ -166,7 +147,7 @@ class StreamedBundle:
                             img.digest[:19]) for img in self.bundle.images]
 
     def has_blob(self, digest: str) -> bool:
-        return digest in self._staged or self.store.has_blob(digest)
+        return digest in self._staged or self.present(digest)
 
     def where(self, desc: Descriptor) -> str:
         return f"{self.name}: member {blob_member(desc.digest)}"

@@ -81,7 +81,7 @@ def test_system_prune_removes_orphans_and_temp(airgap: Airgap, three_images: lis
     orphan = airgap.store / "blobs" / "sha256" / hashlib.sha256(data).hexdigest()
     orphan.write_bytes(data)
     res = airgap("store", "check")
-    assert res.out.startswith("OK:") and "1 blobs (5kB) are referenced by no image" in res.err
+    assert res.out.startswith("OK:") and "1 blob (5kB) is referenced by no image" in res.err
     (airgap.store / ".tmp" / "12345-stale").write_bytes(b"y" * 3000)
     res = airgap("system", "prune", "-f")
     assert res.out == "Total reclaimed space: 8kB\n"
