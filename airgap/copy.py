@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Callable
 
 from .digest import short_id
 from .errors import FormatError, NotFound
@@ -251,7 +251,16 @@ def _check_layer(source: Source, desc: Descriptor, diff_id: str, label: str, lis
 
 def copy(source: Source, sink: Sink, images: list[SourceImage] | None = None, *,
          platform: Platform | None = None, all_platforms: bool | None = None,
-         progress: Progress | None = None, verify_full: bool = False) -> CopyResult:
+         progress: Progress | None = None, verify_full: bool = False,
+         before: Callable[[Plan], None] | None = None) -> CopyResult:
+    """Plan, then transfer. ``before`` sees the plan first and may refuse (free space)."""
     p = plan(source, source.images() if images is None else images,
              platform=platform, all_platforms=all_platforms)
+    if before is not None:
+        before(p)
     return transfer(source, sink, p, progress, verify_full)
+
+
+def bytes_to_add(p: Plan, has_blob: Callable[[str], bool]) -> int:
+    """What a sink that has the blobs ``has_blob`` says will receive: for space checks."""
+    return sum(d.size for k, d in p.blobs.items() if not has_blob(k))

@@ -12,6 +12,19 @@ CHUNK = 4 << 20
 _SHA256_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
 
 
+class Hasher:
+    """A running sha256 whose result reads as a digest (``sha256:<hex>``)."""
+
+    def __init__(self) -> None:
+        self._h = hashlib.sha256()
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        self._h.update(data)
+
+    def digest(self) -> str:
+        return "sha256:" + self._h.hexdigest()
+
+
 def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 

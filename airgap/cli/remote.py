@@ -49,9 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def cmd_pull(ctx: Context, args: argparse.Namespace) -> int:
-    from ..copy import copy
+    from ..copy import bytes_to_add, copy
     from ..digest import short_id
     from ..oci import parse_platform
+    from ..space import check_space
     from ..reference import Reference, parse_reference
     from ..registry.client import RegistryClient
     from ..transports.registry import RegistrySource
@@ -76,7 +77,9 @@ def cmd_pull(ctx: Context, args: argparse.Namespace) -> int:
             with store.begin() as txn:
                 result = copy(source, StoreSink(txn), platform=platform,
                               all_platforms=bool(args.all_platforms),
-                              progress=make_progress(ctx.progress_mode, "Pulling"))
+                              progress=make_progress(ctx.progress_mode, "Pulling"),
+                              before=lambda p: check_space(store.root, bytes_to_add(p, txn.has_blob),
+                                                           f"pull {ref.familiar()}"))
         finally:
             client.close()
         shown = Reference(ref.domain, ref.path, ref.tag, ref.digest)

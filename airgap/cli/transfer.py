@@ -295,6 +295,28 @@ def _source_date() -> str | None:
     return None
 
 
+def _check_output(path: str | None, split: int | None, p: Plan) -> None:
+    """Before a byte is written: the directory exists, the bundle fits, and a FAT
+    filesystem (USB sticks) can hold each file (FAT32 files end at 4 GiB - 1)."""
+    if path in (None, "-"):
+        return
+    from ..space import FAT32_MAX, is_fat
+    target = Path(path)
+    parent = target.parent
+    if not parent.is_dir():
+        raise NotFound(f"{parent}: no such directory (for -o {path})")
+    estimate = p.total_bytes + 1024 * (len(p.blobs) + 8)  # tar headers and top files
+    if is_fat(parent):
+        if split is not None and split > FAT32_MAX:
+            raise UsageError(f"{parent} is on a FAT filesystem, whose files end at 4 GiB - 1 "
+                             f"({FAT32_MAX} bytes): parts of {human_size(split)} do not fit; "
+                             "use --split fat32")
+        if split is None and estimate > FAT32_MAX:
+            raise UsageError(f"{parent} is on a FAT filesystem, whose files end at 4 GiB - 1: a "
+                             f"bundle of about {human_size(estimate)} does not fit; use --split fat32")
+    check_space(parent, estimate, f"save to {path}")
+
+
 @contextlib.contextmanager
 def _output(path: str | None, split: int | None = None) -> Iterator[BinaryIO]:
     """stdout, or a temp file (or parts) renamed into place only when the bundle is complete."""
@@ -304,8 +326,9 @@ def _output(path: str | None, split: int | None = None) -> Iterator[BinaryIO]:
         from ..archive.split import SplitWriter
         writer = SplitWriter(Path(path), split)
         try:
-            yield writer  # type: ignore[misc]
-            writer.commit()
+            with disk_full(Path(path).parent, 0):
+                yield writer  # type: ignore[misc]
+                writer.commit()
         finally:
             writer.abort()
         return
@@ -316,9 +339,11 @@ def _output(path: str | None, split: int | None = None) -> Iterator[BinaryIO]:
         sys.stdout.buffer.flush()
         return
     target = Path(path)
+    if not target.parent.is_dir():
+        raise NotFound(f"{target.parent}: no such directory (for -o {path})")
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as f:
+        with disk_full(target.parent, 0), open(tmp, "wb") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -351,7 +376,8 @@ def cmd_save(ctx: Context, args: argparse.Namespace) -> int:
     with _output(args.output, split) as out:
         sink = BundleSink(out, created, signer, exclude)
         result = copy(StoreSource(store, selection), sink, platform=platform,
-                      progress=make_progress(ctx.progress_mode, "Saving"))
+                      progress=make_progress(ctx.progress_mode, "Saving"),
+                      before=lambda p: _check_output(args.output, split, p))
     if args.format == "json":
         report.emit(ctx if args.output not in (None, "-") else _stderr(ctx), {
             "output": args.output or "-", "bundleDigest": sha256_digest(sink.bundle_raw),

@@ -3,8 +3,10 @@
 Repositories are the stored names' paths (``library/nginx``, ``team/app``); an official
 image is also served without ``library/`` (``nginx``), and every repository also under
 its full name (``docker.io/library/nginx``). Manifests are served with the bytes, media
-type and digest they were stored with; blobs with ``Range`` support, through
-``sendfile`` where the socket allows it.
+type and digest they were stored with; blobs with ``Range`` support, hashed as they are
+sent: a blob whose bytes on disk no longer match its digest is cut short before its last
+byte, so no client ever completes a download of wrong bytes. Every request gets an HTTP
+answer and one log line.
 """
 
 from __future__ import annotations
@@ -94,11 +96,18 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
-        self.server.log.write(f"{self.address_string()} - [{self.log_date_time_string()}] {format % args}\n")
-        self.server.log.flush()
+        self.server.say(f"{self.address_string()} - [{self.log_date_time_string()}] {format % args}")
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        line = getattr(self, "requestline", "") or "-"
+        self.log_message('"%s" %s %s', _printable(line), code, size)
+
+    def log_error(self, format: str, *args: Any) -> None:
+        self.log_message("error: %s", _printable(format % args))
 
     def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None,
               head: bool = False) -> None:
+        self._sent = True
         self.send_response(status)
         self.send_header("Docker-Distribution-API-Version", "registry/2.0")
         hdrs = {"Content-Type": "application/json", **(headers or {})}
@@ -129,18 +138,28 @@ class _Handler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_PATCH = do_DELETE = _unsupported
 
     def _route(self, head: bool) -> None:
-        url = urlsplit(self.path)
-        for kind, pattern in _ROUTES:
-            m = pattern.match(url.path)
-            if m:
-                try:
+        """Every request gets an HTTP answer; a failure is a 500 and one log line."""
+        self._sent = False
+        try:
+            url = urlsplit(self.path)
+            for kind, pattern in _ROUTES:
+                m = pattern.match(url.path)
+                if m:
                     getattr(self, f"_{kind}")(head=head, query=parse_qs(url.query), **m.groupdict())
-                except (BrokenPipeError, ConnectionResetError):
-                    self.close_connection = True
-                except AirgapError as exc:
-                    self._send(500, _error("UNKNOWN", str(exc)), head=head)
-                return
-        self._not_found("NOT_FOUND", "no such endpoint", head)
+                    return
+            self._not_found("NOT_FOUND", "no such endpoint", head)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except _Cut as exc:  # the body was under way: the only honest thing left is to stop
+            self.log_error("%s", exc)
+            self.close_connection = True
+        except Exception as exc:
+            self.log_error("%s: %s", type(exc).__name__, exc)
+            if self._sent:
+                self.close_connection = True
+            else:
+                self._send(500, _error("UNKNOWN", str(exc) if isinstance(exc, AirgapError)
+                                       else "internal error (see the server log)"), head=head)
 
     def _base(self, head: bool, query: dict[str, list[str]]) -> None:
         self._send(200, b"{}", head=head)
@@ -219,7 +238,42 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(status, b"", headers, head)
             if not head:
                 self.wfile.flush()
-                self.connection.sendfile(f, start, end - start + 1)
+                _send_verified(f, self.connection, digest, size, start, end + 1)
+
+
+class _Cut(Exception):
+    """A blob whose bytes on disk no longer match its digest, found while sending it."""
+
+
+def _send_verified(f: Any, sock: socket.socket, digest: str, size: int, start: int, stop: int) -> None:
+    """Send bytes ``start``..``stop`` of a blob, hashing all of it; the last piece goes out
+    only once the whole blob has matched its digest, so a client never receives every
+    byte it asked for unless they are right (on a mismatch the response is cut short)."""
+    from ..digest import CHUNK, Hasher
+    h = Hasher()
+    pos, held = 0, b""
+    while pos < size:
+        data = os.pread(f.fileno(), min(CHUNK, size - pos), pos)
+        if not data:
+            raise _Cut(f"blob {digest}: the file ends at byte {pos} of {size}; response cut")
+        h.update(data)
+        lo, hi = max(start - pos, 0), min(stop - pos, len(data))
+        if lo < hi:
+            if held:
+                sock.sendall(held)
+            held = data[lo:hi]
+        pos += len(data)
+    if h.digest() != digest:
+        raise _Cut(f"blob {digest} is damaged on disk (its bytes hash to {h.digest()}); "
+                   "response cut before its end. Run `airgap store check`")
+    if held:
+        sock.sendall(held)
+
+
+def _printable(text: str) -> str:
+    """A log field without raw bytes (a TLS hello sent to plain HTTP), short."""
+    out = "".join(c if c.isprintable() and c != "\\" else f"\\x{ord(c):02x}" for c in text[:200])
+    return out + ("..." if len(text) > 200 else "")
 
 
 class _Discard:
@@ -234,6 +288,18 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     view: _View
     log: TextIO | _Discard
+    _log_lock = threading.Lock()
+
+    def say(self, line: str) -> None:
+        with self._log_lock:
+            self.log.write(line + "\n")
+            self.log.flush()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """One line, never a traceback (a client that sends TLS to plain HTTP, a reset)."""
+        import sys
+        exc = sys.exc_info()[1]
+        self.say(f"{client_address[0]} - error: {type(exc).__name__}: {_printable(str(exc))}")
 
 
 def make_server(store: Store, host: str, port: int, cert: str | None = None, key: str | None = None,
