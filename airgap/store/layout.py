@@ -497,30 +497,35 @@ class Transaction:
         store = self.store
         published: list[Path] = []
         try:
-            for digest, path in self._staged.items():
-                target = store.blob_path(digest)
-                if target.exists() and not (self.repair and not self._intact.get(digest, True)):
-                    path.unlink(missing_ok=True)
-                    continue
-                replacing = target.exists()
-                os.replace(path, target)
-                if replacing:
-                    self.repaired.append(digest)
-                else:
-                    published.append(target)
-            if self._staged:
-                _fsync_dir(store.blobs)
-            self._staged.clear()
-            if self._names:
-                entries = store.entries()
-                for desc, name in self._names:
-                    entries = set_name(entries, desc, name)
-                store.write_entries(entries)
-            self._names.clear()
+            with disk_full(store.root, 0):
+                self._publish(published)
         except BaseException:
             for target in published:
                 target.unlink(missing_ok=True)
             raise
+
+    def _publish(self, published: list[Path]) -> None:
+        store = self.store
+        for digest, path in self._staged.items():
+            target = store.blob_path(digest)
+            if target.exists() and not (self.repair and not self._intact.get(digest, True)):
+                path.unlink(missing_ok=True)
+                continue
+            replacing = target.exists()
+            os.replace(path, target)
+            if replacing:
+                self.repaired.append(digest)
+            else:
+                published.append(target)
+        if self._staged:
+            _fsync_dir(store.blobs)
+        self._staged.clear()
+        if self._names:
+            entries = store.entries()
+            for desc, name in self._names:
+                entries = set_name(entries, desc, name)
+            store.write_entries(entries)
+        self._names.clear()
 
     def abort(self) -> None:
         for path in self._staged.values():
