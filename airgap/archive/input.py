@@ -118,14 +118,14 @@ def _decompressing(kind: str, stream: BinaryIO, name: str) -> BinaryIO:
         import zstandard
         out = zstandard.ZstdDecompressor(max_window_size=1 << 27).stream_reader(
             stream, read_across_frames=True, closefd=True)
-    return _Decompressed(out, kind, name)  # type: ignore[return-value]
+    return _Decompressed(out, kind, name, stream)  # type: ignore[return-value]
 
 
 class _Decompressed(io.RawIOBase):
     """A decompressing reader whose decoder errors are FormatErrors naming the input."""
 
-    def __init__(self, f: Any, kind: str, name: str) -> None:
-        self._f, self.kind, self.name = f, kind, name
+    def __init__(self, f: Any, kind: str, name: str, raw: BinaryIO) -> None:
+        self._f, self.kind, self.name, self._raw = f, kind, name, raw
 
     def readable(self) -> bool:
         return True
@@ -144,6 +144,7 @@ class _Decompressed(io.RawIOBase):
 
     def close(self) -> None:
         self._f.close()
+        self._raw.close()  # the decoders leave the file they read open
         super().close()
 
 

@@ -229,8 +229,8 @@ class TarStream:
     def _read(self, n: int) -> bytes:
         data = self.f.read(n)
         if len(data) != n:
-            if self._first and not data:
-                raise FormatError(f"{self.archive}: not a tar archive (it is empty)")
+            if self._first and (not data or looks_like(data) != "binary data"):
+                raise FormatError(f"{self.archive}: not a tar archive (it looks like {looks_like(data)})")
             if self._first:
                 raise FormatError(f"{self.archive}: truncated, or not a tar archive: it ends after "
                                   f"{len(data)} bytes, inside the first tar header (it looks like "

@@ -50,7 +50,7 @@ class StreamedBundle:
 
     def __init__(self, stream: BinaryIO, name: str, store: Store,
                  present: Callable[[str], bool] | None = None) -> None:
-        self.name, self.store = name, store
+        self.name, self.store, self.stream = name, store, stream
         self.present = present or store.has_blob  # a repairing load re-checks stored blobs
         self.tar = TarStream(stream, name)
         self._staged: dict[str, Path] = {}
@@ -186,4 +186,5 @@ class StreamedBundle:
         for path in self._staged.values():
             path.unlink(missing_ok=True)
         self._staged.clear()
+        self.stream.close()
 

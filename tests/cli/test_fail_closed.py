@@ -373,3 +373,299 @@ def test_kill_9_leaves_no_partial_file(airgap: Airgap, three_images: list[str], 
     assert list((target.store / ".resume").iterdir()) == []
     target("load", "-i", str(bundle))
     assert target("store", "check").out.startswith("OK:")
+
+
+# -- 5. compressed archives, and files that are no archive --------------------------------------
+
+def _compress(data: bytes, kind: str) -> bytes:
+    if kind == "gzip":
+        return gzip.compress(data, 1)
+    if kind == "bzip2":
+        import bz2
+        return bz2.compress(data, 1)
+    if kind == "xz":
+        import lzma
+        return lzma.compress(data, preset=0)
+    import zstandard
+    return zstandard.ZstdCompressor(level=1).compress(data)
+
+
+@pytest.mark.parametrize("kind", ["gzip", "bzip2", "xz", "zstd"])
+def test_compressed_archives_load_from_file_and_pipe(airgap: Airgap, three_images: list[str], tmp_path: Path,
+                                                     make_airgap: Any, kind: str) -> None:
+    bundle = _bundle(airgap, tmp_path, *three_images).read_bytes()
+    foreign = tar_of([(n, d) for n, d in members_of(_bundle(airgap, tmp_path, three_images[1]))
+                      if not n.startswith("airgap/")])  # a docker-save/OCI archive, no airgap files
+    want = airgap.image_id(three_images[0])
+    for i, data in enumerate((bundle, foreign)):
+        packed = tmp_path / f"in-{i}.tar.whatever"  # named anything: detected by its bytes
+        packed.write_bytes(_compress(data, kind))
+        site = make_airgap(f"site-{kind}-{i}")
+        res = site("load", "-i", str(packed))
+        assert "Loaded image: example/app-" in res.out
+        if i == 0:
+            assert site.image_id(three_images[0]) == want
+        piped = make_airgap(f"piped-{kind}-{i}")
+        piped("images")
+        with open(packed, "rb") as f:
+            proc = _piped([sys.executable, "-m", "airgap", "--store", str(piped.store), "load"], f)
+        assert proc.returncode == 0, proc.stderr
+        assert piped("images", "-q").out == site("images", "-q").out
+        assert list((piped.store / ".tmp").iterdir()) == []
+
+
+@pytest.mark.parametrize("content,looks", [
+    (b'{"schemaVersion": 2, "manifests": []}\n', "JSON"),
+    (b"# Release notes\n\nCopy the bundle to the stick.\n" * 20, "text"),
+    (("ab" * 32 + "  bundle.tar.001\n").encode() * 3, "sha256sum list"),
+    (os.urandom(4096), "binary data"),
+    (b"", "empty"),
+])
+def test_not_an_archive(airgap: Airgap, tmp_path: Path, content: bytes, looks: str) -> None:
+    f = tmp_path / "thing"
+    f.write_bytes(content)
+    airgap("images")
+    before = snapshot(airgap.store)
+    for verb in (["load", "-i", str(f)], ["verify", str(f)]):
+        res = airgap(*verb, ok=False)
+        assert res.code == 3 and "not a tar archive" in res.err and looks in res.err, res.err
+        assert "USB" not in res.err and "truncated" not in res.err
+    assert snapshot(airgap.store) == before
+
+
+# -- 6. free space ------------------------------------------------------------------------------
+
+def test_refused_before_writing_when_it_does_not_fit(airgap: Airgap, three_images: list[str], tmp_path: Path,
+                                                     make_airgap: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airgap import space
+    bundle = _bundle(airgap, tmp_path, *three_images)
+    site = make_airgap("site")
+    site("images")
+    before = snapshot(site.store)
+    monkeypatch.setattr(space, "free_bytes", lambda path: 1000)
+    res = site("load", "-i", str(bundle), ok=False)
+    assert res.code == 1 and f"in {site.store}, 1kB free" in res.err and "needs" in res.err
+    assert snapshot(site.store) == before
+    with open(bundle, "rb") as f:
+        proc = _piped([sys.executable, "-c", "import sys; from airgap import space; "
+                       "space.free_bytes = lambda p: 1000; from airgap.cli.main import main; "
+                       f"sys.exit(main(['--store', {str(site.store)!r}, 'load']))"], f)
+    assert proc.returncode == 1 and "1kB free" in proc.stderr, proc.stderr
+    assert snapshot(site.store) == before
+    res = airgap("save", "-o", str(tmp_path / "out.tar"), *three_images, ok=False)
+    assert res.code == 1 and f"in {tmp_path}, 1kB free" in res.err
+    assert not (tmp_path / "out.tar").exists() and not list(tmp_path.glob(".out.tar*"))
+
+
+def test_a_disk_that_fills_anyway(airgap: Airgap, three_images: list[str], tmp_path: Path, make_airgap: Any,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from airgap.store import layout
+    bundle = _bundle(airgap, tmp_path, *three_images)
+    site = make_airgap("site")
+    site("images")
+    before = snapshot(site.store)
+    real = layout.write_all
+    calls = {"n": 0}
+
+    def filling(fd: int, data: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd, data)
+    monkeypatch.setattr(layout, "write_all", filling)
+    res = site("load", "-i", str(bundle), ok=False)
+    assert res.code == 1 and f"no space left on device in {site.store}" in res.err
+    assert snapshot(site.store) == before and list((site.store / ".tmp").iterdir()) == []
+
+
+# -- 7. removable media -------------------------------------------------------------------------
+
+def test_fat_sizes(airgap: Airgap, three_images: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airgap import space
+    from airgap.cli.transfer import _check_output
+    from airgap.errors import UsageError
+    monkeypatch.setattr(space, "filesystem_type", lambda path: "vfat")
+    res = airgap("save", "--split", "4G", "-o", str(tmp_path / "b.tar"), *three_images, ok=False)
+    assert res.code == 2 and "FAT" in res.err and "--split fat32" in res.err
+    assert not list(tmp_path.glob("b.tar*")) and not list(tmp_path.glob(".b.tar*"))
+    airgap("save", "--split", "fat32", "-o", str(tmp_path / "b.tar"), *three_images)
+    assert (tmp_path / "b.tar.001").exists()
+
+    class Big:
+        total_bytes = 5 << 30
+        blobs: dict[str, Any] = {}
+    with pytest.raises(UsageError, match="fat32"):
+        _check_output(str(tmp_path / "whole.tar"), None, Big())  # type: ignore[arg-type]
+    monkeypatch.setattr(space, "filesystem_type", lambda path: "ext4")
+    monkeypatch.setattr(space, "free_bytes", lambda path: 10 << 30)
+    _check_output(str(tmp_path / "whole.tar"), None, Big())  # type: ignore[arg-type]
+
+
+def test_filesystem_type_reads_the_mounts() -> None:
+    from airgap.space import filesystem_type
+    assert filesystem_type(Path("/proc/self")) == "proc"
+    assert filesystem_type(Path("/")) not in ("", "proc")
+
+
+# -- 8. progress on pipes -----------------------------------------------------------------------
+
+def test_progress_on_a_pipe(airgap: Airgap, three_images: list[str], tmp_path: Path, make_airgap: Any) -> None:
+    bundle = _bundle(airgap, tmp_path, *three_images)
+    foreign = tmp_path / "foreign.tar"
+    foreign.write_bytes(tar_of([(n, d) for n, d in members_of(bundle) if not n.startswith("airgap/")]))
+    for src in (bundle, foreign):
+        site = make_airgap(f"site-{src.stem}")
+        with open(src, "rb") as f:
+            proc = _piped([sys.executable, "-m", "airgap", "--store", str(site.store), "--progress", "plain",
+                           "load"], f)
+        assert proc.returncode == 0, proc.stderr
+        line = [x for x in proc.stderr.splitlines() if x.startswith("Reading stdin:")]
+        assert line and "/s)" in line[-1], proc.stderr
+        assert "kB" in line[-1] or "MB" in line[-1]
+
+
+# -- 9. small things ----------------------------------------------------------------------------
+
+def test_zero_created_time(airgap: Airgap, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        sig = image({"sig": b"x"}, config={"created": "0001-01-01T00:00:00Z"})
+        far = image({"far": b"y"}, config={"created": "9999-12-31T23:59:59Z"})
+        airgap("load", "-i", str(oci_archive(tmp_path / "a.tar", [sig, far],
+                                             [index_entry(sig, "docker.io/library/sig:1"),
+                                              index_entry(far, "docker.io/library/far:1")])))
+        out = airgap("images").out
+        assert "sig " in out and "N/A" in out
+        fmt = airgap("images", "--format", "{{.Repository}} {{.CreatedAt}} {{.CreatedSince}}").out
+        assert "sig 0001-01-01 00:00:00 +0000 UTC N/A" in fmt
+        assert json.loads(airgap("inspect", "sig:1").out)[0]["Created"] == "0001-01-01T00:00:00Z"
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_save_a_bare_repository_on_a_registry_with_a_port(airgap: Airgap, tmp_path: Path) -> None:
+    src = write_tree(tmp_path / "t", {"a.txt": "a"})
+    airgap("import", str(src), "registry.site.lan:5000/team/app:1")
+    airgap("tag", "registry.site.lan:5000/team/app:1", "registry.site.lan:5000/team/app:2")
+    airgap("save", "-o", str(tmp_path / "b.tar"), "registry.site.lan:5000/team/app")
+    loaded = Airgap(tmp_path / "other", airgap.capsys)
+    out = loaded("load", "-i", str(tmp_path / "b.tar")).out
+    assert "registry.site.lan:5000/team/app:1" in out and "registry.site.lan:5000/team/app:2" in out
+
+
+def test_verify_takes_dash_i_and_makes_no_store(airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
+    bundle = _bundle(airgap, tmp_path, three_images[0])
+    nowhere = tmp_path / "no-store-here"
+    other = Airgap(nowhere, airgap.capsys)
+    res = other("verify", "-i", str(bundle))
+    assert "Load would add" in res.out
+    assert not nowhere.exists()
+    assert other("verify", str(bundle), "-i", str(bundle), ok=False).code == 2
+
+
+def test_loopback_registries_are_insecure_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airgap.registry.client import RegistryClient
+    monkeypatch.delenv("AIRGAP_INSECURE_REGISTRIES", raising=False)
+    for host, want in [("127.0.0.1:5000", True), ("127.1.2.3", True), ("[::1]:5000", True),
+                       ("localhost:5000", True), ("10.0.0.1:5000", False), ("registry.site.lan", False)]:
+        client = RegistryClient(host)
+        try:
+            assert client.insecure is want, host
+        finally:
+            client.close()
+
+
+def test_waiting_for_the_lock_says_who_holds_it(airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
+    from airgap.store import Store
+    bundle = _bundle(airgap, tmp_path, three_images[0])
+    target = tmp_path / "target"
+    store = Store(target)
+    with store.lock():
+        proc = subprocess.Popen([sys.executable, "-m", "airgap", "--store", str(target), "load", "-i", str(bundle)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert f"waiting for the store lock held by pid {os.getpid()}" in line
+    assert proc.wait(timeout=60) == 0
+    proc.stderr.close()
+
+
+def test_prune_answer_no(airgap: Airgap, three_images: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    res = airgap("system", "prune")
+    assert "Cancelled: nothing was removed." in res.err and "[y/N] \n" in res.out
+
+
+def test_save_into_a_missing_directory(airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
+    res = airgap("save", "-o", str(tmp_path / "nope" / "b.tar"), three_images[0], ok=False)
+    assert res.code == 1 and f"{tmp_path / 'nope'}: no such directory" in res.err and ".tmp" not in res.err
+
+
+# -- checks the README promises, each with a test that fails without it ---------------------
+
+def test_bundle_json_diff_id_must_match_the_config(airgap: Airgap, three_images: list[str], tmp_path: Path,
+                                                   make_airgap: Any, signer: dict[str, Path]) -> None:
+    """A signed bundle.json whose diffID for a layer differs from the image config."""
+    members = members_of(_bundle(airgap, tmp_path, three_images[0], sign=signer["packager"]))
+    bundle = json.loads(dict(members)["airgap/bundle.json"])
+    layer = next(b for b in bundle["blobs"] if "diffID" in b)
+    layer["diffID"] = "sha256:" + "0" * 64
+    forged = tmp_path / "forged.tar"
+    forged.write_bytes(tar_of(resign(members, bundle, signer["packager"])))
+    site = make_airgap("site")
+    site("images")
+    before = snapshot(site.store)
+    for verb in (["load", "-i", str(forged)], ["verify", str(forged)]):
+        res = site(*verb, "--trust", str(signer["packager.pub"]), ok=False)
+        assert res.code == 3 and "diff_id" in res.err and layer["digest"] in res.err, res.err
+    assert snapshot(site.store) == before
+
+
+def test_uncompressed_layer_digest_must_be_its_diff_id(airgap: Airgap, tmp_path: Path) -> None:
+    liar = image({"a": b"a"}, diff_ids=["sha256:" + "1" * 64])
+    archive = oci_archive(tmp_path / "liar.tar", [liar], [index_entry(liar, "docker.io/library/liar:1")])
+    airgap("images")
+    before = snapshot(airgap.store)
+    res = airgap("load", "-i", str(archive), ok=False)
+    assert res.code == 3 and "diff_id" in res.err and "liar:1" in res.err
+    assert snapshot(airgap.store) == before
+
+
+def test_push_refuses_a_registry_that_stores_another_manifest(airgap: Airgap, three_images: list[str],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The registry answers the manifest PUT with a digest that is not the one sent."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Fake(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a: Any) -> None:
+            pass
+
+        def _reply(self, status: int, headers: dict[str, str] | None = None) -> None:
+            self.send_response(status)
+            for k, v in {"Content-Length": "0", **(headers or {})}.items():
+                self.send_header(k, v)
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            self._reply(200)
+
+        def do_HEAD(self) -> None:  # every blob is already there
+            self._reply(200, {"Docker-Content-Digest": self.path.rsplit("/", 1)[-1]})
+
+        def do_PUT(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self._reply(201, {"Docker-Content-Digest": "sha256:" + "e" * 64})
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Fake)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        host = f"127.0.0.1:{httpd.server_address[1]}"
+        res = airgap("push", three_images[0], f"{host}/team/app:1", ok=False)
+        assert res.code == 3 and "e" * 64 in res.err, res.err
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
