@@ -331,6 +331,15 @@ def test_store_files_follow_the_umask_and_the_owner(airgap: Airgap, three_images
 
 # -- 4. no partial file after kill -9 -----------------------------------------------------------
 
+def _writing_in(pid: int, directory: Path) -> bool:
+    """Whether process ``pid`` has a file under ``directory`` open (anonymous ones too)."""
+    try:
+        links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+    except OSError:
+        return False
+    return any(link.startswith(str(directory) + "/") for link in links)
+
+
 @pytest.mark.parametrize("via", ["file", "pipe"])
 def test_kill_9_leaves_no_partial_file(airgap: Airgap, three_images: list[str], tmp_path: Path, via: str) -> None:
     import signal
@@ -351,11 +360,10 @@ def test_kill_9_leaves_no_partial_file(airgap: Airgap, three_images: list[str], 
         loader = subprocess.Popen(cmd, stdin=feeder.stdout, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         assert feeder.stdout is not None
         feeder.stdout.close()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not any((target.store / ".tmp").iterdir()) \
-            and not any((target.store / ".resume").iterdir()):
-        time.sleep(0.005)
-    time.sleep(0.2)
+    deadline = time.monotonic() + 60  # kill while a blob is half written (an open file in .tmp/)
+    while time.monotonic() < deadline and not _writing_in(loader.pid, target.store / ".tmp"):
+        time.sleep(0.002)
+    assert _writing_in(loader.pid, target.store / ".tmp"), "the load never staged a blob"
     loader.send_signal(signal.SIGKILL)
     loader.wait()
     if via == "pipe":
@@ -669,3 +677,53 @@ def test_push_refuses_a_registry_that_stores_another_manifest(airgap: Airgap, th
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_a_changed_bundle_json_breaks_the_signature(airgap: Airgap, three_images: list[str], tmp_path: Path,
+                                                    make_airgap: Any, signer: dict[str, Path]) -> None:
+    """Valid JSON, every member still matching it, only the signature is stale."""
+    members = members_of(_bundle(airgap, tmp_path, three_images[0], sign=signer["packager"]))
+    bundle = json.loads(dict(members)["airgap/bundle.json"])
+    bundle["created"] = "2000-01-01T00:00:00Z"
+    raw = json.dumps(bundle, indent=1, sort_keys=True).encode() + b"\n"
+    forged = tmp_path / "forged.tar"
+    forged.write_bytes(tar_of([(n, raw if n == "airgap/bundle.json" else d) for n, d in members]))
+    site = make_airgap("site")
+    site("images")
+    before = snapshot(site.store)
+    for trust in ([], ["--trust", str(signer["packager.pub"])]):
+        res = site("load", "-i", str(forged), *trust, ok=False)
+        assert res.code == 3 and "signature does not match" in res.err, res.err
+    assert snapshot(site.store) == before
+
+
+@pytest.mark.parametrize("via", ["file", "pipe"])
+def test_member_size_must_be_the_listed_size(airgap: Airgap, three_images: list[str], tmp_path: Path,
+                                             make_airgap: Any, signer: dict[str, Path], via: str) -> None:
+    """A signed bundle.json that lists a layer with one byte more than the member has."""
+    members = members_of(_bundle(airgap, tmp_path, three_images[0], sign=signer["packager"]))
+    bundle = json.loads(dict(members)["airgap/bundle.json"])
+    layer = next(b for b in bundle["blobs"] if "diffID" in b)
+    layer["size"] += 1
+    forged = tmp_path / "forged.tar"
+    forged.write_bytes(tar_of(resign(members, bundle, signer["packager"])))
+    site = make_airgap("site")
+    site("images")
+    before = snapshot(site.store)
+    if via == "file":
+        res = site("load", "-i", str(forged), ok=False)
+        code, err = res.code, res.err
+    else:
+        with open(forged, "rb") as f:
+            proc = _piped([sys.executable, "-m", "airgap", "--store", str(site.store), "load"], f)
+        code, err = proc.returncode, proc.stderr
+    assert code == 3 and f"bundle.json says {layer['size']}" in err, err
+    assert snapshot(site.store) == before
+
+
+def test_manifest_and_config_disagree_on_the_layers(airgap: Airgap, tmp_path: Path) -> None:
+    two = image(layers=[tar_of([("a", b"a")]), tar_of([("b", b"b")])], diff_ids=[sha256_digest(tar_of([("a", b"a")]))])
+    archive = oci_archive(tmp_path / "x.tar", [two], [index_entry(two, "docker.io/library/two:1")])
+    airgap("images")
+    res = airgap("load", "-i", str(archive), ok=False)
+    assert res.code == 3 and "lists 2 layers, its config 1 diff_id" in res.err, res.err

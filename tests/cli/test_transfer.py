@@ -186,12 +186,13 @@ def _with_extra(bundle: Path, dst: Path, info: tarfile.TarInfo, data: bytes | No
     rewrite_tar(bundle, dst, edit)
 
 
-@pytest.mark.parametrize("name", ["../evil", "/etc/evil", "blobs/../../evil"])
-def test_traversal_names(loaded_base, tmp_path: Path, name: str) -> None:
+@pytest.mark.parametrize("name,why", [("../evil", "outside the archive"), ("/etc/evil", "absolute path"),
+                                      ("blobs/../../evil", "outside the archive")])
+def test_traversal_names(loaded_base, tmp_path: Path, name: str, why: str) -> None:
     target, bundle, _ = loaded_base
     bad = tmp_path / "bad.tar"
     _with_extra(bundle, bad, tarfile.TarInfo(name), b"x")
-    _refused(target, bad, name)
+    _refused(target, bad, name, why)
 
 
 def test_link_outside_and_device(loaded_base, tmp_path: Path) -> None:
@@ -230,6 +231,34 @@ def test_manifest_json_names_missing_file(airgap: Airgap, three_images: list[str
         return [(m, d)]
     rewrite_tar(bundle, bad, edit)
     _refused(make_airgap("t"), bad, "deadbeef/layer.tar", "example/app-a:1")
+
+
+def test_manifest_json_names_missing_config(airgap: Airgap, three_images: list[str], make_airgap,
+                                            tmp_path: Path) -> None:
+    bundle = _bundle(airgap, tmp_path, "example/app-a:1")
+    bad = tmp_path / "bad.tar"
+
+    def edit(m, d):
+        if m.name in ("index.json", "oci-layout") or m.name.startswith("airgap/"):
+            return []
+        if m.name == "manifest.json":
+            doc = json.loads(d)
+            doc[0]["Config"] = "cafe.json"
+            return [(m, json.dumps(doc).encode())]
+        return [(m, d)]
+    rewrite_tar(bundle, bad, edit)
+    _refused(make_airgap("t"), bad, "cafe.json", "does not have")
+
+
+def test_member_running_past_the_end(airgap: Airgap, three_images: list[str], make_airgap, tmp_path: Path) -> None:
+    """A member whose header promises more bytes than the file has: named at once."""
+    from airgap.archive.tar import TarIndex
+    bundle = _bundle(airgap, tmp_path, *three_images)
+    with open(bundle, "rb") as f:
+        biggest = max(TarIndex(f, "b").files.values(), key=lambda m: m.size)
+    bad = tmp_path / "bad.tar"
+    bad.write_bytes(bundle.read_bytes()[: biggest.offset + biggest.size // 2])
+    _refused(make_airgap("t"), bad, f"truncated: member '{biggest.name}'", "bytes at offset")
 
 
 def test_links_inside_archive_are_followed(airgap: Airgap, three_images: list[str], make_airgap, tmp_path: Path) -> None:
@@ -466,6 +495,9 @@ def test_pipe_refuses_bad_bundles(airgap: Airgap, three_images: list[str], make_
     res = _load_from_pipe(site.store, bad)
     assert res.returncode == 3, res.stderr
     assert b"Traceback" not in res.stderr and b"stdin" in res.stderr
+    want = {"layer": b"does not match", "truncate": b"truncated", "unlisted": b"not listed",
+            "duplicate": b"duplicate member", "missing": b"is missing"}[damage]
+    assert want in res.stderr, res.stderr
     assert snapshot(site.store) == before
     assert list((site.store / ".tmp").iterdir()) == []
 
