@@ -117,7 +117,7 @@ def _tmpfile_works(tmp: Path) -> str:
                         _FLINK = way
                         _flink(fd, probe)
                         break
-                    except OSError:
+                    except (OSError, ImportError, AttributeError):  # no /proc, no ctypes
                         _FLINK = ""
             finally:
                 os.close(fd)

@@ -717,7 +717,7 @@ def test_member_size_must_be_the_listed_size(airgap: Airgap, three_images: list[
         with open(forged, "rb") as f:
             proc = _piped([sys.executable, "-m", "airgap", "--store", str(site.store), "load"], f)
         code, err = proc.returncode, proc.stderr
-    assert code == 3 and f"bundle.json says {layer['size']}" in err, err
+    assert code == 3 and f"is {layer['size'] - 1} bytes, airgap/bundle.json says {layer['size']}" in err, err
     assert snapshot(site.store) == before
 
 

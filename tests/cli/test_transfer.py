@@ -496,7 +496,7 @@ def test_pipe_refuses_bad_bundles(airgap: Airgap, three_images: list[str], make_
     assert res.returncode == 3, res.stderr
     assert b"Traceback" not in res.stderr and b"stdin" in res.stderr
     want = {"layer": b"does not match", "truncate": b"truncated", "unlisted": b"not listed",
-            "duplicate": b"duplicate member", "missing": b"is missing"}[damage]
+            "duplicate": b"duplicate member", "missing": b"never came"}[damage]
     assert want in res.stderr, res.stderr
     assert snapshot(site.store) == before
     assert list((site.store / ".tmp").iterdir()) == []
