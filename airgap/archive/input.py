@@ -185,8 +185,7 @@ def open_input(path: str, spool_dir: Path | None, stdin: BinaryIO | None = None,
         if not seekable and on_read is not None:
             raw = io.BufferedReader(Counting(raw, on_read), CHUNK)
     else:
-        raw, name = _open_path(path, spool_dir)
-        seekable = True
+        raw, name, seekable = _open_path(path)
     try:
         head = read_head(raw, 6)
         kind = compression_of(head)
@@ -205,17 +204,17 @@ def open_input(path: str, spool_dir: Path | None, stdin: BinaryIO | None = None,
         raise
 
 
-def _open_path(path: str, spool_dir: Path | None) -> tuple[BinaryIO, str]:
+def _open_path(path: str) -> tuple[BinaryIO, str, bool]:
     from .sevenzip import is_7z, open_7z
     from .split import open_split, split_base
     base = split_base(path)
     if base is not None:
         joined, name = open_split(base)
-        return joined, name  # type: ignore[return-value]
+        return joined, name, True  # type: ignore[return-value]
     if is_7z(path):
-        return open_7z(path, spool_dir)
+        return (*open_7z(path), False)
     try:
-        return open(path, "rb"), path
+        return open(path, "rb"), path, True
     except FileNotFoundError:
         raise NotFound(f"{path}: no such file") from None
     except IsADirectoryError:

@@ -1,12 +1,18 @@
-"""Bundles inside a ``.7z`` (as some transfer kiosks want them), read with py7zr."""
+"""Bundles inside a ``.7z`` (as some transfer kiosks want them), read with py7zr.
+
+The one tar inside is never extracted to disk whole: py7zr decompresses it in a thread
+into a pipe, and the loader reads the pipe as it reads stdin — ``bundle.json`` and its
+signature first, then only the members ``bundle.json`` lists, at their listed sizes.
+When the loader stops (a refusal, or the end of the tar), the pipe is closed and the
+decompression stops with it: a small .7z that expands to gigabytes costs nothing more.
+"""
 
 from __future__ import annotations
 
+import io
 import os
-import shutil
-import tempfile
-from pathlib import Path
-from typing import BinaryIO
+import threading
+from typing import Any, BinaryIO
 
 from ..errors import FormatError
 
@@ -21,39 +27,97 @@ def is_7z(path: str) -> bool:
         return False
 
 
-def open_7z(path: str, spool_dir: Path | None) -> tuple[BinaryIO, str]:
-    """Extract the one tar the archive holds into ``spool_dir`` and open it.
+def _damaged(path: str, exc: BaseException) -> FormatError:
+    return FormatError(f"{path}: damaged 7z archive ({type(exc).__name__}: {exc})")
 
-    The extracted file is unlinked at once: it lives as long as the open file, and an
-    interrupted load leaves nothing behind.
-    """
+
+class _PipeReader(io.RawIOBase):
+    """The read end of the decompression pipe; a decoder error surfaces at its end."""
+
+    def __init__(self, fd: int, path: str, worker: threading.Thread, failure: list[BaseException]) -> None:
+        self._fd, self._path, self._worker, self._failure = fd, path, worker, failure
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = os.readv(self._fd, [b])
+        if n == 0:
+            self._worker.join()
+            if self._failure:
+                raise _damaged(self._path, self._failure[0])
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self._fd)  # the writer gets EPIPE and the decompression stops
+            self._worker.join(timeout=30)
+        super().close()
+
+
+def open_7z(path: str) -> tuple[BinaryIO, str]:
+    """A stream of the one tar the archive holds, and the name to use in messages."""
     import py7zr
+    from py7zr.io import Py7zIO, WriterFactory
     try:
-        with py7zr.SevenZipFile(path, "r") as z:
-            if z.needs_password():
-                raise FormatError(f"{path}: the 7z archive is encrypted; airgap reads plain 7z only")
-            files = [i.filename for i in z.list() if not i.is_directory]
-            if len(files) != 1:
-                raise FormatError(f"{path}: a 7z bundle must hold exactly one tar, it holds "
-                                  f"{len(files)} files ({', '.join(files[:5])})")
-            name = files[0]
-            if name.startswith("/") or ".." in name.replace("\\", "/").split("/"):
-                raise FormatError(f"{path}: member {name!r} points outside the archive")
-            work = tempfile.mkdtemp(dir=spool_dir, prefix=f"{os.getpid()}-7z-")
-            try:
-                z.extract(path=work, targets=files)
-                inner = Path(work) / files[0]
-                if not inner.is_file() or inner.is_symlink():
-                    raise FormatError(f"{path}: {files[0]} is not a regular file")
-                f = open(inner, "rb")
-            finally:
-                shutil.rmtree(work, ignore_errors=True)
-    except FormatError:
-        raise
+        z = py7zr.SevenZipFile(path, "r")
     except OSError as exc:
-        if exc.errno is not None:  # a real I/O error (disk full, permission), not bad data
+        if exc.errno is not None:
             raise
-        raise FormatError(f"{path}: damaged 7z archive ({type(exc).__name__}: {exc})") from None
-    except Exception as exc:  # the decoders raise their own kinds (LZMAError, CrcError, ...)
-        raise FormatError(f"{path}: damaged 7z archive ({type(exc).__name__}: {exc})") from None
-    return f, f"{path}!{files[0]}"
+        raise _damaged(path, exc) from None
+    except Exception as exc:  # the decoders raise their own kinds (LZMAError, Bad7zFile, ...)
+        raise _damaged(path, exc) from None
+    try:
+        if z.needs_password():
+            raise FormatError(f"{path}: the 7z archive is encrypted; airgap reads plain 7z only")
+        items = [i for i in z.list() if not i.is_directory]
+        if len(items) != 1:
+            raise FormatError(f"{path}: a 7z bundle must hold exactly one tar, it holds "
+                              f"{len(items)} files ({', '.join(i.filename for i in items[:5])})")
+        name = items[0].filename
+        if name.startswith("/") or ".." in name.replace("\\", "/").split("/"):
+            raise FormatError(f"{path}: member {name!r} points outside the archive")
+        if getattr(items[0], "is_symlink", False):
+            raise FormatError(f"{path}: {name} is a symbolic link, not a tar")
+    except BaseException:
+        z.close()
+        raise
+    r, w = os.pipe()
+    failure: list[BaseException] = []
+
+    class Writer(Py7zIO):
+        def write(self, s: bytes | bytearray) -> int:
+            view = memoryview(s)
+            while view:
+                view = view[os.write(w, view):]
+            return len(s)
+
+        def read(self, size: int | None = None) -> bytes:
+            return b""
+
+        def seek(self, offset: int, whence: int = 0) -> int:
+            return 0
+
+        def flush(self) -> None:
+            pass
+
+        def size(self) -> int:
+            return 0
+
+    class Factory(WriterFactory):
+        def create(self, filename: str) -> Py7zIO:
+            return Writer()
+
+    def extract() -> None:
+        try:
+            z.extract(targets=[name], factory=Factory())
+        except BrokenPipeError:
+            pass  # the reader stopped: a refusal, or the tar ended
+        except BaseException as exc:
+            failure.append(exc)
+        finally:
+            os.close(w)
+            z.close()
+    worker = threading.Thread(target=extract, name="7z", daemon=True)
+    worker.start()
+    return io.BufferedReader(_PipeReader(r, path, worker, failure), 1 << 20), f"{path}!{name}"

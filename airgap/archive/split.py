@@ -6,18 +6,21 @@ The parts are plain byte ranges of the one tar, so ``cat FILE.0* | docker load``
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
 import re
+import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from ..digest import CHUNK
+from ..digest import CHUNK, Hasher
 from ..errors import FormatError, NotFound, UsageError
 from ..words import plural
 
 FAT32_MAX = 4 * 1024 ** 3 - 1
+MAX_PARTS = 999
 _UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
 _PART = re.compile(r"^(?P<base>.+)\.(?P<n>\d{3})$")
 
@@ -111,43 +114,82 @@ def split_base(path: str) -> Path | None:
     return None
 
 
+def _part_name(name: str, sums_file: Path) -> str:
+    """A part as ``FILE.sha256`` names it: a plain file name beside it, nothing else."""
+    if not name or "/" in name or "\\" in name or name in (".", "..") or "\0" in name:
+        raise FormatError(f"{sums_file}: names {name!r}, which is not a file beside it; "
+                          "a split bundle's parts sit in one directory")
+    return name
+
+
+def _open_part(path: Path, base: Path, i: int, n: int) -> BinaryIO:
+    """Open a part without following links or blocking on a FIFO; it must be a regular file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise FormatError(f"{base}: part {path.name} is missing ({i + 1} of {n})") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise FormatError(f"{base}: part {path.name} is a symbolic link; parts must be regular "
+                              "files") from None
+        raise
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise FormatError(f"{base}: part {path.name} is not a regular file (a device, FIFO or "
+                          "directory); parts must be regular files")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
 def open_split(base: Path) -> tuple[io.RawIOBase, str]:
     """Check every part (against ``FILE.sha256`` when it is there) and join them."""
     sums_file = base.with_name(base.name + ".sha256")
     listed: list[tuple[str, str]] = []
     if sums_file.exists():
-        for line in sums_file.read_text().splitlines():
+        with _open_part(sums_file, base, 0, 1) as f:
+            text = f.read(1 << 20).decode("utf-8", "replace")
+        for line in text.splitlines()[:MAX_PARTS + 1]:
             hexd, _, name = line.strip().partition("  ")
             if line.strip():
-                listed.append((hexd.lower(), name.lstrip("*")))
+                listed.append((hexd.lower(), _part_name(name.lstrip("*"), sums_file)))
         parts = [base.with_name(name) for _, name in listed]
     else:
         parts = []
-        while part_name(base, len(parts) + 1).exists():
+        while part_name(base, len(parts) + 1).exists() and len(parts) <= MAX_PARTS:
             parts.append(part_name(base, len(parts) + 1))
     if not parts:
         raise NotFound(f"{base}: no parts found ({part_name(base, 1).name} …)")
-    for i, part in enumerate(parts):
-        if not part.exists():
-            raise FormatError(f"{base}: part {part.name} is missing ({i + 1} of {len(parts)})")
-        if listed:
-            h = hashlib.sha256()
-            with open(part, "rb") as f:
+    if len(parts) > MAX_PARTS:
+        raise FormatError(f"{base}: more than {MAX_PARTS} parts")
+    files = []
+    try:
+        for i, part in enumerate(parts):
+            files.append(_open_part(part, base, i, len(parts)))
+        for i, (f, part) in enumerate(zip(files, parts)):
+            if listed:
+                h = Hasher()
                 while chunk := f.read(CHUNK):
                     h.update(chunk)
-            if h.hexdigest() != listed[i][0]:
-                raise FormatError(f"{base}: part {part.name} is damaged (its sha256 is not the one "
-                                  f"in {sums_file.name})")
+                if h.digest()[7:] != listed[i][0]:
+                    raise FormatError(f"{base}: part {part.name} is damaged (its sha256 is not the one "
+                                      f"in {sums_file.name})")
+    except BaseException:
+        for f in files:
+            f.close()
+        raise
     if listed and part_name(base, len(parts) + 1).exists():
+        for f in files:
+            f.close()
         raise FormatError(f"{base}: {part_name(base, len(parts) + 1).name} is not listed in {sums_file.name}")
-    return JoinedFile(parts), f"{base} ({plural(len(parts), 'part')})"
+    return JoinedFile(files), f"{base} ({plural(len(parts), 'part')})"
 
 
 class JoinedFile(io.RawIOBase):
     """Read-only, seekable concatenation of files."""
 
-    def __init__(self, paths: list[Path]) -> None:
-        self._files = [open(p, "rb") for p in paths]
+    def __init__(self, files: list[BinaryIO]) -> None:
+        self._files = files
         self._starts: list[int] = []
         total = 0
         for f in self._files:
@@ -180,7 +222,7 @@ class JoinedFile(io.RawIOBase):
         f.seek(self._pos - self._starts[i])
         end = self._starts[i + 1] if i + 1 < len(self._starts) else self._size
         want = min(len(b), end - self._pos)
-        n = f.readinto(memoryview(b)[:want]) or 0
+        n = f.readinto(memoryview(b)[:want]) or 0  # type: ignore[attr-defined]
         self._pos += n
         return n
 

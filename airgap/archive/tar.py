@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import posixpath
+import re
 import tarfile
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -21,9 +22,19 @@ from .input import looks_like
 
 BLOCK = 512
 MAX_LINK_DEPTH = 16
+MAX_PAX = 1 << 20          # a PAX extended header, as Go's archive/tar caps it
+MAX_MEMBERS = 200_000      # headers in one archive (a 16,000-layer image has ~16,000)
+MAX_MEMBER_SIZE = 1 << 42  # 4 TiB: any larger size field is damage, not a layer
+_OCTAL = re.compile(rb"[0-7]*")
+_DECIMAL = re.compile(rb"[0-9]+")
+_NUMERIC_FIELDS = (("mode", 100, 108), ("uid", 108, 116), ("gid", 116, 124), ("size", 124, 136),
+                   ("mtime", 136, 148))
+_REFUSED_TYPES = {b"S": "an old GNU sparse file", b"V": "a GNU volume header",
+                  b"M": "a GNU multi-volume continuation", b"N": "an old GNU long-name member",
+                  b"D": "a GNU directory dump"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Member:
     name: str
     offset: int
@@ -75,11 +86,10 @@ class TarIndex:
         f.seek(0, os.SEEK_END)
         end = f.tell()
         f.seek(0)
-        headers = TarStream(f, self.archive, seekable=True)
+        headers = TarStream(f, self.archive, seekable=True, end=end)
         seen_dirs: set[str] = set()
         while (m := headers.next()) is not None:
             self._add(m, f.tell(), end, seen_dirs)
-        self._check_trailer(f.tell(), end)
         for name in self._links:
             self.lookup(name)  # every link must resolve inside the archive
 
@@ -109,15 +119,6 @@ class TarIndex:
             kind = {tarfile.CHRTYPE: "character device", tarfile.BLKTYPE: "block device",
                     tarfile.FIFOTYPE: "fifo"}.get(m.type, f"type {m.type!r}")
             raise FormatError(f"{archive}: member {name!r} is a {kind}, not allowed in an image archive")
-
-    def _check_trailer(self, offset: int, end: int) -> None:
-        """After the first zero block: a second one, or the end of the file (as Go's reader
-        allows). Anything else is a damaged or cut archive."""
-        self.f.seek(offset)
-        rest = self.f.read(BLOCK)
-        if rest and (len(rest) < BLOCK or rest.count(0) != BLOCK):
-            raise FormatError(f"{self.archive}: truncated or damaged: the archive ends at byte {end} "
-                              "inside its end-of-archive marker")
 
     def lookup(self, name: str) -> Member | None:
         """The regular file behind ``name``, following links inside the archive."""
@@ -216,15 +217,21 @@ class _Bounded(io.RawIOBase):
 class TarStream:
     """Reads a tar one member at a time, with no copies of the data: ``next()`` gives a
     header, ``data()`` a reader of exactly its bytes. On a stream, unread data is read
-    past; with ``seekable`` it is seeked past (a header walk). Handles ustar headers and
-    PAX extended headers (``path``, ``size``, ``linkpath``); refuses sparse files.
+    past; with ``seekable`` it is seeked past (a header walk). Every header is checked as
+    Go's ``archive/tar`` checks it (ASCII octal or base-256 numbers in range, PAX numbers
+    in decimal ASCII, PAX headers at most 1 MiB, sizes >= 0 and within the file when its
+    end is known), every step moves forward, and the archive must end with a zero block
+    (a second one, or the end of the input, may follow: nothing else). Handles ustar and
+    PAX (``path``, ``size``, ``linkpath``); refuses sparse files, GNU long names and volumes.
     """
 
-    def __init__(self, f: BinaryIO, archive: str, seekable: bool = False) -> None:
-        self.f, self.archive, self.seekable = f, archive, seekable
+    def __init__(self, f: BinaryIO, archive: str, seekable: bool = False, end: int | None = None) -> None:
+        self.f, self.archive, self.seekable, self.end = f, archive, seekable, end
         self._open: _Bounded | None = None
         self._pad = 0
         self._first = True  # the first header tells a tar from something else
+        self._headers = 0
+        self._pos = 0  # bytes consumed so far (headers, data, padding)
 
     def _read(self, n: int) -> bytes:
         data = self.f.read(n)
@@ -235,13 +242,21 @@ class TarStream:
                 raise FormatError(f"{self.archive}: truncated, or not a tar archive: it ends after "
                                   f"{len(data)} bytes, inside the first tar header (it looks like "
                                   f"{looks_like(data)})")
+            if n == BLOCK and data.count(0) == len(data):
+                raise FormatError(f"{self.archive}: truncated: the archive ends "
+                                  + ("inside its end-of-archive marker" if data else
+                                     "without its end-of-archive marker (two zero blocks)"))
             raise FormatError(f"{self.archive}: truncated: the stream ends inside a tar header")
+        self._pos += n
         return data
 
     def _finish(self) -> None:
         """Skip what the caller did not read of the last member, and its padding."""
+        left = self._open.left if self._open else 0
         if self.seekable:
-            self.f.seek((self._open.left if self._open else 0) + self._pad, os.SEEK_CUR)
+            if left + self._pad:
+                self.f.seek(left + self._pad, os.SEEK_CUR)
+            self._pos += self._pad
             self._open, self._pad = None, 0
             return
         if self._open is not None:
@@ -253,43 +268,82 @@ class TarStream:
             self._read(self._pad)
             self._pad = 0
 
+    def _trailer(self) -> None:
+        """After the first zero block: a second one, or the end of the input."""
+        rest = self.f.read(BLOCK)
+        if rest and (len(rest) < BLOCK or rest.count(0) != BLOCK):
+            raise FormatError(f"{self.archive}: truncated or damaged: the archive ends inside its "
+                              "end-of-archive marker (two zero blocks)")
+
     def next(self) -> tarfile.TarInfo | None:
         self._finish()
         pax: dict[str, str] = {}
         while True:
+            start = self._pos
             block = self._read(BLOCK)
             if block.count(0) == BLOCK:
+                self._trailer()
                 return None  # the end-of-archive marker
-            try:
-                ti = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
-            except tarfile.TarError as exc:
-                if self._first and block[257:262] != b"ustar":  # no tar magic either
-                    raise FormatError(f"{self.archive}: not a tar archive (it looks like "
-                                      f"{looks_like(block)})") from None
-                raise FormatError(f"{self.archive}: damaged tar header ({exc})") from None
+            self._headers += 1
+            if self._headers > MAX_MEMBERS:
+                raise FormatError(f"{self.archive}: more than {MAX_MEMBERS} tar headers; "
+                                  "no image archive has that many")
+            ti = self._header(block)
             self._first = False
+            size = ti.size
             if ti.type in (tarfile.XHDTYPE, tarfile.XGLTYPE):
-                records = self._read(ti.size + (-ti.size % BLOCK))[: ti.size]
+                if size > MAX_PAX:
+                    raise FormatError(f"{self.archive}: a PAX extended header of {size} bytes at "
+                                      f"offset {start}; at most {MAX_PAX} are allowed")
+                records = self._read(size + (-size % BLOCK))[:size]
+                parsed = _pax_records(records, self.archive)
                 if ti.type == tarfile.XHDTYPE:
-                    pax.update(_pax_records(records, self.archive))
+                    pax.update(parsed)
                 continue
             if ti.type in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK):
                 raise FormatError(f"{self.archive}: GNU long-name headers are not used in bundles")
-            if any(k.startswith("GNU.sparse") for k in pax):
-                raise FormatError(f"{self.archive}: member {ti.name!r} is a sparse file")
+            kind = _REFUSED_TYPES.get(ti.type)
+            if kind is not None or any(k.startswith("GNU.sparse") for k in pax):
+                raise FormatError(f"{self.archive}: member {ti.name!r} is {kind or 'a sparse file'}; "
+                                  "airgap refuses it (tar readers disagree on its bytes)")
             if "path" in pax:
                 ti.name = pax["path"]
             if "linkpath" in pax:
                 ti.linkname = pax["linkpath"]
             if "size" in pax:
-                try:
-                    ti.size = int(pax["size"])
-                except ValueError:
-                    raise FormatError(f"{self.archive}: bad PAX size for {ti.name!r}") from None
+                ti.size = _pax_number(pax["size"], "size", ti.name, self.archive)
+            self._check_size(ti)
             if ti.size:
                 self._open = _Bounded(self.f, ti.size)
                 self._pad = -ti.size % BLOCK
+                self._pos += ti.size  # counted as read: the caller reads it, or _finish skips it
+            if self._pos <= start:  # cannot happen with the checks above; never loop on input
+                raise FormatError(f"{self.archive}: damaged tar header at offset {start}")
             return ti
+
+    def _check_size(self, ti: tarfile.TarInfo) -> None:
+        if ti.size < 0 or ti.size > MAX_MEMBER_SIZE:
+            raise FormatError(f"{self.archive}: member {ti.name!r} has an impossible size {ti.size}")
+        if self.end is not None and self._pos + ti.size > self.end:
+            raise FormatError(f"{self.archive}: truncated: member {ti.name!r} needs {ti.size} bytes "
+                              f"at offset {self._pos}, the file has {self.end}")
+
+    def _header(self, block: bytes) -> tarfile.TarInfo:
+        magic = block[257:262] == b"ustar"
+        for field, lo, hi in _NUMERIC_FIELDS:
+            if _numeric(block[lo:hi]) is None:
+                if self._first and not magic:
+                    break  # not a tar at all: said below
+                raise FormatError(f"{self.archive}: damaged tar header at offset {self._pos - BLOCK}: "
+                                  f"the {field} field is not a valid number")
+        try:
+            ti = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+        except tarfile.TarError as exc:
+            if self._first and not magic:  # no tar magic either
+                raise FormatError(f"{self.archive}: not a tar archive (it looks like "
+                                  f"{looks_like(block)})") from None
+            raise FormatError(f"{self.archive}: damaged tar header ({exc})") from None
+        return ti
 
     def data(self) -> _Bounded:
         """The bytes of the member ``next()`` returned last."""
@@ -297,19 +351,44 @@ class TarStream:
         return self._open
 
 
+def _numeric(field: bytes) -> int | None:
+    """A numeric header field as Go reads it, or None when it is not a number."""
+    if field and field[0] & 0x80:  # base-256 (GNU): 0x80 positive, 0xff negative
+        if field[0] not in (0x80, 0xFF):
+            return None
+        value = int.from_bytes(bytes([field[0] & 0x7F]) + field[1:], "big")
+        return value - (1 << (8 * len(field) - 1)) if field[0] == 0xFF else value
+    digits = field.strip(b" \x00")
+    if not _OCTAL.fullmatch(digits):
+        return None
+    return int(digits, 8) if digits else 0
+
+
+def _pax_number(value: str, key: str, name: str, archive: str) -> int:
+    raw = value.encode("utf-8", "surrogateescape")
+    if not _DECIMAL.fullmatch(raw) or len(raw) > 19:
+        raise FormatError(f"{archive}: member {name!r}: PAX {key} {value!r} is not a decimal number")
+    return int(raw)
+
+
 def _pax_records(data: bytes, archive: str) -> dict[str, str]:
+    """``LEN KEY=VALUE\\n`` records, strictly: LEN in decimal ASCII and exactly the record."""
     out: dict[str, str] = {}
     pos = 0
     while pos < len(data):
-        space = data.find(b" ", pos)
-        try:
-            length = int(data[pos:space])
-        except ValueError:
-            raise FormatError(f"{archive}: damaged PAX header") from None
-        record = data[space + 1: pos + length - 1]
-        key, _, value = record.partition(b"=")
+        if data[pos:].count(0) == len(data) - pos:
+            break  # NUL padding after the last record
+        space = data.find(b" ", pos, pos + 21)
+        digits = data[pos:space] if space > pos else b""
+        if not _DECIMAL.fullmatch(digits):
+            raise FormatError(f"{archive}: damaged PAX header (bad record length)")
+        length = int(digits)
+        end = pos + length
+        if length < len(digits) + 4 or end > len(data) or data[end - 1:end] != b"\n":
+            raise FormatError(f"{archive}: damaged PAX header (a record of {length} bytes does not fit)")
+        key, eq, value = data[space + 1:end - 1].partition(b"=")
+        if not eq or not key:
+            raise FormatError(f"{archive}: damaged PAX header (a record without key=value)")
         out[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
-        if length <= 0:
-            raise FormatError(f"{archive}: damaged PAX header")
-        pos += length
+        pos = end
     return out

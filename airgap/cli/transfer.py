@@ -104,7 +104,7 @@ def _open_checked(ctx: Context, args: argparse.Namespace, spool: Path | None,
     from .. import signing
     from ..archive.input import open_input, spool as spool_stream
     from ..transports.archive import ArchiveSource
-    from ..transports.stream import StreamedBundle, peek_bundle
+    from ..transports.stream import StreamedBundle, peek_bundle, read_bundle_head
     from .progress import make_read_progress
     policy = signing.TrustPolicy.load(args.trust, args.require_signature)
     reading = make_read_progress(ctx.progress_mode, "Reading")
@@ -113,9 +113,14 @@ def _open_checked(ctx: Context, args: argparse.Namespace, spool: Path | None,
     source: ArchiveSource | StreamedBundle
     try:
         if inp.seekable:
+            if policy.in_force and not args.insecure_skip_signature:  # before the header walk
+                signing.check(policy, inp.name, *read_bundle_head(inp.f, inp.name))
             source = ArchiveSource(inp.f, inp.name)
         else:
             is_bundle, stream = peek_bundle(inp.f)
+            if is_bundle and stream_into is None:  # verify: a scratch store, removed after
+                from ..store import Store
+                stream_into = Store(stack.enter_context(tempfile.TemporaryDirectory(prefix="airgap-verify-")))
             if is_bundle and stream_into is not None:
                 source = StreamedBundle(stream, inp.name, stream_into, present)
             else:
@@ -216,9 +221,12 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
         raise UsageError("verify needs a bundle: airgap verify FILE (or -i FILE; - for stdin)")
     from ..store import Store
     store = Store(ctx.store_path, create=False)  # verify looks at the store, never makes one
+    from ..transports.stream import StreamedBundle
     with contextlib.ExitStack() as stack:
         source, trust = _open_checked(ctx, args, None, stack)
         stack.callback(source.close)
+        if isinstance(source, StreamedBundle):
+            source.receive()
         p = plan(source, source.images())
         delta = source.expected_present(p)
         transfer(source, NullSink({d.digest for d in delta}), p,

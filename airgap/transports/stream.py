@@ -27,6 +27,7 @@ from .archive import (BUNDLE_JSON, BUNDLE_SIG, blob_member, bundle_expected_pres
                       bundle_uncompressed_size, check_bundle_plan)
 from .base import SourceImage
 
+MAX_SIGNATURE = 1 << 20
 _PEEK = 1536  # three tar blocks: the "airgap/" directory header and bundle.json's header
 
 
@@ -36,6 +37,27 @@ def peek_bundle(stream: BinaryIO) -> tuple[bool, BinaryIO]:
     names = [head[i:i + 100].split(b"\0", 1)[0] for i in (0, 512)]
     is_bundle = any(n in (b"airgap/", b"airgap", BUNDLE_JSON.encode()) for n in names)
     return is_bundle, io.BufferedReader(Prefixed(head, stream), CHUNK)
+
+
+def read_bundle_head(f: BinaryIO, name: str) -> tuple[bytes | None, bytes | None]:
+    """``bundle.json`` and its signature when they open the archive on a seekable file:
+    what the trust policy needs, read before the rest of the archive is looked at."""
+    end = f.seek(0, os.SEEK_END)
+    f.seek(0)
+    tar = TarStream(f, name, seekable=True, end=end)
+    found: list[bytes | None] = []
+    try:
+        for member, limit in ((BUNDLE_JSON, MAX_BUNDLE_JSON), (BUNDLE_SIG, MAX_SIGNATURE)):
+            m = tar.next()
+            while m is not None and m.isdir():
+                m = tar.next()
+            if m is None or not m.isreg() or clean_name(m.name, name) != member or m.size > limit:
+                break
+            found.append(tar.data().read())
+    finally:
+        f.seek(0)
+    found += [None, None]
+    return found[0], found[1] if found[0] is not None else None
 
 
 class _Staged(io.FileIO):
@@ -58,7 +80,7 @@ class StreamedBundle:
         self._pending: tarfile.TarInfo | None = None
         self.bundle: Bundle | None = None
         self.bundle_raw = self._read_first(BUNDLE_JSON, MAX_BUNDLE_JSON)
-        self.signature_raw = self._read_first(BUNDLE_SIG, 1 << 20, optional=True)
+        self.signature_raw = self._read_first(BUNDLE_SIG, MAX_SIGNATURE, optional=True)
         self._images: list[SourceImage] | None = None
 
     # -- reading the stream ------------------------------------------------------

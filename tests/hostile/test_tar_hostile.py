@@ -1,0 +1,169 @@
+"""Issue 10, tar headers: every field validated, every walk step forward, PAX capped."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from airgap.archive.tar import TarIndex, TarStream
+from airgap.errors import FormatError
+
+from ..conftest import Airgap
+from .limits import refused, run_airgap
+from .tarcraft import END, base256, header, member, pax, tiny_members
+
+HEADER_CASES = {
+    "negative base-256 size": header(b"blobs/x", size=base256(-1024)) + b"\0" * 1024 + END,
+    "negative base-256 size of a directory": header(b"blobs/", size=base256(-512), typeflag=b"5") + END,
+    "absurd base-256 size": header(b"blobs/x", size=base256(1 << 80)) + END,
+    "size past the end of the file": header(b"blobs/x", size_int=10 << 20) + b"x" * 512 + END,
+    "directory with an absurd size": header(b"blobs/", size_int=8 << 30, typeflag=b"5") + END,
+    "non-ASCII octal digits": header(b"blobs/x", size="٠٠٠٠٠٠٠٠١٢".encode()[:11] + b"\0") + END,
+    "junk in the size field": header(b"blobs/x", size=b"12abc\0\0\0\0\0\0\0") + END,
+    "PAX size negative": pax({b"size": b"-1"}) + member(b"blobs/x", b"") + END,
+    "PAX size in Arabic-Indic digits": pax({b"size": "١٢".encode()}) + member(b"blobs/x", b"") + END,
+    "PAX size with a sign": pax({b"size": b"+5"}) + member(b"blobs/x", b"") + END,
+    "PAX size with underscores": pax({b"size": b"1_0"}) + member(b"blobs/x", b"") + END,
+    "PAX size absurd": pax({b"size": b"9" * 40}) + member(b"blobs/x", b"") + END,
+    "PAX record length lies": header(b"PaxHeader", size_int=20, typeflag=b"x") + b"99 size=1\n".ljust(512, b"\0")
+                              + member(b"blobs/x", b"") + END,
+    "PAX record length zero": header(b"PaxHeader", size_int=12, typeflag=b"x") + b"0 size=1\n".ljust(512, b"\0")
+                              + member(b"blobs/x", b"") + END,
+    "old GNU sparse member": header(b"blobs/x", size_int=512, typeflag=b"S") + b"x" * 512 + END,
+    "GNU volume header": header(b"vol", typeflag=b"V") + END,
+    "bad checksum field": header(b"blobs/x", chksum=b"12x4567\0") + END,
+}
+
+
+@pytest.mark.parametrize("case", sorted(HEADER_CASES))
+def test_hostile_headers_are_refused_from_file_and_pipe(case: str, tmp_path: Path) -> None:
+    data = HEADER_CASES[case]
+    path = tmp_path / "evil.tar"
+    path.write_bytes(data)
+    store = tmp_path / "store"
+    refused(run_airgap(store, "load", "-i", str(path), timeout=30))
+    with open(path, "rb") as f:
+        refused(run_airgap(store, "load", stdin=subprocess.PIPE if False else _pipe(f), timeout=30))
+
+
+def _pipe(f: io.BufferedReader) -> int:
+    """A real pipe carrying the file (not a seekable stdin)."""
+    r, w = os.pipe()
+    data = f.read()
+
+    def feed() -> None:
+        with os.fdopen(w, "wb") as out:
+            try:
+                out.write(data)
+            except BrokenPipeError:
+                pass
+    import threading
+    threading.Thread(target=feed, daemon=True).start()
+    return r
+
+
+@pytest.mark.parametrize("case", sorted(HEADER_CASES))
+def test_readers_refuse_each_case(case: str) -> None:
+    """The same rule in the header walk (files) and the stream reader (pipes)."""
+    data = HEADER_CASES[case]
+    with pytest.raises(FormatError):
+        TarIndex(io.BytesIO(data), "evil.tar")  # type: ignore[arg-type]
+    ts = TarStream(io.BufferedReader(io.BytesIO(data)), "evil.tar")  # type: ignore[arg-type]
+    with pytest.raises(FormatError):
+        for _ in range(100):
+            m = ts.next()
+            if m is None:
+                break
+            if m.size:
+                ts.data().read()
+
+
+def test_pax_header_cap(tmp_path: Path) -> None:
+    """A 150 MB PAX header is refused at its header, never read into memory."""
+    path = tmp_path / "big-pax.tar"
+    size = 150 << 20
+    with open(path, "wb") as f:
+        f.write(header(b"PaxHeader", size_int=size, typeflag=b"x"))
+        f.truncate(512 + size + (-size % 512))
+        f.seek(0, 2)
+        f.write(member(b"blobs/x", b"x") + END)
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(path)), "PAX", seconds=10)
+
+
+def test_many_tiny_members(tmp_path: Path) -> None:
+    """100,000 empty members: refused (not an image archive) in bounded time and memory."""
+    path = tmp_path / "many.tar"
+    with open(path, "wb") as f:
+        f.writelines(tiny_members(100_000))
+        f.write(END)
+    run = run_airgap(tmp_path / "s", "load", "-i", str(path), timeout=60)
+    refused(run, "not an image archive", seconds=30)
+
+
+def test_many_tiny_members_under_a_trust_policy(tmp_path: Path) -> None:
+    """500,000 members and a trust policy: refused at the first member, in a moment."""
+    from airgap.signing import generate_key
+    key, pub, _, _ = generate_key(str(tmp_path / "k"))
+    path = tmp_path / "many.tar"
+    with open(path, "wb") as f:
+        f.writelines(tiny_members(500_000))
+        f.write(END)
+    run = run_airgap(tmp_path / "s", "load", "-i", str(path), "--trust", str(pub), timeout=60)
+    refused(run, "not an airgap bundle", seconds=5)
+
+
+def _bundle_bytes(airgap: Airgap, tmp_path: Path, names: list[str]) -> bytes:
+    out = tmp_path / "b.tar"
+    airgap("save", "-o", str(out), *names)
+    return out.read_bytes()
+
+
+@pytest.mark.parametrize("cut", [512 + 100, 1024, 1024 + 512])
+def test_one_rule_for_a_cut_trailer(airgap: Airgap, three_images: list[str], tmp_path: Path, cut: int) -> None:
+    """The end-of-archive marker cut: a file and a pipe give the same answer."""
+    data = _bundle_bytes(airgap, tmp_path, three_images)
+    assert data.endswith(END)
+    bad = tmp_path / "cut.tar"
+    bad.write_bytes(data[: len(data) - cut] if cut != 1024 + 512 else data[: len(data) - 1024] + b"\x01" * 512)
+    a = run_airgap(tmp_path / "a", "load", "-i", str(bad))
+    with open(bad, "rb") as f:
+        b = run_airgap(tmp_path / "b", "load", stdin=_pipe(f))
+    assert a.code == b.code == 3, (a.err, b.err)
+    said = a.err.splitlines()[-1].replace(str(bad), "X")
+    assert said == b.err.splitlines()[-1].replace("stdin", "X"), (a.err, b.err)  # the same words
+    if cut != 1024 + 512:
+        assert "end-of-archive marker" in said
+    good = tmp_path / "one-zero-block.tar"
+    good.write_bytes(data[: len(data) - 512])  # one zero block, then the end: accepted (as Go)
+    assert run_airgap(tmp_path / "c", "load", "-i", str(good)).code == 0
+    with open(good, "rb") as f:
+        assert run_airgap(tmp_path / "d", "load", stdin=_pipe(f)).code == 0
+
+
+def test_split_parts_must_be_regular_files(airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
+    base = tmp_path / "b.tar"
+    airgap("save", "--split", "1M", "-o", str(base), *three_images)
+    parts = sorted(tmp_path.glob("b.tar.0*"))
+    assert len(parts) >= 1
+    victim = parts[-1]
+    saved = victim.read_bytes()
+    victim.unlink()
+    victim.symlink_to("/dev/zero")
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(parts[0]), timeout=20), victim.name, seconds=10)
+    victim.unlink()
+    os.mkfifo(victim)
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(parts[0]), timeout=20), victim.name, seconds=10)
+    victim.unlink()
+    victim.write_bytes(saved)
+    sums = tmp_path / "b.tar.sha256"
+    good = sums.read_text()
+    sums.write_text(good.replace(f"  {parts[0].name}", "  ../../etc/passwd", 1))
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(parts[0]), timeout=20), "../../etc/passwd", seconds=10)
+    sums.write_text(good)
+    assert run_airgap(tmp_path / "s", "load", "-i", str(parts[0])).code == 0
