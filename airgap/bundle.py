@@ -22,12 +22,16 @@ from typing import Any
 
 from . import __version__
 from .digest import validate_digest
-from .errors import FormatError
+from .errors import AirgapError, FormatError
+from .oci import MAX_MANIFESTS, load_json, need_list, need_str
 from .reference import Reference, parse_reference
 
 SCHEMA_VERSION = 1
 MEDIA_TYPE = "application/vnd.airgap.bundle.v1+json"
-MAX_BUNDLE_JSON = 64 << 20
+MAX_BUNDLE_JSON = 16 << 20
+MAX_IMAGES = 10_000     # images in one bundle
+MAX_NAMES = 10_000      # names of one image
+MAX_BLOBS = 100_000     # blobs in one bundle
 TOP_FILES = ("index.json", "manifest.json", "repositories", "oci-layout")
 
 
@@ -73,12 +77,11 @@ class Bundle:
     expected_present: list[BundleBlob] = field(default_factory=list)
     tool: str = f"airgap {__version__}"
 
+    def __post_init__(self) -> None:
+        self._by_digest = {b.digest: b for b in [*self.blobs, *self.expected_present]}
+
     def blob(self, digest: str) -> BundleBlob | None:
         return self._by_digest.get(digest)
-
-    @property
-    def _by_digest(self) -> dict[str, BundleBlob]:
-        return {b.digest: b for b in [*self.blobs, *self.expected_present]}
 
     def to_bytes(self) -> bytes:
         name, _, version = self.tool.partition(" ")
@@ -102,51 +105,72 @@ class Bundle:
 
     @classmethod
     def from_bytes(cls, data: bytes, where: str) -> Bundle:
+        doc = load_json(data, where, max_containers=4 * MAX_BLOBS)
         try:
-            doc = json.loads(data)
             return cls._from_doc(doc, where)
         except FormatError:
             raise
+        except AirgapError as exc:  # an invalid reference: damage, not a usage error
+            raise FormatError(f"{where}: {exc}") from None
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise FormatError(f"{where}: not a valid airgap bundle document ({exc!r})") from None
 
     @classmethod
-    def _from_doc(cls, doc: dict[str, Any], where: str) -> Bundle:
+    def _from_doc(cls, doc: Any, where: str) -> Bundle:
+        if not isinstance(doc, dict):
+            raise FormatError(f"{where}: not a JSON object")
         if doc.get("schemaVersion") != SCHEMA_VERSION or doc.get("mediaType") != MEDIA_TYPE:
             raise FormatError(f"{where}: unsupported bundle schema {doc.get('schemaVersion')!r} "
                               f"{doc.get('mediaType')!r}; a newer airgap may read it")
         images = []
-        for img in doc["images"]:
+        for img in need_list(doc["images"], where, "images", MAX_IMAGES):
+            _need_dict(img, where, "an image")
             validate_digest(img["digest"], where)
-            manifests = [BundleManifest(validate_digest(m["digest"], where) and m["digest"],
-                                        validate_digest(m["config"], where) and m["config"],
-                                        str(m["platform"])) for m in img["manifests"]]
-            images.append(BundleImage([parse_reference(r) for r in img["references"]],
-                                      img["digest"], str(img["mediaType"]), _size(img["size"], where),
-                                      manifests))
+            manifests = []
+            for m in need_list(img["manifests"], where, "manifests", MAX_MANIFESTS):
+                _need_dict(m, where, "a manifest")
+                manifests.append(BundleManifest(validate_digest(m["digest"], where) and m["digest"],
+                                                validate_digest(m["config"], where) and m["config"],
+                                                need_str(m["platform"], where, "platform")))
+            refs = [parse_reference(need_str(r, where, "a reference"))
+                    for r in need_list(img["references"], where, "references", MAX_NAMES)]
+            images.append(BundleImage(refs, img["digest"], need_str(img["mediaType"], where, "mediaType"),
+                                      _size(img["size"], where), manifests))
+        files_doc = doc["files"]
+        _need_dict(files_doc, where, "files")
         files = {}
-        for name, f in doc["files"].items():
+        for name, f in files_doc.items():
             if name not in TOP_FILES:
                 raise FormatError(f"{where}: unexpected file entry {name!r}")
+            _need_dict(f, where, f"files.{name}")
             validate_digest(f["digest"], where)
             files[name] = (f["digest"], _size(f["size"], where))
         tool = doc.get("tool") or {}
-        return cls(str(doc["created"]), images, [_blob(b, where) for b in doc["blobs"]], files,
-                   [_blob(b, where) for b in doc.get("expectedPresent") or []],
+        _need_dict(tool, where, "tool")
+        blobs = [_blob(b, where) for b in need_list(doc["blobs"], where, "blobs", MAX_BLOBS)]
+        present = [_blob(b, where) for b in need_list(doc.get("expectedPresent") or [], where,
+                                                      "expectedPresent", MAX_BLOBS)]
+        return cls(need_str(doc["created"], where, "created"), images, blobs, files, present,
                    f"{tool.get('name', '?')} {tool.get('version', '?')}")
 
 
+def _need_dict(value: Any, where: str, what: str) -> None:
+    if not isinstance(value, dict):
+        raise FormatError(f"{where}: {what} must be a JSON object")
+
+
 def _size(value: Any, where: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0 or value > 1 << 50:
         raise FormatError(f"{where}: invalid size {value!r}")
     return value
 
 
-def _blob(b: dict[str, Any], where: str) -> BundleBlob:
+def _blob(b: Any, where: str) -> BundleBlob:
+    _need_dict(b, where, "a blob")
     validate_digest(b["digest"], where)
     diff_id = b.get("diffID")
     if diff_id is not None:
         validate_digest(diff_id, where)
     usize = b.get("uncompressedSize")
-    return BundleBlob(b["digest"], _size(b["size"], where), str(b["mediaType"]), diff_id,
-                      None if usize is None else _size(usize, where))
+    return BundleBlob(b["digest"], _size(b["size"], where), need_str(b["mediaType"], where, "mediaType"),
+                      diff_id, None if usize is None else _size(usize, where))

@@ -14,7 +14,7 @@ from typing import Any, BinaryIO, Callable
 
 from .digest import short_id
 from .errors import FormatError, NotFound
-from .layers import check_diff_id
+from .layers import check_layer
 from .oci import (Descriptor, Index, Manifest, Platform, config_platform, diff_ids,
                   host_platform, is_uncompressed_layer, load_json, parse_manifest)
 from .reference import Reference
@@ -139,8 +139,23 @@ def plan(source: Source, images: list[SourceImage], *, platform: Platform | None
                 raise FormatError(f"{what}: the name {name.familiar()} pins digest {name.digest}, "
                                   f"but the image it names is {desc.digest}")
         out.images.append(PlannedImage(img, top, manifests))
+    _check_names(out, source.name)
     source.check_plan(out)
     return out
+
+
+def _check_names(p: Plan, where: str) -> None:
+    """One name, one image: names that mean the same reference (``nginx:1``,
+    ``library/nginx:1``, ``docker.io/library/nginx:1``) given to different images are
+    reported, not resolved by whichever comes last."""
+    owner: dict[Reference, PlannedImage] = {}
+    for img in p.images:
+        for name in img.names:
+            other = owner.setdefault(name, img)
+            if other is not img and other.descriptor.digest != img.descriptor.digest:
+                raise FormatError(f"{where}: the name {name} is given to two different images: "
+                                  f"{other.display()} ({other.descriptor.digest[:19]}) and "
+                                  f"{img.display()} ({img.descriptor.digest[:19]})")
 
 
 def _add_doc(out: Plan, desc: Descriptor, raw: bytes, label: str) -> None:
@@ -242,11 +257,7 @@ def _copy_blob(source: Source, sink: Sink, desc: Descriptor, label: str, progres
 
 
 def _check_layer(source: Source, desc: Descriptor, diff_id: str, label: str, listed: int | None) -> None:
-    where = f"{source.where(desc)} ({label})"
-    with source.open_blob(desc) as stream:
-        size = check_diff_id(stream, desc.media_type, diff_id, where)
-    if listed is not None and listed != size:
-        raise FormatError(f"{where}: uncompressed size {size}, the bundle says {listed}")
+    check_layer(lambda: source.open_blob(desc), desc, diff_id, f"{source.where(desc)} ({label})", listed)
 
 
 def copy(source: Source, sink: Sink, images: list[SourceImage] | None = None, *,

@@ -29,10 +29,10 @@ def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def validate_digest(digest: str, what: str = "digest") -> str:
+def validate_digest(digest: object, what: str = "digest") -> str:
     """Return the hex part of a sha256 digest; refuse anything else before it becomes a path."""
-    if not isinstance(digest, str) or not _SHA256_RE.match(digest):
-        raise FormatError(f"{what}: not a sha256 digest: {digest!r}")
+    if not isinstance(digest, str) or not _SHA256_RE.fullmatch(digest):
+        raise FormatError(f"{what}: not a sha256 digest: {str(digest)[:80]!r}")
     return digest[7:]
 
 

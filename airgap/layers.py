@@ -1,26 +1,48 @@
-"""Layer contents: decompress a layer as a stream to learn its diff_id and size."""
+"""Layer contents: decompress a layer as a stream to learn its diff_id and size.
+
+Decompression is the expensive step, so it never runs on bytes whose distribution digest
+has not been checked, and never past the uncompressed size a signed ``bundle.json``
+declares; a zstd frame that asks for a window larger than ``MAX_ZSTD_WINDOW`` is refused
+before any memory is spent on it.
+"""
 
 from __future__ import annotations
 
-import hashlib
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
-from .digest import CHUNK
+from .digest import CHUNK, Hasher, copy_verified
 from .errors import DigestMismatch, FormatError
-from .oci import is_uncompressed_layer
+from .oci import Descriptor, is_uncompressed_layer
 
-_GZIP_MAGIC = b"\x1f\x8b"
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+MAX_ZSTD_WINDOW = 32 << 20  # zstd's default levels use 8 MiB at most; --long=27 would need 128
 
 
-def _decompressing(stream: BinaryIO, media_type: str, head: bytes) -> BinaryIO:
-    if media_type.endswith("zstd") or head.startswith(_ZSTD_MAGIC):
-        import zstandard
-        return zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
-    if media_type.endswith("gzip") or head.startswith(_GZIP_MAGIC):
-        from isal import igzip
-        return igzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[no-untyped-call,return-value]
-    return stream
+def compression(media_type: str, head: bytes) -> str:
+    """``gzip``, ``zstd`` or ``""``, by the first bytes first and the media type second."""
+    if head.startswith(ZSTD_MAGIC):
+        return "zstd"
+    if head.startswith(GZIP_MAGIC):
+        return "gzip"
+    if is_uncompressed_layer(media_type):
+        return ""
+    return "zstd" if media_type.endswith("zstd") else "gzip" if media_type.endswith("gzip") else ""
+
+
+def zstd_reader(stream: BinaryIO, head: bytes, what: str) -> BinaryIO:
+    """A zstd stream reader that refuses frames needing more memory than the budget."""
+    import zstandard
+    try:
+        window = zstandard.get_frame_parameters(head).window_size
+    except zstandard.ZstdError:
+        window = 0  # a damaged header: the decoder says so
+    if window > MAX_ZSTD_WINDOW:
+        raise FormatError(f"{what}: the zstd frame needs a {window >> 20} MiB window, more than "
+                          f"airgap allows ({MAX_ZSTD_WINDOW >> 20} MiB); recompress it with a "
+                          "default level (no --long)")
+    return zstandard.ZstdDecompressor(max_window_size=MAX_ZSTD_WINDOW).stream_reader(
+        stream, read_across_frames=True)
 
 
 class _Peek:
@@ -44,30 +66,49 @@ class _Peek:
         return True
 
 
-def uncompressed_digest(stream: BinaryIO, media_type: str, what: str) -> tuple[str, int]:
-    """The sha256 and size of the layer's tar, decompressing gzip or zstd as needed."""
-    head = stream.read(4)
+def uncompressed_digest(stream: BinaryIO, media_type: str, what: str,
+                        limit: int | None = None) -> tuple[str, int]:
+    """The sha256 and size of the layer's tar, decompressing gzip or zstd as needed;
+    refuses to produce more than ``limit`` bytes."""
+    head = stream.read(32)
+    kind = compression(media_type, head)
     src: BinaryIO = _Peek(head, stream)  # type: ignore[assignment]
-    if not is_uncompressed_layer(media_type) or head.startswith((_GZIP_MAGIC, _ZSTD_MAGIC)):
-        src = _decompressing(src, media_type, head)
-    h = hashlib.sha256()
-    size = 0
     try:
+        if kind == "zstd":
+            src = zstd_reader(src, head, what)
+        elif kind == "gzip":
+            from isal import igzip
+            src = igzip.GzipFile(fileobj=src, mode="rb")  # type: ignore[no-untyped-call,assignment]
+        h = Hasher()
+        size = 0
         while chunk := src.read(CHUNK):
             h.update(chunk)
             size += len(chunk)
+            if limit is not None and size > limit:
+                raise FormatError(f"{what}: decompresses to more than the {limit} bytes bundle.json "
+                                  "declares; stopped there")
     except (OSError, EOFError, ValueError) as exc:
         raise FormatError(f"{what}: cannot decompress ({exc})") from None
+    except FormatError:
+        raise
     except Exception as exc:  # zstandard.ZstdError is not an OSError
         if type(exc).__name__ == "ZstdError":
             raise FormatError(f"{what}: cannot decompress ({exc})") from None
         raise
-    return "sha256:" + h.hexdigest(), size
+    return h.digest(), size
 
 
-def check_diff_id(stream: BinaryIO, media_type: str, diff_id: str, what: str) -> int:
-    """Decompress and compare with the config's diff_id; return the uncompressed size."""
-    got, size = uncompressed_digest(stream, media_type, what)
+def check_layer(open_blob: Callable[[], BinaryIO], desc: Descriptor, diff_id: str, what: str,
+                declared: int | None) -> int:
+    """The full check of a compressed layer: its distribution digest first (cheap, and what
+    the signature pins), then its diff_id, decompressing at most ``declared`` bytes.
+    Returns the uncompressed size."""
+    with open_blob() as f:
+        copy_verified(f, None, expected=desc.digest, size=desc.size, what=what)
+    with open_blob() as f:
+        got, size = uncompressed_digest(f, desc.media_type, what, declared)
     if got != diff_id:
         raise DigestMismatch(f"{what}: uncompressed content (diff_id)", diff_id, got)
+    if declared is not None and declared != size:
+        raise FormatError(f"{what}: uncompressed size {size}, the bundle says {declared}")
     return size

@@ -32,13 +32,37 @@ ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
 ANNOTATION_CONTAINERD_NAME = "io.containerd.image.name"
 
 MAX_DOCUMENT = 8 << 20  # manifests, indexes and configs are read whole, up to this size
+MAX_CONTAINERS = 200_000  # JSON objects and arrays in one document: a real one has far fewer
+MAX_LAYERS = 20_000       # layers in one manifest
+MAX_MANIFESTS = 20_000    # manifests in one index
 
 
-def load_json(data: bytes, what: str) -> Any:
+def load_json(data: bytes, what: str, max_containers: int = MAX_CONTAINERS) -> Any:
+    """Parse a document from outside: bounded in objects (a few MB of ``[{},{},...]`` would
+    take many times its size in memory) and nesting depth; any failure is a FormatError."""
+    if data.count(b"{") + data.count(b"[") > max_containers:
+        raise FormatError(f"{what}: more than {max_containers} JSON objects and arrays; "
+                          "refusing to parse it")
     try:
         return json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError:
+        raise FormatError(f"{what}: JSON nested too deeply") from None
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, and numbers too long
         raise FormatError(f"{what}: not valid JSON: {exc}") from None
+
+
+def need_str(value: Any, what: str, field: str) -> str:
+    if not isinstance(value, str):
+        raise FormatError(f"{what}: {field} must be a string, not {type(value).__name__}")
+    return value
+
+
+def need_list(value: Any, what: str, field: str, limit: int) -> list[Any]:
+    if not isinstance(value, list):
+        raise FormatError(f"{what}: {field} must be a list, not {type(value).__name__}")
+    if len(value) > limit:
+        raise FormatError(f"{what}: {field} has {len(value)} entries, more than airgap allows ({limit})")
+    return value
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -94,16 +118,24 @@ class Descriptor:
         if not isinstance(obj, dict):
             raise FormatError(f"{what}: descriptor is not an object")
         digest, size = obj.get("digest"), obj.get("size")
-        validate_digest(str(digest), what)
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        validate_digest(digest, what)
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0 or size > 1 << 50:
             raise FormatError(f"{what}: descriptor of {digest} has no valid size")
         plat = obj.get("platform")
         platform = None
-        if isinstance(plat, dict) and plat.get("os") and plat.get("architecture"):
-            platform = Platform(str(plat["os"]), str(plat["architecture"]), str(plat.get("variant", "")))
+        if plat is not None:
+            if not isinstance(plat, dict):
+                raise FormatError(f"{what}: descriptor of {digest}: platform must be an object")
+            fields = [plat.get(k, "") for k in ("os", "architecture", "variant")]
+            if not all(isinstance(f, str) for f in fields):
+                raise FormatError(f"{what}: descriptor of {digest}: platform fields must be strings")
+            if fields[0] and fields[1]:
+                platform = Platform(*fields)
         ann = obj.get("annotations") or {}
-        return cls(str(obj.get("mediaType", "")), str(digest), size,
-                   dict(ann) if isinstance(ann, dict) else {}, platform, dict(obj))
+        if not isinstance(ann, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in ann.items()):
+            raise FormatError(f"{what}: descriptor of {digest}: annotations must map strings to strings")
+        return cls(need_str(obj.get("mediaType", ""), what, "mediaType"), str(digest), size,
+                   dict(ann), platform, dict(obj))
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = dict(self.raw)
@@ -134,41 +166,25 @@ class Index:
     manifests: tuple[Descriptor, ...]
 
 
-def media_type_of(data: bytes, what: str, hint: str = "") -> str:
-    doc = load_json(data, what)
-    if not isinstance(doc, dict):
-        raise FormatError(f"{what}: not a JSON object")
-    mt = doc.get("mediaType") or hint
-    if not mt:
-        mt = OCI_INDEX if "manifests" in doc else OCI_MANIFEST
-    return str(mt)
-
-
 def parse_manifest(data: bytes, what: str) -> Manifest | Index:
     """Parse a manifest or index document, refusing schema 1 and unknown types."""
     doc = load_json(data, what)
     if not isinstance(doc, dict):
         raise FormatError(f"{what}: not a JSON object")
     mt = doc.get("mediaType") or (OCI_INDEX if "manifests" in doc else OCI_MANIFEST)
+    if not isinstance(mt, str):
+        raise FormatError(f"{what}: mediaType must be a string")
     if mt in DOCKER_SCHEMA1 or doc.get("schemaVersion") == 1:
         raise FormatError(f"{what}: Docker schema 1 manifests are not supported "
                           "(deprecated since 2017); re-push the image with a current tool")
     if mt in INDEX_TYPES:
-        items = doc.get("manifests")
-        if not isinstance(items, list):
-            raise FormatError(f"{what}: index has no manifests list")
+        items = need_list(doc.get("manifests"), what, "manifests", MAX_MANIFESTS)
         return Index(mt, tuple(Descriptor.from_json(d, what) for d in items))
     if mt in MANIFEST_TYPES:
-        layers = doc.get("layers")
-        if not isinstance(layers, list):
-            raise FormatError(f"{what}: manifest has no layers list")
+        layers = need_list(doc.get("layers"), what, "layers", MAX_LAYERS)
         return Manifest(mt, Descriptor.from_json(doc.get("config"), f"{what} config"),
                         tuple(Descriptor.from_json(d, f"{what} layer") for d in layers))
     raise FormatError(f"{what}: unsupported manifest media type {mt!r}")
-
-
-def is_gzip_layer(mt: str) -> bool:
-    return mt.endswith("gzip")
 
 
 def is_uncompressed_layer(mt: str) -> bool:
@@ -185,6 +201,7 @@ def diff_ids(config: dict[str, Any], what: str) -> list[str]:
     ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
     if not isinstance(ids, list):
         raise FormatError(f"{what}: config has no rootfs.diff_ids")
+    need_list(ids, what, "rootfs.diff_ids", MAX_LAYERS)
     for d in ids:
         validate_digest(d, what)
     return list(ids)

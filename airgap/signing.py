@@ -250,8 +250,12 @@ def check(policy: TrustPolicy, archive: str, bundle: bytes | None, sig: bytes | 
 
 def _parse_sig(sig: bytes, archive: str) -> tuple[str, Ed25519PublicKey, bytes]:
     where = f"{archive}: airgap/bundle.json.sig"
+    from .errors import FormatError
+    from .oci import load_json
     try:
-        doc = json.loads(sig)
+        doc = load_json(sig, where, max_containers=16)
+        if not isinstance(doc, dict):
+            raise SignatureError(f"{where}: damaged signature file (not a JSON object)")
         if doc.get("algorithm") != "ed25519":
             raise SignatureError(f"{where}: unsupported algorithm {doc.get('algorithm')!r}")
         claimed = str(doc["keyFingerprint"])
@@ -259,6 +263,8 @@ def _parse_sig(sig: bytes, archive: str) -> tuple[str, Ed25519PublicKey, bytes]:
         signature = base64.b64decode(doc["signature"], validate=True)
     except SignatureError:
         raise
+    except FormatError as exc:
+        raise SignatureError(f"damaged signature file: {exc}") from None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise SignatureError(f"{where}: damaged signature file ({exc})") from None
     return claimed, pub, signature

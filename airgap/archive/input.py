@@ -104,7 +104,7 @@ def read_head(stream: BinaryIO, n: int) -> bytes:
     return head
 
 
-def _decompressing(kind: str, stream: BinaryIO, name: str) -> BinaryIO:
+def _decompressing(kind: str, stream: BinaryIO, name: str, head: bytes = b"") -> BinaryIO:
     if kind == "gzip":
         from isal import igzip
         out: Any = igzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[no-untyped-call]
@@ -115,9 +115,8 @@ def _decompressing(kind: str, stream: BinaryIO, name: str) -> BinaryIO:
         import lzma
         out = lzma.LZMAFile(stream, "rb")
     else:
-        import zstandard
-        out = zstandard.ZstdDecompressor(max_window_size=1 << 27).stream_reader(
-            stream, read_across_frames=True, closefd=True)
+        from ..layers import zstd_reader
+        out = zstd_reader(stream, head, name)
     return _Decompressed(out, kind, name, stream)  # type: ignore[return-value]
 
 
@@ -187,13 +186,13 @@ def open_input(path: str, spool_dir: Path | None, stdin: BinaryIO | None = None,
     else:
         raw, name, seekable = _open_path(path)
     try:
-        head = read_head(raw, 6)
+        head = read_head(raw, 32)
         kind = compression_of(head)
         if kind:
             stream: BinaryIO = raw if seekable else Prefixed(head, raw)  # type: ignore[assignment]
             if seekable:
                 raw.seek(0)
-            reader = io.BufferedReader(_decompressing(kind, stream, name), CHUNK)  # type: ignore[type-var]
+            reader = io.BufferedReader(_decompressing(kind, stream, name, head), CHUNK)  # type: ignore[type-var]
             return Input(reader, f"{name} ({kind})", False)
         if seekable:
             raw.seek(0)

@@ -170,6 +170,8 @@ def cmd_load(ctx: Context, args: argparse.Namespace) -> int:
             if isinstance(source, StreamedBundle):
                 source.receive()  # checks the free space against bundle.json before it writes
             p = plan(source, source.images(), platform=platform)
+            for note in source.notes:
+                ctx.info(f"WARNING: {note}")
             _check_delta(source, p, txn.has_blob)
             if not isinstance(source, StreamedBundle):
                 check_space(store.root, sum(d.size for d in p.blobs.values() if not txn.has_blob(d.digest)),
@@ -228,6 +230,8 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
         if isinstance(source, StreamedBundle):
             source.receive()
         p = plan(source, source.images())
+        for note in source.notes:
+            ctx.info(f"WARNING: {note}")
         delta = source.expected_present(p)
         transfer(source, NullSink({d.digest for d in delta}), p,
                  make_progress(ctx.progress_mode, "Verifying"), verify_full=args.verify == "full")

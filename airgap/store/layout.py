@@ -394,12 +394,14 @@ class Store:
     def images(self) -> list[Image]:
         """Every stored image, in index order, with its names (none: dangling)."""
         by_digest: dict[str, Image] = {}
+        seen: set[tuple[str, Reference]] = set()
         for desc in self.entries():
             img = by_digest.get(desc.digest)
             if img is None:
                 img = by_digest[desc.digest] = Image(named_descriptor(desc, None), [])
             name = entry_name(desc)
-            if name is not None and name not in img.names:
+            if name is not None and (desc.digest, name) not in seen:
+                seen.add((desc.digest, name))
                 img.names.append(name)
         return list(by_digest.values())
 
@@ -521,10 +523,7 @@ class Transaction:
             _fsync_dir(store.blobs)
         self._staged.clear()
         if self._names:
-            entries = store.entries()
-            for desc, name in self._names:
-                entries = set_name(entries, desc, name)
-            store.write_entries(entries)
+            store.write_entries(apply_names(store.entries(), self._names))
         self._names.clear()
 
     def abort(self) -> None:
@@ -534,34 +533,48 @@ class Transaction:
         self._names.clear()
 
 
-def set_name(entries: list[Descriptor], desc: Descriptor, name: Reference | None) -> list[Descriptor]:
-    """Return ``entries`` with ``name`` moved to ``desc``.
+def apply_names(entries: list[Descriptor], changes: list[tuple[Descriptor, Reference | None]]) -> list[Descriptor]:
+    """Return ``entries`` with each ``(desc, name)`` applied in order, in one pass.
 
-    The image that loses its last name stays as an unnamed (dangling) entry, as Docker's
-    ``<none>:<none>``; an unnamed entry for an image that also has a name is dropped.
+    A name moves to its new image; the image that loses its last name stays as an unnamed
+    (dangling) entry, as Docker's ``<none>:<none>``; ``(desc, None)`` keeps ``desc`` as an
+    unnamed image; an unnamed entry for an image that also has a name is dropped.
     """
+    final: dict[Reference, Descriptor] = {}
+    unnamed: list[Descriptor] = []
+    for desc, name in changes:
+        if name is None:
+            unnamed.append(desc)
+        else:
+            final.pop(name, None)  # a name set again moves to the end, as set one by one
+            final[name] = desc
     out: list[Descriptor] = []
     orphaned: list[Descriptor] = []
     for e in entries:
-        if name is not None and entry_name(e) == name:
-            if e.digest != desc.digest:
+        name = entry_name(e)
+        if name is not None and name in final:
+            if e.digest != final[name].digest:
                 orphaned.append(e)
             continue
         out.append(e)
-    out.append(named_descriptor(desc, name))
+    out += [named_descriptor(d, n) for n, d in final.items()]
+    out += [named_descriptor(d, None) for d in unnamed]
+    present = {e.digest for e in out}
     for e in orphaned:
-        if not any(x.digest == e.digest for x in out):
+        if e.digest not in present:
+            present.add(e.digest)
             out.append(named_descriptor(e, None))
     return dedupe_entries(out)
 
 
 def dedupe_entries(entries: list[Descriptor]) -> list[Descriptor]:
-    named = {e.digest for e in entries if entry_name(e) is not None}
+    names = [entry_name(e) for e in entries]
+    named = {e.digest for e, n in zip(entries, names) if n is not None}
     seen: set[tuple[str, Reference | None]] = set()
     out = []
-    for e in entries:
-        key = (e.digest, entry_name(e))
-        if key in seen or (key[1] is None and e.digest in named):
+    for e, name in zip(entries, names):
+        key = (e.digest, name)
+        if key in seen or (name is None and e.digest in named):
             continue
         seen.add(key)
         out.append(e)

@@ -11,23 +11,23 @@ import os
 from typing import Any, BinaryIO, Callable
 
 from ..archive.tar import TarIndex, TarWriter
-from ..bundle import MAX_BUNDLE_JSON, TOP_FILES, Bundle, BundleBlob, BundleImage, BundleManifest
+from ..bundle import (MAX_BUNDLE_JSON, MAX_NAMES, TOP_FILES, Bundle, BundleBlob, BundleImage,
+                      BundleManifest)
 from ..digest import copy_verified, sha256_digest, validate_digest
 from ..errors import AirgapError, DigestMismatch, FormatError
-from ..layers import uncompressed_digest
+from ..layers import compression, uncompressed_digest
 from ..oci import (ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, INDEX_TYPES, MAX_DOCUMENT,
                    OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD,
-                   OCI_MANIFEST, Descriptor, diff_ids, is_uncompressed_layer, load_json,
-                   parse_manifest)
+                   OCI_MANIFEST, MAX_LAYERS, Descriptor, diff_ids, is_uncompressed_layer, load_json,
+                   need_list, need_str, parse_manifest)
 from ..reference import Reference, parse_reference
 from ..timeutil import parse_time
 from .base import ProgressFn, SourceImage
 from ..words import plural
 
 BUNDLE_JSON = "airgap/bundle.json"
+MAX_ENTRIES = 100_000  # entries of an archive's index.json or manifest.json
 BUNDLE_SIG = "airgap/bundle.json.sig"
-_GZIP_MAGIC = b"\x1f\x8b"
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 def blob_member(digest: str) -> str:
@@ -44,6 +44,7 @@ class ArchiveSource:
         self._members: dict[str, str] = {}     # digest -> member name
         self._synthetic: dict[str, bytes] = {}  # manifests made for legacy entries
         self._images: list[SourceImage] | None = None
+        self.notes: list[str] = []  # what the loader was lenient about (an ignored name)
         self.bundle: Bundle | None = None
         self.bundle_raw = self._optional(BUNDLE_JSON, MAX_BUNDLE_JSON)
         self.signature_raw = self._optional(BUNDLE_SIG, 1 << 20) if self.bundle_raw else None
@@ -167,28 +168,44 @@ class ArchiveSource:
 
     def _oci_images(self) -> list[SourceImage]:
         doc = self._json("index.json")
-        items = doc.get("manifests") if isinstance(doc, dict) else None
-        if not isinstance(items, list):
-            raise FormatError(f"{self.name}: index.json has no manifests list")
+        if not isinstance(doc, dict):
+            raise FormatError(f"{self.name}: index.json is not a JSON object")
+        items = need_list(doc.get("manifests"), f"{self.name}: index.json", "manifests", MAX_ENTRIES)
         out: list[SourceImage] = []
         by_digest: dict[str, SourceImage] = {}
+        named: set[tuple[str, Reference]] = set()
         for raw in items:
             desc = Descriptor.from_json(raw, f"{self.name}: index.json")
-            name = _annotation_name(desc)
+            name = self._annotation_name(desc)
             img = by_digest.get(desc.digest)
             if img is None:
                 img = by_digest[desc.digest] = SourceImage(
                     Descriptor(desc.media_type, desc.digest, desc.size, {}, desc.platform),
                     [], f"{desc.digest[:19]} from {self.name}")
                 out.append(img)
-            if name is not None and name not in img.names:
+            if name is not None and (desc.digest, name) not in named:
+                named.add((desc.digest, name))
                 img.names.append(name)
         return out
 
+    def _annotation_name(self, desc: Descriptor) -> Reference | None:
+        """The name an OCI index entry gives: containerd's full name, else a ref.name with a
+        repository (a bare tag such as ``latest`` names nothing). An invalid name is
+        ignored, and a note says which and why."""
+        full = desc.annotations.get(ANNOTATION_CONTAINERD_NAME)
+        ref = desc.annotations.get(ANNOTATION_REF_NAME, "")
+        for text in (full, ref if ("/" in ref or ":" in ref) else None):
+            if text:
+                try:
+                    return parse_reference(text).with_default_tag()
+                except AirgapError as exc:
+                    self.notes.append(f"{self.name}: ignored the name {text[:300]!r} of image "
+                                      f"{desc.digest[:19]}: {exc}")
+        return None
+
     def _docker_images(self, oci: list[SourceImage]) -> list[SourceImage]:
-        entries = self._json("manifest.json")
-        if not isinstance(entries, list):
-            raise FormatError(f"{self.name}: manifest.json is not a list")
+        entries = need_list(self._json("manifest.json"), f"{self.name}: manifest.json", "the document",
+                            MAX_ENTRIES)
         by_config = self._oci_by_config(oci)
         out: list[SourceImage] = []
         for i, entry in enumerate(entries):
@@ -196,7 +213,11 @@ class ArchiveSource:
             if not isinstance(entry, dict) or not isinstance(entry.get("Config"), str) \
                     or not isinstance(entry.get("Layers"), list):
                 raise FormatError(f"{what}: needs Config and Layers")
-            names = [_parse_tag(t, what) for t in entry.get("RepoTags") or []]
+            for layer in need_list(entry["Layers"], what, "Layers", MAX_LAYERS):
+                need_str(layer, what, "each of Layers")
+            tags = entry.get("RepoTags")
+            names = [_parse_tag(t, what) for t in need_list(tags, what, "RepoTags", MAX_NAMES)] \
+                if tags is not None else []
             config_member = entry["Config"]
             if self.tar.lookup(config_member) is None:
                 raise FormatError(f"{what} (image {', '.join(n.familiar() for n in names) or '?'}): "
@@ -252,9 +273,9 @@ class ArchiveSource:
             m = self.tar.lookup(member) if isinstance(member, str) else None
             if m is None:
                 raise FormatError(f"{what}: names layer {member}, which the archive does not have")
-            head = self.tar.open(m).read(4)
-            if head.startswith(_GZIP_MAGIC) or head.startswith(_ZSTD_MAGIC):
-                mt = OCI_LAYER_GZIP if head.startswith(_GZIP_MAGIC) else OCI_LAYER_ZSTD
+            kind = compression("", self.tar.open(m).read(4))
+            if kind:
+                mt = OCI_LAYER_GZIP if kind == "gzip" else OCI_LAYER_ZSTD
                 if member.startswith("blobs/sha256/"):
                     digest = self._digest_of_member(member, what)
                 else:
@@ -281,20 +302,6 @@ def _parse_tag(text: Any, what: str) -> Reference:
         return parse_reference(text).with_default_tag()
     except AirgapError as exc:
         raise FormatError(f"{what}: bad RepoTag {text!r}: {exc}") from None
-
-
-def _annotation_name(desc: Descriptor) -> Reference | None:
-    """The name an OCI index entry gives: containerd's full name, else a ref.name with a repo."""
-    full = desc.annotations.get(ANNOTATION_CONTAINERD_NAME)
-    ref = desc.annotations.get(ANNOTATION_REF_NAME, "")
-    for text in (full, ref if ("/" in ref or ":" in ref) else None):
-        if text:
-            try:
-                return parse_reference(text).with_default_tag()
-            except AirgapError:
-                continue
-    return None
-
 
 
 def newest_created(plan: Any) -> str:

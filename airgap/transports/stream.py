@@ -79,6 +79,7 @@ class StreamedBundle:
         self._files: dict[str, bytes] = {}
         self._pending: tarfile.TarInfo | None = None
         self.bundle: Bundle | None = None
+        self.notes: list[str] = []
         self.bundle_raw = self._read_first(BUNDLE_JSON, MAX_BUNDLE_JSON)
         self.signature_raw = self._read_first(BUNDLE_SIG, MAX_SIGNATURE, optional=True)
         self._images: list[SourceImage] | None = None
