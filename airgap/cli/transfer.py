@@ -365,13 +365,18 @@ def _output(path: str | None, split: int | None = None) -> Iterator[BinaryIO]:
 
 
 def cmd_save(ctx: Context, args: argparse.Namespace) -> int:
+    store = ctx.store
+    with store.lock(shared=True):  # rmi and prune wait: nothing is removed while it is read
+        return _save(ctx, args, store)
+
+
+def _save(ctx: Context, args: argparse.Namespace, store: Store) -> int:
     from ..copy import copy
     from ..digest import sha256_digest
     from ..oci import parse_platform
     from ..transports.archive import BundleSink
     from ..transports.store import StoreSource
     from .progress import make_progress
-    store = ctx.store
     selection = _save_selection(ctx, args.images)
     platform = parse_platform(args.platform) if args.platform else None
     created = _source_date()

@@ -23,6 +23,42 @@ INSECURE_ENV = "AIRGAP_INSECURE_REGISTRIES"
 CERTS_DIR = Path("/etc/airgap/certs.d")
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 _NETWORK_ERRORS = (httpx.TransportError,)
+MAX_RETRY_WAIT_ENV = "AIRGAP_MAX_RETRY_WAIT"
+MAX_RETRY_WAIT = 60.0   # seconds a Retry-After may ask for; more is a failure, not a nap
+MAX_BODY = 1 << 20      # error bodies, tokens: small documents
+MAX_LISTING = 8 << 20   # tags/list, _catalog pages
+MAX_REDIRECTS = 5
+
+
+def max_retry_wait() -> float:
+    try:
+        return float(os.environ.get(MAX_RETRY_WAIT_ENV, "") or MAX_RETRY_WAIT)
+    except ValueError:
+        return MAX_RETRY_WAIT
+
+
+def read_limited(resp: httpx.Response, limit: int, what: str) -> bytes:
+    """A response body, refusing one longer than ``limit`` (an endless chunked body)."""
+    data = bytearray()
+    try:
+        for chunk in resp.iter_bytes():
+            data += chunk
+            if len(data) > limit:
+                raise RegistryError(f"{what}: the registry sent more than {limit} bytes; refused")
+    except (httpx.TransportError, httpx.StreamError) as exc:
+        raise RegistryError(f"{what}: {_describe(exc)}") from None
+    finally:
+        resp.close()
+    return bytes(data)
+
+
+def json_body(resp: httpx.Response, limit: int, what: str) -> Any:
+    from ..errors import FormatError
+    from ..oci import load_json
+    try:
+        return load_json(read_limited(resp, limit, what), what)
+    except FormatError as exc:
+        raise RegistryError(f"{what}: {exc}") from None
 
 
 def endpoint_host(host: str) -> str:
@@ -54,10 +90,10 @@ def is_loopback(host: str) -> bool:
 def _error_message(resp: httpx.Response) -> tuple[str, str]:
     """The first distribution error code and message of a response body, if any."""
     try:
-        errors = resp.json().get("errors") or []
+        errors = json_body(resp, MAX_BODY, "error body").get("errors") or []
         first = errors[0]
-        return str(first.get("code", "")), str(first.get("message", ""))
-    except (ValueError, AttributeError, IndexError, TypeError):
+        return str(first.get("code", ""))[:100], str(first.get("message", ""))[:500]
+    except (AirgapError, ValueError, AttributeError, IndexError, TypeError, KeyError):
         return "", resp.reason_phrase
 
 
@@ -83,7 +119,7 @@ class RegistryClient:
     @staticmethod
     def _client(verify: ssl.SSLContext | bool) -> httpx.Client:
         return httpx.Client(verify=verify, timeout=httpx.Timeout(60.0, connect=15.0),
-                            follow_redirects=True,
+                            follow_redirects=True, max_redirects=MAX_REDIRECTS,
                             limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
                             headers={"User-Agent": "airgap"})
 
@@ -146,7 +182,13 @@ class RegistryClient:
             try:
                 req = self._http.build_request(method, url, headers=hdrs,
                                                content=content() if content else None)
-                resp = self._http.send(req, stream=stream)
+                resp = self._http.send(req, stream=True)
+            except httpx.TooManyRedirects:
+                raise RegistryError(f"{what}: {self.host}: more than {MAX_REDIRECTS} redirects "
+                                    "(a redirect loop?)") from None
+            except httpx.UnsupportedProtocol as exc:
+                raise RegistryError(f"{what}: {self.host}: redirected to an address that is not "
+                                    f"HTTP(S) ({_describe(exc)}); refused") from None
             except _NETWORK_ERRORS as exc:
                 if attempt >= self.retries:
                     raise RegistryError(f"{what}: {self.host}: {_describe(exc)}") from None
@@ -160,13 +202,19 @@ class RegistryClient:
             if resp.status_code in RETRY_STATUSES and attempt < self.retries:
                 resp.close()
                 attempt += 1
-                delay = resp.headers.get("Retry-After", "")
-                time.sleep(float(delay) if delay.isdigit() else self.backoff * 2 ** (attempt - 1))
+                delay = resp.headers.get("Retry-After", "").strip()
+                wait = float(delay) if delay.isdigit() and len(delay) < 10 else self.backoff * 2 ** (attempt - 1)
+                if wait > max_retry_wait():
+                    raise RegistryError(f"{what}: {self.host} answered {resp.status_code} and asks to "
+                                        f"retry after {delay} s, longer than airgap waits "
+                                        f"({max_retry_wait():g} s, ${MAX_RETRY_WAIT_ENV}); try again later",
+                                        resp.status_code)
+                time.sleep(wait)
                 continue
             if resp.status_code not in ok:
-                if stream:
-                    resp.read()
                 raise self._error(resp, what)
+            if not stream:
+                read_limited(resp, MAX_BODY, what)  # headers are the answer; the body is drained
             return resp
 
     def _authorization(self, scope: str) -> str:
@@ -202,6 +250,16 @@ class RegistryClient:
             for key, token in list(self._tokens.items()):
                 if token == refused:
                     del self._tokens[key]
+        realm = challenge.params["realm"]
+        realm_url = httpx.URL(realm)
+        if realm_url.scheme not in ("http", "https"):
+            raise RegistryError(f"{what}: the token realm {realm!r} is not an HTTP(S) address")
+        if creds and realm_url.scheme == "http" and realm_url.host != self.api_host.split(":")[0] \
+                and not is_loopback(realm_url.host) and realm_url.host not in insecure_hosts() \
+                and f"{realm_url.host}:{realm_url.port}" not in insecure_hosts():
+            raise RegistryError(f"{what}: the token realm {realm} is plain HTTP on another host; "
+                                f"refusing to send the password for {self.host} there (list that "
+                                f"host in ${INSECURE_ENV} if it is meant)")
         params: list[tuple[str, str | int | float | bool | None]] = []
         if challenge.params.get("service"):
             params.append(("service", challenge.params["service"]))
@@ -209,16 +267,24 @@ class RegistryClient:
             if s and s != "*":
                 params.append(("scope", s))
         try:
-            r = self._http.get(challenge.params["realm"], params=params,
-                               auth=(creds.username, creds.password) if creds else None)
-        except httpx.TransportError as exc:
-            raise RegistryError(f"{what}: token server {challenge.params['realm']}: {_describe(exc)}") from None
+            req = self._http.build_request("GET", realm, params=params)
+            if creds:
+                import base64
+                pair = base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
+                req.headers["Authorization"] = f"Basic {pair}"
+            r = self._http.send(req, stream=True)
+        except httpx.HTTPError as exc:
+            raise RegistryError(f"{what}: token server {realm}: {_describe(exc)}") from None
         if r.status_code != 200:
+            r.close()
             hint = "wrong credentials?" if creds else f"run airgap login {self.host}"
-            raise RegistryError(f"{what}: UNAUTHORIZED: the token server {challenge.params['realm']} "
+            raise RegistryError(f"{what}: UNAUTHORIZED: the token server {realm} "
                                 f"refused ({r.status_code}; {hint})", r.status_code, "UNAUTHORIZED")
-        body = r.json()
-        token = body.get("token") or body.get("access_token")
+        body = json_body(r, MAX_BODY, f"{what}: token server {realm}")
+        if not isinstance(body, dict):
+            raise RegistryError(f"{what}: the token server sent no token")
+        found = body.get("token") or body.get("access_token")
+        token = found if isinstance(found, str) else ""
         if not token:
             raise RegistryError(f"{what}: {self.host}: the token server sent no token")
         with self._lock:
@@ -263,7 +329,7 @@ class RegistryClient:
         if desc.size > MAX_DOCUMENT:
             raise RegistryError(f"{what}: {desc.size} bytes, more than {MAX_DOCUMENT}")
         with self.open_blob(repo, desc, what) as f:
-            return f.read()
+            return f.read(desc.size + 1)  # one byte more shows a registry that sends too much
 
     def open_blob(self, repo: str, desc: Descriptor, what: str) -> BinaryIO:
         return io.BufferedReader(_BlobStream(self, repo, desc, what), CHUNK)
@@ -313,17 +379,24 @@ class RegistryClient:
         return str(resp.headers.get("Docker-Content-Digest", ""))
 
     def tags(self, repo: str) -> list[str]:
-        resp = self.request("GET", f"/v2/{repo}/tags/list", scope=self.scope(repo),
-                            what=f"{self.host}/{repo}: tags")
-        return list(resp.json().get("tags") or [])
+        what = f"{self.host}/{repo}: tags"
+        resp = self.request("GET", f"/v2/{repo}/tags/list", scope=self.scope(repo), what=what, stream=True)
+        doc = json_body(resp, MAX_LISTING, what)
+        tags = doc.get("tags") if isinstance(doc, dict) else None
+        return [t for t in tags or [] if isinstance(t, str)]
 
     def catalog(self) -> list[str]:
         out: list[str] = []
         path = "/v2/_catalog?n=1000"
-        while path:
-            resp = self.request("GET", path, scope="registry:catalog:*", what=f"{self.host}: catalog")
-            out += list(resp.json().get("repositories") or [])
+        what = f"{self.host}: catalog"
+        for _ in range(10_000):  # pages; a registry whose links go round in circles stops here
+            if not path:
+                break
+            resp = self.request("GET", path, scope="registry:catalog:*", what=what, stream=True)
             link = resp.headers.get("Link", "")
+            doc = json_body(resp, MAX_LISTING, what)
+            repos = doc.get("repositories") if isinstance(doc, dict) else None
+            out += [r for r in repos or [] if isinstance(r, str)]
             path = link[link.find("<") + 1:link.find(">")] if link.startswith("<") else ""
         return out
 

@@ -11,6 +11,7 @@ answer and one log line.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import signal
 import socket
 import ssl
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
 from urllib.parse import parse_qs, urlsplit
@@ -35,6 +37,8 @@ _ROUTES = [
     ("blob", re.compile(r"^/v2/(?P<name>.+)/blobs/(?P<digest>[^/]+)$")),
 ]
 _DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
+REQUEST_TIMEOUT = 15.0   # seconds for a request to arrive (idle keep-alive, slow headers)
+MAX_CONNECTIONS = 256    # open at once; each has a thread
 
 
 class _Repo:
@@ -127,11 +131,30 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._route(head=True)
 
+    def setup(self) -> None:
+        super().setup()
+        self.deadline = time.monotonic() + REQUEST_TIMEOUT
+        self.rfile = io.BufferedReader(_DeadlineReader(self), 64 << 10)
+
+    def handle_one_request(self) -> None:
+        """A request (line, headers, any body) must arrive within REQUEST_TIMEOUT of the
+        previous answer: idle and slow (one byte a second) clients are cut off."""
+        self.deadline = time.monotonic() + REQUEST_TIMEOUT
+        try:
+            super().handle_one_request()
+        except TimeoutError:
+            self.close_connection = True
+
     def _unsupported(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
+        raw = (self.headers.get("Content-Length") or "0").strip()
+        if not raw.isdigit() or len(raw) > 12:
+            self.close_connection = True
+            self._send(400, _error("UNSUPPORTED", f"invalid Content-Length {raw[:40]!r}"))
+            return
+        length = int(raw)
         if 0 < length <= 1 << 20:
             self.rfile.read(length)
-        else:
+        elif length:
             self.close_connection = True
         self._send(405, _error("UNSUPPORTED", "The operation is unsupported: this registry is read-only"))
 
@@ -164,18 +187,27 @@ class _Handler(BaseHTTPRequestHandler):
     def _base(self, head: bool, query: dict[str, list[str]]) -> None:
         self._send(200, b"{}", head=head)
 
-    def _page(self, items: list[str], query: dict[str, list[str]]) -> tuple[list[str], str]:
+    def _page(self, items: list[str], query: dict[str, list[str]]) -> tuple[list[str], str] | None:
+        """Distribution's paging (``n``, ``last``); None after answering 400 to a bad ``n``."""
         last = query.get("last", [""])[0]
         items = [i for i in items if i > last] if last else items
         n = query.get("n", [""])[0]
-        if n.isdigit() and int(n) < len(items):
+        if n and (not n.isdigit() or len(n) > 9):
+            self._send(400, _error("PAGINATION_NUMBER_INVALID", f"invalid number of results requested: {n[:40]!r}"))
+            return None
+        if n and int(n) < len(items):
             items = items[: int(n)]
+            if not items:
+                return items, ""
             return items, f'<{urlsplit(self.path).path}?n={n}&last={items[-1]}>; rel="next"'
         return items, ""
 
     def _catalog(self, head: bool, query: dict[str, list[str]]) -> None:
         _, primary = self.server.view.repos()
-        items, link = self._page(primary, query)
+        page = self._page(primary, query)
+        if page is None:
+            return
+        items, link = page
         self._send(200, json.dumps({"repositories": items}).encode(), {"Link": link} if link else None, head)
 
     def _tags(self, head: bool, query: dict[str, list[str]], name: str) -> None:
@@ -183,7 +215,10 @@ class _Handler(BaseHTTPRequestHandler):
         repo = repos.get(name)
         if repo is None:
             return self._not_found("NAME_UNKNOWN", f"repository name not known to registry: {name}", head)
-        items, link = self._page(sorted(repo.tags), query)
+        page = self._page(sorted(repo.tags), query)
+        if page is None:
+            return
+        items, link = page
         self._send(200, json.dumps({"name": name, "tags": items}).encode(), {"Link": link} if link else None, head)
 
     def _manifest(self, head: bool, query: dict[str, list[str]], name: str, ref: str) -> None:
@@ -220,8 +255,11 @@ class _Handler(BaseHTTPRequestHandler):
             start, end = 0, size - 1
             status = 200
             rng = self.headers.get("Range", "")
-            m = re.match(r"^bytes=(\d*)-(\d*)$", rng.strip())
-            if rng and m and (m.group(1) or m.group(2)):
+            m = re.fullmatch(r"bytes=(\d{0,19})-(\d{0,19})", rng.strip())
+            if rng and not (m and (m.group(1) or m.group(2))):  # as Go's ServeContent: 416
+                return self._send(416, _error("RANGE_INVALID", f"invalid range {rng[:60]!r}"),
+                                  {"Content-Range": f"bytes */{size}"}, head)
+            if rng and m:
                 if m.group(1):
                     start = int(m.group(1))
                     end = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
@@ -284,11 +322,56 @@ class _Discard:
         pass
 
 
+class _DeadlineReader(io.RawIOBase):
+    """The socket, read with a timeout that is whatever is left of the request's deadline."""
+
+    def __init__(self, handler: _Handler) -> None:
+        self._h = handler
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        left = self._h.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("request not received in time")
+        self._h.connection.settimeout(min(left, REQUEST_TIMEOUT))
+        try:
+            return int(self._h.connection.recv_into(b))
+        except socket.timeout:
+            raise TimeoutError("request not received in time") from None
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128
     view: _View
     log: TextIO | _Discard
     _log_lock = threading.Lock()
+
+    def server_activate(self) -> None:
+        super().server_activate()
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """At most MAX_CONNECTIONS at once; one more is told so and closed at once."""
+        if not self.slots.acquire(blocking=False):
+            try:
+                request.settimeout(1)
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                                b"Connection: close\r\nRetry-After: 1\r\n\r\n")
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            self.say(f"{client_address[0]} - busy: {MAX_CONNECTIONS} connections already open")
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
     def say(self, line: str) -> None:
         with self._log_lock:

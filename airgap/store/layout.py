@@ -252,21 +252,25 @@ class Store:
 
     # -- locking ---------------------------------------------------------------
     @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        """Hold the writer lock; blocks (saying so) while another writer holds it."""
+    def lock(self, shared: bool = False) -> Iterator[None]:
+        """Hold the writer lock (``shared``: a reader's, which writers wait for, as ``save``
+        takes so that nothing it reads is removed under it); blocks, saying so, while
+        another process holds it the other way."""
         fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, file_mode())
+        mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
         try:
             self.own(fd)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
             except BlockingIOError:
                 if self.on_wait is not None:
                     holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
                     self.on_wait(f"waiting for the store lock held by pid {holder} ({self.root})")
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+                fcntl.flock(fd, mode)
+            if not shared:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, 0)
+                    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
             yield
         finally:
             os.close(fd)
