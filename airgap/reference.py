@@ -28,8 +28,8 @@ _DOMAIN = rf"{_HOST}(?::[0-9]+)?"
 _TAG = r"[\w][\w.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 _NAME = rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
-_REFERENCE_RE = re.compile(rf"^({_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?$")
-_TAG_RE = re.compile(rf"^{_TAG}$")
+_REFERENCE_RE = re.compile(rf"^({_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?$", re.ASCII)
+_TAG_RE = re.compile(rf"^{_TAG}$", re.ASCII)
 _ID_RE = re.compile(r"^[a-f0-9]{64}$")
 _DIGEST_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 
@@ -69,7 +69,7 @@ class Reference:
         return self.familiar_name + self._suffix()
 
     def with_tag(self, tag: str) -> Reference:
-        if not _TAG_RE.match(tag):
+        if not _TAG_RE.fullmatch(tag):
             raise InvalidReference(f"invalid tag format: {tag!r}")
         return Reference(self.domain, self.path, tag, None)
 
@@ -111,7 +111,7 @@ def parse_reference(text: str) -> Reference:
     """Parse and normalize like Docker's ``ParseNormalizedNamed``; raise InvalidReference."""
     if not text:
         raise InvalidReference("invalid reference format: repository name must have at least one component")
-    if _ID_RE.match(text):
+    if _ID_RE.fullmatch(text):
         raise InvalidReference(
             f"invalid repository name ({text}), cannot specify 64-byte hexadecimal strings")
     name_part = text
@@ -126,9 +126,9 @@ def parse_reference(text: str) -> Reference:
         raise InvalidReference(
             f"invalid reference format: repository name ({remainder}) must be lowercase")
     canonical = f"{domain}/{remainder}" + text[len(name_part):]
-    match = _REFERENCE_RE.match(canonical)
+    match = _REFERENCE_RE.fullmatch(canonical)
     if not match:
-        if _REFERENCE_RE.match(canonical.lower()):
+        if _REFERENCE_RE.fullmatch(canonical.lower()):
             raise InvalidReference(f"invalid reference format: repository name must be lowercase: {text!r}")
         raise InvalidReference(f"invalid reference format: {text!r}")
     name, tag, digest = match.group(1), match.group(2), match.group(3)
@@ -148,4 +148,4 @@ def parse_tagged(text: str) -> Reference:
 
 
 def is_full_id(text: str) -> bool:
-    return bool(_ID_RE.match(text))
+    return bool(_ID_RE.fullmatch(text))

@@ -58,7 +58,11 @@ class _PipeReader(io.RawIOBase):
 def open_7z(path: str) -> tuple[BinaryIO, str]:
     """A stream of the one tar the archive holds, and the name to use in messages."""
     import py7zr
+    import py7zr.py7zr as engine
     from py7zr.io import Py7zIO, WriterFactory
+    # py7zr decompresses in chunks of up to 128 MB (its get_memory_limit): a chunk that
+    # size, and its copies, would be the loader's whole memory budget. 1 MiB is plenty.
+    engine.get_memory_limit = lambda: 1 << 20  # type: ignore[attr-defined]
     try:
         z = py7zr.SevenZipFile(path, "r")
     except OSError as exc:

@@ -22,14 +22,14 @@ from ..words import plural
 FAT32_MAX = 4 * 1024 ** 3 - 1
 MAX_PARTS = 999
 _UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
-_PART = re.compile(r"^(?P<base>.+)\.(?P<n>\d{3})$")
+_PART = re.compile(r"^(?P<base>.+)\.(?P<n>[0-9]{3})$")
 
 
 def parse_size(text: str) -> int:
     """``4G``, ``700M``, ``123456`` (bytes; K/M/G/T are powers of 1024) or ``fat32``."""
     if text.lower() == "fat32":
         return FAT32_MAX
-    m = re.fullmatch(r"(\d+)([KMGT]?)(i?B)?", text.strip(), re.I)
+    m = re.fullmatch(r"([0-9]+)([KMGT]?)(i?B)?", text.strip(), re.I)
     if not m or int(m.group(1)) == 0:
         raise UsageError(f"invalid --split size {text!r}: use e.g. 4G, 700M or fat32")
     size = int(m.group(1)) * _UNITS[m.group(2).upper()]

@@ -226,7 +226,7 @@ class _Handler(BaseHTTPRequestHandler):
         repo = repos.get(name)
         if repo is None:
             return self._not_found("NAME_UNKNOWN", f"repository name not known to registry: {name}", head)
-        if _DIGEST.match(ref):
+        if _DIGEST.fullmatch(ref):
             digest = ref if ref in repo.reach else ""
         else:
             digest = repo.tags.get(ref, ("", ""))[0]
@@ -248,14 +248,14 @@ class _Handler(BaseHTTPRequestHandler):
         store = self.server.view.store
         if repo is None:
             return self._not_found("NAME_UNKNOWN", f"repository name not known to registry: {name}", head)
-        if not _DIGEST.match(digest) or digest not in repo.reach or not store.has_blob(digest):
+        if not _DIGEST.fullmatch(digest) or digest not in repo.reach or not store.has_blob(digest):
             return self._not_found("BLOB_UNKNOWN", f"blob unknown to registry: {digest}", head)
         with store.open_blob(digest) as f:
             size = os.fstat(f.fileno()).st_size
             start, end = 0, size - 1
             status = 200
             rng = self.headers.get("Range", "")
-            m = re.fullmatch(r"bytes=(\d{0,19})-(\d{0,19})", rng.strip())
+            m = re.fullmatch(r"bytes=([0-9]{0,19})-([0-9]{0,19})", rng.strip())
             if rng and not (m and (m.group(1) or m.group(2))):  # as Go's ServeContent: 416
                 return self._send(416, _error("RANGE_INVALID", f"invalid range {rng[:60]!r}"),
                                   {"Content-Range": f"bytes */{size}"}, head)

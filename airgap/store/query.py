@@ -130,7 +130,7 @@ def find_image(store: Store, text: str, images: list[ImageInfo] | None = None) -
     """
     images = all_images(store) if images is None else images
     ref: Reference | None = None
-    by_id = _HEX_PREFIX.match(text)
+    by_id = _HEX_PREFIX.fullmatch(text)
     if by_id and len(by_id.group(2)) == 64:
         return _by_id(images, text, by_id.group(2)), None
     try:

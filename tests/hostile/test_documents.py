@@ -1,0 +1,257 @@
+"""Issue 10: documents and names from outside, and no expensive work before trust."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airgap.digest import sha256_digest
+
+from ..builders import image, index_entry, members_of, oci_archive, resign, tar_of
+from ..conftest import Airgap, snapshot
+from .limits import refused, run_airgap, run_measured
+
+
+def _deep(n: int) -> bytes:
+    return b"[" * n + b"]" * n
+
+
+@pytest.mark.parametrize("where", ["index.json", "manifest", "config"])
+def test_deeply_nested_json(tmp_path: Path, where: str) -> None:
+    img = image({"a": b"a"})
+    if where == "index.json":
+        path = oci_archive(tmp_path / "a.tar", [img], index=b'{"manifests": ' + _deep(100_000) + b"}")
+    else:
+        bad = b'{"schemaVersion": 2, "x": ' + _deep(50_000) + b"}"
+        target = img.digest if where == "manifest" else img.config_digest
+        blobs = dict(img.blobs)
+        blobs[target] = bad  # stored under the old name: the digest check comes first...
+        entry = index_entry(img, "docker.io/library/deep:1")
+        if where == "manifest":  # ...so make the index point at the deep document honestly
+            blobs.pop(target)
+            blobs[sha256_digest(bad)] = bad
+            entry = {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                     "digest": sha256_digest(bad), "size": len(bad),
+                     "annotations": {"io.containerd.image.name": "docker.io/library/deep:1"}}
+        img.blobs = blobs
+        path = oci_archive(tmp_path / "a.tar", [img], [entry])
+    run = run_airgap(tmp_path / "s", "load", "-i", str(path))
+    refused(run, "nested too deeply" if where != "config" else "")
+
+
+def test_deeply_nested_bundle_json_and_signature(airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
+    from airgap.signing import generate_key
+    key, pub, _, _ = generate_key(str(tmp_path / "k"))
+    bundle = tmp_path / "b.tar"
+    airgap("save", "--sign", str(key), "-o", str(bundle), three_images[0])
+    members = members_of(bundle)
+    for member in ("airgap/bundle.json", "airgap/bundle.json.sig"):
+        bad = tmp_path / "bad.tar"
+        bad.write_bytes(tar_of([(n, _deep(100_000) if n == member else d) for n, d in members]))
+        for trust in ([], ["--trust", str(pub)]):
+            run = run_airgap(tmp_path / "s", "load", "-i", str(bad), *trust)
+            refused(run, member)
+
+
+@pytest.mark.parametrize("field,value", [
+    ("RepoTags", "abc"), ("RepoTags", [1]), ("Layers", "blobs/x"), ("Layers", [7]), ("Config", 5),
+])
+def test_wrong_json_types_in_manifest_json(airgap: Airgap, three_images: list[str], tmp_path: Path,
+                                           field: str, value: Any) -> None:
+    bundle = tmp_path / "b.tar"
+    airgap("save", "-o", str(bundle), three_images[0])
+    members = [(n, d) for n, d in members_of(bundle) if not n.startswith("airgap/") and n != "index.json"]
+    doc = json.loads(dict(members)["manifest.json"])
+    doc[0][field] = value
+    bad = tmp_path / "bad.tar"
+    bad.write_bytes(tar_of([(n, json.dumps(doc).encode() if n == "manifest.json" else d) for n, d in members]))
+    airgap("images")
+    before = snapshot(airgap.store)
+    other = Airgap(tmp_path / "other", airgap.capsys)
+    res = other("load", "-i", str(bad), ok=False)
+    assert res.code == 3 and "manifest.json" in res.err, res.err
+    assert not (tmp_path / "other" / "index.json").exists() or other("images", "-q").out == ""
+    assert snapshot(airgap.store) == before
+
+
+def test_wrong_json_types_in_descriptors(tmp_path: Path) -> None:
+    img = image({"a": b"a"})
+    for bad_entry in ({**index_entry(img), "size": "12"}, {**index_entry(img), "mediaType": 5},
+                      {**index_entry(img), "annotations": {"io.containerd.image.name": ["x"]}},
+                      {**index_entry(img), "platform": "linux/amd64"}):
+        path = oci_archive(tmp_path / "a.tar", [img], [bad_entry])
+        refused(run_airgap(tmp_path / "s", "load", "-i", str(path)), "index.json")
+
+
+def test_invalid_references_inside_archives_are_damage(airgap: Airgap, three_images: list[str],
+                                                       tmp_path: Path) -> None:
+    from airgap.signing import generate_key
+    key, pub, _, _ = generate_key(str(tmp_path / "k"))
+    bundle = tmp_path / "b.tar"
+    airgap("save", "--sign", str(key), "-o", str(bundle), three_images[0])
+    members = members_of(bundle)
+    doc = json.loads(dict(members)["airgap/bundle.json"])
+    doc["images"][0]["references"] = ["docker.io/UPPER/case:1"]
+    bad = tmp_path / "bad.tar"
+    bad.write_bytes(tar_of(resign(members, doc, key)))
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(bad), "--trust", str(pub)), "bundle.json")
+
+
+@pytest.mark.parametrize("name,why", [
+    ("docker.io/UPPER/app:1", "lowercase"), ("docker.io/a//b:1", "invalid reference"),
+    ("docker.io/library/" + "x" * 300 + ":1", "255"), ("docker.io/library/app:1\n", "invalid reference"),
+    ("docker.io/library/app:tãg", "invalid reference"),
+])
+def test_ignored_names_are_said(tmp_path: Path, name: str, why: str) -> None:
+    img = image({"a": b"a"})
+    path = oci_archive(tmp_path / "a.tar", [img], [index_entry(img, name)])
+    run = run_airgap(tmp_path / "s", "load", "-i", str(path))
+    assert run.code == 0, run.err
+    assert "ignored the name" in run.err and why in run.err, run.err
+    assert "Loaded image ID" in run.out
+
+
+def test_names_that_collide_after_normalization(tmp_path: Path) -> None:
+    a, b, c = image({"a": b"a"}), image({"b": b"b"}), image({"c": b"c"})
+    path = oci_archive(tmp_path / "a.tar", [a, b, c],
+                       [index_entry(a, "nginx:1"), index_entry(b, "library/nginx:1"),
+                        index_entry(c, "docker.io/library/nginx:1")])
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(path)), "docker.io/library/nginx:1",
+            "two different images")
+
+
+def test_created_out_of_range_does_not_break_images(airgap: Airgap, tmp_path: Path) -> None:
+    imgs = [image({"a": b"a"}, config={"created": "0000-01-01T00:00:00Z"}),
+            image({"b": b"b"}, config={"created": "10000-01-01T00:00:00Z"}),
+            image({"c": b"c"}, config={"created": 12345}),
+            image({"d": b"d"})]
+    path = oci_archive(tmp_path / "a.tar", imgs, [index_entry(i, f"docker.io/library/t{n}:1") for n, i in enumerate(imgs)])
+    airgap("load", "-i", str(path))
+    out = airgap("images").out
+    assert all(f"t{n} " in out for n in range(4)), out
+    assert out.count("N/A") >= 3
+    airgap("images", "--format", "{{.CreatedAt}}")
+    airgap("inspect", "t0:1", "t1:1", "t2:1")
+
+
+def test_documents_of_many_tiny_objects(tmp_path: Path) -> None:
+    index = b'{"manifests": [' + b",".join([b"{}"] * 2_500_000) + b"]}"  # 7.5 MB
+    path = oci_archive(tmp_path / "a.tar", [image({"a": b"a"})], index=index)
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(path)), "index.json", "JSON objects", seconds=10)
+
+
+# -- no expensive work before trust ---------------------------------------------------------
+
+@pytest.fixture
+def policy(tmp_path: Path) -> list[str]:
+    from airgap.signing import generate_key
+    _, pub, _, _ = generate_key(str(tmp_path / "trusted"))
+    return ["--trust", str(pub)]
+
+
+def test_a_pipe_of_zeros_under_a_policy(tmp_path: Path, policy: list[str]) -> None:
+    zeros = subprocess.Popen(["head", "-c", str(2 << 30), "/dev/zero"], stdout=subprocess.PIPE)
+    assert zeros.stdout is not None
+    try:
+        run = run_airgap(tmp_path / "s", "load", *policy, stdin=zeros.stdout, timeout=60)
+    finally:
+        zeros.stdout.close()
+        zeros.kill()
+        zeros.wait()
+    refused(run, "not an airgap bundle", seconds=5)
+    assert list((tmp_path / "s" / ".tmp").iterdir()) == []
+
+
+def test_a_foreign_archive_on_a_pipe_under_a_policy(airgap: Airgap, three_images: list[str], tmp_path: Path,
+                                                    policy: list[str]) -> None:
+    bundle = tmp_path / "b.tar"
+    airgap("save", "-o", str(bundle), *three_images)
+    foreign = tmp_path / "foreign.tar"
+    foreign.write_bytes(tar_of([(n, d) for n, d in members_of(bundle) if not n.startswith("airgap/")]))
+    cat = subprocess.Popen(["cat", str(foreign)], stdout=subprocess.PIPE)
+    assert cat.stdout is not None
+    try:
+        run = run_airgap(tmp_path / "s", "load", *policy, stdin=cat.stdout)
+    finally:
+        cat.stdout.close()
+        cat.wait()
+    refused(run, "not an airgap bundle", seconds=5)
+
+
+def test_a_7z_bomb_is_not_extracted(tmp_path: Path, policy: list[str]) -> None:
+    """A small .7z whose tar would expand to 1 GiB: refused by its first bytes, not after."""
+    import py7zr
+    inner = tmp_path / "payload.tar"
+    with open(inner, "wb") as f:
+        f.write(tar_of([("blob", b"")])[:512])  # a tar header, then zeros
+        f.truncate(1 << 30)
+    packed = tmp_path / "bomb.7z"
+    with py7zr.SevenZipFile(packed, "w") as z:
+        z.write(inner, "payload.tar")
+    inner.unlink()
+    assert packed.stat().st_size < 1 << 20
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(packed), *policy, timeout=60), "not an airgap bundle",
+            seconds=10)
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(packed), timeout=60), seconds=30)
+
+
+def _gzip_image_bundle(airgap: Airgap, tmp_path: Path, layer: bytes, key: Path) -> Path:
+    """A signed bundle of one image whose only layer is the gzip ``layer``."""
+    import zlib
+
+    from airgap.oci import OCI_LAYER_GZIP
+    from builtins import bytes as _b  # noqa: F401
+    d = zlib.decompressobj(wbits=47)
+    tar = b""
+    while chunk := d.decompress(layer, 1 << 20):  # only small layers come here
+        tar += chunk
+        layer = d.unconsumed_tail
+    img = image(layers=[gzip.compress(tar, 1, mtime=0)], diff_ids=[sha256_digest(tar)], layer_type=OCI_LAYER_GZIP)
+    archive = oci_archive(tmp_path / "gz.tar", [img], [index_entry(img, "docker.io/library/gz:1")])
+    airgap("load", "-i", str(archive))
+    out = tmp_path / "gz-bundle.tar"
+    airgap("save", "--sign", str(key), "-o", str(out), "gz:1")
+    return out
+
+
+def test_verify_full_checks_the_digest_before_decompressing(airgap: Airgap, tmp_path: Path) -> None:
+    """A tampered layer that inflates to gigabytes is refused by its digest, at once."""
+    from airgap.signing import generate_key
+    key, pub, _, _ = generate_key(str(tmp_path / "k"))
+    tar = tar_of([("f", os.urandom(3 << 20))])
+    bundle = _gzip_image_bundle(airgap, tmp_path, gzip.compress(tar, 1), key)
+    members = members_of(bundle)
+    doc = json.loads(dict(members)["airgap/bundle.json"])
+    layer = next(b for b in doc["blobs"] if "diffID" in b)
+    name = "blobs/sha256/" + layer["digest"][7:]
+    bomb_src = io.BytesIO()
+    with gzip.GzipFile(fileobj=bomb_src, mode="wb", compresslevel=9) as g:
+        zeros = b"\0" * (1 << 20)
+        for _ in range(4 << 10):  # 4 GiB of zeros: about 4 MB of gzip
+            g.write(zeros)
+            if bomb_src.tell() > layer["size"]:
+                break
+    bomb = bomb_src.getvalue()[: layer["size"]].ljust(layer["size"], b"\0")
+    bad = tmp_path / "bomb.tar"
+    bad.write_bytes(tar_of([(n, bomb if n == name else d) for n, d in members]))
+    run = run_airgap(tmp_path / "s", "verify", str(bad), "--trust", str(pub), timeout=120)
+    refused(run, layer["digest"], seconds=5)
+
+
+def test_zstd_window_beyond_the_budget(tmp_path: Path) -> None:
+    import zstandard
+    params = zstandard.ZstdCompressionParameters.from_level(1, window_log=28, write_content_size=False)
+    cobj = zstandard.ZstdCompressor(compression_params=params).compressobj()
+    payload = cobj.compress(tar_of([("a", b"a" * 1000)]) + b"\0" * 1024) + cobj.flush()
+    assert zstandard.get_frame_parameters(payload).window_size == 1 << 28
+    path = tmp_path / "x.tar.zst"
+    path.write_bytes(payload)
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(path)), "window", "MiB")

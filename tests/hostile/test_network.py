@@ -1,0 +1,284 @@
+"""Issue 10: a registry that lies or stalls, clients that abuse `serve`, save racing rmi."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ..conftest import Airgap
+from .limits import refused, run_airgap
+
+Handler = Callable[[BaseHTTPRequestHandler], None]
+
+
+@contextmanager
+def fake_registry(handle: Handler) -> Iterator[str]:
+    """A registry on 127.0.0.1 whose every GET/HEAD is ``handle``; yields host:port."""
+    class H(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            try:
+                handle(self)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        do_HEAD = do_GET
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _send(h: BaseHTTPRequestHandler, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+    h.send_response(status)
+    for k, v in {"Content-Length": str(len(body)), "Content-Type": "application/json", **(headers or {})}.items():
+        h.send_header(k, v)
+    h.end_headers()
+    if h.command != "HEAD":
+        h.wfile.write(body)
+
+
+def _endless(h: BaseHTTPRequestHandler, headers: dict[str, str]) -> None:
+    h.send_response(200)
+    for k, v in {"Transfer-Encoding": "chunked", **headers}.items():
+        h.send_header(k, v)
+    h.end_headers()
+    chunk = b"\x7b" * 65536
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        h.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+
+
+MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                  "digest": "sha256:" + "c" * 64, "size": 100},
+                       "layers": []}).encode()
+
+
+@pytest.mark.parametrize("endless", ["manifest", "config", "tags"])
+def test_endless_bodies(tmp_path: Path, endless: str) -> None:
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        if h.path == "/v2/":
+            return _send(h, 200, b"{}")
+        if "/manifests/" in h.path:
+            if endless == "manifest":
+                return _endless(h, {"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+            return _send(h, 200, MANIFEST, {"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+        if "/blobs/" in h.path or "/tags/" in h.path or "_catalog" in h.path:
+            return _endless(h, {})
+        _send(h, 404)
+    with fake_registry(handle) as host:
+        if endless == "tags":
+            run = run_airgap(tmp_path / "s", "search", "--registry", host, "x", timeout=60)
+            assert run.code in (1, 3) and "more than" in run.err and run.seconds < 20, run.err
+            return
+        run = run_airgap(tmp_path / "s", "pull", f"{host}/team/app:1", timeout=60)
+    assert run.code in (1, 3) and "Traceback" not in run.err, run.err
+    assert run.seconds < 20 and run.max_rss_mb < 100, (run.seconds, run.max_rss_mb)
+
+
+def test_retry_after_is_capped(tmp_path: Path) -> None:
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        if h.path == "/v2/":
+            return _send(h, 200, b"{}")
+        _send(h, 503, b"{}", {"Retry-After": "100000"})
+    with fake_registry(handle) as host:
+        run = run_airgap(tmp_path / "s", "pull", f"{host}/team/app:1", timeout=60)
+    assert run.code == 1 and "100000" in run.err and "AIRGAP_MAX_RETRY_WAIT" in run.err, run.err
+    assert run.seconds < 10
+
+
+@pytest.mark.parametrize("where,needle", [("ftp://127.0.0.1/x", "not HTTP(S)"), ("loop", "redirects")])
+def test_redirects(tmp_path: Path, where: str, needle: str) -> None:
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        if h.path == "/v2/":
+            return _send(h, 200, b"{}")
+        _send(h, 307, b"", {"Location": h.path if where == "loop" else where})
+    with fake_registry(handle) as host:
+        run = run_airgap(tmp_path / "s", "pull", f"{host}/team/app:1", timeout=60)
+    assert run.code == 1 and needle in run.err and "internal error" not in run.err, run.err
+
+
+def test_credentials_stay_on_their_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A redirect to another host gets no Authorization; a plain-HTTP realm elsewhere no password."""
+    seen: list[str | None] = []
+
+    def other(h: BaseHTTPRequestHandler) -> None:
+        seen.append(h.headers.get("Authorization"))
+        _send(h, 404, b"{}")
+    with fake_registry(other) as elsewhere:
+        def handle(h: BaseHTTPRequestHandler) -> None:
+            if h.path == "/v2/":
+                return _send(h, 200, b"{}")
+            if h.headers.get("Authorization") is None:
+                return _send(h, 401, b"{}", {"WWW-Authenticate": 'Basic realm="r"'})
+            _send(h, 307, b"", {"Location": f"http://{elsewhere.replace('127.0.0.1', 'localhost')}/v2/x"})
+        cfg = tmp_path / "docker"
+        cfg.mkdir()
+        import base64
+        with fake_registry(handle) as host:
+            (cfg / "config.json").write_text(json.dumps({"auths": {host: {
+                "auth": base64.b64encode(b"user:secret").decode()}}}))
+            run = run_airgap(tmp_path / "s", "pull", f"{host}/team/app:1", env={"DOCKER_CONFIG": str(cfg)})
+        assert run.code != 0 and seen and all(a is None for a in seen), seen
+
+    from airgap.registry import auth
+    from airgap.registry.client import RegistryClient
+
+    def realm(h: BaseHTTPRequestHandler) -> None:
+        if h.path == "/v2/":
+            return _send(h, 200, b"{}")
+        _send(h, 401, b"{}", {"WWW-Authenticate": 'Bearer realm="http://tokens.example.invalid/token",service="x"'})
+    with fake_registry(realm) as host:
+        client = RegistryClient(host, credentials=auth.Credentials("user", "secret"))
+        try:
+            from airgap.errors import RegistryError
+            with pytest.raises(RegistryError, match="refusing to send the password"):
+                client.get_manifest("team/app", "1", "pull")
+        finally:
+            client.close()
+
+
+# -- serve ---------------------------------------------------------------------------------
+
+@contextmanager
+def served(store: Path) -> Iterator[tuple[str, Path]]:
+    port_sock = socket.socket()
+    port_sock.bind(("127.0.0.1", 0))
+    port = port_sock.getsockname()[1]
+    port_sock.close()
+    log = store.parent / "serve.log"
+    with open(log, "wb") as f:
+        proc = subprocess.Popen([sys.executable, "-m", "airgap", "--store", str(store), "serve", "--addr",
+                                 f"127.0.0.1:{port}"], stderr=f)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}", log
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_serve_answers_malformed_requests(airgap: Airgap, three_images: list[str]) -> None:
+    info = json.loads(airgap("inspect", three_images[0]).out)[0]
+    layer = info["RootFS"]["Layers"][-1]
+    with served(airgap.store) as (url, log):
+        blob = f"{url}/v2/example/app-a/blobs/{layer}"
+        for rng in ("bytes=9-2", "bytes=" + "9" * 30 + "-", "bytes=x-y", "items=0-1", "bytes=0-1,3-4", "bytes=-"):
+            r = httpx.get(blob, headers={"Range": rng})
+            assert r.status_code == 416, (rng, r.status_code)
+        assert httpx.get(f"{url}/v2/_catalog?n=abc").status_code == 400
+        assert httpx.get(f"{url}/v2/_catalog?n=" + "9" * 40).status_code == 400
+        assert httpx.get(f"{url}/v2/_catalog?n=0").status_code == 200
+        assert httpx.get(f"{url}/nothing/here").status_code == 404
+        assert httpx.get(f"{url}/v2/example/app-a/manifests/..%2f..").status_code == 404
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as c:  # what httpx will not send
+            c.sendall(b"POST /v2/x/blobs/uploads/ HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")
+            assert c.recv(100).startswith(b"HTTP/1.1 400")
+        assert httpx.request("DELETE", f"{url}/v2/x/manifests/y").status_code == 405
+        time.sleep(0.3)
+        text = log.read_text()
+    assert "Traceback" not in text
+    assert text.count("\n") >= 12, text
+
+
+def test_serve_keeps_serving_past_idle_and_slow_clients(airgap: Airgap, three_images: list[str]) -> None:
+    with served(airgap.store) as (url, log):
+        port = int(url.rsplit(":", 1)[1])
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(200)]
+        slow = [socket.create_connection(("127.0.0.1", port)) for _ in range(50)]
+        stop = time.monotonic() + 8
+
+        def drip() -> None:
+            while time.monotonic() < stop:
+                for s in slow:
+                    try:
+                        s.send(b"G")
+                    except OSError:
+                        pass
+                time.sleep(1)
+        dripper = threading.Thread(target=drip, daemon=True)
+        dripper.start()
+        try:
+            for _ in range(10):
+                t0 = time.monotonic()
+                r = httpx.get(f"{url}/v2/_catalog", timeout=10)
+                assert r.status_code == 200 and time.monotonic() - t0 < 2
+                time.sleep(0.3)
+        finally:
+            dripper.join()
+            for s in idle + slow:
+                s.close()
+        assert "Traceback" not in log.read_text()
+
+
+def test_idle_connections_are_closed(airgap: Airgap, three_images: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from airgap.registry import server as srv
+    monkeypatch.setattr(srv, "REQUEST_TIMEOUT", 1.0)
+    import io
+    from airgap.store import Store
+    s = srv.make_server(Store(airgap.store), "127.0.0.1", 0, log=io.StringIO())  # type: ignore[arg-type]
+    threading.Thread(target=s.serve_forever, daemon=True).start()
+    try:
+        c = socket.create_connection(s.server_address[:2])
+        c.settimeout(10)
+        t0 = time.monotonic()
+        c.send(b"GET /v2/ HT")  # and then nothing
+        assert c.recv(100) == b""  # the server hung up
+        assert time.monotonic() - t0 < 5
+        c.close()
+    finally:
+        s.shutdown()
+        s.server_close()
+
+
+# -- save racing rmi ----------------------------------------------------------------------
+
+def test_save_racing_rmi_never_claims_damage(airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
+    import os
+    big = tmp_path / "big"
+    big.mkdir()
+    (big / "big.bin").write_bytes(os.urandom(30 << 20))
+    for i in range(3):
+        airgap("import", str(big), f"example/race:{i}", "--base", "example/base:1")
+        airgap("tag", f"example/race:{i}", f"example/race-keep:{i}")
+    for i in range(3):
+        saver = subprocess.Popen([sys.executable, "-m", "airgap", "--store", str(airgap.store), "save", "-o",
+                                  str(tmp_path / f"r{i}.tar"), f"example/race:{i}"], stderr=subprocess.PIPE)
+        time.sleep(0.05 * i)
+        rmi = run_airgap(airgap.store, "rmi", "-f", f"example/race:{i}", f"example/race-keep:{i}")
+        _, err = saver.communicate(timeout=120)
+        assert saver.returncode in (0, 1), err
+        assert b"damage" not in err and b"missing" not in err, err
+        assert rmi.code == 0, rmi.err
+        if saver.returncode == 0:
+            assert run_airgap(tmp_path / f"check{i}", "load", "-i", str(tmp_path / f"r{i}.tar")).code == 0
+    assert airgap("store", "check").out.startswith("OK:")
