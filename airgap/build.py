@@ -3,42 +3,20 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
-import os
 import tarfile
 import time
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .digest import Writer, CHUNK, sha256_digest
+from .digest import CHUNK, HashingWriter, sha256_digest
 from .errors import AirgapError, FormatError, NotFound
 from .oci import (OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Descriptor, Platform, canonical_json,
                   host_platform)
 from .reference import Reference
 from .store.layout import Store, Transaction
 from .store.query import ImageInfo
-from .timeutil import format_rfc3339
-
-
-class _HashingFile:
-    """A write-only file that hashes and counts what goes through it."""
-
-    def __init__(self, f: Writer) -> None:
-        self.f, self.h, self.size = f, hashlib.sha256(), 0
-
-    def write(self, data: bytes) -> int:
-        self.h.update(data)
-        self.f.write(data)
-        self.size += len(data)
-        return len(data)
-
-    def tell(self) -> int:
-        return self.size
-
-    @property
-    def digest(self) -> str:
-        return "sha256:" + self.h.hexdigest()
+from .timeutil import format_rfc3339, source_date_epoch
 
 
 def _reset_owner(ti: tarfile.TarInfo) -> tarfile.TarInfo:
@@ -47,7 +25,7 @@ def _reset_owner(ti: tarfile.TarInfo) -> tarfile.TarInfo:
     return ti
 
 
-def _write_layer(src: Path, out: _HashingFile) -> None:
+def _write_layer(src: Path, out: HashingWriter) -> None:
     if src.is_dir():
         with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:  # type: ignore[call-overload]
             for entry in sorted(src.iterdir()):
@@ -73,9 +51,8 @@ def _check_tar(path: Path, src: Path) -> None:
 
 
 def _now() -> str:
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    ts = int(epoch) if epoch and epoch.isdigit() else time.time()
-    return format_rfc3339(datetime.fromtimestamp(ts, timezone.utc))
+    epoch = source_date_epoch()
+    return format_rfc3339(datetime.fromtimestamp(time.time() if epoch is None else epoch, UTC))
 
 
 def import_image(store: Store, txn: Transaction, src: Path, ref: Reference | None,
@@ -86,7 +63,7 @@ def import_image(store: Store, txn: Transaction, src: Path, ref: Reference | Non
         raise NotFound(f"{src}: no such file or directory")
     staged = store.new_staged()
     try:
-        hf = _HashingFile(staged)
+        hf = HashingWriter(staged)
         _write_layer(src, hf)
         path = staged.finish(hf.digest, hf.size)
     finally:

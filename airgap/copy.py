@@ -77,10 +77,6 @@ class Plan:
     uncompressed: dict[str, int] = field(default_factory=dict)  # layer digest -> size a bundle records
 
     @property
-    def layers(self) -> list[Descriptor]:
-        return [d for k, d in self.blobs.items() if k not in self.documents]
-
-    @property
     def total_bytes(self) -> int:
         return sum(d.size for d in self.blobs.values())
 

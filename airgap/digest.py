@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from typing import Any, BinaryIO, Callable, Protocol
 
@@ -93,3 +94,66 @@ def copy_verified(src: Reader | BinaryIO, dst: Writer | None, *, expected: str |
     if expected is not None and got != expected:
         raise DigestMismatch(what, expected, got, size, seen)
     return got, seen
+
+
+class HashingReader(io.RawIOBase):
+    """The one hashing reader: reads through ``f``, hashing every byte, never past
+    ``size``; when ``f`` ends the bytes must be ``size`` long and hash to ``expected``
+    (DigestMismatch, or FormatError when they stop short). ``progress`` hears of each read."""
+
+    def __init__(self, f: BinaryIO, expected: str | None = None, size: int | None = None,
+                 what: str = "", progress: Callable[[int], None] | None = None) -> None:
+        self._f, self.expected, self.size, self.what, self._progress = f, expected, size, what, progress
+        self._h = Hasher()
+        self.seen = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        view = memoryview(b)
+        if self.size is not None:
+            view = view[: self.size - self.seen]
+        n = self._f.readinto(view) if view else 0  # type: ignore[attr-defined]
+        if not n:
+            self._check()
+            return 0
+        self._h.update(view[:n])
+        self.seen += n
+        if self._progress is not None:
+            self._progress(n)
+        return int(n)
+
+    def _check(self) -> None:
+        if self.size is not None and self.seen < self.size:
+            raise FormatError(f"{self.what}: truncated: got {self.seen} of {self.size} bytes")
+        got = self._h.digest()
+        if self.expected is not None and got != self.expected:
+            raise DigestMismatch(self.what, self.expected, got, self.size, self.seen)
+
+    def digest(self) -> str:
+        return self._h.digest()
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
+
+
+class HashingWriter:
+    """Writes through to ``f`` (every byte, see ``copy_verified``), hashing and counting."""
+
+    def __init__(self, f: Writer) -> None:
+        self._f, self._h, self.size = f, Hasher(), 0
+
+    def write(self, data: bytes | memoryview) -> int:
+        self._h.update(data)
+        _write_all(self._f, memoryview(data))
+        self.size += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    @property
+    def digest(self) -> str:
+        return self._h.digest()

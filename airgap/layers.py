@@ -8,23 +8,31 @@ before any memory is spent on it.
 
 from __future__ import annotations
 
+import io
 from typing import BinaryIO, Callable
 
 from .digest import CHUNK, Hasher, copy_verified
 from .errors import DigestMismatch, FormatError
 from .oci import Descriptor, is_uncompressed_layer
 
-GZIP_MAGIC = b"\x1f\x8b"
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+MAGIC = [(b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd")]
 MAX_ZSTD_WINDOW = 32 << 20  # zstd's default levels use 8 MiB at most; --long=27 would need 128
 
 
+def compression_of(head: bytes) -> str:
+    """``gzip``, ``bzip2``, ``xz``, ``zstd`` by magic bytes (the one table); ``""`` else."""
+    for magic, kind in MAGIC:
+        if head.startswith(magic):
+            return kind
+    return ""
+
+
 def compression(media_type: str, head: bytes) -> str:
-    """``gzip``, ``zstd`` or ``""``, by the first bytes first and the media type second."""
-    if head.startswith(ZSTD_MAGIC):
-        return "zstd"
-    if head.startswith(GZIP_MAGIC):
-        return "gzip"
+    """A layer's compression, ``gzip``, ``zstd`` or ``""``: by its first bytes first and
+    its media type second (layers are never bzip2 or xz)."""
+    kind = compression_of(head)
+    if kind in ("gzip", "zstd"):
+        return kind
     if is_uncompressed_layer(media_type):
         return ""
     return "zstd" if media_type.endswith("zstd") else "gzip" if media_type.endswith("gzip") else ""
@@ -45,34 +53,14 @@ def zstd_reader(stream: BinaryIO, head: bytes, what: str) -> BinaryIO:
         stream, read_across_frames=True)
 
 
-class _Peek:
-    """Put back the bytes read to sniff the compression."""
-
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
-        self.head, self.rest = head, rest
-
-    def read(self, n: int = -1) -> bytes:
-        if self.head:
-            out, self.head = self.head, b""
-            return out
-        return self.rest.read(n)
-
-    def readinto(self, b: memoryview) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-    def readable(self) -> bool:
-        return True
-
-
 def uncompressed_digest(stream: BinaryIO, media_type: str, what: str,
                         limit: int | None = None) -> tuple[str, int]:
     """The sha256 and size of the layer's tar, decompressing gzip or zstd as needed;
     refuses to produce more than ``limit`` bytes."""
     head = stream.read(32)
     kind = compression(media_type, head)
-    src: BinaryIO = _Peek(head, stream)  # type: ignore[assignment]
+    from .archive.input import Prefixed
+    src: BinaryIO = io.BufferedReader(Prefixed(head, stream), CHUNK)
     try:
         if kind == "zstd":
             src = zstd_reader(src, head, what)

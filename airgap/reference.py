@@ -68,11 +68,6 @@ class Reference:
         """The reference as Docker prints it: ``nginx:1.25``."""
         return self.familiar_name + self._suffix()
 
-    def with_tag(self, tag: str) -> Reference:
-        if not _TAG_RE.fullmatch(tag):
-            raise InvalidReference(f"invalid tag format: {tag!r}")
-        return Reference(self.domain, self.path, tag, None)
-
     def with_default_tag(self) -> Reference:
         """Add ``latest`` when the reference has neither tag nor digest."""
         if self.tag is None and self.digest is None:
@@ -140,12 +135,3 @@ def parse_reference(text: str) -> Reference:
         _check_digest(digest, text)
     domain, _, path = name.partition("/")
     return Reference(domain, path, tag, digest)
-
-
-def parse_tagged(text: str) -> Reference:
-    """Parse a reference that names a tag, adding ``latest`` when none is given."""
-    return parse_reference(text).with_default_tag()
-
-
-def is_full_id(text: str) -> bool:
-    return bool(_ID_RE.fullmatch(text))

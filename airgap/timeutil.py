@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 
 def parse_time(text: str) -> datetime | None:
@@ -20,7 +20,7 @@ def parse_time(text: str) -> datetime | None:
         dt = datetime.fromisoformat(t)
     except ValueError:
         return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 _RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", re.ASCII)
@@ -37,4 +37,11 @@ def rfc3339nano(text: str) -> str:
 
 
 def format_rfc3339(dt: datetime) -> str:
-    return rfc3339nano(dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    return rfc3339nano(dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+
+
+def source_date_epoch() -> int | None:
+    """``$SOURCE_DATE_EPOCH`` (reproducible builds), when it is set to a number."""
+    import os
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    return int(epoch) if epoch.isascii() and epoch.isdigit() else None

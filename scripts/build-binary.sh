@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
 ensure_venv
-"$VENV_PY" -m pip install -q --disable-pip-version-check "pyinstaller>=6,<7"
+"$VENV_PY" -m pip install -q --disable-pip-version-check --require-hashes -r packaging/build-requirements.txt
 
 commit="$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
 if [ "$commit" != unknown ] && [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then

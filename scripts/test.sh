@@ -26,6 +26,9 @@ fi
 
 ensure_venv test
 
+# the linter first: a finding fails the run (mypy --strict runs as tests/test_typing.py)
+"$VENV_PY" -m ruff check airgap tests
+
 # the one-file binary for the tests in tests/binary (rebuilt when the code is newer)
 if [ -z "${AIRGAP_BIN:-}" ]; then
     if [ ! -x dist/airgap ] || [ -n "$(find airgap packaging pyproject.toml -newer dist/airgap -print -quit)" ]; then

@@ -59,7 +59,7 @@ class Airgap:
         return res
 
     def image_id(self, name: str) -> str:
-        return json.loads(self("inspect", name).out)[0]["Id"]
+        return str(json.loads(self("inspect", name).out)[0]["Id"])
 
 
 @pytest.fixture

@@ -41,7 +41,7 @@ def _name(cn: str) -> x509.Name:
 
 def make_ca(directory: Path) -> tuple[Path, Path, Path]:
     """A CA, and a server certificate for 127.0.0.1/localhost signed by it."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (x509.CertificateBuilder().subject_name(_name("airgap test CA")).issuer_name(_name("airgap test CA"))
           .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
@@ -78,7 +78,7 @@ class TokenServer:
     def __init__(self, directory: Path, service: str) -> None:
         self.service, self.issuer = service, "airgap-test-issuer"
         self.key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         self.cert = (x509.CertificateBuilder().subject_name(_name("token signer")).issuer_name(_name("token signer"))
                      .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
                      .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))

@@ -26,13 +26,13 @@ MEMBERS = {"a.txt": b"alpha", "d/" + "long-" * 30 + "name": b"x" * 70000, "z": b
 
 
 def test_stream_reads_ustar_and_pax() -> None:
-    ts = TarStream(io.BufferedReader(io.BytesIO(_tar(MEMBERS))), "t.tar")  # type: ignore[arg-type]
+    ts = TarStream(io.BufferedReader(io.BytesIO(_tar(MEMBERS))), "t.tar")
     seen = {}
     while (m := ts.next()) is not None:
         seen[m.name] = ts.data().read() if m.size else b""
     assert seen == MEMBERS
     # members left unread are skipped, padding included
-    ts = TarStream(io.BufferedReader(io.BytesIO(_tar(MEMBERS))), "t.tar")  # type: ignore[arg-type]
+    ts = TarStream(io.BufferedReader(io.BytesIO(_tar(MEMBERS))), "t.tar")
     names = []
     while (m := ts.next()) is not None:
         names.append(m.name)
@@ -42,7 +42,7 @@ def test_stream_reads_ustar_and_pax() -> None:
 @pytest.mark.parametrize("cut", [100, 600, 1800, 30000, 71000])
 def test_stream_truncated(cut: int) -> None:
     data = _tar(MEMBERS)[:cut]
-    ts = TarStream(io.BufferedReader(io.BytesIO(data)), "t.tar")  # type: ignore[arg-type]
+    ts = TarStream(io.BufferedReader(io.BytesIO(data)), "t.tar")
     with pytest.raises(FormatError, match="truncated"):
         while (m := ts.next()) is not None:
             if m.size:
@@ -54,12 +54,12 @@ def test_stream_truncated(cut: int) -> None:
 def test_stream_damaged_header() -> None:
     data = bytearray(_tar(MEMBERS))
     data[150] ^= 0xFF  # inside the first header's mode/checksum fields
-    ts = TarStream(io.BufferedReader(io.BytesIO(bytes(data))), "t.tar")  # type: ignore[arg-type]
+    ts = TarStream(io.BufferedReader(io.BytesIO(bytes(data))), "t.tar")
     with pytest.raises(FormatError, match="damaged"):
         ts.next()
 
 
-def test_writer_is_read_back_by_both(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_writer_is_read_back_by_both(tmp_path) -> None:
     out = io.BytesIO()
     w = TarWriter(out)
     w.add_dir("blobs")

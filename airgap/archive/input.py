@@ -16,17 +16,7 @@ from typing import Any, BinaryIO
 from ..digest import CHUNK
 from ..errors import AirgapError, FormatError, NotFound
 
-_MAGIC = [(b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"),
-          (b"\x28\xb5\x2f\xfd", "zstd")]
-HEAD = 512
-
-
-def compression_of(head: bytes) -> str:
-    """``gzip``, ``bzip2``, ``xz``, ``zstd`` by magic bytes; ``""`` for anything else."""
-    for magic, kind in _MAGIC:
-        if head.startswith(magic):
-            return kind
-    return ""
+from ..layers import compression_of
 
 
 def looks_like(head: bytes) -> str:

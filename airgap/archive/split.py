@@ -7,7 +7,6 @@ The parts are plain byte ranges of the one tar, so ``cat FILE.0* | docker load``
 from __future__ import annotations
 
 import errno
-import hashlib
 import io
 import os
 import re
@@ -58,7 +57,7 @@ class SplitWriter:
         final = part_name(self.base, len(self.parts) + 1)
         tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
         self._f = open(tmp, "wb")
-        self._h = hashlib.sha256()
+        self._h = Hasher()
         self._left = self.part_size
         self.parts.append((tmp, final, ""))
 
@@ -68,7 +67,7 @@ class SplitWriter:
             os.fsync(self._f.fileno())
             self._f.close()
             tmp, final, _ = self.parts[-1]
-            self.parts[-1] = (tmp, final, self._h.hexdigest())
+            self.parts[-1] = (tmp, final, self._h.digest()[7:])
             self._f = None
 
     def write(self, data: bytes | memoryview) -> int:

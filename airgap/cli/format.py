@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from ..timeutil import parse_time
 from ..words import plural
@@ -53,7 +53,7 @@ def since(text: str, now: datetime | None = None) -> str:
     dt = parse_time(text)
     if dt is None or dt.year <= 1:  # none, or Go's zero time (cosign signatures)
         return "N/A"
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return human_duration((now - dt).total_seconds()) + " ago"
 
 

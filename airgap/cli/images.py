@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AirgapError, NotFound, UsageError
@@ -69,7 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 # -- images ---------------------------------------------------------------------------
 
 def newest_first(infos: list[ImageInfo]) -> list[ImageInfo]:
-    epoch = datetime.fromtimestamp(0, timezone.utc)
+    epoch = datetime.fromtimestamp(0, UTC)
     return sorted(infos, key=lambda i: (i.created_time or epoch, i.id), reverse=True)
 
 

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..errors import UsageError
 from .context import Context
 from . import report
+
+if TYPE_CHECKING:
+    from ..copy import Plan
+    from ..store import Store, Transaction
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -49,10 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def cmd_pull(ctx: Context, args: argparse.Namespace) -> int:
-    from ..copy import bytes_to_add, copy
+    from ..copy import copy
     from ..digest import short_id
     from ..oci import parse_platform
-    from ..space import check_space
     from ..reference import Reference, parse_reference
     from ..registry.client import RegistryClient
     from ..transports.registry import RegistrySource
@@ -78,8 +83,7 @@ def cmd_pull(ctx: Context, args: argparse.Namespace) -> int:
                 result = copy(source, StoreSink(txn), platform=platform,
                               all_platforms=bool(args.all_platforms),
                               progress=make_progress(ctx.progress_mode, "Pulling"),
-                              before=lambda p: check_space(store.root, bytes_to_add(p, txn.has_blob),
-                                                           f"pull {ref.familiar()}"))
+                              before=_space_check(store, txn, f"pull {ref.familiar()}"))
         finally:
             client.close()
         shown = Reference(ref.domain, ref.path, ref.tag, ref.digest)
@@ -104,6 +108,13 @@ def cmd_pull(ctx: Context, args: argparse.Namespace) -> int:
     if args.format == "json":
         report.emit(ctx, {"pulled": pulled})
     return 0
+
+
+def _space_check(store: Store, txn: Transaction, what: str) -> Callable[[Plan], None]:
+    """Before a pull writes: refuse when what it adds does not fit in the store."""
+    from ..copy import bytes_to_add
+    from ..space import check_space
+    return lambda p: check_space(store.root, bytes_to_add(p, txn.has_blob), what)
 
 
 def cmd_push(ctx: Context, args: argparse.Namespace) -> int:

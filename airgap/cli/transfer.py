@@ -26,6 +26,7 @@ from . import report
 from .context import Context
 from .format import human_size, plural
 from ..space import check_space, disk_full
+from datetime import UTC
 
 INVENTORY_MEDIA_TYPE = "application/vnd.airgap.inventory.v1+json"
 
@@ -300,10 +301,11 @@ def _save_selection(ctx: Context, names: list[str]) -> list[SourceImage]:
 def _source_date() -> str | None:
     """$SOURCE_DATE_EPOCH as the bundle's time; without it the bundle sink takes the
     newest image's, so that saving the same images twice gives the same bytes."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch and epoch.isdigit():
-        from datetime import datetime, timezone
-        return datetime.fromtimestamp(int(epoch), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    from ..timeutil import source_date_epoch
+    epoch = source_date_epoch()
+    if epoch is not None:
+        from datetime import datetime
+        return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return None
 
 
@@ -388,7 +390,7 @@ def _save(ctx: Context, args: argparse.Namespace, store: Store) -> int:
         from .. import signing
         key = signing.load_private_key(Path(args.sign))
         fp = signing.fingerprint(key.public_key())
-        signer = lambda data: signing.sign(data, key)  # noqa: E731
+        signer = lambda data: signing.sign(data, key)
     exclude = _inventory(args.exclude_from) if args.exclude_from else None
     with _output(args.output, split) as out:
         sink = BundleSink(out, created, signer, exclude)

@@ -338,7 +338,7 @@ class _DeadlineReader(io.RawIOBase):
         self._h.connection.settimeout(min(left, REQUEST_TIMEOUT))
         try:
             return int(self._h.connection.recv_into(b))
-        except socket.timeout:
+        except TimeoutError:
             raise TimeoutError("request not received in time") from None
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from typing import Any
 
+from ..digest import sha256_digest
 from ..errors import AirgapError, Conflict, FormatError, NotFound
 from ..oci import Descriptor, Index, Manifest, host_platform, load_json, parse_manifest
 from ..reference import Reference, parse_reference
@@ -42,10 +42,6 @@ class ImageInfo:
             if not isinstance(doc, Manifest):
                 raise FormatError(f"manifest {desc.digest}: nested indexes are not supported")
         return desc, doc
-
-    @property
-    def manifest_descriptor(self) -> Descriptor:
-        return self._resolved[0]
 
     @property
     def manifest(self) -> Manifest:
@@ -100,7 +96,7 @@ class ImageInfo:
         out: list[str] = []
         for d in self.diff_ids:
             out.append(d if not out else
-                       "sha256:" + hashlib.sha256(f"{out[-1]} {d}".encode()).hexdigest())
+                       sha256_digest(f"{out[-1]} {d}".encode()))
         return out
 
     @property

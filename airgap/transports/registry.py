@@ -6,7 +6,7 @@ import io
 import threading
 from typing import Any, BinaryIO, Callable
 
-from ..digest import sha256_digest
+from ..digest import HashingReader, sha256_digest
 from ..errors import DigestMismatch
 from ..layers import uncompressed_digest
 from ..oci import INDEX_TYPES, MANIFEST_TYPES, Descriptor, is_uncompressed_layer, parse_manifest
@@ -120,7 +120,7 @@ class RegistrySink:
             return False
 
         def opener() -> Any:  # opened again for a retried PUT; checked as it is read
-            return _Verifying(self.reopen(desc), desc, what, progress)
+            return HashingReader(self.reopen(desc), desc.digest, desc.size, what, progress)
         self.client.upload_blob(self.repo, desc, opener)
         self._event(desc.digest, "Pushed")
         return True
@@ -146,31 +146,3 @@ class RegistrySink:
                 raise DigestMismatch(f"{what}: the registry stored the manifest", digest, got)
             if digest in top:
                 self.pushed_digest = digest
-
-
-class _Verifying:
-    """Reads a blob for upload while checking it against its descriptor."""
-
-    def __init__(self, f: BinaryIO, desc: Descriptor, what: str, progress: ProgressFn | None) -> None:
-        import hashlib
-        self.f, self.desc, self.what, self.progress = f, desc, what, progress
-        self.h = hashlib.sha256()
-        self.n = 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.f.read(size)
-        self.h.update(data)
-        self.n += len(data)
-        if self.progress and data:
-            self.progress(len(data))
-        if not data:
-            got = "sha256:" + self.h.hexdigest()
-            if got != self.desc.digest or self.n != self.desc.size:
-                raise DigestMismatch(self.what, self.desc.digest, got, self.desc.size, self.n)
-        return data
-
-    def __enter__(self) -> _Verifying:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.f.close()

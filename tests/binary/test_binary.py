@@ -94,9 +94,9 @@ def test_binary_registry_and_7z(airgap_bin: str, airgap: Airgap, three_images: l
     assert "Loaded image" in run(airgap_bin, work, "--store", "s7", "load", "-i", "b.7z").stdout
     reg = start_registry(need("docker-registry"), tmp_path / "reg", "plain")
     try:
-        env_run = lambda *a, code=0: subprocess.run(  # noqa: E731
-            [airgap_bin, *a], cwd=work, env={"AIRGAP_INSECURE_REGISTRIES": reg.host, "HOME": str(work)},
-            capture_output=True, text=True, timeout=120)
+        def env_run(*a: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([airgap_bin, *a], cwd=work, capture_output=True, text=True, timeout=120,
+                                  env={"AIRGAP_INSECURE_REGISTRIES": reg.host, "HOME": str(work)})
         pushed = env_run("--store", "s7", "push", "--format", "json", three_images[0], f"{reg.host}/bin/app:1")
         assert pushed.returncode == 0, pushed.stderr
         digest = json.loads(pushed.stdout)["digest"]

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from airgap.digest import copy_verified, sha256_digest
-from airgap.errors import IntegrityError
 
 from ..builders import image, index_entry, members_of, oci_archive, resign, tar_of
 from ..conftest import Airgap, flip, snapshot, write_tree
@@ -149,7 +148,7 @@ def test_a_digest_name_must_be_that_digest(airgap: Airgap, tmp_path: Path) -> No
 def _served(store: Path, log: io.StringIO) -> tuple[Any, str]:
     from airgap.registry.server import make_server
     from airgap.store import Store
-    server = make_server(Store(store), "127.0.0.1", 0, log=log)  # type: ignore[arg-type]
+    server = make_server(Store(store), "127.0.0.1", 0, log=log)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 

@@ -164,7 +164,7 @@ def test_flipped_byte(loaded_base, tmp_path: Path, kind: str) -> None:
     target, bundle, digests = loaded_base
     member = "blobs/sha256/" + digests[kind][7:]
     bad = tmp_path / "bad.tar"
-    rewrite_tar(bundle, bad, lambda m, d: [(m, flip(d) if m.name == member else d)])
+    rewrite_tar(bundle, bad, lambda m, d: [(m, flip(d or b"") if m.name == member else d)])
     _refused(target, bad, member, "example/app-a:1")
 
 
@@ -479,7 +479,7 @@ def test_pipe_refuses_bad_bundles(airgap: Airgap, three_images: list[str], make_
     layer = "blobs/sha256/" + json.loads(airgap("inspect", three_images[0]).out)[0]["RootFS"]["Layers"][-1][7:]
     bad = tmp_path / "bad.tar"
     if damage == "layer":
-        rewrite_tar(bundle, bad, lambda m, d: [(m, flip(d) if m.name == layer else d)])
+        rewrite_tar(bundle, bad, lambda m, d: [(m, flip(d or b"") if m.name == layer else d)])
     elif damage == "truncate":
         bad.write_bytes(bundle.read_bytes()[: bundle.stat().st_size // 2])
     elif damage == "unlisted":

@@ -44,7 +44,7 @@ def signed(airgap: Airgap, three_images: list[str], keys: dict[str, Path], tmp_p
 @pytest.fixture
 def site(make_airgap, airgap: Airgap, tmp_path: Path) -> Airgap:
     """A loading host whose store already holds an image."""
-    site = make_airgap("site")
+    site: Airgap = make_airgap("site")
     src = tmp_path / "seed"
     src.mkdir()
     (src / "seed.txt").write_text("seed")
@@ -111,7 +111,7 @@ def test_flipped_byte(site: Airgap, airgap: Airgap, signed: Path, keys: dict[str
     name = "blobs/sha256/" + digests[member][7:] if member in digests else member
     bad = tmp_path / "bad.tar"
     at = 30 if member.startswith("airgap/") else None  # inside the JSON text
-    rewrite_tar(signed, bad, lambda m, d: [(m, flip(d, at) if m.name == name else d)])
+    rewrite_tar(signed, bad, lambda m, d: [(m, flip(d or b"", at) if m.name == name else d)])
     needles = ["airgap/bundle.json"] if member.startswith("airgap/") else [name]
     _refused_both(site, bad, [f"{keys['packager']}.pub"], *needles)
     # without a trust policy the signature's own key and the digests still catch it

@@ -7,7 +7,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from airgap.digest import sha256_digest
 
 from ..builders import image, index_entry, members_of, oci_archive, resign, tar_of
 from ..conftest import Airgap, snapshot
-from .limits import refused, run_airgap, run_measured
+from .limits import refused, run_airgap
 
 
 def _deep(n: int) -> bytes:

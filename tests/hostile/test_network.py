@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from ..conftest import Airgap
-from .limits import refused, run_airgap
+from .limits import run_airgap
 
 Handler = Callable[[BaseHTTPRequestHandler], None]
 
@@ -245,10 +245,10 @@ def test_idle_connections_are_closed(airgap: Airgap, three_images: list[str], mo
     monkeypatch.setattr(srv, "REQUEST_TIMEOUT", 1.0)
     import io
     from airgap.store import Store
-    s = srv.make_server(Store(airgap.store), "127.0.0.1", 0, log=io.StringIO())  # type: ignore[arg-type]
+    s = srv.make_server(Store(airgap.store), "127.0.0.1", 0, log=io.StringIO())
     threading.Thread(target=s.serve_forever, daemon=True).start()
     try:
-        c = socket.create_connection(s.server_address[:2])
+        c = socket.create_connection(("127.0.0.1", int(s.server_address[1])))
         c.settimeout(10)
         t0 = time.monotonic()
         c.send(b"GET /v2/ HT")  # and then nothing

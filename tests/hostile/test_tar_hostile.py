@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-import stat
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -73,8 +71,8 @@ def test_readers_refuse_each_case(case: str) -> None:
     """The same rule in the header walk (files) and the stream reader (pipes)."""
     data = HEADER_CASES[case]
     with pytest.raises(FormatError):
-        TarIndex(io.BytesIO(data), "evil.tar")  # type: ignore[arg-type]
-    ts = TarStream(io.BufferedReader(io.BytesIO(data)), "evil.tar")  # type: ignore[arg-type]
+        TarIndex(io.BytesIO(data), "evil.tar")
+    ts = TarStream(io.BufferedReader(io.BytesIO(data)), "evil.tar")
     with pytest.raises(FormatError):
         for _ in range(100):
             m = ts.next()

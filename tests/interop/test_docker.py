@@ -10,6 +10,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from typing import Any
 
 from ..conftest import Airgap, Docker, write_tree
 
@@ -85,7 +86,9 @@ def _docker25_archive(legacy: Path, out: Path) -> None:
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         blobs[digest] = data
         return {"digest": digest, "size": len(data)}
-    index, new_manifest, repositories = [], [], {}
+    index: list[Any] = []
+    new_manifest: list[Any] = []
+    repositories: dict[str, Any] = {}
     for entry in manifest:
         config = blob(files[entry["Config"]])
         layers = [blob(files[name]) for name in entry["Layers"]]

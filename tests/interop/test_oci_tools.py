@@ -13,7 +13,7 @@ pytestmark = pytest.mark.interop
 
 
 def _manifest_digest(airgap: Airgap, name: str) -> str:
-    return json.loads(airgap("inspect", name).out)[0]["Descriptor"]["digest"]
+    return str(json.loads(airgap("inspect", name).out)[0]["Descriptor"]["digest"])
 
 
 def test_store_is_an_oci_layout(airgap: Airgap, three_images: list[str]) -> None:

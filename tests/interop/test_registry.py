@@ -396,7 +396,7 @@ def test_pulled_bundle_loads_into_docker(plain: Registry, source_layout: Path, m
     bundle = tmp_path / "pulled.tar"
     a("save", "-o", str(bundle), f"{plain.host}/test/app:1")
     with __import__("tarfile").open(bundle) as tf:
-        doc = json.load(tf.extractfile("airgap/bundle.json"))  # type: ignore[arg-type]
+        doc = json.load(tf.extractfile("airgap/bundle.json"))
     assert doc["images"][0]["digest"] == digest
     assert {b["mediaType"] for b in doc["blobs"] if "diffID" in b} == {"application/vnd.docker.image.rootfs.diff.tar.gzip"}
     assert all(b["uncompressedSize"] > b["size"] - 2000 for b in doc["blobs"] if "diffID" in b)
