@@ -18,7 +18,7 @@ from .layers import check_layer
 from .oci import (Descriptor, Index, Manifest, Platform, config_platform, diff_ids,
                   host_platform, is_uncompressed_layer, load_json, parse_manifest)
 from .reference import Reference
-from .transports.base import ProgressFn, Sink, Source, SourceImage
+from .transports.base import Outcome, Platforms, ProgressFn, Sink, Source, SourceImage
 from .words import plural
 
 
@@ -88,14 +88,18 @@ class CopyResult:
     skipped: list[str] = field(default_factory=list)
     bytes_added: int = 0
     bytes_skipped: int = 0
+    outcomes: dict[str, Outcome] = field(default_factory=dict)  # digest -> what the sink did
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for o in self.outcomes.values() if o is outcome)
 
 
-def _platform_children(index: Index, platform: Platform | None, all_platforms: bool | None,
+def _platform_children(index: Index, platform: Platform | None, platforms: Platforms,
                        source: Source, what: str) -> list[Descriptor]:
     children = list(index.manifests)
-    if platform is None and all_platforms is not False:
+    if platform is None and platforms is not Platforms.HOST:
         present = [d for d in children if source.has_blob(d.digest)]
-        if all_platforms or len(present) == len(children):
+        if platforms is Platforms.ALL or len(present) == len(children):
             return children
     want = platform or host_platform()
     for d in children:
@@ -106,7 +110,7 @@ def _platform_children(index: Index, platform: Platform | None, all_platforms: b
 
 
 def plan(source: Source, images: list[SourceImage], *, platform: Platform | None = None,
-         all_platforms: bool | None = None) -> Plan:
+         platforms: Platforms = Platforms.AUTO) -> Plan:
     """Read and check every manifest and config of ``images``; list the blobs to move."""
     out = Plan(source)
     for img in images:
@@ -117,7 +121,7 @@ def plan(source: Source, images: list[SourceImage], *, platform: Platform | None
         manifests: list[ImageManifest] = []
         top = desc
         if isinstance(doc, Index):
-            children = _platform_children(doc, platform, all_platforms, source, what)
+            children = _platform_children(doc, platform, platforms, source, what)
             if len(children) == len(doc.manifests):
                 _add_doc(out, desc, raw, f"index of {what}")
             else:
@@ -198,6 +202,7 @@ def transfer(source: Source, sink: Sink, p: Plan, progress: Progress | None = No
         if sink.has_blob(digest):
             result.skipped.append(digest)
             result.bytes_skipped += desc.size
+            result.outcomes[digest] = Outcome.PRESENT
             progress.skipped(desc, p.labels[digest])
         else:
             todo.append(desc)
@@ -211,9 +216,10 @@ def transfer(source: Source, sink: Sink, p: Plan, progress: Progress | None = No
     def put(desc: Descriptor) -> None:
         label = p.labels[desc.digest]
         if desc.digest in p.documents:
-            sink.put_bytes(p.documents[desc.digest], desc, f"{label} ({source.where(desc)})")
+            outcome = sink.put_bytes(p.documents[desc.digest], desc, f"{label} ({source.where(desc)})")
         else:
-            _copy_blob(source, sink, desc, label, progress)
+            outcome = _copy_blob(source, sink, desc, label, progress)
+        result.outcomes[desc.digest] = outcome
 
     jobs = _jobs(source, sink)
     if jobs > 1:  # documents first, in order; the big blobs several at a time
@@ -226,8 +232,8 @@ def transfer(source: Source, sink: Sink, p: Plan, progress: Progress | None = No
     else:  # in digest order: a bundle's members are sorted
         for desc in todo:
             put(desc)
-    result.added = [d.digest for d in todo]
-    result.bytes_added = sum(d.size for d in todo)
+    result.added = [d.digest for d in todo if result.outcomes.get(d.digest) is Outcome.ADDED]
+    result.bytes_added = sum(d.size for d in todo if d.digest in result.added)
     progress.end()
     for img in p.images:
         sink.put_image(img.descriptor, img.names)
@@ -237,17 +243,17 @@ def transfer(source: Source, sink: Sink, p: Plan, progress: Progress | None = No
 
 def _jobs(source: Source, sink: Sink) -> int:
     """Blobs copied at once: 1 if either end needs order (a tar), else what they ask for."""
-    wants = [getattr(end, "jobs", None) for end in (source, sink)]
+    wants = [source.jobs, sink.jobs]
     if 1 in wants:
         return 1
-    return int(max([w for w in wants if w] or [1]))
+    return max([*wants, 1])
 
 
-def _copy_blob(source: Source, sink: Sink, desc: Descriptor, label: str, progress: Progress) -> None:
+def _copy_blob(source: Source, sink: Sink, desc: Descriptor, label: str, progress: Progress) -> Outcome:
     where = source.where(desc)
     stream: BinaryIO = source.open_blob(desc)
     try:
-        sink.put_blob(stream, desc, f"{where} ({label})", progress.blob(desc, label))
+        return sink.put_blob(stream, desc, f"{where} ({label})", progress.blob(desc, label))
     finally:
         stream.close()
 
@@ -257,12 +263,12 @@ def _check_layer(source: Source, desc: Descriptor, diff_id: str, label: str, lis
 
 
 def copy(source: Source, sink: Sink, images: list[SourceImage] | None = None, *,
-         platform: Platform | None = None, all_platforms: bool | None = None,
+         platform: Platform | None = None, platforms: Platforms = Platforms.AUTO,
          progress: Progress | None = None, verify_full: bool = False,
          before: Callable[[Plan], None] | None = None) -> CopyResult:
     """Plan, then transfer. ``before`` sees the plan first and may refuse (free space)."""
     p = plan(source, source.images() if images is None else images,
-             platform=platform, all_platforms=all_platforms)
+             platform=platform, platforms=platforms)
     if before is not None:
         before(p)
     return transfer(source, sink, p, progress, verify_full)

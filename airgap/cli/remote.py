@@ -60,6 +60,7 @@ def cmd_pull(ctx: Context, args: argparse.Namespace) -> int:
     from ..oci import parse_platform
     from ..reference import Reference, parse_reference
     from ..registry.client import RegistryClient
+    from ..transports.base import Platforms
     from ..transports.registry import RegistrySource
     from ..transports.store import StoreSink
     from .progress import make_progress
@@ -81,7 +82,7 @@ def cmd_pull(ctx: Context, args: argparse.Namespace) -> int:
             before = store.resolve_name(ref)
             with store.begin() as txn:
                 result = copy(source, StoreSink(txn), platform=platform,
-                              all_platforms=bool(args.all_platforms),
+                              platforms=Platforms.ALL if args.all_platforms else Platforms.HOST,
                               progress=make_progress(ctx.progress_mode, "Pulling"),
                               before=_space_check(store, txn, f"pull {ref.familiar()}"))
         finally:
@@ -124,6 +125,8 @@ def cmd_push(ctx: Context, args: argparse.Namespace) -> int:
     from ..registry.client import RegistryClient
     from ..store.query import find_image
     from ..transports.base import SourceImage
+    from ..oci import INDEX_TYPES, MANIFEST_TYPES
+    from ..transports.base import Outcome
     from ..transports.registry import RegistrySink
     from ..transports.store import StoreSource
     from .progress import make_progress
@@ -149,20 +152,20 @@ def cmd_push(ctx: Context, args: argparse.Namespace) -> int:
     finally:
         client.close()
     top = result.plan.images[0].descriptor
+    blobs = {d: o for d, o in result.outcomes.items()  # configs and layers: manifests are not blobs
+             if result.plan.blobs[d].media_type not in (*MANIFEST_TYPES, *INDEX_TYPES)}
     if args.format == "json":
-        counts: dict[str, int] = {}
-        for _, state in sink.events:
-            key = "mounted" if state.startswith("Mounted") else "existing" if "exists" in state else "pushed"
-            counts[key] = counts.get(key, 0) + 1
+        counts = {o: sum(1 for x in blobs.values() if x is o) for o in Outcome}
         report.emit(ctx, {"reference": str(dest), "digest": top.digest, "size": top.size,
-                          "blobs": {"pushed": counts.get("pushed", 0), "mounted": counts.get("mounted", 0),
-                                    "existing": counts.get("existing", 0)},
+                          "blobs": {"pushed": counts[Outcome.ADDED], "mounted": counts[Outcome.MOUNTED],
+                                    "existing": counts[Outcome.PRESENT]},
                           "images": report.images(result.plan)})
         return 0
     if args.quiet:
         ctx.print(top.digest)
         return 0
-    status = dict(sink.events)
+    words = {Outcome.ADDED: "Pushed", Outcome.PRESENT: "Layer already exists"}
+    status = {d: words.get(o) or f"Mounted from {sink.mounted_from.get(d, '?')}" for d, o in blobs.items()}
     for img in result.plan.images:
         for im in img.manifests:
             for layer in reversed(im.manifest.layers):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, BinaryIO, Callable
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable
 
 from ..archive.tar import TarIndex, TarWriter
 from ..bundle import (MAX_BUNDLE_JSON, MAX_NAMES, TOP_FILES, Bundle, BundleBlob, BundleImage,
@@ -22,7 +22,10 @@ from ..oci import (ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, INDEX_TYPES,
                    need_list, need_str, parse_manifest)
 from ..reference import Reference, parse_reference
 from ..timeutil import parse_time
-from .base import ProgressFn, SourceImage
+from .base import Outcome, ProgressFn, Source, SourceImage
+
+if TYPE_CHECKING:
+    from ..copy import Plan
 from ..words import plural
 
 BUNDLE_JSON = "airgap/bundle.json"
@@ -36,6 +39,8 @@ def blob_member(digest: str) -> str:
 
 class ArchiveSource:
     """Images in a tar archive on a seekable file."""
+
+    jobs = 0
 
     def __init__(self, f: BinaryIO, name: str) -> None:
         self.name = name
@@ -66,11 +71,14 @@ class ArchiveSource:
                 self._images = self._find_images()
         return list(self._images)
 
-    def check_plan(self, plan: Any) -> None:
+    def receive(self) -> None:
+        """Nothing to read ahead: a file is read where it lies."""
+
+    def check_plan(self, plan: Plan) -> None:
         if self.bundle is not None:
             check_bundle_plan(self.bundle, self.name, plan)
 
-    def expected_present(self, plan: Any) -> list[Descriptor]:
+    def expected_present(self, plan: Plan) -> list[Descriptor]:
         """The blobs a delta bundle leaves out, which the target store must already have."""
         return bundle_expected_present(self.bundle, plan)
 
@@ -304,7 +312,7 @@ def _parse_tag(text: Any, what: str) -> Reference:
         raise FormatError(f"{what}: bad RepoTag {text!r}: {exc}") from None
 
 
-def newest_created(plan: Any) -> str:
+def newest_created(plan: Plan) -> str:
     """The bundle's time when none is given: the newest image's, not the clock's, so the
     same images always give the same bytes."""
     times = [t for img in plan.images for im in img.manifests
@@ -312,7 +320,7 @@ def newest_created(plan: Any) -> str:
     return max(times).strftime("%Y-%m-%dT%H:%M:%SZ") if times else "1970-01-01T00:00:00Z"
 
 
-def check_bundle_plan(bundle: Bundle, name: str, plan: Any) -> None:
+def check_bundle_plan(bundle: Bundle, name: str, plan: Plan) -> None:
     """In a bundle, every blob the images use must be listed, with the same size and diff_id."""
     for digest, desc in plan.blobs.items():
         listed = bundle.blob(digest)
@@ -329,7 +337,7 @@ def check_bundle_plan(bundle: Bundle, name: str, plan: Any) -> None:
                               f"{listed.diff_id}, the image config {want}")
 
 
-def bundle_uncompressed_size(source: Any, bundle: Bundle | None, desc: Descriptor) -> int:
+def bundle_uncompressed_size(source: Source, bundle: Bundle | None, desc: Descriptor) -> int:
     """A layer's tar size: its own size, what bundle.json records, or decompressed."""
     if is_uncompressed_layer(desc.media_type):
         return desc.size
@@ -340,7 +348,7 @@ def bundle_uncompressed_size(source: Any, bundle: Bundle | None, desc: Descripto
         return uncompressed_digest(f, desc.media_type, source.where(desc))[1]
 
 
-def bundle_expected_present(bundle: Bundle | None, plan: Any) -> list[Descriptor]:
+def bundle_expected_present(bundle: Bundle | None, plan: Plan) -> list[Descriptor]:
     if bundle is None:
         return []
     listed = {b.digest for b in bundle.expected_present}
@@ -370,7 +378,7 @@ class BundleSink:
     def has_blob(self, digest: str) -> bool:
         return digest in self._written or digest in self.exclude
 
-    def begin(self, plan: Any) -> None:
+    def begin(self, plan: Plan) -> None:
         if self.created is None:
             self.created = newest_created(plan)
         self._files = top_files(plan)
@@ -385,20 +393,20 @@ class BundleSink:
         self.tar.add_dir("blobs/sha256")
 
     def put_blob(self, stream: BinaryIO, desc: Descriptor, what: str,
-                 progress: ProgressFn | None = None) -> bool:
+                 progress: ProgressFn | None = None) -> Outcome:
         self.tar.begin_file(blob_member(desc.digest), desc.size)
         copy_verified(stream, self.tar, expected=desc.digest, size=desc.size, what=what,
                       progress=progress)
         self.tar.end_file(desc.size)
         self._written.add(desc.digest)
-        return True
+        return Outcome.ADDED
 
-    def put_bytes(self, data: bytes, desc: Descriptor, what: str) -> bool:
+    def put_bytes(self, data: bytes, desc: Descriptor, what: str) -> Outcome:
         if sha256_digest(data) != desc.digest:
             raise DigestMismatch(what, desc.digest, sha256_digest(data))
         self.tar.add_bytes(blob_member(desc.digest), data)
         self._written.add(desc.digest)
-        return True
+        return Outcome.ADDED
 
     def put_image(self, desc: Descriptor, names: list[Reference]) -> None:
         pass  # the names are in the top-level files made at begin()
@@ -413,7 +421,7 @@ def _dump(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
-def top_files(plan: Any) -> dict[str, bytes]:
+def top_files(plan: Plan) -> dict[str, bytes]:
     """index.json (OCI), manifest.json and repositories (docker load), oci-layout."""
     index: list[dict[str, Any]] = []
     docker: list[dict[str, Any]] = []
@@ -421,7 +429,8 @@ def top_files(plan: Any) -> dict[str, bytes]:
     for pimg in plan.images:
         desc, names = pimg.descriptor, pimg.names
         base = {"mediaType": desc.media_type, "digest": desc.digest, "size": desc.size}
-        for name in names or [None]:
+        candidates: list[Reference | None] = list(names) or [None]
+        for name in candidates:
             entry = dict(base)
             if name is not None:
                 entry["annotations"] = {ANNOTATION_CONTAINERD_NAME: str(name),
@@ -442,7 +451,7 @@ def top_files(plan: Any) -> dict[str, bytes]:
             "repositories": _dump(repositories)}
 
 
-def make_bundle(plan: Any, created: str, files: dict[str, bytes], exclude: set[str]) -> Bundle:
+def make_bundle(plan: Plan, created: str, files: dict[str, bytes], exclude: set[str]) -> Bundle:
     images = [BundleImage(list(p.names), p.descriptor.digest, p.descriptor.media_type,
                           p.descriptor.size,
                           [BundleManifest(im.descriptor.digest, im.manifest.config.digest,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
-from typing import Any, BinaryIO, Callable
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable
 
 from ..digest import HashingReader, sha256_digest
 from ..errors import DigestMismatch
@@ -12,7 +12,10 @@ from ..layers import uncompressed_digest
 from ..oci import INDEX_TYPES, MANIFEST_TYPES, Descriptor, is_uncompressed_layer, parse_manifest
 from ..reference import Reference
 from ..registry.client import RegistryClient, check_manifest_digest
-from .base import ProgressFn, SourceImage
+from .base import Outcome, ProgressFn, SourceImage
+
+if TYPE_CHECKING:
+    from ..copy import Plan
 
 
 class RegistrySource:
@@ -62,7 +65,7 @@ class RegistrySource:
     def open_blob(self, desc: Descriptor) -> BinaryIO:
         return self.client.open_blob(self.repo, desc, self.where(desc))
 
-    def check_plan(self, plan: Any) -> None:
+    def check_plan(self, plan: Plan) -> None:
         pass
 
     def uncompressed_size(self, desc: Descriptor) -> int:
@@ -86,7 +89,7 @@ class RegistrySink:
         self.client, self.dest, self.reopen = client, dest, reopen
         self.repo = dest.path
         self.mount_from = [r for r in mount_from if r != self.repo]
-        self.events: list[tuple[str, str]] = []  # (digest, "Pushed" | "Layer already exists" | ...)
+        self.mounted_from: dict[str, str] = {}  # digest -> the repository it was mounted from
         self._manifests: dict[str, tuple[bytes, str]] = {}
         self._top: list[Descriptor] = []
         self._known: dict[str, bool] = {}
@@ -96,39 +99,35 @@ class RegistrySink:
     def has_blob(self, digest: str) -> bool:
         return False  # asked per blob in put_* instead, so manifests are always (re)written
 
-    def begin(self, plan: Any) -> None:
+    def begin(self, plan: Plan) -> None:
         pass
 
-    def _exists(self, desc: Descriptor) -> bool:
+    def _exists(self, desc: Descriptor) -> Outcome | None:
         if self.client.has_blob(self.repo, desc.digest, "pull,push"):
-            self._event(desc.digest, "Layer already exists")
-            return True
+            return Outcome.PRESENT
         for source in self.mount_from:
             location = self.client.mount_blob(self.repo, desc.digest, source)
             if location is None:
-                self._event(desc.digest, f"Mounted from {source}")
-                return True
-        return False
-
-    def _event(self, digest: str, status: str) -> None:
-        with self._lock:
-            self.events.append((digest, status))
+                with self._lock:
+                    self.mounted_from[desc.digest] = source
+                return Outcome.MOUNTED
+        return None
 
     def put_blob(self, stream: BinaryIO, desc: Descriptor, what: str,
-                 progress: ProgressFn | None = None) -> bool:
-        if self._exists(desc):
-            return False
+                 progress: ProgressFn | None = None) -> Outcome:
+        found = self._exists(desc)
+        if found is not None:
+            return found
 
         def opener() -> Any:  # opened again for a retried PUT; checked as it is read
             return HashingReader(self.reopen(desc), desc.digest, desc.size, what, progress)
         self.client.upload_blob(self.repo, desc, opener)
-        self._event(desc.digest, "Pushed")
-        return True
+        return Outcome.ADDED
 
-    def put_bytes(self, data: bytes, desc: Descriptor, what: str) -> bool:
+    def put_bytes(self, data: bytes, desc: Descriptor, what: str) -> Outcome:
         if desc.media_type in (*MANIFEST_TYPES, *INDEX_TYPES):
             self._manifests[desc.digest] = (data, desc.media_type)
-            return True
+            return Outcome.ADDED
         return self.put_blob(io.BytesIO(data), desc, what)
 
     def put_image(self, desc: Descriptor, names: list[Reference]) -> None:

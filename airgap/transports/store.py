@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from ..layers import uncompressed_digest
 from ..oci import Descriptor, is_uncompressed_layer
 from ..reference import Reference
 from ..store.layout import Store, Transaction
-from .base import ProgressFn, SourceImage
+from ..errors import DigestMismatch
+from .base import Outcome, ProgressFn, SourceImage, StagedBlob
+
+if TYPE_CHECKING:
+    from ..copy import Plan
 
 
 class StoreSource:
+    jobs = 0
+
     def __init__(self, store: Store, images: list[SourceImage]) -> None:
         self.store = store
         self.name = str(store.root)
@@ -32,7 +38,7 @@ class StoreSource:
     def where(self, desc: Descriptor) -> str:
         return f"store blob {desc.digest}"
 
-    def check_plan(self, plan: Any) -> None:
+    def check_plan(self, plan: Plan) -> None:
         pass
 
     def uncompressed_size(self, desc: Descriptor) -> int:
@@ -54,29 +60,31 @@ class StoreSource:
 class StoreSink:
     """Stages into a store Transaction; nothing is visible before ``commit()``."""
 
+    jobs = 0
+
     def __init__(self, txn: Transaction) -> None:
         self.txn = txn
 
     def has_blob(self, digest: str) -> bool:
         return self.txn.has_blob(digest)
 
-    def begin(self, plan: Any) -> None:
+    def begin(self, plan: Plan) -> None:
         pass
 
     def put_blob(self, stream: BinaryIO, desc: Descriptor, what: str,
-                 progress: ProgressFn | None = None) -> bool:
-        staged = getattr(stream, "staged_path", None)
-        if staged is not None:  # hashed into this store's temp area as it streamed in
+                 progress: ProgressFn | None = None) -> Outcome:
+        if isinstance(stream, StagedBlob) and stream.staged_path.parent == self.txn.store.resume:
+            # hashed into this store's resume area as it streamed in: taken over by rename
             if self.txn.has_blob(desc.digest):
-                return False
-            self.txn.stage(staged, desc.digest)
+                return Outcome.PRESENT
+            self.txn.stage(stream.staged_path, desc.digest)
             if progress is not None:
                 progress(desc.size)
-            return True
-        return self.txn.put_blob(stream, desc, what, progress)
+            return Outcome.ADDED
+        return Outcome.ADDED if self.txn.put_blob(stream, desc, what, progress) else Outcome.PRESENT
 
-    def put_bytes(self, data: bytes, desc: Descriptor, what: str) -> bool:
-        return self.txn.put_bytes(data, desc, what)
+    def put_bytes(self, data: bytes, desc: Descriptor, what: str) -> Outcome:
+        return Outcome.ADDED if self.txn.put_bytes(data, desc, what) else Outcome.PRESENT
 
     def put_image(self, desc: Descriptor, names: list[Reference]) -> None:
         for name in names:
@@ -92,24 +100,29 @@ class NullSink:
     """Reads and checks every blob, keeps nothing: what ``verify`` copies into. ``skip``
     names blobs not to read (those a delta bundle leaves out)."""
 
+    jobs = 0
+
     def __init__(self, skip: set[str] | None = None) -> None:
         self.skip = skip or set()
 
     def has_blob(self, digest: str) -> bool:
         return digest in self.skip
 
-    def begin(self, plan: Any) -> None:
+    def begin(self, plan: Plan) -> None:
         pass
 
     def put_blob(self, stream: BinaryIO, desc: Descriptor, what: str,
-                 progress: ProgressFn | None = None) -> bool:
+                 progress: ProgressFn | None = None) -> Outcome:
         from ..digest import copy_verified
         copy_verified(stream, None, expected=desc.digest, size=desc.size, what=what,
                       progress=progress)
-        return True
+        return Outcome.ADDED
 
-    def put_bytes(self, data: bytes, desc: Descriptor, what: str) -> bool:
-        return True
+    def put_bytes(self, data: bytes, desc: Descriptor, what: str) -> Outcome:
+        from ..digest import sha256_digest
+        if sha256_digest(data) != desc.digest or len(data) != desc.size:
+            raise DigestMismatch(what, desc.digest, sha256_digest(data), desc.size, len(data))
+        return Outcome.ADDED
 
     def put_image(self, desc: Descriptor, names: list[Reference]) -> None:
         pass

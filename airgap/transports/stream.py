@@ -13,7 +13,7 @@ import io
 import os
 import tarfile
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from ..archive.input import Prefixed, read_head
 from ..archive.tar import TarStream, clean_name
@@ -25,7 +25,10 @@ from ..space import check_space, disk_full
 from ..store.layout import Store
 from .archive import (BUNDLE_JSON, BUNDLE_SIG, blob_member, bundle_expected_present,
                       bundle_uncompressed_size, check_bundle_plan)
-from .base import SourceImage
+from .base import SourceImage, StagedBlob
+
+if TYPE_CHECKING:
+    from ..copy import Plan
 
 MAX_SIGNATURE = 1 << 20
 _PEEK = 1536  # three tar blocks: the "airgap/" directory header and bundle.json's header
@@ -60,15 +63,11 @@ def read_bundle_head(f: BinaryIO, name: str) -> tuple[bytes | None, bytes | None
     return found[0], found[1] if found[0] is not None else None
 
 
-class _Staged(io.FileIO):
-    """A staged, verified blob; a store sink takes it over by rename (``staged_path``)."""
-
-    staged_path: Path
-
-
 class StreamedBundle:
     """The Source for a bundle on a pipe. ``receive()`` reads the stream, after the trust
     check; then the engine plans and publishes as for any source."""
+
+    jobs = 0
 
     def __init__(self, stream: BinaryIO, name: str, store: Store,
                  present: Callable[[str], bool] | None = None) -> None:
@@ -190,15 +189,15 @@ class StreamedBundle:
         path = self._staged.get(desc.digest)
         if path is None:
             return self.store.open_blob(desc.digest)
-        f = _Staged(path, "rb")
+        f = StagedBlob(path, "rb")
         f.staged_path = path
         return f
 
-    def check_plan(self, plan: Any) -> None:
+    def check_plan(self, plan: Plan) -> None:
         assert self.bundle is not None
         check_bundle_plan(self.bundle, self.name, plan)
 
-    def expected_present(self, plan: Any) -> list[Descriptor]:
+    def expected_present(self, plan: Plan) -> list[Descriptor]:
         return bundle_expected_present(self.bundle, plan)
 
     def uncompressed_size(self, desc: Descriptor) -> int:
