@@ -9,18 +9,15 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-import tempfile
 from typing import TYPE_CHECKING, BinaryIO, Callable
 
 if TYPE_CHECKING:  # the implementations are imported where they are used: start-up stays fast
     from ..copy import Plan
-    from ..store import Store
-    from ..transports.stream import StreamedBundle
+    from ..intake import Opened
     from ..reference import Reference
-    from ..signing import TrustResult
+    from ..store import Store
     from ..store.query import ImageInfo
-    from ..transports.archive import ArchiveSource
-    from ..transports.base import SourceImage
+    from ..transports.base import BundleSource, SourceImage
 from ..errors import AirgapError, NotFound, UsageError
 from . import report
 from .context import Context
@@ -92,94 +89,42 @@ def _trust_args(p: argparse.ArgumentParser) -> None:
                         "(the default of `verify`; `load` defaults to fast)")
 
 
-def _open_checked(ctx: Context, args: argparse.Namespace, spool: Path | None,
-                  stack: contextlib.ExitStack, stream_into: Store | None = None,
-                  present: Callable[[str], bool] | None = None) -> tuple[ArchiveSource | StreamedBundle, TrustResult]:
-    """Open the archive and apply the trust policy before anything else is read.
-
-    A stream (a pipe, or a compressed archive being decompressed) that carries an airgap
-    bundle is read in one pass into ``stream_into``'s resume area (``StreamedBundle``);
-    one that cannot be a signed bundle is refused at its first bytes when the policy
-    demands a signature, and spooled to disk otherwise.
-    """
+def _open(ctx: Context, args: argparse.Namespace, stack: contextlib.ExitStack, spool: Path | None,
+          stream_into: Store | None = None, present: Callable[[str], bool] | None = None) -> Opened:
+    """The engine's ``open_checked`` with this verb's flags, progress and notes."""
     from .. import signing
-    from ..archive.input import open_input, spool as spool_stream
-    from ..transports.archive import ArchiveSource
-    from ..transports.stream import StreamedBundle, peek_bundle, read_bundle_head
+    from ..intake import open_checked
     from .progress import make_read_progress
     policy = signing.TrustPolicy.load(args.trust, args.require_signature)
     reading = make_read_progress(ctx.progress_mode, "Reading")
     stack.callback(reading.close)  # a streamed bundle is read until the load ends
-    inp = open_input(args.input, spool, on_read=reading.update)
-    source: ArchiveSource | StreamedBundle
-    try:
-        if inp.seekable:
-            if policy.in_force and not args.insecure_skip_signature:  # before the header walk
-                signing.check(policy, inp.name, *read_bundle_head(inp.f, inp.name))
-            source = ArchiveSource(inp.f, inp.name)
-        else:
-            is_bundle, stream = peek_bundle(inp.f)
-            if is_bundle and stream_into is None:  # verify: a scratch store, removed after
-                from ..store import Store
-                stream_into = Store(stack.enter_context(tempfile.TemporaryDirectory(prefix="airgap-verify-")))
-            if is_bundle and stream_into is not None:
-                source = StreamedBundle(stream, inp.name, stream_into, present)
-            else:
-                if not is_bundle and policy.in_force and not args.insecure_skip_signature:
-                    _first_header(stream, inp.name)  # a damaged or foreign file says so first
-                    signing.check(policy, inp.name, None, None)
-                with disk_full(spool or Path(tempfile.gettempdir()), 0):
-                    source = ArchiveSource(spool_stream(stream, spool), inp.name)
-    except BaseException:
-        inp.f.close()
-        raise
-    try:
-        trust = signing.check(policy, source.name, source.bundle_raw, source.signature_raw,
-                              args.insecure_skip_signature)
-    except BaseException:
-        source.close()
-        raise
-    if trust.status == "skipped":
+    opened = open_checked(args.input, policy, args.insecure_skip_signature, stack, spool=spool,
+                          stream_into=stream_into, present=present, on_read=reading.update)
+    if opened.trust.status == "skipped":
         ctx.info("WARNING: the signature is not checked (--insecure-skip-signature); "
                  "every digest still is")
-    return source, trust
-
-
-def _first_header(stream: BinaryIO, name: str) -> None:
-    """Refuse input that is not a tar archive at all, by its first block."""
-    import io
-
-    from ..archive.tar import TarStream
-    TarStream(io.BytesIO(stream.peek(512)[:512]), name).next()  # type: ignore[attr-defined]
+    return opened
 
 
 def cmd_load(ctx: Context, args: argparse.Namespace) -> int:
-    from ..copy import plan, transfer
+    from ..intake import load_into
     from ..oci import parse_platform
     from ..transports.store import StoreSink
     from .progress import make_progress
-    from ..transports.stream import StreamedBundle
     store = ctx.store
     platform = parse_platform(args.platform) if args.platform else None
     with store.begin(repair=args.repair) as txn, contextlib.ExitStack() as stack:
         # the lock is held from the first byte: prune must not take our staged files
-        source, trust = _open_checked(ctx, args, store.tmp, stack, stream_into=store, present=txn.has_blob)
-        with contextlib.closing(source):
-            if not args.quiet and args.format != "json":
-                ctx.info(f"{source.name}: {trust.describe()}")
-            before = {str(n): img.digest for img in store.images() for n in img.names}
-            if isinstance(source, StreamedBundle):
-                source.receive()  # checks the free space against bundle.json before it writes
-            p = plan(source, source.images(), platform=platform)
-            for note in source.notes:
-                ctx.info(f"WARNING: {note}")
-            _check_delta(source, p, txn.has_blob)
-            if not isinstance(source, StreamedBundle):
-                check_space(store.root, sum(d.size for d in p.blobs.values() if not txn.has_blob(d.digest)),
-                            f"load {source.name}")
-            result = transfer(source, StoreSink(txn), p, make_progress(ctx.progress_mode, "Loading"),
-                              verify_full=args.verify == "full")
-            repaired = list(txn.repaired)
+        opened = _open(ctx, args, stack, store.tmp, stream_into=store, present=txn.has_blob)
+        source, trust = opened.source, opened.trust
+        if not args.quiet and args.format != "json":
+            ctx.info(f"{source.name}: {trust.describe()}")
+        before = {str(n): img.digest for img in store.images() for n in img.names}
+        result = load_into(source, StoreSink(txn), has_blob=txn.has_blob, platform=platform,
+                           progress=make_progress(ctx.progress_mode, "Loading"),
+                           verify_full=args.verify == "full", space=store.root,
+                           before=lambda p: _notes(ctx, source))
+        repaired = list(txn.repaired)
     for digest in repaired:
         ctx.info(f"Repaired damaged blob {digest}")
     for img in result.plan.images:
@@ -202,19 +147,14 @@ def cmd_load(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_delta(source: ArchiveSource | StreamedBundle, p: Plan, has_blob: Callable[[str], bool]) -> None:
-    needed = source.expected_present(p)
-    missing = [d.digest for d in needed if not has_blob(d.digest)]
-    if missing:
-        raise NotFound(f"{source.name} is a delta bundle: it leaves out {plural(len(needed), 'layer')} that the "
-                       f"store must already hold, and {len(missing)} of them are not here "
-                       f"(first: {missing[0]}). Load the full bundle, or a delta made from this "
-                       "store's `airgap inventory`")
+def _notes(ctx: Context, source: BundleSource) -> None:
+    for note in source.notes:
+        ctx.info(f"WARNING: {note}")
 
 
 def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
-    from ..copy import plan, transfer
     from ..digest import sha256_digest
+    from ..intake import load_into
     from ..transports.store import NullSink
     from .progress import make_progress
     if args.input and args.input_opt:
@@ -224,18 +164,19 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
         raise UsageError("verify needs a bundle: airgap verify FILE (or -i FILE; - for stdin)")
     from ..store import Store
     store = Store(ctx.store_path, create=False)  # verify looks at the store, never makes one
-    from ..transports.stream import StreamedBundle
     with contextlib.ExitStack() as stack:
-        source, trust = _open_checked(ctx, args, None, stack)
-        stack.callback(source.close)
-        if isinstance(source, StreamedBundle):
-            source.receive()
-        p = plan(source, source.images())
-        for note in source.notes:
-            ctx.info(f"WARNING: {note}")
+        opened = _open(ctx, args, stack, None)
+        source, trust = opened.source, opened.trust
+        sink = NullSink()
+
+        def skip_delta(p: Plan) -> None:  # what a delta leaves out is not in it to check
+            _notes(ctx, source)
+            sink.skip.update(d.digest for d in source.expected_present(p))
+        result = load_into(source, sink, has_blob=lambda d: False, skip_delta=True,
+                           progress=make_progress(ctx.progress_mode, "Verifying"),
+                           verify_full=args.verify == "full", before=skip_delta)
+        p = result.plan
         delta = source.expected_present(p)
-        transfer(source, NullSink({d.digest for d in delta}), p,
-                 make_progress(ctx.progress_mode, "Verifying"), verify_full=args.verify == "full")
     shipped = [d for d in p.blobs.values() if d not in delta]
     new = [d for d in shipped if not store.has_blob(d.digest)]
     have = [d for d in shipped if store.has_blob(d.digest)]

@@ -74,6 +74,9 @@ class ArchiveSource:
     def receive(self) -> None:
         """Nothing to read ahead: a file is read where it lies."""
 
+    def has_staged(self, digest: str) -> bool:
+        return False
+
     def check_plan(self, plan: Plan) -> None:
         if self.bundle is not None:
             check_bundle_plan(self.bundle, self.name, plan)

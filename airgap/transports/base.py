@@ -126,6 +126,10 @@ class BundleSource(Source, Protocol):
         """The blobs a delta bundle leaves out, which the target must already have."""
         ...
 
+    def has_staged(self, digest: str) -> bool:
+        """Whether the blob is already on the target's disk (staged while streaming)."""
+        ...
+
 
 class Sink(Protocol):
     jobs: int  # blobs it accepts at once: 0 no preference, 1 in order, N up to N

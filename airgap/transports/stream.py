@@ -171,6 +171,9 @@ class StreamedBundle:
     def has_blob(self, digest: str) -> bool:
         return digest in self._staged or self.present(digest)
 
+    def has_staged(self, digest: str) -> bool:
+        return digest in self._staged
+
     def where(self, desc: Descriptor) -> str:
         return f"{self.name}: member {blob_member(desc.digest)}"
 
