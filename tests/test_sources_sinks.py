@@ -4,6 +4,7 @@ read back, gives the same images (manifest digests and image IDs), and a store t
 
 from __future__ import annotations
 
+import io
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -138,3 +139,22 @@ def test_store_into_sink(kind: str, airgap: Airgap, three_images: list[str], tmp
     got = {str(n): (i.digest, i.id) for i in all_images(back) for n in i.names if not n.digest}
     assert got == want
     assert check_store(back).problems == []
+
+
+def test_null_sink_refuses_a_corrupt_stream(airgap: Airgap, three_images: list[str]) -> None:
+    """The sink of `verify` checks every byte: a blob whose bytes changed is refused."""
+    from airgap.errors import DigestMismatch, FormatError
+
+    src_store = Store(airgap.store)
+    info = find_image(src_store, three_images[0])[0]
+    layer = info.manifest.layers[-1]
+    with src_store.open_blob(layer.digest) as f:
+        data = f.read()
+    sink = NullSink()
+    with pytest.raises(DigestMismatch):
+        sink.put_blob(io.BytesIO(data[:-1] + bytes([data[-1] ^ 1])), layer, "layer")
+    with pytest.raises(FormatError, match="truncated"):
+        sink.put_blob(io.BytesIO(data[:-1]), layer, "layer")
+    with pytest.raises(DigestMismatch):
+        sink.put_bytes(data[:-1] + b"x", layer, "layer")
+    assert sink.put_blob(io.BytesIO(data), layer, "layer").value == "added"
