@@ -8,17 +8,18 @@ and a blob the sink holds is never read at all.
 
 from __future__ import annotations
 
+import io
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Callable
 
-from .digest import short_id
+from .digest import CHUNK, short_id
 from .errors import FormatError, NotFound
-from .layers import check_layer
+from .layers import DiffIdTee, check_layer
 from .oci import (Descriptor, Index, Manifest, Platform, config_platform, diff_ids,
                   host_platform, is_uncompressed_layer, load_json, parse_manifest)
 from .reference import Reference
-from .transports.base import Outcome, Platforms, ProgressFn, Sink, Source, SourceImage
+from .transports.base import Outcome, Platforms, ProgressFn, Sink, Source, SourceImage, StagedBlob
 from .words import plural
 
 
@@ -208,17 +209,25 @@ def transfer(source: Source, sink: Sink, p: Plan, progress: Progress | None = No
             todo.append(desc)
     streamed = [d for d in todo if d.digest not in p.documents]  # documents are too small to show
     progress.begin(sum(d.size for d in streamed), len(streamed))
+    copying = {d.digest for d in todo}
+    teed: set[str] = set()
     if verify_full:  # every compressed layer the images use, even one the sink already has
         for digest, diff_id in sorted(p.diff_ids.items()):
             desc = p.blobs[digest]
-            if not is_uncompressed_layer(desc.media_type) and source.has_blob(digest):
+            if is_uncompressed_layer(desc.media_type) or not source.has_blob(digest):
+                continue
+            if digest in copying and digest in p.uncompressed:
+                teed.add(digest)  # checked in the same read as its copy, up to its declared size
+            else:  # digest first, then decompression: two reads
                 _check_layer(source, desc, diff_id, p.labels[digest], p.uncompressed.get(digest))
+
     def put(desc: Descriptor) -> None:
         label = p.labels[desc.digest]
         if desc.digest in p.documents:
             outcome = sink.put_bytes(p.documents[desc.digest], desc, f"{label} ({source.where(desc)})")
         else:
-            outcome = _copy_blob(source, sink, desc, label, progress)
+            outcome = _copy_blob(source, sink, desc, label, progress,
+                                 p if desc.digest in teed else None)
         result.outcomes[desc.digest] = outcome
 
     jobs = _jobs(source, sink)
@@ -249,11 +258,23 @@ def _jobs(source: Source, sink: Sink) -> int:
     return max([*wants, 1])
 
 
-def _copy_blob(source: Source, sink: Sink, desc: Descriptor, label: str, progress: Progress) -> Outcome:
-    where = source.where(desc)
+def _copy_blob(source: Source, sink: Sink, desc: Descriptor, label: str, progress: Progress,
+               full: Plan | None = None) -> Outcome:
+    """One blob from source to sink; with ``full`` (verify full), its diff_id too."""
+    where = f"{source.where(desc)} ({label})"
     stream: BinaryIO = source.open_blob(desc)
+    tee = None
+    staged = isinstance(stream, StagedBlob)  # verified on arrival; a store sink renames it
+    if full is not None and not staged:
+        tee = DiffIdTee(stream, desc, full.diff_ids[desc.digest], full.uncompressed[desc.digest], where)
+        stream = io.BufferedReader(tee, CHUNK)
     try:
-        return sink.put_blob(stream, desc, f"{where} ({label})", progress.blob(desc, label))
+        outcome = sink.put_blob(stream, desc, where, progress.blob(desc, label))
+        if tee is not None:
+            tee.finish()  # after the sink accepted the bytes: the digest came first
+        elif full is not None:
+            _check_layer(source, desc, full.diff_ids[desc.digest], label, full.uncompressed[desc.digest])
+        return outcome
     finally:
         stream.close()
 

@@ -9,7 +9,7 @@ before any memory is spent on it.
 from __future__ import annotations
 
 import io
-from typing import BinaryIO, Callable
+from typing import Any, BinaryIO, Callable
 
 from .digest import CHUNK, Hasher, copy_verified
 from .errors import DigestMismatch, FormatError
@@ -100,3 +100,68 @@ def check_layer(open_blob: Callable[[], BinaryIO], desc: Descriptor, diff_id: st
     if declared is not None and declared != size:
         raise FormatError(f"{what}: uncompressed size {size}, the bundle says {declared}")
     return size
+
+
+class DiffIdTee(io.RawIOBase):
+    """Reads through ``stream`` (for a sink that verifies the distribution digest) and
+    feeds the same bytes, through a pipe, to a thread that decompresses and hashes them,
+    capped at the ``declared`` uncompressed size: the diff_id is checked in the same read
+    as the digest, on the other core. ``finish()`` after the sink has accepted the blob
+    (its digest matched) raises what the decompression found."""
+
+    def __init__(self, stream: BinaryIO, desc: Descriptor, diff_id: str, declared: int, what: str) -> None:
+        import os
+        import threading
+        self._stream, self.desc, self.diff_id, self.declared, self.what = stream, desc, diff_id, declared, what
+        r, self._w = os.pipe()
+        self._found: list[tuple[str, int] | BaseException] = []
+
+        def work() -> None:
+            with os.fdopen(r, "rb") as pipe:
+                try:
+                    self._found.append(uncompressed_digest(pipe, desc.media_type, what, declared))
+                except BaseException as exc:  # reported by finish(), after the digest check
+                    self._found.append(exc)
+        self._thread = threading.Thread(target=work, name="diff_id", daemon=True)
+        self._thread.start()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = self._stream.readinto(b)  # type: ignore[attr-defined]
+        if n and self._w >= 0:
+            import os
+            view = memoryview(b)[:n]
+            try:
+                while view:
+                    view = view[os.write(self._w, view):]
+            except BrokenPipeError:  # the decompressor stopped (the cap, damage): keep copying
+                self._close_pipe()
+        elif not n:
+            self._close_pipe()
+        return int(n or 0)
+
+    def _close_pipe(self) -> None:
+        if self._w >= 0:
+            import os
+            os.close(self._w)
+            self._w = -1
+
+    def finish(self) -> None:
+        self._close_pipe()
+        self._thread.join()
+        found = self._found[0] if self._found else FormatError(f"{self.what}: decompression stopped")
+        if isinstance(found, BaseException):
+            raise found
+        got, size = found
+        if got != self.diff_id:
+            raise DigestMismatch(f"{self.what}: uncompressed content (diff_id)", self.diff_id, got)
+        if size != self.declared:
+            raise FormatError(f"{self.what}: uncompressed size {size}, the bundle says {self.declared}")
+
+    def close(self) -> None:
+        self._close_pipe()
+        self._thread.join()
+        self._stream.close()
+        super().close()

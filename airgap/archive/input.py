@@ -154,10 +154,6 @@ def _seekable(f: BinaryIO) -> bool:
         return False
 
 
-def stdin_is_pipe() -> bool:
-    return not sys.stdin.isatty() and not _seekable(sys.stdin.buffer)
-
-
 def open_input(path: str, spool_dir: Path | None, stdin: BinaryIO | None = None,
                on_read: Callable[[int], None] | None = None) -> Input:
     """Open ``path`` (``-`` for stdin), decompressing a compressed archive as it is read.
