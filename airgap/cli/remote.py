@@ -27,9 +27,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     report.add_format(p)
     p.set_defaults(func=cmd_pull)
 
-    p = sub.add_parser("push", help="copy an image from the store to a registry")
-    p.add_argument("source", metavar="SRC")
-    p.add_argument("dest", nargs="?", metavar="DEST", help="registry/repository[:tag] (default: SRC)")
+    p = sub.add_parser("push", help="copy images from the store (or a bundle) to a registry")
+    p.add_argument("source", metavar="SRC", nargs="?", help="the image (with --all or -f: DEST)")
+    p.add_argument("dest", nargs="?", metavar="DEST",
+                   help="registry/repository[:tag] (default: SRC); with --all or -f: registry[:port][/prefix]")
+    p.add_argument("--all", action="store_true", help="every named image of the store (or of the bundle, -i)")
+    p.add_argument("-f", "--file", metavar="LIST", help="the images a list names (one per line, # comments)")
+    p.add_argument("-i", "--input", metavar="BUNDLE", help="push from a bundle, after the trust checks of load")
+    p.add_argument("--jobs", type=int, default=4, help="images pushed at once (default 4)")
+    p.add_argument("--trust", action="append", default=[], metavar="PUBKEY", help="as for load")
+    p.add_argument("--require-signature", action="store_true", help="as for load")
+    p.add_argument("--insecure-skip-signature", action="store_true", help="as for load")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the digest")
     p.add_argument("--ca-cert", help="CA certificate to trust for the registry")
     report.add_format(p)
@@ -130,6 +138,13 @@ def cmd_push(ctx: Context, args: argparse.Namespace) -> int:
     from ..transports.registry import RegistrySink
     from ..transports.store import StoreSource
     from .progress import make_progress
+    if args.all or args.file or args.input:
+        if args.input and not (args.all or args.file):
+            raise UsageError("push -i BUNDLE needs --all or -f LIST")
+        from .delivery import cmd_push_many
+        return cmd_push_many(ctx, args)
+    if not args.source:
+        raise UsageError("push needs an image (or --all / -f LIST with a DEST)")
     store = ctx.store
     info, named = find_image(store, args.source)
     if args.dest:

@@ -113,6 +113,7 @@ class RegistryClient:
         self._tokens: dict[str, str] = {}
         self._basic = False
         self._lock = threading.Lock()
+        self._probe_lock = threading.Lock()
         self._scheme: str | None = None
         self._http = self._client(self._ssl_context(ca_cert))
 
@@ -144,8 +145,9 @@ class RegistryClient:
         return self._creds
 
     def _base(self) -> str:
-        if self._scheme is None:
-            self._scheme = self._probe()
+        with self._probe_lock:  # several threads may start at once; one probes
+            if self._scheme is None:
+                self._scheme = self._probe()
         return f"{self._scheme}://{self.api_host}"
 
     def _probe(self) -> str:

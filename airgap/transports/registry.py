@@ -78,16 +78,53 @@ class RegistrySource:
         pass
 
 
+class PushLedger:
+    """What one push run has put where, shared by its sinks (and threads), so that each
+    blob is uploaded at most once per run: a blob another repository of this run already
+    has is mounted from there; two sinks that need the same new blob wait for one upload."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._where: dict[str, set[str]] = {}          # digest -> repositories that have it
+        self._busy: dict[str, threading.Event] = {}    # digest -> an upload under way
+
+    def repos_with(self, digest: str) -> set[str]:
+        with self._lock:
+            return set(self._where.get(digest, ()))
+
+    def claim(self, digest: str) -> threading.Event | None:
+        """None: the caller uploads (and calls ``done``); else an event to wait for."""
+        with self._lock:
+            event = self._busy.get(digest)
+            if event is None:
+                self._busy[digest] = threading.Event()
+            return event
+
+    def done(self, digest: str, repo: str | None) -> None:
+        with self._lock:
+            if repo is not None:
+                self._where.setdefault(digest, set()).add(repo)
+            event = self._busy.pop(digest, None)
+        if event is not None:
+            event.set()
+
+    def seen(self, digest: str, repo: str) -> None:
+        with self._lock:
+            self._where.setdefault(digest, set()).add(repo)
+
+
 class RegistrySink:
     """Pushes to one repository: blobs it lacks (mounted from a sibling repository when
-    possible), then child manifests by digest, then the top manifest by tag."""
+    possible), then child manifests by digest, then the top manifest by tag (or, for an
+    image known only by digest, by digest)."""
 
     jobs = 3
 
     def __init__(self, client: RegistryClient, dest: Reference, mount_from: list[str],
-                 reopen: Callable[[Descriptor], BinaryIO]) -> None:
+                 reopen: Callable[[Descriptor], BinaryIO], ledger: PushLedger | None = None) -> None:
         self.client, self.dest, self.reopen = client, dest, reopen
         self.repo = dest.path
+        self.ledger = ledger or PushLedger()
         self.mount_from = [r for r in mount_from if r != self.repo]
         self.mounted_from: dict[str, str] = {}  # digest -> the repository it was mounted from
         self._manifests: dict[str, tuple[bytes, str]] = {}
@@ -103,26 +140,40 @@ class RegistrySink:
         pass
 
     def _exists(self, desc: Descriptor) -> Outcome | None:
-        if self.client.has_blob(self.repo, desc.digest, "pull,push"):
+        known = self.ledger.repos_with(desc.digest)
+        if self.repo in known:
             return Outcome.PRESENT
-        for source in self.mount_from:
+        if self.client.has_blob(self.repo, desc.digest, "pull,push"):
+            self.ledger.seen(desc.digest, self.repo)
+            return Outcome.PRESENT
+        for source in [*sorted(known), *self.mount_from]:
+            if source == self.repo:
+                continue
             location = self.client.mount_blob(self.repo, desc.digest, source)
             if location is None:
                 with self._lock:
                     self.mounted_from[desc.digest] = source
+                self.ledger.seen(desc.digest, self.repo)
                 return Outcome.MOUNTED
         return None
 
     def put_blob(self, stream: BinaryIO, desc: Descriptor, what: str,
                  progress: ProgressFn | None = None) -> Outcome:
-        found = self._exists(desc)
-        if found is not None:
-            return found
+        while (wait := self.ledger.claim(desc.digest)) is not None:
+            wait.wait()  # another image of this run is uploading it: then mount or skip
+        uploaded = False
+        try:
+            found = self._exists(desc)
+            if found is not None:
+                return found
 
-        def opener() -> Any:  # opened again for a retried PUT; checked as it is read
-            return HashingReader(self.reopen(desc), desc.digest, desc.size, what, progress)
-        self.client.upload_blob(self.repo, desc, opener)
-        return Outcome.ADDED
+            def opener() -> Any:  # opened again for a retried PUT; checked as it is read
+                return HashingReader(self.reopen(desc), desc.digest, desc.size, what, progress)
+            self.client.upload_blob(self.repo, desc, opener)
+            uploaded = True
+            return Outcome.ADDED
+        finally:
+            self.ledger.done(desc.digest, self.repo if uploaded else None)
 
     def put_bytes(self, data: bytes, desc: Descriptor, what: str) -> Outcome:
         if desc.media_type in (*MANIFEST_TYPES, *INDEX_TYPES):
@@ -138,7 +189,7 @@ class RegistrySink:
         order = [d for d in self._manifests if d not in top] + [d.digest for d in self._top]
         for digest in order:
             data, media_type = self._manifests[digest]
-            ref = (self.dest.tag or "latest") if digest in top else digest
+            ref = (self.dest.tag or self.dest.digest or "latest") if digest in top else digest
             what = f"{self.dest.domain}/{self.repo}:{ref}"
             got = self.client.put_manifest(self.repo, ref, data, media_type, what)
             if got and got != digest:

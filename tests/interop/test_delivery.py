@@ -1,0 +1,89 @@
+"""push --all / -f / -i into the real distribution registry: names, digests, each blob once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ..conftest import Airgap, need
+from ..registry_peer import Registry, start_registry
+
+pytestmark = pytest.mark.interop
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
+    reg = start_registry(need("docker-registry"), tmp_path / "site", "plain")
+    yield reg
+    reg.stop()
+
+
+def _digest_at(reg: Registry, repo: str, ref: str) -> str:
+    r = httpx.head(f"http://{reg.host}/v2/{repo}/manifests/{ref}", headers={
+        "Accept": "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, "
+                  "application/vnd.docker.distribution.manifest.v2+json"})
+    assert r.status_code == 200, (repo, ref, r.status_code)
+    return r.headers["Docker-Content-Digest"]
+
+
+def _catalog(reg: Registry) -> list[str]:
+    return list(httpx.get(f"http://{reg.host}/v2/_catalog").json()["repositories"])
+
+
+def test_push_all_keeps_names_and_digests_and_uploads_each_blob_once(
+        airgap: Airgap, three_images: list[str], site: Registry) -> None:
+    airgap("tag", "example/app-a:1", "quay.io/team/app:1")
+    want = {n: json.loads(airgap("inspect", n).out)[0]["Descriptor"]["digest"]
+            for n in ["example/base:1", *three_images, "quay.io/team/app:1"]}
+    blobs = set()
+    for n in want:
+        info = json.loads(airgap("inspect", n).out)[0]
+        blobs.add(info["Id"])
+        blobs.update(info["RootFS"]["Layers"])  # uncompressed layers: digest = diff_id
+    out = json.loads(airgap("push", "--all", "--format", "json", f"{site.host}/mirror").out)
+    assert out["failed"] == 0 and len(out["images"]) == 4  # app-a has two names
+    assert out["uploaded"] == len(blobs), out  # the shared base layer once
+    assert out["mounted"] >= 3  # ... and mounted into the other repositories
+    for name, digest in want.items():
+        path = name.replace("quay.io/", "").replace(":1", "")
+        path = path if "/" in path else f"library/{path}"
+        assert _digest_at(site, f"mirror/{path}", "1") == digest
+    again = json.loads(airgap("push", "--all", "--format", "json", f"{site.host}/mirror").out)
+    assert again["uploaded"] == 0 and again["mounted"] == 0
+    assert {r["status"] for r in again["images"]} == {"up to date"}
+    text = airgap("push", "--all", f"{site.host}/mirror").out
+    assert f"{site.host}/mirror/example/app-b:1: up to date" in text and "0 uploaded" in text
+
+
+def test_push_refuses_colliding_names_before_uploading(airgap: Airgap, three_images: list[str],
+                                                       site: Registry) -> None:
+    airgap("tag", "example/app-b:1", "other.example.com/example/app-a:1")
+    res = airgap("push", "--all", f"{site.host}", ok=False)
+    assert res.code == 2 and "example/app-a:1" in res.err and "would both be pushed" in res.err
+    assert _catalog(site) == []
+
+
+def test_push_a_list_and_a_bundle(airgap: Airgap, three_images: list[str], site: Registry,
+                                  tmp_path: Path) -> None:
+    listing = tmp_path / "images.txt"
+    listing.write_text("# what the site needs\n\nexample/app-c:1\n")
+    out = json.loads(airgap("push", "-f", str(listing), "--format", "json", f"{site.host}/x").out)
+    assert [r["references"] for r in out["images"]] == [[f"{site.host}/x/example/app-c:1"]]
+    from airgap.signing import generate_key
+    key, pub, _, _ = generate_key(str(tmp_path / "k"))
+    bundle = tmp_path / "b.tar"
+    airgap("save", "--sign", str(key), "-o", str(bundle), *three_images)
+    empty = Airgap(tmp_path / "empty", airgap.capsys)
+    res = empty("push", "-i", str(bundle), "--all", "--trust", str(pub), f"{site.host}/y")
+    assert res.out.count(": pushed") == 3
+    want = json.loads(airgap("inspect", three_images[0]).out)[0]["Descriptor"]["digest"]
+    assert _digest_at(site, "y/example/app-a", "1") == want
+    stranger, _, _, _ = generate_key(str(tmp_path / "s"))
+    res = empty("push", "-i", str(bundle), "--all", "--trust", str(tmp_path / "s.pub"), f"{site.host}/z", ok=False)
+    assert res.code == 3 and "not trusted" in res.err
+    assert not any(r.startswith("z/") for r in _catalog(site))
