@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("pull", help="copy images from a registry into the store")
-    p.add_argument("refs", nargs="+", metavar="NAME[:TAG|@DIGEST]")
+    p.add_argument("refs", nargs="*", metavar="NAME[:TAG|@DIGEST]")
+    p.add_argument("-f", "--file", metavar="LIST", help="also the images a list names (one per line, # comments)")
     plat = p.add_mutually_exclusive_group()
     plat.add_argument("--platform", help="OS/ARCH[/VARIANT] to take from a multi-platform image")
     plat.add_argument("--all-platforms", action="store_true", help="keep the index and every platform")
@@ -76,6 +77,11 @@ def cmd_pull(ctx: Context, args: argparse.Namespace) -> int:
     platform = parse_platform(args.platform) if args.platform else None
     quiet = args.quiet or args.format == "json"
     pulled: list[dict[str, object]] = []
+    if args.file:
+        from .delivery import read_list
+        args.refs = [*args.refs, *read_list(args.file)]
+    if not args.refs:
+        raise UsageError("pull needs an image (or -f LIST)")
     for text in args.refs:
         ref = parse_reference(text)
         if ref.tag is None and ref.digest is None:

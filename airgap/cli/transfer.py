@@ -57,7 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--split", metavar="SIZE",
                    help="cut the bundle into FILE.001, FILE.002, … of SIZE (4G, 700M, fat32) and FILE.sha256")
     report.add_format(p)
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("-f", "--file", metavar="LIST", help="also the images a list names (one per line, # comments)")
+    p.add_argument("images", nargs="*", metavar="IMAGE")
     p.set_defaults(func=cmd_save)
 
     p = sub.add_parser("inventory", help="list the blobs this store holds, for a delta bundle")
@@ -320,6 +321,11 @@ def _save(ctx: Context, args: argparse.Namespace, store: Store) -> int:
     from ..transports.archive import BundleSink
     from ..transports.store import StoreSource
     from .progress import make_progress
+    if args.file:
+        from .delivery import read_list
+        args.images = [*args.images, *read_list(args.file)]
+    if not args.images:
+        raise UsageError("save needs an image (or -f LIST)")
     selection = _save_selection(ctx, args.images)
     platform = parse_platform(args.platform) if args.platform else None
     created = _source_date()

@@ -87,3 +87,19 @@ def test_push_a_list_and_a_bundle(airgap: Airgap, three_images: list[str], site:
     res = empty("push", "-i", str(bundle), "--all", "--trust", str(tmp_path / "s.pub"), f"{site.host}/z", ok=False)
     assert res.code == 3 and "not trusted" in res.err
     assert not any(r.startswith("z/") for r in _catalog(site))
+
+
+def test_save_and_pull_take_the_same_list(airgap: Airgap, three_images: list[str], site: Registry,
+                                          tmp_path: Path) -> None:
+    listing = tmp_path / "images.txt"
+    listing.write_text("example/app-a:1   # the app\n\n# and its sibling\nexample/app-b:1\n")
+    airgap("save", "-f", str(listing), "-o", str(tmp_path / "b.tar"))
+    other = Airgap(tmp_path / "other", airgap.capsys)
+    out = other("load", "-i", str(tmp_path / "b.tar")).out
+    assert "example/app-a:1" in out and "example/app-b:1" in out and "app-c" not in out
+    airgap("push", "-f", str(listing), f"{site.host}")
+    pulled = tmp_path / "pull.txt"
+    pulled.write_text(f"{site.host}/example/app-a:1\n{site.host}/example/app-b:1\n")
+    third = Airgap(tmp_path / "third", airgap.capsys)
+    third("pull", "-q", "-f", str(pulled))
+    assert third.image_id(f"{site.host}/example/app-b:1") == airgap.image_id("example/app-b:1")
