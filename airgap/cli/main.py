@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import AirgapError
-from . import images, keys, remote, search, system, transfer
+from . import images, keys, mirror, remote, search, system, transfer
 from .context import Context
 
 
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys.register(sub)
     search.register(sub)
     remote.register(sub)
+    mirror.register(sub)
     system.register(sub)
     _spread_globals(sub)
     return p

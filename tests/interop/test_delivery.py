@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -103,3 +104,33 @@ def test_save_and_pull_take_the_same_list(airgap: Airgap, three_images: list[str
     third = Airgap(tmp_path / "third", airgap.capsys)
     third("pull", "-q", "-f", str(pulled))
     assert third.image_id(f"{site.host}/example/app-b:1") == airgap.image_id("example/app-b:1")
+
+
+def test_containerd_pulls_the_original_name_through_the_site_registry(
+        airgap: Airgap, three_images: list[str], site: Registry, containerd: Any, tmp_path: Path) -> None:
+    """push --all with a prefix, mirror-config containerd, then `ctr images pull --hosts-dir`
+    of docker.io/example/app-a:1 resolves at the site registry, with the same digest."""
+    airgap("push", "--all", f"{site.host}/mirror")
+    hosts = tmp_path / "certs.d"
+    airgap("mirror-config", "containerd", "--registry", f"{site.host}/mirror", "--insecure", "-o", str(hosts))
+    assert (hosts / "docker.io" / "hosts.toml").is_file()
+    containerd.ctr("images", "pull", "--hosts-dir", str(hosts), "docker.io/example/app-a:1")
+    listed = containerd.ctr("images", "ls").stdout
+    want = json.loads(airgap("inspect", "example/app-a:1").out)[0]["Descriptor"]["digest"]
+    line = next(x for x in listed.splitlines() if x.startswith("docker.io/example/app-a:1"))
+    assert want in line, listed
+    containerd.ctr("images", "rm", "docker.io/example/app-a:1")
+
+
+def test_mirror_config_files(airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
+    airgap("tag", "example/app-a:1", "quay.io/team/app:1")
+    out = airgap("mirror-config", "podman", "--registry", "site.lan:5000/mirror", "--insecure").out
+    assert 'prefix = "docker.io"' in out and 'prefix = "quay.io"' in out
+    assert 'location = "site.lan:5000/mirror"' in out and "insecure = true" in out
+    k3s = airgap("mirror-config", "k3s", "--registry", "site.lan:5000/mirror").out
+    assert '"^(.*)$": "mirror/$1"' in k3s and "https://site.lan:5000" in k3s
+    res = airgap("mirror-config", "docker", "--registry", "site.lan:5000", "--insecure")
+    doc = json.loads(res.out.split("\n", 1)[1])
+    assert doc == {"registry-mirrors": ["http://site.lan:5000"], "insecure-registries": ["site.lan:5000"]}
+    assert "Docker Hub only" in res.err and "quay.io" in res.err
+    assert airgap("mirror-config", "docker", "--registry", "site.lan:5000/mirror", ok=False).code == 2
