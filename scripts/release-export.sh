@@ -4,6 +4,7 @@
 # a human (markdown) and a machine (JSON) summary. Stops at the first failure.
 #
 #   scripts/release-export.sh -i images.txt -k release.key -o out/ [-n NAME] [--split SIZE]
+#                             [--all-platforms]
 #
 # images.txt: one reference per line; '#' starts a comment; blank lines are ignored.
 # Uses $AIRGAP (default: airgap on PATH, else this checkout's .venv/bin/airgap), and the
@@ -11,8 +12,8 @@
 # $AIRGAP_KEY_PASSPHRASE.
 set -euo pipefail
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
-list="" key="" out="" name="images" split=""
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+list="" key="" out="" name="images" split="" platforms=()
 while [ $# -gt 0 ]; do
     case "$1" in
         -i) list="$2"; shift 2 ;;
@@ -20,6 +21,7 @@ while [ $# -gt 0 ]; do
         -o) out="$2"; shift 2 ;;
         -n) name="$2"; shift 2 ;;
         --split) split="$2"; shift 2 ;;
+        --all-platforms) platforms=(--all-platforms); shift ;;
         -h|--help) usage ;;
         *) echo "release-export: unknown argument $1" >&2; usage ;;
     esac
@@ -49,7 +51,7 @@ for ref in "${refs[@]}"; do
         origin="store"
     else
         echo "pull  $ref" >&2
-        "$airgap" --progress none pull --format json "$ref" > "$work/pull.json"
+        "$airgap" --progress none pull --format json "${platforms[@]}" "$ref" > "$work/pull.json"
         origin="pulled"
     fi
     printf '%s{"reference": "%s", "origin": "%s"}\n' "$sep" "$ref" "$origin" >> "$work/sources.json"
@@ -78,8 +80,11 @@ save = json.load(open(sys.argv[1]))
 sources = json.load(open(sys.argv[2]))
 out, name = sys.argv[3], sys.argv[4]
 files = sorted(f for f in os.listdir(out) if f.startswith(name + ".tar"))
+# what each name points at (an index digest for a multi-platform image): pins made from
+# these resolve at the site, where push keeps every manifest byte for byte
+pins = {ref: img["digest"] for img in save["images"] for ref in img["references"]}
 summary = {"bundle": files, "bundleDigest": save["bundleDigest"], "signer": save["signer"],
-           "size": save["size"], "images": save["images"], "sources": sources}
+           "size": save["size"], "images": save["images"], "sources": sources, "pins": pins}
 with open(os.path.join(out, "summary.json"), "w") as f:
     json.dump(summary, f, indent=2, sort_keys=True)
     f.write("\n")

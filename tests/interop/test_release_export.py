@@ -56,3 +56,35 @@ def test_release_export(tmp_path: Path, airgap: Airgap, make_airgap: Any, monkey
         assert not (bad / "images.tar").exists()
     finally:
         reg.stop()
+
+
+def test_release_export_all_platforms_pins_the_index(tmp_path: Path, airgap: Airgap, make_airgap: Any,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """--all-platforms keeps a multi-platform image whole; the summary pins the index digest,
+    which push --all keeps at the site."""
+    from airgap.digest import sha256_digest
+
+    from .test_registry import _index_layout
+    from ..conftest import run_tool
+    reg = start_registry(need("docker-registry"), tmp_path / "reg", "plain")
+    try:
+        layout, _ = _index_layout(make_airgap("plat"), tmp_path)
+        run_tool("skopeo", "copy", "--quiet", "--all", "--dest-tls-verify=false", f"oci:{layout}:multi",
+                 f"docker://{reg.host}/team/multi:1")
+        raw = run_tool("skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{reg.host}/team/multi:1")
+        index = sha256_digest(raw.encode())
+        monkeypatch.chdir(tmp_path)
+        airgap("key", "generate", "release")
+        listing = tmp_path / "images.txt"
+        listing.write_text(f"{reg.host}/team/multi:1\n")
+        env = {**os.environ, "AIRGAP": str(Path(sys.executable).parent / "airgap"),
+               "AIRGAP_STORE": str(airgap.store), "AIRGAP_INSECURE_REGISTRIES": reg.host}
+        out = tmp_path / "out"
+        res = subprocess.run(["bash", str(SCRIPT), "-i", str(listing), "-k", "release.key", "-o", str(out),
+                              "--all-platforms"], env=env, capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["pins"] == {f"{reg.host}/team/multi:1": index}
+        assert sorted(summary["images"][0]["platforms"]) == ["linux/amd64", "linux/arm64"]
+    finally:
+        reg.stop()
