@@ -211,10 +211,12 @@ class BreakingProxy:
     """A TCP proxy that cuts the first connection carrying more than ``limit`` bytes back to
     the client, and records the requests it saw (to show that a Range request followed)."""
 
-    def __init__(self, upstream: str, limit: int) -> None:
+    def __init__(self, upstream: str, limit: int, upward: bool = False) -> None:
         host, _, port = upstream.rpartition(":")
         self.upstream = (host, int(port))
         self.limit = limit
+        self.upward = upward  # cut a connection that carries more than limit bytes *to* the server
+        self.sent_up = 0
         self.cuts = 0
         self.requests: list[bytes] = []
         self.sock = socket.socket()
@@ -243,9 +245,15 @@ class BreakingProxy:
                     break
                 if upward:
                     self.requests.append(data)
+                    self.sent_up += len(data)
+                    sent += len(data)
+                    if self.upward and self.cuts == 0 and sent > self.limit:
+                        self.cuts += 1
+                        dst.sendall(data[: len(data) // 2])
+                        break
                 else:
                     sent += len(data)
-                    if self.cuts == 0 and sent > self.limit:
+                    if not self.upward and self.cuts == 0 and sent > self.limit:
                         self.cuts += 1
                         dst.sendall(data[: len(data) // 2])
                         break

@@ -28,6 +28,7 @@ MAX_RETRY_WAIT = 60.0   # seconds a Retry-After may ask for; more is a failure, 
 MAX_BODY = 1 << 20      # error bodies, tokens: small documents
 MAX_LISTING = 8 << 20   # tags/list, _catalog pages
 MAX_REDIRECTS = 5
+UPLOAD_CHUNK = 16 << 20  # bytes a PATCH carries: what a broken upload may have to send again
 
 
 def max_retry_wait() -> float:
@@ -169,7 +170,7 @@ class RegistryClient:
 
     def request(self, method: str, path: str, *, scope: str, what: str,
                 headers: dict[str, str] | None = None, content: Callable[[], Any] | None = None,
-                stream: bool = False, ok: tuple[int, ...] = (200,)) -> httpx.Response:
+                stream: bool = False, ok: tuple[int, ...] = (200,), retry: bool = True) -> httpx.Response:
         """Send with auth and retries; raise RegistryError unless the status is in ``ok``.
 
         ``content`` is a factory, so that a body can be sent again on a retry.
@@ -192,7 +193,7 @@ class RegistryClient:
                 raise RegistryError(f"{what}: {self.host}: redirected to an address that is not "
                                     f"HTTP(S) ({_describe(exc)}); refused") from None
             except _NETWORK_ERRORS as exc:
-                if attempt >= self.retries:
+                if not retry or attempt >= self.retries:
                     raise RegistryError(f"{what}: {self.host}: {_describe(exc)}") from None
                 attempt += 1
                 time.sleep(self.backoff * 2 ** (attempt - 1))
@@ -357,22 +358,68 @@ class RegistryClient:
 
     def upload_blob(self, repo: str, desc: Descriptor, opener: Callable[[], Any],
                     location: str | None = None) -> None:
-        """Monolithic upload: POST, then one PUT of the whole blob with its digest."""
+        """A chunked upload that resumes: POST, then PATCH chunks of UPLOAD_CHUNK bytes;
+        when a PATCH breaks, ask the registry how much it has (GET of the upload's status)
+        and go on from there, not from zero (a registry that gave the session up gets a
+        new one, from zero); then PUT with the digest. The source is read through a
+        hashing reader, so the bytes sent are the bytes checked."""
         what = f"{self.host}/{repo}: upload {desc.digest}"
         scope = self.scope(repo, "pull,push")
         if location is None:
             resp = self.request("POST", f"/v2/{repo}/blobs/uploads/", scope=scope, what=what, ok=(202,))
             location = self._location(resp)
+        offset, failures = 0, 0
+        f = opener()
+        try:
+            while offset < desc.size:
+                chunk = f.read(min(UPLOAD_CHUNK, desc.size - offset))
+                if not chunk:
+                    break  # the reader raises its own truncation error below
+                try:
+                    resp = self.request("PATCH", location, scope=scope, what=what, retry=False,
+                                        headers={"Content-Type": "application/octet-stream",
+                                                 "Content-Range": f"{offset}-{offset + len(chunk) - 1}",
+                                                 "Content-Length": str(len(chunk))},
+                                        content=lambda c=chunk: c, ok=(202, 204))  # type: ignore[misc]
+                    location = self._location(resp)
+                    offset += len(chunk)
+                    continue
+                except RegistryError as exc:
+                    failures += 1
+                    if failures > self.retries:
+                        raise RegistryError(f"{what}: the upload broke at byte {offset} and did not "
+                                            f"resume: {exc}") from None
+                    time.sleep(self.backoff * 2 ** (failures - 1))
+                try:
+                    location, offset = self._upload_status(location, scope, what)
+                except (RegistryError, NotFound):
+                    # the registry gave the session up (distribution does when a PATCH broke
+                    # mid-way: its state no longer matches): a new session, from zero
+                    resp = self.request("POST", f"/v2/{repo}/blobs/uploads/", scope=scope, what=what,
+                                        ok=(202,))
+                    location, offset = self._location(resp), 0
+                f.close()
+                f = opener()  # hashed again from the start; sent from where the registry is
+                skip = offset
+                while skip:
+                    got = f.read(min(CHUNK, skip))
+                    if not got:
+                        break
+                    skip -= len(got)
+            f.read(1)  # the end: the hashing reader checks digest and size here
+        finally:
+            f.close()
         sep = "&" if "?" in location else "?"
-
-        def body() -> Iterator[bytes]:
-            with opener() as f:
-                while chunk := f.read(CHUNK):
-                    yield chunk
         self.request("PUT", f"{location}{sep}digest={desc.digest}", scope=scope, what=what,
-                     headers={"Content-Type": "application/octet-stream",
-                              "Content-Length": str(desc.size)},
-                     content=body, ok=(201,))
+                     headers={"Content-Length": "0"}, content=lambda: b"", ok=(201,))
+
+    def _upload_status(self, location: str, scope: str, what: str) -> tuple[str, int]:
+        """Where an upload stands: its location, and the offset the registry has."""
+        resp = self.request("GET", location, scope=scope, what=f"{what}: status", ok=(204,))
+        rng = resp.headers.get("Range", "")
+        _, _, end = rng.partition("-")
+        offset = int(end) + 1 if end.isdigit() and len(end) < 19 else 0
+        return self._location(resp) if resp.headers.get("Location") else location, offset
 
     def put_manifest(self, repo: str, ref: str, data: bytes, media_type: str, what: str) -> str:
         resp = self.request("PUT", f"/v2/{repo}/manifests/{ref}", scope=self.scope(repo, "pull,push"),

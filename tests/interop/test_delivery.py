@@ -134,3 +134,103 @@ def test_mirror_config_files(airgap: Airgap, three_images: list[str], tmp_path: 
     assert doc == {"registry-mirrors": ["http://site.lan:5000"], "insecure-registries": ["site.lan:5000"]}
     assert "Docker Hub only" in res.err and "quay.io" in res.err
     assert airgap("mirror-config", "docker", "--registry", "site.lan:5000/mirror", ok=False).code == 2
+
+
+def test_a_broken_upload_is_completed(airgap: Airgap, site: Registry, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The connection breaks in the middle of a 6 MiB layer: the client asks the registry
+    where the upload stands (distribution gives a broken session up, so a new one
+    follows) and the push completes with the right digest."""
+    import os
+
+    from airgap.registry import client as registry_client
+
+    from ..conftest import write_tree
+    from ..registry_peer import BreakingProxy
+    monkeypatch.setattr(registry_client, "UPLOAD_CHUNK", 1 << 20)
+    big = write_tree(tmp_path / "big", {"big.bin": os.urandom(6 << 20)})
+    airgap("import", str(big), "example/big:1")
+    proxy = BreakingProxy(site.host, limit=(3 << 20) + 300_000, upward=True)
+    try:
+        out = json.loads(airgap("push", "--all", "--format", "json", proxy.host).out)
+        assert out["failed"] == 0 and proxy.cuts == 1
+        assert any(r.startswith(b"GET /v2/example/big/blobs/uploads/") for r in proxy.requests)
+        want = json.loads(airgap("inspect", "example/big:1").out)[0]["Descriptor"]["digest"]
+        assert _digest_at(site, "example/big", "1") == want
+    finally:
+        proxy.close()
+
+
+def test_an_upload_resumes_from_the_reported_offset(airgap: Airgap, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A registry that keeps a broken session (as the spec allows) reports its offset:
+    the rest is sent from there, not from zero."""
+    import hashlib
+    import os
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from airgap.registry import client as registry_client
+    monkeypatch.setattr(registry_client, "UPLOAD_CHUNK", 1 << 20)
+    data = os.urandom(5 << 20)
+    got = bytearray()
+    state = {"patches": 0, "status": 0}
+
+    class H(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a: Any) -> None:
+            pass
+
+        def _reply(self, status: int, headers: dict[str, str] | None = None) -> None:
+            self.send_response(status)
+            for k, v in {"Content-Length": "0", **(headers or {})}.items():
+                self.send_header(k, v)
+            self.end_headers()
+
+        def do_HEAD(self) -> None:
+            self._reply(404)
+
+        def do_GET(self) -> None:
+            if "/uploads/" in self.path:
+                state["status"] += 1
+                return self._reply(204, {"Range": f"0-{len(got) - 1}", "Location": "/v2/x/blobs/uploads/u"})
+            self._reply(200)
+
+        def do_POST(self) -> None:
+            self._reply(202, {"Location": "/v2/x/blobs/uploads/u"})
+
+        def do_PATCH(self) -> None:
+            n = int(self.headers["Content-Length"])
+            start = int(self.headers["Content-Range"].split("-")[0])
+            assert start == len(got)
+            body = self.rfile.read(n)
+            state["patches"] += 1
+            if state["patches"] == 3:  # keep half, then break the connection
+                got.extend(body[: n // 2])
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+            got.extend(body)
+            self._reply(202, {"Location": "/v2/x/blobs/uploads/u", "Range": f"0-{len(got) - 1}"})
+
+        def do_PUT(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if "/blobs/" in self.path:
+                ok = "sha256:" + hashlib.sha256(got).hexdigest() in self.path
+                return self._reply(201 if ok else 400)
+            self._reply(201)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        client = registry_client.RegistryClient(f"127.0.0.1:{httpd.server_address[1]}")
+        from airgap.digest import HashingReader, sha256_digest
+        from airgap.oci import Descriptor
+        desc = Descriptor("application/octet-stream", sha256_digest(data), len(data))
+        client.upload_blob("x", desc, lambda: HashingReader(__import__("io").BytesIO(data), desc.digest, len(data), "b"))
+        client.close()
+        assert bytes(got) == data and state["status"] == 1 and state["patches"] == 6
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
