@@ -88,6 +88,29 @@ def start_dockerd(work: Path) -> tuple[subprocess.Popen[bytes], str] | None:
     return None
 
 
+def start_registry(work: Path) -> tuple[subprocess.Popen[bytes], str] | None:
+    """docker-registry on 127.0.0.1 (plain HTTP), if installed."""
+    binary = shutil.which("docker-registry")
+    if binary is None:
+        return None
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = work / "registry.yml"
+    cfg.write_text(f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: "
+                   f"{work / 'registry'}\nhttp:\n  addr: 127.0.0.1:{port}\n")
+    proc = subprocess.Popen([binary, "serve", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, f"127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    return None
+
+
 def images_listing(work: Path, count: int) -> float:
     """Median time of `airgap images` on a store of COUNT generated images.
 
@@ -167,6 +190,21 @@ def main() -> int:
             t, rss = run(["skopeo", "copy", "-q", f"oci-archive:{bundle}:docker.io/bench/img:3", f"oci:{work / 'sk'}:x"])
             rows.append(("skopeo copy oci-archive: -> oci:", t, rss))
             drop(work / "sk")
+        registry = start_registry(work)
+        if registry is not None:
+            try:
+                host = registry[1]
+                env = {**os.environ, "AIRGAP_INSECURE_REGISTRIES": host}
+                t, rss = run([AIRGAP, "--store", str(work / "s1"), "--progress", "none", "push", "--all",
+                              f"{host}/ag"], env=env)
+                rows.append(("airgap push --all (store -> registry)", t, rss))
+                if shutil.which("skopeo"):
+                    t, rss = run(["skopeo", "copy", "-q", "--dest-tls-verify=false",
+                                  f"oci:{work / 's1'}:docker.io/bench/img:3", f"docker://{host}/sk/bench/img:3"])
+                    rows.append(("skopeo copy loop (oci: -> docker://)", t, rss))
+            finally:
+                registry[0].terminate()
+                registry[0].wait(timeout=30)
         if not args.no_docker:
             docker = start_dockerd(work)
             if docker:

@@ -372,17 +372,24 @@ class RegistryClient:
         f = opener()
         try:
             while offset < desc.size:
-                chunk = f.read(min(UPLOAD_CHUNK, desc.size - offset))
-                if not chunk:
-                    break  # the reader raises its own truncation error below
+                n = min(UPLOAD_CHUNK, desc.size - offset)
+
+                def body(f: Any = f, n: int = n) -> Iterator[bytes]:  # streamed, never held whole
+                    left = n
+                    while left:
+                        piece = f.read(min(CHUNK, left))
+                        if not piece:
+                            raise RegistryError(f"{what}: the source ended early")
+                        left -= len(piece)
+                        yield piece
                 try:
                     resp = self.request("PATCH", location, scope=scope, what=what, retry=False,
                                         headers={"Content-Type": "application/octet-stream",
-                                                 "Content-Range": f"{offset}-{offset + len(chunk) - 1}",
-                                                 "Content-Length": str(len(chunk))},
-                                        content=lambda c=chunk: c, ok=(202, 204))  # type: ignore[misc]
+                                                 "Content-Range": f"{offset}-{offset + n - 1}",
+                                                 "Content-Length": str(n)},
+                                        content=body, ok=(202, 204))
                     location = self._location(resp)
-                    offset += len(chunk)
+                    offset += n
                     continue
                 except RegistryError as exc:
                     failures += 1
