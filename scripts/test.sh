@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 source scripts/_venv.sh
 
 # program -> Debian package
-peers=(dockerd:docker.io skopeo:skopeo containerd:containerd ctr:containerd umoci:umoci 7zz:7zip docker-registry:docker-registry)
+peers=(dockerd:docker.io skopeo:skopeo containerd:containerd ctr:containerd umoci:umoci 7zz:7zip docker-registry:docker-registry podman:podman)
 missing=()
 for pair in "${peers[@]}"; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")

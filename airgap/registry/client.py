@@ -242,7 +242,9 @@ class RegistryClient:
         if challenge is None:
             return False
         if challenge.scheme == "basic":
-            if self._basic or creds is None:
+            # refused although basic credentials were sent: final. (Another thread may have
+            # switched to basic after this request left without them: then try again.)
+            if creds is None or sent.get("Authorization", "").startswith("Basic "):
                 return False
             self._basic = True
             return True

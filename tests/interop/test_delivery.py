@@ -234,3 +234,60 @@ def test_an_upload_resumes_from_the_reported_offset(airgap: Airgap, tmp_path: Pa
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@pytest.mark.parametrize("mode", ["basic", "tls"])
+def test_push_all_with_auth_and_tls(airgap: Airgap, three_images: list[str], tmp_path: Path, mode: str,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from ..registry_peer import PASSWORD, USER
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
+    monkeypatch.setattr("airgap.registry.client.is_loopback", lambda host: False)  # really check TLS
+    reg = start_registry(need("docker-registry"), tmp_path / "reg", mode)
+    try:
+        extra = ["--ca-cert", str(reg.ca)] if mode == "tls" else []
+        if mode == "basic":
+            monkeypatch.setenv("AIRGAP_INSECURE_REGISTRIES", reg.host)
+            airgap("login", "-u", USER, "-p", PASSWORD, reg.host)
+        out = json.loads(airgap("push", "--all", "--format", "json", *extra, f"{reg.host}/site").out)
+        assert out["failed"] == 0 and len(out["images"]) == 4
+        if mode == "tls":
+            res = airgap("push", "--all", f"{reg.host}/site", ok=False)  # no CA: refused, not ignored
+            assert res.code == 1 and "failed" in res.out + res.err
+    finally:
+        reg.stop()
+
+
+def test_docker_pulls_from_the_site_registry(airgap: Airgap, three_images: list[str], site: Registry,
+                                             docker: Any) -> None:
+    """What push --all delivered, the real Docker engine pulls, with the source's image ID."""
+    airgap("push", "--all", site.host)
+    docker("pull", f"{site.host}/example/app-b:1")
+    got = docker("inspect", "-f", "{{.Id}}", f"{site.host}/example/app-b:1").stdout.strip()
+    assert got == airgap.image_id("example/app-b:1")
+
+
+def test_podman_pulls_the_original_name_through_the_mirror(airgap: Airgap, three_images: list[str],
+                                                           site: Registry, tmp_path: Path) -> None:
+    """push --all with a prefix, mirror-config podman, then `podman pull docker.io/...`."""
+    import os
+    import subprocess
+    podman = need("podman")
+    airgap("push", "--all", f"{site.host}/mirror")
+    conf = tmp_path / "containers"
+    airgap("mirror-config", "podman", "--registry", f"{site.host}/mirror", "--insecure", "-o", str(conf))
+    dropin = conf / "registries.conf.d" / "50-airgap-mirror.conf"
+    assert dropin.is_file()
+    import shutil
+    import tempfile
+    env = {k: v for k, v in os.environ.items() if k != "DOCKER_CONFIG"}
+    env["CONTAINERS_REGISTRIES_CONF"] = str(dropin)
+    runroot = tempfile.mkdtemp(prefix="pm-", dir="/tmp")  # podman wants it under 50 characters
+    base = [podman, "--root", str(tmp_path / "proot"), "--runroot", runroot,
+            "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "none"]
+    res = subprocess.run([*base, "pull", "-q", "docker.io/example/app-c:1"], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    got = subprocess.run([*base, "image", "inspect", "--format", "{{.Id}}", "docker.io/example/app-c:1"],
+                         env=env, capture_output=True, text=True, timeout=120).stdout.strip()
+    shutil.rmtree(runroot, ignore_errors=True)
+    assert "sha256:" + got == airgap.image_id("example/app-c:1")
