@@ -5,7 +5,8 @@ Schema (``schemaVersion`` 1, media type ``application/vnd.airgap.bundle.v1+json`
     tool        {"name": "airgap", "version": "..."}
     created     RFC 3339 time
     images      [{references: [full names], digest, mediaType, size,
-                  manifests: [{digest, config, platform}]}]
+                  manifests: [{digest, config, platform}],
+                  subject?, attachment?}]   (attached artifacts: the image they belong to)
     blobs       [{digest, size, mediaType, diffID?, uncompressedSize?}]   every blob shipped
     files       {"index.json"|"manifest.json"|"repositories"|"oci-layout": {digest, size}}
     expectedPresent  [{digest, size, mediaType}]   blobs a delta bundle leaves out
@@ -66,6 +67,8 @@ class BundleImage:
     media_type: str
     size: int
     manifests: list[BundleManifest]
+    subject: str | None = None      # attached to this image (a signature, an SBOM)
+    attachment: str | None = None   # signature, attestation, sbom, referrer
 
 
 @dataclass
@@ -95,6 +98,7 @@ class Bundle:
                 "digest": img.digest, "mediaType": img.media_type, "size": img.size,
                 "manifests": [{"digest": m.digest, "config": m.config, "platform": m.platform}
                               for m in img.manifests],
+                **({"subject": img.subject, "attachment": img.attachment} if img.subject else {}),
             } for img in self.images],
             "blobs": [b.to_json() for b in self.blobs],
             "files": {k: {"digest": d, "size": s} for k, (d, s) in sorted(self.files.items())},
@@ -134,8 +138,13 @@ class Bundle:
                                                 need_str(m["platform"], where, "platform")))
             refs = [parse_reference(need_str(r, where, "a reference"))
                     for r in need_list(img["references"], where, "references", MAX_NAMES)]
+            subject = img.get("subject")
+            if subject is not None:
+                validate_digest(subject, where)
+            kind = img.get("attachment")
             images.append(BundleImage(refs, img["digest"], need_str(img["mediaType"], where, "mediaType"),
-                                      _size(img["size"], where), manifests))
+                                      _size(img["size"], where), manifests, subject,
+                                      None if kind is None else need_str(kind, where, "attachment")))
         files_doc = doc["files"]
         _need_dict(files_doc, where, "files")
         files = {}

@@ -16,8 +16,9 @@ from typing import Any, BinaryIO, Callable
 from .digest import CHUNK, short_id
 from .errors import FormatError, NotFound
 from .layers import DiffIdTee, check_layer
-from .oci import (Descriptor, Index, Manifest, Platform, config_platform, diff_ids,
-                  host_platform, is_uncompressed_layer, load_json, parse_manifest)
+from .oci import (IMAGE_CONFIG_TYPES, MAX_DOCUMENT, Descriptor, Index, Manifest, Platform,
+                  config_platform, diff_ids, host_platform, is_uncompressed_layer, load_json,
+                  parse_manifest, subject_of)
 from .reference import Reference
 from .transports.base import Outcome, Platforms, ProgressFn, Sink, Source, SourceImage, StagedBlob
 from .words import plural
@@ -56,6 +57,11 @@ class PlannedImage:
     @property
     def names(self) -> list[Reference]:
         return self.source.names
+
+    @property
+    def subject(self) -> str | None:
+        """The image this one is attached to (a signature, an SBOM), or None."""
+        return subject_of(self.source.descriptor)
 
     @property
     def host_manifest(self) -> ImageManifest:
@@ -168,6 +174,17 @@ def _add_doc(out: Plan, desc: Descriptor, raw: bytes, label: str) -> None:
 def _plan_manifest(out: Plan, source: Source, desc: Descriptor, raw: bytes, m: Manifest,
                    what: str) -> ImageManifest:
     _add_doc(out, desc, raw, f"manifest of {what}")
+    if m.config.media_type not in IMAGE_CONFIG_TYPES:  # an artifact (an SBOM, a signature): blobs only
+        if m.config.size <= MAX_DOCUMENT:
+            _add_doc(out, m.config, source.read_document(m.config, f"{what}: config {source.where(m.config)}"),
+                     f"config of {what}")
+        else:
+            out.blobs.setdefault(m.config.digest, m.config)
+            out.labels.setdefault(m.config.digest, f"config of {what}")
+        for blob in m.layers:
+            out.blobs.setdefault(blob.digest, blob)
+            out.labels.setdefault(blob.digest, f"blob {short_id(blob.digest)} of {what}")
+        return ImageManifest(desc, m, {})
     craw = source.read_document(m.config, f"{what}: config {source.where(m.config)}")
     config = load_json(craw, f"{what}: config {source.where(m.config)}")
     if not isinstance(config, dict):

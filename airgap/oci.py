@@ -30,6 +30,27 @@ INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
 
 ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
 ANNOTATION_CONTAINERD_NAME = "io.containerd.image.name"
+# what airgap writes beside a name in index.json: the image an artifact is attached to
+ANNOTATION_SUBJECT = "io.airgap.subject"
+ANNOTATION_ATTACHMENT = "io.airgap.attachment"  # signature, attestation, sbom, referrer
+COSIGN_SUFFIXES = {".sig": "signature", ".att": "attestation", ".sbom": "sbom"}
+IMAGE_CONFIG_TYPES = (OCI_CONFIG, DOCKER_CONFIG)
+
+
+def cosign_tag(digest: str, suffix: str) -> str:
+    """cosign's tag for what is attached to ``digest``: ``sha256-<hex>.sig``."""
+    return digest.replace(":", "-") + suffix
+
+
+def attached(desc: Descriptor, subject: str, kind: str) -> Descriptor:
+    """``desc`` marked as attached to ``subject`` (a signature, an SBOM...)."""
+    return Descriptor(desc.media_type, desc.digest, desc.size,
+                      {**desc.annotations, ANNOTATION_SUBJECT: subject, ANNOTATION_ATTACHMENT: kind},
+                      desc.platform, desc.raw)
+
+
+def subject_of(desc: Descriptor) -> str | None:
+    return desc.annotations.get(ANNOTATION_SUBJECT)
 
 MAX_DOCUMENT = 8 << 20  # manifests, indexes and configs are read whole, up to this size
 MAX_CONTAINERS = 200_000  # JSON objects and arrays in one document: a real one has far fewer

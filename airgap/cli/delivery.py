@@ -60,11 +60,20 @@ def map_names(images: list[SourceImage], dest: str) -> list[Target]:
     """The source host dropped, the path and tag kept, under DEST; an image with no tag
     goes by digest. Two images that would get one name: refused before any upload."""
     from ..reference import parse_reference
+    from ..oci import subject_of
     host, prefix = parse_dest(dest)
     owner: dict[str, SourceImage] = {}
     out = []
-    for img in images:
+    repos_of: dict[str, set[str]] = {}  # a subject digest -> the repositories it goes to
+    for img in sorted(images, key=lambda i: subject_of(i.descriptor) is not None):  # images first
         t = Target(img)
+        subject = subject_of(img.descriptor)
+        if subject is not None and not img.names:  # an OCI referrer: beside its subject, by digest
+            for path in sorted(repos_of.get(subject, ())):
+                t.dests.append(parse_reference(f"{host}/{path}@{img.descriptor.digest}"))
+            if t.dests:
+                out.append(t)
+            continue
         tags = [n for n in img.names if not n.digest]
         for n in tags or [n for n in img.names if n.digest][:1]:
             path = f"{prefix}/{n.path}" if prefix else n.path
@@ -75,6 +84,8 @@ def map_names(images: list[SourceImage], dest: str) -> list[Target]:
                                  "push them separately, or to different prefixes")
             if ref not in t.dests:
                 t.dests.append(ref)
+            for d in {img.descriptor.digest, *(m.digest for m in img.names if m.digest)}:
+                repos_of.setdefault(d, set()).add(path)
         if not t.dests:
             raise UsageError(f"image {img.display()} has no name to push it under; tag it first")
         out.append(t)
@@ -106,6 +117,8 @@ def cmd_push_many(ctx: Context, args: argparse.Namespace) -> int:
                     failed += 1
                     rows.append({"image": t.image.display(), "references": [str(d) for d in t.dests],
                                  "status": "failed", "error": str(exc)})
+        if not failed:
+            _referrer_fallback_tags(source, targets, client)
     totals = {k: sum(r.get(k, 0) for r in rows) for k in ("uploaded", "mounted", "present", "bytes")}
     if args.format == "json":
         report.emit(ctx, {"destination": dest, "images": rows, **totals, "failed": failed})
@@ -117,6 +130,37 @@ def cmd_push_many(ctx: Context, args: argparse.Namespace) -> int:
                   f"({human_size(totals['bytes'])}), {totals['mounted']} mounted, "
                   f"{totals['present']} already there" + (f"; {failed} failed" if failed else ""))
     return 1 if failed else 0
+
+
+def _referrer_fallback_tags(source: Source, targets: list[Target], client: Any) -> None:
+    """For a registry without the referrers API (distribution 2.x), what refers to an
+    image is listed in an index under the tag ``sha256-<hex>`` (OCI 1.1's fallback)."""
+    import json
+
+    from ..oci import OCI_INDEX, cosign_tag, load_json, subject_of
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for t in targets:
+        subject = subject_of(t.image.descriptor)
+        if subject is None or t.image.names:
+            continue
+        doc = load_json(source.read_document(t.image.descriptor, f"referrer {t.image.descriptor.digest}"),
+                        "referrer")
+        desc: dict[str, Any] = {"mediaType": t.image.descriptor.media_type, "digest": t.image.descriptor.digest,
+                                "size": t.image.descriptor.size}
+        kind = doc.get("artifactType") or (doc.get("config") or {}).get("mediaType")
+        if isinstance(kind, str):
+            desc["artifactType"] = kind
+        if isinstance(doc.get("annotations"), dict):
+            desc["annotations"] = doc["annotations"]
+        for d in t.dests:
+            groups.setdefault((d.path, subject), []).append(desc)
+    for (repo, subject), descs in sorted(groups.items()):
+        if client.referrers(repo, subject, f"{repo}: referrers") is not None:
+            continue  # the registry indexes them itself
+        index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX,
+                            "manifests": sorted(descs, key=lambda x: x["digest"])},
+                           separators=(",", ":")).encode()
+        client.put_manifest(repo, cosign_tag(subject, ""), index, OCI_INDEX, f"{repo}: referrers of {subject}")
 
 
 def _push_one(source: Source, t: Target, client: Any, ledger: Any) -> dict[str, Any]:
@@ -155,6 +199,9 @@ def _source_and_images(ctx: Context, args: argparse.Namespace,
         source = opened.source
         source.receive()
         images = source.images()
+        if args.no_attached:
+            from ..oci import subject_of
+            images = [i for i in images if subject_of(i.descriptor) is None]
         if wanted is not None:
             from ..reference import parse_reference
             want = {parse_reference(w).with_default_tag() for w in wanted}
@@ -165,6 +212,7 @@ def _source_and_images(ctx: Context, args: argparse.Namespace,
     from ..transports.store import StoreSource
     store = ctx.store
     stack.enter_context(store.lock(shared=True))
+    from .transfer import attachments_of
     if wanted is None:
         chosen = [SourceImage(i.image.descriptor, list(i.names), i.id) for i in all_images(store) if i.names]
     else:
@@ -176,4 +224,6 @@ def _source_and_images(ctx: Context, args: argparse.Namespace,
             names = [ref] if ref is not None else list(info.names)
             img.names += [n for n in names if n not in img.names]
         chosen = list(picked.values())
+    if not args.no_attached:
+        chosen += attachments_of(store, chosen)
     return StoreSource(store, chosen), chosen

@@ -276,6 +276,12 @@ def inspect_doc(info: ImageInfo) -> dict[str, Any]:
         "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
         "Descriptor": info.image.descriptor.to_json(),
     })
+    subjects = {info.digest, *(n.digest for n in info.names if n.digest)}
+    attached = info.store.attachments({d for d in subjects if d})
+    if attached:  # signatures, SBOMs, attestations (not a Docker key)
+        doc["Attachments"] = [{"Kind": a.descriptor.annotations.get("io.airgap.attachment", ""),
+                               "Digest": a.digest, "Names": [n.familiar() for n in a.names]}
+                              for a in attached]
     return doc
 
 

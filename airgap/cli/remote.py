@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..errors import UsageError
+from ..words import plural
 from .context import Context
 from . import report
 
@@ -20,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("pull", help="copy images from a registry into the store")
     p.add_argument("refs", nargs="*", metavar="NAME[:TAG|@DIGEST]")
     p.add_argument("-f", "--file", metavar="LIST", help="also the images a list names (one per line, # comments)")
+    p.add_argument("--no-attached", action="store_true",
+                   help="leave signatures, SBOMs and attestations attached to the images behind")
     plat = p.add_mutually_exclusive_group()
     plat.add_argument("--platform", help="OS/ARCH[/VARIANT] to take from a multi-platform image")
     plat.add_argument("--all-platforms", action="store_true", help="keep the index and every platform")
@@ -36,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("-f", "--file", metavar="LIST", help="the images a list names (one per line, # comments)")
     p.add_argument("-i", "--input", metavar="BUNDLE", help="push from a bundle, after the trust checks of load")
     p.add_argument("--jobs", type=int, default=4, help="images pushed at once (default 4)")
+    p.add_argument("--no-attached", action="store_true",
+                   help="leave the signatures, SBOMs and attestations attached to the images behind")
     p.add_argument("--trust", action="append", default=[], metavar="PUBKEY", help="as for load")
     p.add_argument("--require-signature", action="store_true", help="as for load")
     p.add_argument("--insecure-skip-signature", action="store_true", help="as for load")
@@ -92,7 +97,7 @@ def cmd_pull(ctx: Context, args: argparse.Namespace) -> int:
         try:
             if not quiet:
                 ctx.print(f"{ref.digest or ref.tag}: Pulling from {ref.path}")
-            source = RegistrySource(client, ref)
+            source = RegistrySource(client, ref, with_attached=not args.no_attached)
             before = store.resolve_name(ref)
             with store.begin() as txn:
                 result = copy(source, StoreSink(txn), platform=platform,
@@ -111,10 +116,15 @@ def cmd_pull(ctx: Context, args: argparse.Namespace) -> int:
             continue
         skipped = set(result.skipped)
         for img in result.plan.images:
+            if img.subject is not None:
+                continue  # signatures and SBOMs: counted below
             for im in img.manifests:
                 for layer in im.manifest.layers:
                     state = "Already exists" if layer.digest in skipped else "Pull complete"
                     ctx.print(f"{short_id(layer.digest)}: {state}")
+        extras = [img for img in result.plan.images if img.subject is not None]
+        if extras:
+            ctx.print(f"Attached: {plural(len(extras), 'artifact')} (signatures, SBOMs, attestations)")
         ctx.print(f"Digest: {source.top.digest}")
         new = result.added or before is None or before.digest != result.plan.images[0].descriptor.digest
         status = "Downloaded newer image for" if new else "Image is up to date for"

@@ -58,6 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="cut the bundle into FILE.001, FILE.002, … of SIZE (4G, 700M, fat32) and FILE.sha256")
     report.add_format(p)
     p.add_argument("-f", "--file", metavar="LIST", help="also the images a list names (one per line, # comments)")
+    p.add_argument("--no-attached", action="store_true",
+                   help="leave the signatures, SBOMs and attestations attached to the images out")
     p.add_argument("images", nargs="*", metavar="IMAGE")
     p.set_defaults(func=cmd_save)
 
@@ -140,11 +142,16 @@ def cmd_load(ctx: Context, args: argparse.Namespace) -> int:
                           "repaired": repaired})
         return 0
     for img in result.plan.images:
+        if img.subject is not None:
+            continue
         tags = [n for n in img.names if not n.digest]
         for n in tags:
             ctx.print(f"Loaded image: {n.familiar()}")
         if not tags:
             ctx.print(f"Loaded image ID: {img.host_manifest.manifest.config.digest}")
+    extras = sum(1 for img in result.plan.images if img.subject is not None)
+    if extras:
+        ctx.info(f"Loaded {plural(extras, 'attached artifact')} (signatures, SBOMs, attestations)")
     return 0
 
 
@@ -240,6 +247,24 @@ def _save_selection(ctx: Context, names: list[str]) -> list[SourceImage]:
     return list(chosen.values())
 
 
+def attachments_of(store: Store, images: list[SourceImage]) -> list[SourceImage]:
+    """What is attached to ``images`` (and to what is attached to them): signatures,
+    SBOMs, attestations, by their subject (the image, or the index a RepoDigest names)."""
+    from ..transports.base import SourceImage
+    subjects = {i.descriptor.digest for i in images} | {n.digest for i in images for n in i.names if n.digest}
+    out: list[SourceImage] = []
+    seen: set[str] = set()
+    while True:
+        found = [a for a in store.attachments(subjects) if a.digest not in seen]
+        if not found:
+            return out
+        for a in found:
+            seen.add(a.digest)
+            out.append(SourceImage(a.descriptor, list(a.names), f"{a.descriptor.annotations.get('io.airgap.attachment', 'artifact')} "
+                                                               f"{a.digest[:19]}"))
+        subjects = {a.digest for a in found}
+
+
 def _source_date() -> str | None:
     """$SOURCE_DATE_EPOCH as the bundle's time; without it the bundle sink takes the
     newest image's, so that saving the same images twice gives the same bytes."""
@@ -327,6 +352,8 @@ def _save(ctx: Context, args: argparse.Namespace, store: Store) -> int:
     if not args.images:
         raise UsageError("save needs an image (or -f LIST)")
     selection = _save_selection(ctx, args.images)
+    if not args.no_attached:
+        selection += attachments_of(store, selection)
     platform = parse_platform(args.platform) if args.platform else None
     created = _source_date()
     from ..archive.split import parse_size

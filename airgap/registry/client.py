@@ -436,6 +436,22 @@ class RegistryClient:
                             ok=(201, 200))
         return str(resp.headers.get("Docker-Content-Digest", ""))
 
+    def referrers(self, repo: str, digest: str, what: str) -> list[Descriptor] | None:
+        """What the referrers API lists for ``digest`` (OCI 1.1), or None when the registry
+        has no such API (then the fallback tag ``sha256-<hex>`` is the place to look)."""
+        from ..oci import load_json
+        resp = self.request("GET", f"/v2/{repo}/referrers/{digest}", scope=self.scope(repo), what=what,
+                            headers={"Accept": OCI_INDEX}, stream=True, ok=(200, 400, 404, 405))
+        if resp.status_code != 200:
+            read_limited(resp, MAX_BODY, what)
+            return None
+        data = read_limited(resp, MAX_DOCUMENT, what)
+        doc = load_json(data, what)
+        items = doc.get("manifests") if isinstance(doc, dict) else None
+        if not isinstance(items, list):
+            return None
+        return [Descriptor.from_json(d, what) for d in items[:1000]]
+
     def tags(self, repo: str) -> list[str]:
         what = f"{self.host}/{repo}: tags"
         resp = self.request("GET", f"/v2/{repo}/tags/list", scope=self.scope(repo), what=what, stream=True)

@@ -35,6 +35,7 @@ _ROUTES = [
     ("tags", re.compile(r"^/v2/(?P<name>.+)/tags/list$")),
     ("manifest", re.compile(r"^/v2/(?P<name>.+)/manifests/(?P<ref>[^/]+)$")),
     ("blob", re.compile(r"^/v2/(?P<name>.+)/blobs/(?P<digest>[^/]+)$")),
+    ("referrers", re.compile(r"^/v2/(?P<name>.+)/referrers/(?P<digest>[^/]+)$")),
 ]
 _DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
 REQUEST_TIMEOUT = 15.0   # seconds for a request to arrive (idle keep-alive, slow headers)
@@ -46,6 +47,7 @@ class _Repo:
         self.tags: dict[str, tuple[str, str]] = {}   # tag -> (digest, media type)
         self.roots: set[str] = set()
         self.reach: set[str] = set()
+        self.referrers: dict[str, list[str]] = {}    # subject digest -> manifests that refer to it
 
 
 class _View:
@@ -87,7 +89,37 @@ class _View:
                         repo.tags.setdefault(n.tag, (img.digest, img.descriptor.media_type))
         for repo in repos.values():
             repo.reach = reachable(self.store, repo.roots, strict=False)
+            repo.reach |= {n.digest for img in images for n in img.names if n.digest and img.digest in repo.roots}
+        referrers = [img for img in images if img.subject is not None and not img.names]
+        for repo in repos.values():  # what refers to an image (OCI 1.1) is served beside it
+            for img in referrers:
+                if img.subject in repo.reach:
+                    repo.referrers.setdefault(img.subject, []).append(img.digest)
+                    repo.roots.add(img.digest)
+                    repo.reach |= reachable(self.store, [img.digest], strict=False)
         return repos, sorted(primary)
+
+
+def _referrers_index(store: Store, digests: list[str], artifact_type: str) -> bytes:
+    """OCI 1.1's referrers answer: an index of the manifests that name the subject."""
+    out = []
+    for digest in sorted(set(digests)):
+        if not store.has_blob(digest):
+            continue
+        doc = load_json(store.read_blob(digest), f"manifest {digest}")
+        if not isinstance(doc, dict):
+            continue
+        config = doc.get("config")
+        kind = doc.get("artifactType") or (config.get("mediaType") if isinstance(config, dict) else "") or ""
+        if artifact_type and kind != artifact_type:
+            continue
+        entry = {"mediaType": str(doc.get("mediaType") or "application/vnd.oci.image.manifest.v1+json"),
+                 "digest": digest, "size": store.blob_size(digest), "artifactType": str(kind)}
+        if isinstance(doc.get("annotations"), dict):
+            entry["annotations"] = doc["annotations"]
+        out.append(entry)
+    return json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                       "manifests": out}).encode()
 
 
 def _error(code: str, message: str) -> bytes:
@@ -241,6 +273,20 @@ class _Handler(BaseHTTPRequestHandler):
                 else "application/vnd.oci.image.manifest.v1+json"
         self._send(200, data, {"Content-Type": media_type, "Docker-Content-Digest": digest,
                                "ETag": f'"{digest}"'}, head)
+
+    def _referrers(self, head: bool, query: dict[str, list[str]], name: str, digest: str) -> None:
+        repos, _ = self.server.view.repos()
+        repo = repos.get(name)
+        if repo is None:
+            return self._not_found("NAME_UNKNOWN", f"repository name not known to registry: {name}", head)
+        if not _DIGEST.fullmatch(digest):
+            return self._send(400, _error("DIGEST_INVALID", f"invalid digest {digest[:80]!r}"), head=head)
+        wanted = query.get("artifactType", [""])[0]
+        body = _referrers_index(self.server.view.store, repo.referrers.get(digest, []), wanted)
+        headers = {"Content-Type": "application/vnd.oci.image.index.v1+json"}
+        if wanted:
+            headers["OCI-Filters-Applied"] = "artifactType"
+        self._send(200, body, headers, head)
 
     def _blob(self, head: bool, query: dict[str, list[str]], name: str, digest: str) -> None:
         repos, _ = self.server.view.repos()

@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable
 
 from ..errors import AirgapError, Conflict, StoreCorrupt
-from ..oci import Index, Manifest, parse_manifest
+from ..oci import Descriptor, Index, Manifest, parse_manifest, subject_of
 from ..reference import Reference
 from .layout import Store, entry_name
 from .query import ImageInfo, all_images, find_image
@@ -99,6 +99,25 @@ def clean_temp(store: Store) -> int:
     return freed
 
 
+def without_orphaned_attachments(store: Store, entries: list[Descriptor]) -> list[Descriptor]:
+    """``entries`` less what is attached to an image no longer there (its signatures and
+    SBOMs go with it; what is attached to those, too)."""
+    keep = [e for e in entries if subject_of(e) is None]
+    alive = reachable(store, (e.digest for e in keep), strict=False)
+    for e in keep:  # a RepoDigest names the index a single-platform image came from
+        name = entry_name(e)
+        if name is not None and name.digest:
+            alive.add(name.digest)
+    pending = [e for e in entries if subject_of(e) is not None]
+    while True:
+        taken = [e for e in pending if subject_of(e) in alive]
+        if not taken:
+            return [e for e in entries if subject_of(e) is None or e in keep]
+        keep += taken
+        alive.update(e.digest for e in taken)
+        pending = [e for e in pending if e not in taken]
+
+
 def deleted_ids(info: ImageInfo, others: list[ImageInfo]) -> list[str]:
     """What Docker reports deleted with an image: its ID, then each layer chain (top
     first) that no remaining image uses."""
@@ -149,7 +168,7 @@ def remove(store: Store, text: str, force: bool) -> list[tuple[str, str]]:
     if not any(e.digest == info.digest and entry_name(e) is not None for e in keep):
         keep = [e for e in keep if e.digest != info.digest]
         events += [("Deleted", i) for i in deleted_ids(info, [o for o in infos if o.digest != info.digest])]
-    store.write_entries(keep)
+    store.write_entries(without_orphaned_attachments(store, keep))
     return events
 
 
@@ -165,6 +184,7 @@ def prune_images(store: Store, untagged: bool) -> tuple[list[tuple[str, str]], i
         events += [("untagged", n.familiar()) for n in info.digest_refs]
         events += [("deleted", i) for i in deleted_ids(info, remaining)]
     if doomed:
-        store.write_entries([e for e in store.entries() if e.digest not in gone])
+        store.write_entries(without_orphaned_attachments(
+            store, [e for e in store.entries() if e.digest not in gone]))
     _, freed = collect_garbage(store)
     return events, freed

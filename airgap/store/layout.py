@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 from ..digest import copy_verified, sha256_digest, validate_digest
 from ..errors import AirgapError, DigestMismatch, IntegrityError, NotFound, StoreCorrupt
 from ..oci import (ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, MAX_DOCUMENT, OCI_INDEX,
-                   Descriptor, load_json)
+                   Descriptor, load_json, subject_of)
 from ..reference import Reference, parse_reference
 from ..space import disk_full
 
@@ -181,6 +181,11 @@ class Image:
     @property
     def digest(self) -> str:
         return self.descriptor.digest
+
+    @property
+    def subject(self) -> str | None:
+        """The image this one is attached to (a signature, an SBOM), or None for an image."""
+        return subject_of(self.descriptor)
 
 
 def entry_name(desc: Descriptor) -> Reference | None:
@@ -408,6 +413,10 @@ class Store:
                 seen.add((desc.digest, name))
                 img.names.append(name)
         return list(by_digest.values())
+
+    def attachments(self, digests: set[str]) -> list[Image]:
+        """What is attached to any of ``digests`` (signatures, SBOMs, attestations)."""
+        return [img for img in self.images() if img.subject in digests]
 
     def resolve_name(self, ref: Reference) -> Image | None:
         for img in self.images():

@@ -116,7 +116,8 @@ class ImageInfo:
 
 
 def all_images(store: Store) -> list[ImageInfo]:
-    return [ImageInfo(store, img) for img in store.images()]
+    """The stored images; what is attached to them (signatures, SBOMs) is not listed."""
+    return [ImageInfo(store, img) for img in store.images() if img.subject is None]
 
 
 def find_image(store: Store, text: str, images: list[ImageInfo] | None = None) -> tuple[ImageInfo, Reference | None]:

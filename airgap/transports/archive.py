@@ -16,7 +16,8 @@ from ..bundle import (MAX_BUNDLE_JSON, MAX_NAMES, TOP_FILES, Bundle, BundleBlob,
 from ..digest import copy_verified, sha256_digest, validate_digest
 from ..errors import AirgapError, DigestMismatch, FormatError
 from ..layers import compression, uncompressed_digest
-from ..oci import (ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, INDEX_TYPES, MAX_DOCUMENT,
+from ..oci import (ANNOTATION_ATTACHMENT, ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME,
+                   ANNOTATION_SUBJECT, INDEX_TYPES, MAX_DOCUMENT, attached,
                    OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD,
                    OCI_MANIFEST, MAX_LAYERS, Descriptor, diff_ids, is_uncompressed_layer, load_json,
                    need_list, need_str, parse_manifest)
@@ -147,8 +148,7 @@ class ArchiveSource:
                                      size, len(data))
         if not bundle.images:
             raise FormatError(f"{where}: lists no images")
-        return [SourceImage(Descriptor(img.media_type, img.digest, img.size), list(img.references),
-                            img.digest[:19]) for img in bundle.images]
+        return bundle_source_images(bundle)
 
     def _member_of(self, digest: str) -> str | None:
         name = self._members.get(digest)
@@ -315,6 +315,17 @@ def _parse_tag(text: Any, what: str) -> Reference:
         raise FormatError(f"{what}: bad RepoTag {text!r}: {exc}") from None
 
 
+def bundle_source_images(bundle: Bundle) -> list[SourceImage]:
+    """The images bundle.json lists, attachments marked with their subject."""
+    out = []
+    for img in bundle.images:
+        desc = Descriptor(img.media_type, img.digest, img.size)
+        if img.subject is not None:
+            desc = attached(desc, img.subject, img.attachment or "referrer")
+        out.append(SourceImage(desc, list(img.references), img.digest[:19]))
+    return out
+
+
 def newest_created(plan: Plan) -> str:
     """The bundle's time when none is given: the newest image's, not the clock's, so the
     same images always give the same bytes."""
@@ -431,14 +442,19 @@ def top_files(plan: Plan) -> dict[str, bytes]:
     repositories: dict[str, dict[str, str]] = {}
     for pimg in plan.images:
         desc, names = pimg.descriptor, pimg.names
-        base = {"mediaType": desc.media_type, "digest": desc.digest, "size": desc.size}
+        base: dict[str, Any] = {"mediaType": desc.media_type, "digest": desc.digest, "size": desc.size}
+        extra = {k: v for k, v in desc.annotations.items() if k in (ANNOTATION_SUBJECT, ANNOTATION_ATTACHMENT)}
         candidates: list[Reference | None] = list(names) or [None]
         for name in candidates:
             entry = dict(base)
+            ann = dict(extra)
             if name is not None:
-                entry["annotations"] = {ANNOTATION_CONTAINERD_NAME: str(name),
-                                        ANNOTATION_REF_NAME: str(name)}
+                ann.update({ANNOTATION_CONTAINERD_NAME: str(name), ANNOTATION_REF_NAME: str(name)})
+            if ann:
+                entry["annotations"] = ann
             index.append(entry)
+        if pimg.subject is not None:
+            continue  # an attachment is no image for docker load
         im = pimg.host_manifest
         layers = [blob_member(d.digest) for d in im.manifest.layers]
         docker.append({"Config": blob_member(im.manifest.config.digest),
@@ -458,7 +474,8 @@ def make_bundle(plan: Plan, created: str, files: dict[str, bytes], exclude: set[
     images = [BundleImage(list(p.names), p.descriptor.digest, p.descriptor.media_type,
                           p.descriptor.size,
                           [BundleManifest(im.descriptor.digest, im.manifest.config.digest,
-                                          str(im.platform)) for im in p.manifests])
+                                          str(im.platform)) for im in p.manifests],
+                          p.subject, p.descriptor.annotations.get(ANNOTATION_ATTACHMENT) if p.subject else None)
               for p in plan.images]
     blobs: list[BundleBlob] = []
     present: list[BundleBlob] = []

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Callable
 from ..digest import HashingReader, sha256_digest
 from ..errors import DigestMismatch
 from ..layers import uncompressed_digest
-from ..oci import INDEX_TYPES, MANIFEST_TYPES, Descriptor, is_uncompressed_layer, parse_manifest
+from ..errors import NotFound
+from ..oci import (COSIGN_SUFFIXES, INDEX_TYPES, MANIFEST_TYPES, Descriptor, Index, attached, cosign_tag,
+                   is_uncompressed_layer, parse_manifest)
 from ..reference import Reference
 from ..registry.client import RegistryClient, check_manifest_digest
 from .base import Outcome, ProgressFn, SourceImage
@@ -23,7 +25,7 @@ class RegistrySource:
 
     jobs = 3  # blobs fetched at once
 
-    def __init__(self, client: RegistryClient, ref: Reference) -> None:
+    def __init__(self, client: RegistryClient, ref: Reference, with_attached: bool = True) -> None:
         self.client, self.ref = client, ref
         self.repo = ref.path
         self.name = f"{ref.domain}/{ref.path}"
@@ -39,9 +41,43 @@ class RegistrySource:
         names = [ref] if ref.tag and not ref.digest else []
         names.append(Reference(ref.domain, ref.path, None, digest))
         self.image = SourceImage(self.top, names, ref.familiar())
+        self.attached = self._attachments(digest, what) if with_attached else []
 
     def images(self) -> list[SourceImage]:
-        return [self.image]
+        return [self.image, *self.attached]
+
+    def _attachments(self, digest: str, what: str) -> list[SourceImage]:
+        """Signatures, SBOMs and attestations of ``digest``: cosign's tags
+        (``sha256-<hex>.sig``, ``.att``, ``.sbom``) and OCI referrers (the API, else the
+        fallback tag ``sha256-<hex>``)."""
+        out: list[SourceImage] = []
+        for suffix, kind in COSIGN_SUFFIXES.items():
+            tag = cosign_tag(digest, suffix)
+            try:
+                data, media_type, header = self.client.get_manifest(self.repo, tag, f"{what}: {tag}")
+            except NotFound:
+                continue
+            got = check_manifest_digest(data, None, header, f"{what}: {tag}")
+            self._manifests[got] = data
+            media_type = media_type if media_type in (*MANIFEST_TYPES, *INDEX_TYPES) \
+                else parse_manifest(data, f"{what}: {tag}").media_type
+            desc = attached(Descriptor(media_type, got, len(data)), digest, kind)
+            out.append(SourceImage(desc, [Reference(self.ref.domain, self.ref.path, tag)], f"{kind} of {what}"))
+        listed = self.client.referrers(self.repo, digest, f"{what}: referrers")
+        if listed is None:
+            tag = cosign_tag(digest, "")
+            try:
+                data, _, header = self.client.get_manifest(self.repo, tag, f"{what}: {tag}")
+            except NotFound:
+                data = b""
+            if data:
+                check_manifest_digest(data, None, header, f"{what}: {tag}")
+                doc = parse_manifest(data, f"{what}: {tag}")
+                listed = list(doc.manifests) if isinstance(doc, Index) else []
+        for d in listed or []:
+            desc = attached(Descriptor(d.media_type, d.digest, d.size), digest, "referrer")
+            out.append(SourceImage(desc, [], f"referrer {d.digest[:19]} of {what}"))
+        return out
 
     def has_blob(self, digest: str) -> bool:
         return True

@@ -23,7 +23,7 @@ from ..errors import DigestMismatch, FormatError
 from ..oci import MAX_DOCUMENT, Descriptor
 from ..space import check_space, disk_full
 from ..store.layout import Store
-from .archive import (BUNDLE_JSON, BUNDLE_SIG, blob_member, bundle_expected_present,
+from .archive import (BUNDLE_JSON, BUNDLE_SIG, blob_member, bundle_expected_present, bundle_source_images,
                       bundle_uncompressed_size, check_bundle_plan)
 from .base import SourceImage, StagedBlob
 
@@ -165,8 +165,7 @@ class StreamedBundle:
     # -- Source ----------------------------------------------------------------
     def images(self) -> list[SourceImage]:
         assert self.bundle is not None, "receive() first"
-        return [SourceImage(Descriptor(img.media_type, img.digest, img.size), list(img.references),
-                            img.digest[:19]) for img in self.bundle.images]
+        return bundle_source_images(self.bundle)
 
     def has_blob(self, digest: str) -> bool:
         return digest in self._staged or self.present(digest)

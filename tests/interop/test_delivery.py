@@ -291,3 +291,105 @@ def test_podman_pulls_the_original_name_through_the_mirror(airgap: Airgap, three
                          env=env, capture_output=True, text=True, timeout=120).stdout.strip()
     shutil.rmtree(runroot, ignore_errors=True)
     assert "sha256:" + got == airgap.image_id("example/app-c:1")
+
+
+def _put_artifacts(reg: Registry, repo: str, subject: dict[str, Any]) -> tuple[str, str]:
+    """A cosign-style signature (tag sha256-<hex>.sig) and an OCI 1.1 SBOM referrer (with
+    the fallback tag sha256-<hex>, as distribution 2.x has no referrers API) of ``subject``."""
+    import io
+
+    from airgap.digest import HashingReader, sha256_digest
+    from airgap.oci import OCI_CONFIG, OCI_INDEX, OCI_MANIFEST, Descriptor, canonical_json
+    from airgap.registry.client import RegistryClient
+    client = RegistryClient(reg.host)
+
+    def blob(data: bytes, media_type: str) -> dict[str, Any]:
+        d = Descriptor(media_type, sha256_digest(data), len(data))
+        client.upload_blob(repo, d, lambda: HashingReader(io.BytesIO(data), d.digest, d.size, "b"))
+        return {"mediaType": media_type, "digest": d.digest, "size": d.size}
+
+    digest = subject["digest"]
+    payload = canonical_json({"critical": {"identity": {"docker-reference": repo},
+                                           "image": {"docker-manifest-digest": digest},
+                                           "type": "cosign container image signature"}, "optional": None})
+    layer = {**blob(payload, "application/vnd.dev.cosign.simplesigning.v1+json"),
+             "annotations": {"dev.cosignproject.cosign/signature": "MEUCIQDtest"}}
+    config = canonical_json({"architecture": "", "os": "", "config": {}, "created": "0001-01-01T00:00:00Z",
+                             "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]}})
+    sig = canonical_json({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": blob(config, OCI_CONFIG),
+                          "layers": [layer]})
+    client.put_manifest(repo, digest.replace(":", "-") + ".sig", sig, OCI_MANIFEST, "sig")
+    sbom = blob(b'{"spdxVersion": "SPDX-2.3", "name": "app"}', "application/spdx+json")
+    empty = blob(b"{}", "application/vnd.oci.empty.v1+json")
+    ref = canonical_json({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": "application/spdx+json",
+                          "config": empty, "layers": [sbom], "subject": subject})
+    client.put_manifest(repo, sha256_digest(ref), ref, OCI_MANIFEST, "sbom")
+    fallback = canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": sha256_digest(ref), "size": len(ref),
+         "artifactType": "application/spdx+json"}]})
+    client.put_manifest(repo, digest.replace(":", "-"), fallback, OCI_INDEX, "fallback")
+    client.close()
+    return sha256_digest(sig), sha256_digest(ref)
+
+
+def test_attached_artifacts_travel_with_their_image(airgap: Airgap, three_images: list[str], site: Registry,
+                                                    tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    airgap("push", "--all", site.host)
+    desc = json.loads(airgap("inspect", "example/app-a:1").out)[0]["Descriptor"]
+    subject = {"mediaType": desc["mediaType"], "digest": desc["digest"], "size": desc["size"]}
+    sig, sbom = _put_artifacts(site, "example/app-a", subject)
+    # pull brings them, linked to their image; images lists the image only
+    far = Airgap(tmp_path / "far", airgap.capsys)
+    far("pull", f"{site.host}/example/app-a:1")
+    info = json.loads(far("inspect", f"{site.host}/example/app-a:1").out)[0]
+    assert {(a["Kind"], a["Digest"]) for a in info["Attachments"]} == {("signature", sig), ("referrer", sbom)}
+    assert len(far("images", "-q").out.split()) == 1
+    # serve serves them: the cosign tag, and the referrers API
+    import io
+    import threading
+
+    from airgap.registry.server import make_server
+    from airgap.store import Store
+    server = make_server(Store(far.store), "127.0.0.1", 0, log=io.StringIO())  # type: ignore[arg-type]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v2/{site.host}/example/app-a"
+        refs = httpx.get(f"{url}/referrers/{desc['digest']}").json()
+        assert [m["digest"] for m in refs["manifests"]] == [sbom]
+        assert refs["manifests"][0]["artifactType"] == "application/spdx+json"
+        assert httpx.get(f"{url}/referrers/{desc['digest']}?artifactType=x/y").json()["manifests"] == []
+        tag = desc["digest"].replace(":", "-") + ".sig"
+        assert httpx.head(f"{url}/manifests/{tag}").headers["Docker-Content-Digest"] == sig
+        assert tag in httpx.get(f"{url}/tags/list").json()["tags"]
+    finally:
+        server.shutdown()
+        server.server_close()
+    bare = Airgap(tmp_path / "bare", airgap.capsys)
+    bare("pull", "--no-attached", f"{site.host}/example/app-a:1")
+    assert "Attachments" not in json.loads(bare("inspect", f"{site.host}/example/app-a:1").out)[0]
+    # save puts them in the bundle, under the signature; load keeps them
+    from airgap.signing import generate_key
+    key, pub, _, _ = generate_key(str(tmp_path / "k"))
+    bundle = tmp_path / "b.tar"
+    far("save", "--sign", str(key), "-o", str(bundle), f"{site.host}/example/app-a:1")
+    import tarfile
+    with tarfile.open(bundle) as tf:
+        listed = json.load(tf.extractfile("airgap/bundle.json"))  # type: ignore[arg-type]
+    assert {i["digest"] for i in listed["images"] if i.get("subject") == desc["digest"]} == {sig, sbom}
+    site2 = start_registry(need("docker-registry"), tmp_path / "site2", "plain")
+    try:
+        home = Airgap(tmp_path / "home", airgap.capsys)
+        home("load", "-i", str(bundle), "--trust", str(pub))
+        assert len(json.loads(home("inspect", f"{site.host}/example/app-a:1").out)[0]["Attachments"]) == 2
+        # push recreates them with the same digests: the cosign tag, the referrer and its fallback tag
+        home("push", "--all", site2.host)
+        assert _digest_at(site2, "example/app-a", desc["digest"].replace(":", "-") + ".sig") == sig
+        assert _digest_at(site2, "example/app-a", sbom) == sbom
+        fallback = httpx.get(f"http://{site2.host}/v2/example/app-a/manifests/{desc['digest'].replace(':', '-')}",
+                             headers={"Accept": "application/vnd.oci.image.index.v1+json"}).json()
+        assert [m["digest"] for m in fallback["manifests"]] == [sbom]
+        # rmi of the image removes what is attached to it
+        home("rmi", f"{site.host}/example/app-a:1")
+        assert json.loads((home.store / "index.json").read_text())["manifests"] == []
+    finally:
+        site2.stop()
