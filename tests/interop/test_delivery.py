@@ -350,7 +350,7 @@ def test_attached_artifacts_travel_with_their_image(airgap: Airgap, three_images
 
     from airgap.registry.server import make_server
     from airgap.store import Store
-    server = make_server(Store(far.store), "127.0.0.1", 0, log=io.StringIO())  # type: ignore[arg-type]
+    server = make_server(Store(far.store), "127.0.0.1", 0, log=io.StringIO())
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/v2/{site.host}/example/app-a"
