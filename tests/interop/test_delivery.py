@@ -46,10 +46,22 @@ def test_push_all_keeps_names_and_digests_and_uploads_each_blob_once(
         info = json.loads(airgap("inspect", n).out)[0]
         blobs.add(info["Id"])
         blobs.update(info["RootFS"]["Layers"])  # uncompressed layers: digest = diff_id
-    out = json.loads(airgap("push", "--all", "--format", "json", f"{site.host}/mirror").out)
+    import re
+
+    from ..registry_peer import BreakingProxy
+    recorder = BreakingProxy(site.host, limit=1 << 40)  # never cuts: counts what reaches the registry
+    try:
+        out = json.loads(airgap("push", "--all", "--format", "json", f"{recorder.host}/mirror").out)
+        sent = b"".join(recorder.requests)
+    finally:
+        recorder.close()
     assert out["failed"] == 0 and len(out["images"]) == 4  # app-a has two names
-    assert out["uploaded"] == len(blobs), out  # the shared base layer once
+    finals = re.findall(rb"PUT /v2/[^ ]+/blobs/uploads/[^ ]*digest=(sha256(?::|%3A)[0-9a-f]{64})", sent)
+    uploaded = [d.decode().replace("%3A", ":") for d in finals]
+    assert sorted(uploaded) == sorted(blobs), uploaded  # every blob once, the shared base layer too
+    assert out["uploaded"] == len(blobs), out
     assert out["mounted"] >= 3  # ... and mounted into the other repositories
+    assert len(re.findall(rb"POST /v2/[^ ]+/blobs/uploads/\?mount=", sent)) >= 3
     for name, digest in want.items():
         path = name.replace("quay.io/", "").replace(":1", "")
         path = path if "/" in path else f"library/{path}"
