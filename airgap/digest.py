@@ -67,19 +67,31 @@ def copy_verified(src: Reader | BinaryIO, dst: Writer | None, *, expected: str |
     """Copy ``src`` to ``dst`` hashing as it goes; never read past ``size``.
 
     Raises DigestMismatch when the digest or size differs, FormatError when the source
-    ends early. Returns the (digest, size) that was seen.
+    ends early. Returns the (digest, size) that was seen. A copy of more than a few
+    chunks hashes on a second thread (hashlib and file I/O both release the GIL), so
+    reading, hashing and writing overlap: a small ring of buffers, memory stays flat.
     """
-    hasher = hashlib.sha256()
+    if dst is not None and (size is None or size > 2 * CHUNK):
+        seen, got = _copy_pipelined(src, dst, size, what, progress)
+    else:
+        seen, got = _copy_simple(src, dst, size, what, progress)
+    if size is not None and seen < size:
+        raise FormatError(f"{what}: truncated: got {seen} of {size} bytes")
+    if expected is not None and got != expected:
+        raise DigestMismatch(what, expected, got, size, seen)
+    return got, seen
+
+
+def _copy_simple(src: Reader | BinaryIO, dst: Writer | None, size: int | None, what: str,
+                 progress: Callable[[int], None] | None) -> tuple[int, str]:
+    hasher = Hasher()
     remaining = size if size is not None else -1
     seen = 0
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
+    view = memoryview(bytearray(CHUNK))
     while remaining != 0:
         want = CHUNK if remaining < 0 else min(CHUNK, remaining)
         n = src.readinto(view[:want])  # type: ignore[union-attr]
         if not n:
-            if size is not None:
-                raise FormatError(f"{what}: truncated: got {seen} of {size} bytes")
             break
         chunk = view[:n]
         hasher.update(chunk)
@@ -90,10 +102,54 @@ def copy_verified(src: Reader | BinaryIO, dst: Writer | None, *, expected: str |
             remaining -= n
         if progress is not None:
             progress(n)
-    got = "sha256:" + hasher.hexdigest()
-    if expected is not None and got != expected:
-        raise DigestMismatch(what, expected, got, size, seen)
-    return got, seen
+    return seen, hasher.digest()
+
+
+def _copy_pipelined(src: Reader | BinaryIO, dst: Writer, size: int | None, what: str,
+                    progress: Callable[[int], None] | None) -> tuple[int, str]:
+    """Read chunk i+1 while chunk i is hashed (a thread) and written (here)."""
+    import queue
+    import threading
+    hasher = Hasher()
+    free: queue.Queue[memoryview] = queue.Queue()
+    for _ in range(3):
+        free.put(memoryview(bytearray(CHUNK)))
+    work: queue.Queue[memoryview | None] = queue.Queue()
+
+    def hash_chunks() -> None:
+        while (chunk := work.get()) is not None:
+            hasher.update(chunk)
+            free.put(memoryview(chunk.obj))  # the whole buffer, back to the ring
+
+    thread = threading.Thread(target=hash_chunks, name="sha256", daemon=True)
+    thread.start()
+    remaining = size if size is not None else -1
+    seen = 0
+    try:
+        while remaining != 0:
+            view = free.get()
+            want = CHUNK if remaining < 0 else min(CHUNK, remaining)
+            n = 0
+            while n < want:  # fill the chunk: a pipe gives 64 KiB at a time
+                got = src.readinto(view[n:want])  # type: ignore[union-attr]
+                if not got:
+                    break
+                n += got
+            if not n:
+                free.put(view)
+                break
+            chunk = view[:n]
+            work.put(chunk)  # hashed on the other thread while it is written here
+            _write_all(dst, chunk)
+            seen += n
+            if remaining > 0:
+                remaining -= n
+            if progress is not None:
+                progress(n)
+    finally:
+        work.put(None)
+        thread.join()
+    return seen, hasher.digest()
 
 
 class HashingReader(io.RawIOBase):

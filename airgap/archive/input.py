@@ -154,6 +154,15 @@ def _seekable(f: BinaryIO) -> bool:
         return False
 
 
+def _widen_pipe(f: BinaryIO) -> None:
+    """Ask for a 1 MiB pipe buffer (Linux F_SETPIPE_SZ): fewer, larger reads."""
+    import fcntl
+    try:
+        fcntl.fcntl(f.fileno(), 1031, 1 << 20)
+    except (OSError, ValueError, AttributeError):
+        pass  # not a pipe, not Linux, or the limit is lower: 64 KiB reads still work
+
+
 def open_input(path: str, spool_dir: Path | None, stdin: BinaryIO | None = None,
                on_read: Callable[[int], None] | None = None) -> Input:
     """Open ``path`` (``-`` for stdin), decompressing a compressed archive as it is read.
@@ -167,6 +176,8 @@ def open_input(path: str, spool_dir: Path | None, stdin: BinaryIO | None = None,
         raw = stdin or sys.stdin.buffer
         name = "stdin"
         seekable = _seekable(raw)
+        if not seekable:
+            _widen_pipe(raw)
         if not seekable and on_read is not None:
             raw = io.BufferedReader(Counting(raw, on_read), CHUNK)
     else:
