@@ -128,6 +128,10 @@ def cmd_load(ctx: Context, args: argparse.Namespace) -> int:
                            verify_full=args.verify == "full", space=store.root,
                            before=lambda p: _notes(ctx, source))
         repaired = list(txn.repaired)
+        resumed = {**txn.resumed, **source.resumed}
+    if resumed:
+        ctx.info(f"Resumed: {plural(len(resumed), 'blob')} ({human_size(sum(resumed.values()))}) verified by an "
+                 "earlier, interrupted load were reused, not read again")
     for digest in repaired:
         ctx.info(f"Repaired damaged blob {digest}")
     for img in result.plan.images:

@@ -18,6 +18,7 @@ import errno
 import fcntl
 import json
 import os
+import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -330,6 +331,15 @@ class Store:
             if entry.is_file() and len(entry.name) == 64:
                 yield "sha256:" + entry.name
 
+    def resumable(self, digest: str, size: int) -> Path | None:
+        """A verified blob an interrupted load left in the resume area, if it is whole."""
+        path = self.resume_path(digest)
+        try:
+            st = path.lstat()
+        except FileNotFoundError:
+            return None
+        return path if stat.S_ISREG(st.st_mode) and st.st_size == size else None
+
     def new_staged(self) -> StagedFile:
         return StagedFile(self)
 
@@ -446,6 +456,7 @@ class Transaction:
         self._staging = threading.Lock()  # blobs may be staged by several threads
         self._intact: dict[str, bool] = {}
         self.repaired: list[str] = []
+        self.resumed: dict[str, int] = {}  # digest -> size: reused from an interrupted load
 
     def __enter__(self) -> Transaction:
         self._lock = self.store.lock()
@@ -477,6 +488,13 @@ class Transaction:
         """Stage a blob from ``stream``, verified against ``desc``. False if already there."""
         if self.has_blob(desc.digest):
             return False
+        kept = self.store.resumable(desc.digest, desc.size)
+        if kept is not None:  # verified by an earlier load that was interrupted: not read again
+            self.stage(kept, desc.digest)
+            self.resumed[desc.digest] = desc.size
+            if progress is not None:
+                progress(desc.size)
+            return True
         staged = self.store.new_staged()
         try:
             with disk_full(self.store.root, desc.size):
@@ -540,8 +558,8 @@ class Transaction:
         self._names.clear()
 
     def abort(self) -> None:
-        for path in self._staged.values():
-            path.unlink(missing_ok=True)
+        """Nothing becomes visible. The verified blobs staged so far stay in the resume
+        area, for the next load of the same content (``system prune`` removes them)."""
         self._staged.clear()
         self._names.clear()
 

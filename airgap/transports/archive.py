@@ -51,6 +51,7 @@ class ArchiveSource:
         self._synthetic: dict[str, bytes] = {}  # manifests made for legacy entries
         self._images: list[SourceImage] | None = None
         self.notes: list[str] = []  # what the loader was lenient about (an ignored name)
+        self.resumed: dict[str, int] = {}  # a file source reuses through the store's transaction
         self.bundle: Bundle | None = None
         self.bundle_raw = self._optional(BUNDLE_JSON, MAX_BUNDLE_JSON)
         self.signature_raw = self._optional(BUNDLE_SIG, 1 << 20) if self.bundle_raw else None

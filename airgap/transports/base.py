@@ -116,6 +116,7 @@ class BundleSource(Source, Protocol):
     signature_raw: bytes | None   # airgap/bundle.json.sig
     bundle: Bundle | None         # parsed, once ``images()`` or ``receive()`` ran
     notes: list[str]              # what was ignored, for the user (an invalid name)
+    resumed: dict[str, int]       # blobs reused from an interrupted load (digest -> size)
 
     def receive(self) -> None:
         """Read what the source must read before planning (a stream: all of it); after

@@ -79,6 +79,7 @@ class StreamedBundle:
         self._pending: tarfile.TarInfo | None = None
         self.bundle: Bundle | None = None
         self.notes: list[str] = []
+        self.resumed: dict[str, int] = {}  # blobs an interrupted load had verified already
         self.bundle_raw = self._read_first(BUNDLE_JSON, MAX_BUNDLE_JSON)
         self.signature_raw = self._read_first(BUNDLE_SIG, MAX_SIGNATURE, optional=True)
         self._images: list[SourceImage] | None = None
@@ -140,6 +141,11 @@ class StreamedBundle:
                     raise FormatError(f"{self.name}: member {name} is {m.size} bytes, {BUNDLE_JSON} says {blob.size}")
                 if self.present(blob.digest):
                     continue  # the next header is read past it
+                kept = self.store.resumable(blob.digest, blob.size)
+                if kept is not None:  # verified by an interrupted load: read past, not again
+                    self._staged[blob.digest] = kept
+                    self.resumed[blob.digest] = blob.size
+                    continue
                 self._stage(m, name, blob.digest, blob.size)
         except BaseException:
             self.close()
@@ -206,9 +212,8 @@ class StreamedBundle:
         return bundle_uncompressed_size(self, self.bundle, desc)
 
     def close(self) -> None:
-        """Remove what no sink took over (a sink that did has renamed it away)."""
-        for path in self._staged.values():
-            path.unlink(missing_ok=True)
+        """What no sink took over stays in the resume area, verified, for the next load
+        (a sink that took it has renamed it away)."""
         self._staged.clear()
         self.stream.close()
 

@@ -729,3 +729,45 @@ def test_manifest_and_config_disagree_on_the_layers(airgap: Airgap, tmp_path: Pa
     airgap("images")
     res = airgap("load", "-i", str(archive), ok=False)
     assert res.code == 3 and "lists 2 layers, its config 1 diff_id" in res.err, res.err
+
+
+@pytest.mark.parametrize("via", ["file", "pipe"])
+def test_an_interrupted_load_resumes(airgap: Airgap, three_images: list[str], tmp_path: Path, via: str) -> None:
+    """Killed at several points, then completed: the same store as an uninterrupted load,
+    and what was verified before the kill is not read again."""
+    import signal
+    for i in range(3):
+        big = write_tree(tmp_path / f"big{i}", {"big.bin": os.urandom(40 << 20)})
+        airgap("import", str(big), f"example/big{i}:1", "--base", "example/base:1")
+    bundle = _bundle(airgap, tmp_path, "example/big0:1", "example/big1:1", "example/big2:1", *three_images)
+    control = Airgap(tmp_path / "control", airgap.capsys)
+    control("load", "-i", str(bundle))
+    target = Airgap(tmp_path / "target", airgap.capsys)
+    target("images")
+    cmd = [sys.executable, "-m", "airgap", "--store", str(target.store), "load"]
+    for point in (0.15, 0.4):  # kill twice, at different points
+        with open(bundle, "rb") as f:
+            loader = subprocess.Popen(cmd + (["-i", str(bundle)] if via == "file" else []),
+                                      stdin=subprocess.DEVNULL if via == "file" else f,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and \
+                    sum(p.stat().st_size for p in (target.store / ".resume").iterdir()) < point * (120 << 20):
+                time.sleep(0.002)
+            loader.send_signal(signal.SIGKILL)
+            loader.wait()
+        assert target("images", "-q").out == ""
+    kept = sum(p.stat().st_size for p in (target.store / ".resume").iterdir())
+    assert kept > 30 << 20
+    if via == "file":
+        res = target("load", "-i", str(bundle))
+        err = res.err
+    else:
+        with open(bundle, "rb") as f:
+            proc = _piped([*cmd], f)
+        assert proc.returncode == 0, proc.stderr
+        err = proc.stderr
+    assert "Resumed:" in err and "reused" in err, err
+    assert snapshot(target.store) == snapshot(control.store)
+    assert list((target.store / ".resume").iterdir()) == []
+    assert target("store", "check").out.startswith("OK:")
