@@ -24,6 +24,7 @@ HEADER_CASES = {
     "directory with an absurd size": header(b"blobs/", size_int=8 << 30, typeflag=b"5") + END,
     "non-ASCII octal digits": header(b"blobs/x", size="٠٠٠٠٠٠٠٠١٢".encode()[:11] + b"\0") + END,
     "junk in the size field": header(b"blobs/x", size=b"12abc\0\0\0\0\0\0\0") + END,
+    "a NUL inside the size field": header(b"blobs/x", size=b"00000000\x00777") + END,  # tarfile reads 0
     "PAX size negative": pax({b"size": b"-1"}) + member(b"blobs/x", b"") + END,
     "PAX size in Arabic-Indic digits": pax({b"size": "١٢".encode()}) + member(b"blobs/x", b"") + END,
     "PAX size with a sign": pax({b"size": b"+5"}) + member(b"blobs/x", b"") + END,
@@ -153,10 +154,12 @@ def test_split_parts_must_be_regular_files(airgap: Airgap, three_images: list[st
     saved = victim.read_bytes()
     victim.unlink()
     victim.symlink_to("/dev/zero")
-    refused(run_airgap(tmp_path / "s", "load", "-i", str(parts[0]), timeout=20), victim.name, seconds=10)
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(parts[0]), timeout=20), victim.name, "symbolic link",
+            seconds=10)
     victim.unlink()
     os.mkfifo(victim)
-    refused(run_airgap(tmp_path / "s", "load", "-i", str(parts[0]), timeout=20), victim.name, seconds=10)
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(parts[0]), timeout=20), victim.name,
+            "not a regular file", seconds=10)
     victim.unlink()
     victim.write_bytes(saved)
     sums = tmp_path / "b.tar.sha256"
