@@ -376,8 +376,10 @@ def _pax_records(data: bytes, archive: str) -> dict[str, str]:
     out: dict[str, str] = {}
     pos = 0
     while pos < len(data):
-        if data[pos:].count(0) == len(data) - pos:
-            break  # NUL padding after the last record
+        if data[pos] == 0:  # NUL padding after the last record, and nothing else
+            if data.count(0, pos) != len(data) - pos:
+                raise FormatError(f"{archive}: damaged PAX header (data after its padding)")
+            break
         space = data.find(b" ", pos, pos + 21)
         digits = data[pos:space] if space > pos else b""
         if not _DECIMAL.fullmatch(digits):

@@ -279,7 +279,8 @@ def inspect_doc(info: ImageInfo) -> dict[str, Any]:
     subjects = {info.digest, *(n.digest for n in info.names if n.digest)}
     attached = info.store.attachments({d for d in subjects if d})
     if attached:  # signatures, SBOMs, attestations (not a Docker key)
-        doc["Attachments"] = [{"Kind": a.descriptor.annotations.get("io.airgap.attachment", ""),
+        from ..oci import ANNOTATION_ATTACHMENT
+        doc["Attachments"] = [{"Kind": a.descriptor.annotations.get(ANNOTATION_ATTACHMENT, ""),
                                "Digest": a.digest, "Names": [n.familiar() for n in a.names]}
                               for a in attached]
     return doc

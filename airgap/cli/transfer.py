@@ -254,6 +254,7 @@ def _save_selection(ctx: Context, names: list[str]) -> list[SourceImage]:
 def attachments_of(store: Store, images: list[SourceImage]) -> list[SourceImage]:
     """What is attached to ``images`` (and to what is attached to them): signatures,
     SBOMs, attestations, by their subject (the image, or the index a RepoDigest names)."""
+    from ..oci import ANNOTATION_ATTACHMENT
     from ..transports.base import SourceImage
     subjects = {i.descriptor.digest for i in images} | {n.digest for i in images for n in i.names if n.digest}
     out: list[SourceImage] = []
@@ -264,8 +265,8 @@ def attachments_of(store: Store, images: list[SourceImage]) -> list[SourceImage]
             return out
         for a in found:
             seen.add(a.digest)
-            out.append(SourceImage(a.descriptor, list(a.names), f"{a.descriptor.annotations.get('io.airgap.attachment', 'artifact')} "
-                                                               f"{a.digest[:19]}"))
+            kind = a.descriptor.annotations.get(ANNOTATION_ATTACHMENT, "artifact")
+            out.append(SourceImage(a.descriptor, list(a.names), f"{kind} {a.digest[:19]}"))
         subjects = {a.digest for a in found}
 
 
