@@ -61,7 +61,7 @@ def open_checked(path: str, policy: TrustPolicy, insecure: bool, stack: contextl
                 if stream_into is None:
                     from .store import Store
                     stream_into = Store(stack.enter_context(tempfile.TemporaryDirectory(prefix="airgap-verify-")))
-                source = StreamedBundle(stream, inp.name, stream_into, present)
+                source = StreamedBundle(stream, inp.name, stream_into, present, inp.volumes)
             else:
                 if demand:
                     _first_header(stream, inp.name)  # a damaged or foreign file says so first

@@ -17,6 +17,7 @@ from ..digest import CHUNK
 from ..errors import AirgapError, FormatError, NotFound
 
 from ..layers import compression_of
+from .split import JoinedFile
 
 
 def looks_like(head: bytes) -> str:
@@ -144,6 +145,7 @@ class Input:
     f: BinaryIO
     name: str
     seekable: bool
+    volumes: JoinedFile | None = None  # a split bundle's parts, checked as they are read
 
 
 def _seekable(f: BinaryIO) -> bool:
@@ -182,6 +184,7 @@ def open_input(path: str, spool_dir: Path | None, stdin: BinaryIO | None = None,
             raw = io.BufferedReader(Counting(raw, on_read), CHUNK)
     else:
         raw, name, seekable = _open_path(path)
+    volumes = raw if isinstance(raw, JoinedFile) else None
     try:
         head = read_head(raw, 32)
         kind = compression_of(head)
@@ -190,7 +193,10 @@ def open_input(path: str, spool_dir: Path | None, stdin: BinaryIO | None = None,
             if seekable:
                 raw.seek(0)
             reader = io.BufferedReader(_decompressing(kind, stream, name, head), CHUNK)  # type: ignore[type-var]
-            return Input(reader, f"{name} ({kind})", False)
+            return Input(reader, f"{name} ({kind})", False, volumes)
+        if volumes is not None:  # read in one pass, its parts checked on the way (seekable still)
+            raw.seek(0)
+            return Input(io.BufferedReader(volumes, CHUNK), name, False, volumes)  # type: ignore[arg-type]
         if seekable:
             raw.seek(0)
             return Input(raw, name, True)

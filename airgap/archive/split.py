@@ -6,6 +6,7 @@ The parts are plain byte ranges of the one tar, so ``cat FILE.0* | docker load``
 
 from __future__ import annotations
 
+import bisect
 import errno
 import io
 import os
@@ -141,8 +142,9 @@ def _open_part(path: Path, base: Path, i: int, n: int) -> BinaryIO:
     return os.fdopen(fd, "rb")
 
 
-def open_split(base: Path) -> tuple[io.RawIOBase, str]:
-    """Check every part (against ``FILE.sha256`` when it is there) and join them."""
+def open_split(base: Path) -> tuple[JoinedFile, str]:
+    """Open every part and join them. Parts listed in ``FILE.sha256`` are checked against
+    it as they are read (``JoinedFile``): one read of every volume, not two."""
     sums_file = base.with_name(base.name + ".sha256")
     listed: list[tuple[str, str]] = []
     if sums_file.exists():
@@ -161,41 +163,74 @@ def open_split(base: Path) -> tuple[io.RawIOBase, str]:
         raise NotFound(f"{base}: no parts found ({part_name(base, 1).name} …)")
     if len(parts) > MAX_PARTS:
         raise FormatError(f"{base}: more than {MAX_PARTS} parts")
+    if listed and part_name(base, len(parts) + 1).exists():
+        raise FormatError(f"{base}: {part_name(base, len(parts) + 1).name} is not listed in {sums_file.name}")
     files = []
     try:
         for i, part in enumerate(parts):
             files.append(_open_part(part, base, i, len(parts)))
-        for i, (f, part) in enumerate(zip(files, parts)):
-            if listed:
-                h = Hasher()
-                while chunk := f.read(CHUNK):
-                    h.update(chunk)
-                if h.digest()[7:] != listed[i][0]:
-                    raise FormatError(f"{base}: part {part.name} is damaged (its sha256 is not the one "
-                                      f"in {sums_file.name})")
     except BaseException:
         for f in files:
             f.close()
         raise
-    if listed and part_name(base, len(parts) + 1).exists():
-        for f in files:
-            f.close()
-        raise FormatError(f"{base}: {part_name(base, len(parts) + 1).name} is not listed in {sums_file.name}")
-    return JoinedFile(files), f"{base} ({plural(len(parts), 'part')})"
+    check = [(h, part.name, sums_file.name) for (h, _), part in zip(listed, parts)] if listed else None
+    return JoinedFile(files, check, str(base)), f"{base} ({plural(len(parts), 'part')})"
+
+
+class _PartCheck:
+    """A part's sha256, computed from the bytes as they are read, in order."""
+
+    def __init__(self, want: str, name: str, sums: str, size: int) -> None:
+        self.want, self.name, self.sums, self.size = want, name, sums, size
+        self.hasher: Hasher | None = Hasher()  # None: a seek skipped some of its bytes
+        self.done = 0  # bytes hashed from the part's start
+
+    def feed(self, offset: int, data: memoryview) -> bool:
+        """Take the bytes read at ``offset``; True when the part is then complete."""
+        if self.hasher is None:
+            return False
+        if offset > self.done:  # a seek jumped over bytes: this part cannot be checked
+            self.hasher = None
+            return False
+        new = data[self.done - offset:]
+        if new:
+            self.hasher.update(new)
+            self.done += len(new)
+        return self.done == self.size
+
+    def damaged(self) -> bool:
+        return self.hasher is not None and self.hasher.digest()[7:] != self.want
 
 
 class JoinedFile(io.RawIOBase):
-    """Read-only, seekable concatenation of files."""
+    """Read-only, seekable concatenation of files.
 
-    def __init__(self, files: list[BinaryIO]) -> None:
+    With ``check`` (each part's sha256 from ``FILE.sha256``) every part read through from
+    its start to its end is checked as its last byte is read, and a damaged one is refused
+    by name. A part whose bytes a seek skipped (blobs the store has) is left unchecked: the
+    blobs read from it are checked by their own digests. ``finish()`` reads what is left,
+    ``damaged_part()`` names the part the reader is in when it is damaged (for an error
+    met inside it)."""
+
+    def __init__(self, files: list[BinaryIO], check: list[tuple[str, str, str]] | None = None,
+                 name: str = "") -> None:
         self._files = files
+        self._name = name
         self._starts: list[int] = []
         total = 0
+        sizes = []
         for f in self._files:
             self._starts.append(total)
-            total += os.fstat(f.fileno()).st_size
+            sizes.append(os.fstat(f.fileno()).st_size)
+            total += sizes[-1]
         self._size = total
         self._pos = 0
+        self._checks = [_PartCheck(want, part, sums, size)
+                        for (want, part, sums), size in zip(check, sizes)] if check else []
+
+    @property
+    def size(self) -> int:
+        return self._size
 
     def readable(self) -> bool:
         return True
@@ -211,19 +246,59 @@ class JoinedFile(io.RawIOBase):
         self._pos = max(0, base + offset)
         return self._pos
 
+    def _part_at(self, pos: int) -> int:
+        return bisect.bisect_right(self._starts, pos) - 1
+
     def readinto(self, b: Any) -> int:
         if self._pos >= self._size:
             return 0
-        i = max(k for k, s in enumerate(self._starts) if s <= self._pos)
-        while i + 1 < len(self._starts) and self._starts[i + 1] <= self._pos:
-            i += 1
+        i = self._part_at(self._pos)
         f = self._files[i]
-        f.seek(self._pos - self._starts[i])
+        offset = self._pos - self._starts[i]
+        f.seek(offset)
         end = self._starts[i + 1] if i + 1 < len(self._starts) else self._size
         want = min(len(b), end - self._pos)
-        n = f.readinto(memoryview(b)[:want]) or 0  # type: ignore[attr-defined]
+        view = memoryview(b)[:want]
+        n = f.readinto(view) or 0  # type: ignore[attr-defined]
+        if n == 0 and want:
+            raise FormatError(f"{self._name}: part {self._part_name(i)} shrank while it was read")
         self._pos += n
+        if self._checks and self._checks[i].feed(offset, view[:n]) and self._checks[i].damaged():
+            raise self._damaged(i)
         return n
+
+    def _part_name(self, i: int) -> str:
+        return self._checks[i].name if self._checks else f"#{i + 1}"
+
+    def _damaged(self, i: int) -> FormatError:
+        c = self._checks[i]
+        return FormatError(f"{self._name}: part {c.name} is damaged (its sha256 is not the one in {c.sums})")
+
+    def finish(self) -> None:
+        """Read to the end, so that every part read in order is checked."""
+        if not self._checks:
+            return
+        buf = bytearray(1 << 20)
+        while self.readinto(buf):
+            pass
+
+    def damaged_part(self) -> FormatError | None:
+        """The error naming the part being read if it is damaged (its rest is read to
+        tell), else None. For an error met inside it: a blob whose digest is wrong."""
+        if not self._checks or self._pos == 0:
+            return None
+        i = self._part_at(self._pos - 1)  # the part the last byte came from
+        c = self._checks[i]
+        if c.hasher is None:
+            return None
+        f = self._files[i]
+        f.seek(c.done)
+        while c.done < c.size:
+            chunk = f.read(min(CHUNK, c.size - c.done))
+            if not chunk:
+                return None
+            c.feed(c.done, memoryview(chunk))
+        return self._damaged(i) if c.damaged() else None
 
     def close(self) -> None:
         for f in self._files:

@@ -157,6 +157,7 @@ class StagedFile:
                                      f"expected {size}; nothing was published")
             target = self.store.resume_path(digest)
             self.store.link_staged(self, target)
+            self.store.verified_here.add(digest)
         finally:
             self.close()
         return target
@@ -223,6 +224,7 @@ class Store:
         self.index_path = self.root / "index.json"
         self.on_wait = on_wait
         self._owner: tuple[int, int] | None = None
+        self.verified_here: set[str] = set()  # staged into the resume area by this process
         if create:
             self._ensure()
 
@@ -491,7 +493,8 @@ class Transaction:
         kept = self.store.resumable(desc.digest, desc.size)
         if kept is not None:  # verified by an earlier load that was interrupted: not read again
             self.stage(kept, desc.digest)
-            self.resumed[desc.digest] = desc.size
+            if desc.digest not in self.store.verified_here:  # not just streamed in by this load
+                self.resumed[desc.digest] = desc.size
             if progress is not None:
                 progress(desc.size)
             return True

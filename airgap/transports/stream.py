@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from ..archive.input import Prefixed, read_head
+from ..archive.split import JoinedFile
 from ..archive.tar import TarStream, clean_name
 from ..bundle import MAX_BUNDLE_JSON, Bundle
 from ..digest import CHUNK, copy_verified, sha256_digest
-from ..errors import DigestMismatch, FormatError
+from ..errors import AirgapError, DigestMismatch, FormatError
 from ..oci import MAX_DOCUMENT, Descriptor
 from ..space import check_space, disk_full
 from ..store.layout import Store
@@ -37,8 +38,12 @@ _PEEK = 1536  # three tar blocks: the "airgap/" directory header and bundle.json
 def peek_bundle(stream: BinaryIO) -> tuple[bool, BinaryIO]:
     """Whether a stream carries an airgap bundle, and the stream with nothing lost."""
     head = read_head(stream, _PEEK)
+    if stream.seekable():  # split volumes: kept seekable, so blobs the store has are skipped
+        stream.seek(0)
     names = [head[i:i + 100].split(b"\0", 1)[0] for i in (0, 512)]
     is_bundle = any(n in (b"airgap/", b"airgap", BUNDLE_JSON.encode()) for n in names)
+    if stream.seekable():
+        return is_bundle, stream
     return is_bundle, io.BufferedReader(Prefixed(head, stream), CHUNK)
 
 
@@ -70,10 +75,12 @@ class StreamedBundle:
     jobs = 0
 
     def __init__(self, stream: BinaryIO, name: str, store: Store,
-                 present: Callable[[str], bool] | None = None) -> None:
+                 present: Callable[[str], bool] | None = None, volumes: JoinedFile | None = None) -> None:
         self.name, self.store, self.stream = name, store, stream
         self.present = present or store.has_blob  # a repairing load re-checks stored blobs
-        self.tar = TarStream(stream, name)
+        self.volumes = volumes  # split parts: a blob the store has is seeked past, not read
+        skip = volumes is not None and stream.seekable()
+        self.tar = TarStream(stream, name, seekable=skip, end=volumes.size if skip and volumes else None)
         self._staged: dict[str, Path] = {}
         self._files: dict[str, bytes] = {}
         self._pending: tarfile.TarInfo | None = None
@@ -147,6 +154,14 @@ class StreamedBundle:
                     self.resumed[blob.digest] = blob.size
                     continue
                 self._stage(m, name, blob.digest, blob.size)
+            if self.volumes is not None:
+                self.volumes.finish()  # every part read through is checked
+        except AirgapError as exc:
+            damaged = self._damaged_part()
+            self.close()
+            if damaged is not None:  # the part is the cause: say which
+                raise damaged from exc
+            raise
         except BaseException:
             self.close()
             raise
@@ -157,6 +172,12 @@ class StreamedBundle:
                               f"({len(missing)} listed in {BUNDLE_JSON} never came)")
         if not bundle.images:
             raise FormatError(f"{self.name}: {BUNDLE_JSON} lists no images")
+
+    def _damaged_part(self) -> FormatError | None:
+        try:
+            return self.volumes.damaged_part() if self.volumes is not None else None
+        except OSError:
+            return None  # the stick is gone: the error met first says enough
 
     def _stage(self, m: tarfile.TarInfo, name: str, digest: str, size: int) -> None:
         staged = self.store.new_staged()
