@@ -210,6 +210,11 @@ class HashingWriter:
     def tell(self) -> int:
         return self.size
 
+    def flush(self) -> None:
+        flush = getattr(self._f, "flush", None)
+        if flush is not None:
+            flush()
+
     @property
     def digest(self) -> str:
         return self._h.digest()

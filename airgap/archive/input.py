@@ -196,7 +196,7 @@ def open_input(path: str, spool_dir: Path | None, stdin: BinaryIO | None = None,
             return Input(reader, f"{name} ({kind})", False, volumes)
         if volumes is not None:  # read in one pass, its parts checked on the way (seekable still)
             raw.seek(0)
-            return Input(io.BufferedReader(volumes, CHUNK), name, False, volumes)  # type: ignore[arg-type]
+            return Input(io.BufferedReader(volumes, CHUNK), name, False, volumes)
         if seekable:
             raw.seek(0)
             return Input(raw, name, True)

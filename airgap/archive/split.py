@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import errno
 import io
+import json
 import os
 import re
 import stat
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..digest import CHUNK, Hasher
-from ..errors import FormatError, NotFound, UsageError
+from ..errors import AirgapError, FormatError, NotFound, UsageError
 from ..words import plural
 
 FAT32_MAX = 4 * 1024 ** 3 - 1
@@ -43,64 +44,151 @@ def part_name(base: Path, n: int) -> Path:
 
 
 class SplitWriter:
-    """Writes consecutive parts as temp files; ``commit`` renames them into place and writes
-    ``FILE.sha256``; ``abort`` removes them."""
+    """Writes consecutive parts; ``commit`` renames them into place and writes
+    ``FILE.sha256``.
+
+    Resumable: each part, once whole, is fsynced and kept as ``.FILE.NNN.part`` with its
+    sha256 in ``.FILE.resume`` (keyed by the bundle: its ``bundle.json`` and signature).
+    A save interrupted after some parts were whole leaves them; the same save run again
+    (a bundle's bytes are reproducible) checks each kept part on disk against the
+    journal, skips writing it, and checks that the bytes it would have written hash the
+    same. ``abort`` removes only the part that was being written.
+    """
 
     def __init__(self, base: Path, part_size: int) -> None:
         self.base, self.part_size = base, part_size
-        self.parts: list[tuple[Path, Path, str]] = []  # (temp, final, sha256 hex)
+        self.journal = base.with_name(f".{base.name}.resume")
+        self.key = ""                    # the bundle these parts belong to
+        self.done: dict[int, str] = {}   # part number -> sha256 hex of the whole part
+        self.kept: dict[int, str] = {}   # parts an interrupted save left, checked on disk
+        self.count = 0                   # parts begun
         self._f: Any = None
         self._h: Any = None
         self._left = 0
 
+    def _hidden(self, n: int, suffix: str) -> Path:
+        return self.base.with_name(f".{part_name(self.base, n).name}.{suffix}")
+
+    def resume(self, key: str) -> int:
+        """Take the whole parts an interrupted save of the same bundle left; their count."""
+        self.key = key
+        try:
+            with open(self.journal, "rb") as f:
+                doc = json.loads(f.read(1 << 20))
+            ok = (isinstance(doc, dict) and doc.get("key") == key and doc.get("partSize") == self.part_size
+                  and isinstance(doc.get("parts"), dict))
+        except (OSError, ValueError):
+            ok = False
+        if not ok:
+            self._forget()
+            return 0
+        for text, want in sorted(doc["parts"].items()):
+            if not (isinstance(text, str) and text.isdigit() and isinstance(want, str)):
+                continue
+            n = int(text)
+            path = self._hidden(n, "part")
+            if 0 < n <= MAX_PARTS and _whole(path, self.part_size, want):
+                self.kept[n] = self.done[n] = want
+            else:
+                path.unlink(missing_ok=True)
+        return len(self.kept)
+
+    def _forget(self) -> None:
+        """Parts of another bundle (or of none): not ours to keep."""
+        for n in range(1, MAX_PARTS + 1):
+            path = self._hidden(n, "part")
+            if not path.exists():
+                break
+            path.unlink()
+        self.journal.unlink(missing_ok=True)
+
     def _rotate(self) -> None:
         self._finish_part()
-        final = part_name(self.base, len(self.parts) + 1)
-        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-        self._f = open(tmp, "wb")
+        self.count += 1
         self._h = Hasher()
         self._left = self.part_size
-        self.parts.append((tmp, final, ""))
+        if self.count not in self.kept:
+            self._f = open(self._hidden(self.count, "tmp"), "wb")
 
     def _finish_part(self) -> None:
-        if self._f is not None:
-            self._f.flush()
-            os.fsync(self._f.fileno())
-            self._f.close()
-            tmp, final, _ = self.parts[-1]
-            self.parts[-1] = (tmp, final, self._h.digest()[7:])
-            self._f = None
+        if self._h is None:
+            return
+        n, got = self.count, self._h.digest()[7:]
+        self._h = None
+        if n in self.kept:
+            if got != self.kept[n]:
+                raise AirgapError(f"{self.base}: part {n} kept from an interrupted save is not what this "
+                                  f"save writes; delete the kept parts (.{self.base.name}.NNN.part) and save again")
+            return
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        self._f.close()
+        self._f = None
+        self.done[n] = got
+        if self._left == 0:  # a whole part: kept even if the save is interrupted later
+            os.replace(self._hidden(n, "tmp"), self._hidden(n, "part"))
+            self._write_journal()
+
+    def _write_journal(self) -> None:
+        tmp = self.journal.with_name(self.journal.name + ".tmp")
+        whole = {str(n): h for n, h in self.done.items() if n < self.count or self._left == 0}
+        with open(tmp, "w") as f:
+            json.dump({"key": self.key, "partSize": self.part_size, "parts": whole}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.journal)
 
     def write(self, data: bytes | memoryview) -> int:
         view = memoryview(data)
         while view:
-            if self._f is None or self._left == 0:
+            if self._h is None or self._left == 0:
                 self._rotate()
             n = min(self._left, len(view))
-            self._f.write(view[:n])
+            if self._f is not None:
+                self._f.write(view[:n])
             self._h.update(view[:n])
             self._left -= n
             view = view[n:]
         return len(data)
 
     def commit(self) -> list[Path]:
+        last_whole = self._left == 0
         self._finish_part()
-        for tmp, final, _ in self.parts:
-            os.replace(tmp, final)
-        n = len(self.parts) + 1
+        finals = [part_name(self.base, n) for n in range(1, self.count + 1)]
+        for n, final in enumerate(finals, 1):
+            src = self._hidden(n, "part") if n < self.count or last_whole else self._hidden(n, "tmp")
+            os.replace(src, final)
+        n = self.count + 1
         while part_name(self.base, n).exists():  # parts of an older, longer bundle
             part_name(self.base, n).unlink()
             n += 1
-        sums = "".join(f"{h}  {final.name}\n" for _, final, h in self.parts)
+        sums = "".join(f"{self.done[i]}  {final.name}\n" for i, final in enumerate(finals, 1))
         (self.base.with_name(self.base.name + ".sha256")).write_text(sums)
-        return [final for _, final, _ in self.parts]
+        self.journal.unlink(missing_ok=True)
+        return finals
 
     def abort(self) -> None:
+        """Remove the part being written; whole parts stay for the next run."""
         if self._f is not None:
             self._f.close()
             self._f = None
-        for tmp, _, _ in self.parts:
-            tmp.unlink(missing_ok=True)
+        self._hidden(self.count, "tmp").unlink(missing_ok=True)
+        if not self.done and not self.kept:
+            self.journal.unlink(missing_ok=True)
+
+
+def _whole(path: Path, size: int, want: str) -> bool:
+    """Whether a kept part is on disk, of its size, with the sha256 the journal recorded."""
+    try:
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size != size:
+                return False
+            h = Hasher()
+            while chunk := f.read(CHUNK):
+                h.update(chunk)
+    except OSError:
+        return False
+    return h.digest()[7:] == want
 
 
 def split_base(path: str) -> Path | None:

@@ -17,7 +17,8 @@ if TYPE_CHECKING:  # the implementations are imported where they are used: start
     from ..reference import Reference
     from ..store import Store
     from ..store.query import ImageInfo
-    from ..transports.base import BundleSource, SourceImage
+    from ..oci import Platform
+    from ..transports.base import BundleSource, Source, SourceImage
 from ..errors import AirgapError, NotFound, UsageError
 from . import report
 from .context import Context
@@ -56,6 +57,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="leave out the layers listed in this `airgap inventory` of the target store")
     p.add_argument("--split", metavar="SIZE",
                    help="cut the bundle into FILE.001, FILE.002, … of SIZE (4G, 700M, fat32) and FILE.sha256")
+    p.add_argument("--compress", choices=("gzip", "zstd"),
+                   help="compress the uncompressed layers (of `docker save` archives, `import`); compressed "
+                        "ones are kept as they are. gzip: every Docker, containerd, podman loads it; zstd: "
+                        "smaller, for Docker >= 23, containerd >= 1.5, podman. Image IDs are unchanged; "
+                        "the manifests of the images it compresses get new digests")
     report.add_format(p)
     p.add_argument("-f", "--file", metavar="LIST", help="also the images a list names (one per line, # comments)")
     p.add_argument("--no-attached", action="store_true",
@@ -344,8 +350,25 @@ def cmd_save(ctx: Context, args: argparse.Namespace) -> int:
         return _save(ctx, args, store)
 
 
+def _compressed(ctx: Context, store: Store, p: Plan, method: str,
+                platform: Platform | None) -> tuple[Source, Plan]:
+    """The plan again, over the compressed layers and the manifests that name them."""
+    from ..compress import compress_images
+    from ..copy import plan
+    from .progress import make_progress
+    source, notes = compress_images(p, store, method, make_progress(ctx.progress_mode, "Compressing"))
+    for note in notes:
+        ctx.info(note)
+    if source.layers:
+        before = sum(c.uncompressed_size for c in source.layers.values())
+        after = sum(c.size for c in source.layers.values())
+        ctx.info(f"Compressed {plural(len(source.layers), 'layer')} with {method}: "
+                 f"{human_size(before)} -> {human_size(after)}")
+    return source, plan(source, source.images(), platform=platform)
+
+
 def _save(ctx: Context, args: argparse.Namespace, store: Store) -> int:
-    from ..copy import copy
+    from ..copy import plan, transfer
     from ..digest import sha256_digest
     from ..oci import parse_platform
     from ..transports.archive import BundleSink
@@ -371,11 +394,20 @@ def _save(ctx: Context, args: argparse.Namespace, store: Store) -> int:
         fp = signing.fingerprint(key.public_key())
         signer = lambda data: signing.sign(data, key)
     exclude = _inventory(args.exclude_from) if args.exclude_from else None
+    source: Source = StoreSource(store, selection)
+    p = plan(source, source.images(), platform=platform)
+    if args.compress:
+        source, p = _compressed(ctx, store, p, args.compress, platform)
+    _check_output(args.output, split, p)
     with _output(args.output, split) as out:
         sink = BundleSink(out, created, signer, exclude)
-        result = copy(StoreSource(store, selection), sink, platform=platform,
-                      progress=make_progress(ctx.progress_mode, "Saving"),
-                      before=lambda p: _check_output(args.output, split, p))
+        if split:  # whole parts an interrupted save of the same bundle left are kept
+            sink.prepare(p)
+            kept = out.resume(sha256_digest(sink.bundle_raw + sink.signature_raw))  # type: ignore[attr-defined]
+            if kept:
+                ctx.info(f"Resumed: {plural(kept, 'part')} ({human_size(kept * split)}) written by an "
+                         "interrupted save checked and kept, not written again")
+        result = transfer(source, sink, p, make_progress(ctx.progress_mode, "Saving"))
     if args.format == "json":
         report.emit(ctx if args.output not in (None, "-") else _stderr(ctx), {
             "output": args.output or "-", "bundleDigest": sha256_digest(sink.bundle_raw),

@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from ..errors import AirgapError, Conflict, StoreCorrupt
 from ..oci import Descriptor, Index, Manifest, parse_manifest, subject_of
 from ..reference import Reference
-from .layout import Store, entry_name
+from ..compress import METHODS
+from .layout import CACHED_BLOBS, Store, entry_name
 from .query import ImageInfo, all_images, find_image
 
 
@@ -72,9 +73,11 @@ def collect_garbage(store: Store) -> tuple[list[str], int]:
 
 
 def temp_files(store: Store) -> list[tuple[str, int]]:
-    """Leftovers of interrupted writers: temp files, and verified blobs kept for resuming."""
+    """What ``system prune`` removes besides images: temp files of interrupted writers,
+    verified blobs kept for resuming a load, and compressed layers kept for ``save``."""
     out = []
-    for d in (store.tmp, store.resume):
+    cache = store.root / ".cache"
+    for d in (store.tmp, store.resume, cache / CACHED_BLOBS, *(cache / f"compressed-{m}" for m in METHODS)):
         try:
             entries = list(os.scandir(d))
         except FileNotFoundError:

@@ -36,6 +36,7 @@ from ..space import disk_full
 LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 TMP_DIR = ".tmp"
 RESUME_DIR = ".resume"
+CACHED_BLOBS = "blobs"  # under .cache/: compressed forms of stored layers
 LOCK_FILE = ".lock"
 
 
@@ -380,15 +381,33 @@ class Store:
             return None
 
     def cache_put(self, kind: str, digest: str, value: str) -> None:
-        d = self.root / ".cache" / kind
         try:
-            for p in (d.parent, d):
-                if not p.is_dir():
-                    p.mkdir(exist_ok=True)
-                    self.own_path(p)
-            self._atomic_write(d / validate_digest(digest), value.encode())
+            self._atomic_write(self._cache_dir(kind) / validate_digest(digest), value.encode())
         except OSError:
             pass  # a cache that cannot be written only costs time
+
+    def _cache_dir(self, kind: str) -> Path:
+        d = self.root / ".cache" / kind
+        for p in (d.parent, d):
+            if not p.is_dir():
+                p.mkdir(exist_ok=True)
+                self.own_path(p)
+        return d
+
+    def cached_blob_path(self, digest: str) -> Path:
+        """A blob derived from stored ones (a layer's compressed form), kept to save work:
+        not part of the store's content (``system prune`` removes them)."""
+        return self.root / ".cache" / CACHED_BLOBS / validate_digest(digest)
+
+    def put_cached_blob(self, staged: StagedFile, digest: str, size: int) -> Path:
+        """Give a written, checked blob its name in the cache (fsynced first)."""
+        os.fsync(staged.fd)
+        if os.fstat(staged.fd).st_size != size:
+            raise IntegrityError(f"cached blob {digest}: the bytes on disk are not {size} long")
+        target = self._cache_dir(CACHED_BLOBS) / validate_digest(digest)
+        self.link_staged(staged, target)
+        _fsync_dir(target.parent)
+        return target
 
     # -- index -----------------------------------------------------------------
     def entries(self) -> list[Descriptor]:

@@ -387,23 +387,31 @@ class BundleSink:
         self.signer = signer
         self.exclude = exclude or set()  # layers the far side has: a delta bundle
         self.bundle_raw = b""
+        self.signature_raw = b""
         self._written: set[str] = set()
         self._files: dict[str, bytes] = {}
 
     def has_blob(self, digest: str) -> bool:
         return digest in self._written or digest in self.exclude
 
-    def begin(self, plan: Plan) -> None:
+    def prepare(self, plan: Plan) -> None:
+        """Make ``bundle.json`` and its signature (Ed25519's are deterministic): the same
+        images give the same bytes, which a resumed split save relies on."""
         if self.created is None:
             self.created = newest_created(plan)
         self._files = top_files(plan)
         self.exclude = {d for d in self.exclude if d in plan.diff_ids}  # layers only
         bundle = make_bundle(plan, self.created, self._files, self.exclude)
         self.bundle_raw = bundle.to_bytes()
+        self.signature_raw = self.signer(self.bundle_raw) if self.signer is not None else b""
+
+    def begin(self, plan: Plan) -> None:
+        if not self.bundle_raw:
+            self.prepare(plan)
         self.tar.add_dir("airgap")
         self.tar.add_bytes(BUNDLE_JSON, self.bundle_raw)
-        if self.signer is not None:
-            self.tar.add_bytes(BUNDLE_SIG, self.signer(self.bundle_raw))
+        if self.signature_raw:
+            self.tar.add_bytes(BUNDLE_SIG, self.signature_raw)
         self.tar.add_dir("blobs")
         self.tar.add_dir("blobs/sha256")
 

@@ -75,6 +75,30 @@ def test_airgap_bundle_loads_into_docker(docker: Docker, docker_images: dict[str
         assert info["RepoTags"] == [name]
 
 
+def test_compressed_bundle_loads_into_docker_with_same_ids(docker: Docker, docker_images: dict[str, str],
+                                                          airgap: Airgap, tmp_path: Path) -> None:
+    """`docker save` layers are plain tars; `save --compress gzip` ships them gzip'd and
+    Docker (20.10 here) loads them with the image IDs it gave them itself."""
+    archive = tmp_path / "docker.tar"
+    docker("save", "-o", str(archive), *docker_images)
+    airgap("load", "-i", str(archive))
+    bundle = tmp_path / "gz.tar"
+    airgap("save", "--compress", "gzip", "-o", str(bundle), *docker_images)
+    with tarfile.open(bundle) as tf:
+        manifest = json.load(tf.extractfile("manifest.json"))  # type: ignore[arg-type]
+        for entry in manifest:
+            for layer in entry["Layers"]:
+                assert tf.extractfile(layer).read(2) == b"\x1f\x8b"  # type: ignore[union-attr]
+    assert bundle.stat().st_size < archive.stat().st_size
+    docker.reset()
+    out = docker("load", "-i", str(bundle)).stdout
+    assert sorted(out.splitlines()) == sorted(f"Loaded image: {n}" for n in docker_images)
+    for name, image_id in docker_images.items():
+        info = json.loads(docker("inspect", name).stdout)[0]
+        assert info["Id"] == image_id
+        assert info["RootFS"]["Layers"] == json.loads(airgap("inspect", name).out)[0]["RootFS"]["Layers"]
+
+
 def _docker25_archive(legacy: Path, out: Path) -> None:
     """Rewrite a legacy ``docker save`` archive in the layout Docker 25+ writes."""
     with tarfile.open(legacy) as tf:

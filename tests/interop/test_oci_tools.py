@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -59,6 +60,39 @@ def test_signed_bundle_imported_by_containerd(containerd: Containerd, airgap: Ai
         assert listed[f"docker.io/{name}"] == _manifest_digest(airgap, name)
     for name in three_images:
         containerd.ctr("images", "rm", f"docker.io/{name}")
+
+
+def test_zstd_bundle_read_by_containerd_and_skopeo(containerd: Containerd, airgap: Airgap, make_airgap,
+                                                   three_images: list[str], tmp_path: Path) -> None:
+    """`save --compress zstd` (for containerd, podman, Docker >= 23): containerd imports it
+    and unpacks the layers to the same diff_ids; skopeo copies it; airgap loads it back."""
+    bundle = tmp_path / "zstd.tar"
+    airgap("save", "--compress", "zstd", "-o", str(bundle), *three_images)
+    containerd.ctr("images", "import", str(bundle))  # and unpacks them into snapshots
+    try:
+        snapshots = containerd.ctr("snapshots", "ls").stdout
+        for name in three_images:
+            ids = json.loads(airgap("inspect", name).out)[0]["RootFS"]["Layers"]
+            # a committed snapshot is named by the chain of diff_ids containerd computed
+            # from the layers it decompressed
+            chain = ids[0]
+            for diff_id in ids[1:]:
+                chain = "sha256:" + hashlib.sha256(f"{chain} {diff_id}".encode()).hexdigest()
+            assert chain in snapshots, snapshots
+            out = run_tool("skopeo", "inspect", "--config", f"oci-archive:{bundle}:docker.io/{name}")
+            assert json.loads(out)["rootfs"]["diff_ids"] == ids
+            raw = json.loads(run_tool("skopeo", "inspect", "--raw", f"oci-archive:{bundle}:docker.io/{name}"))
+            assert {lay["mediaType"] for lay in raw["layers"]} == {"application/vnd.oci.image.layer.v1.tar+zstd"}
+        listed = containerd.ctr("images", "ls").stdout
+        assert all(f"docker.io/{n}" in listed for n in three_images)
+        run_tool("skopeo", "copy", f"oci-archive:{bundle}:docker.io/{three_images[0]}", f"oci:{tmp_path / 'oci'}:x")
+        other = make_airgap("other")
+        other("load", "-i", str(bundle))
+        for name in three_images:
+            assert other.image_id(name) == airgap.image_id(name)
+    finally:
+        for name in three_images:
+            containerd.ctr("images", "rm", f"docker.io/{name}")
 
 
 def test_bundle_inside_7z(airgap: Airgap, make_airgap, three_images: list[str], tmp_path: Path) -> None:
