@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Callable
 
-from .digest import CHUNK, short_id
+from .digest import CHUNK, short_id, side_by_side
 from .errors import FormatError, NotFound
 from .layers import DiffIdTee, check_layer
 from .oci import (IMAGE_CONFIG_TYPES, MAX_DOCUMENT, Descriptor, Index, Manifest, Platform,
@@ -252,8 +252,12 @@ def transfer(source: Source, sink: Sink, p: Plan, progress: Progress | None = No
         for desc in todo:
             if desc.digest in p.documents:
                 put(desc)
+        def put_beside(desc: Descriptor) -> None:
+            with side_by_side():
+                put(desc)
+
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            for f in [pool.submit(put, d) for d in todo if d.digest not in p.documents]:
+            for f in [pool.submit(put_beside, d) for d in todo if d.digest not in p.documents]:
                 f.result()
     else:  # in digest order: a bundle's members are sorted
         for desc in todo:

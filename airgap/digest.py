@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import re
+import threading
+from collections.abc import Iterator
 from typing import Any, BinaryIO, Callable, Protocol
 
 from .errors import DigestMismatch, FormatError
@@ -62,6 +65,21 @@ def _write_all(dst: Writer, chunk: memoryview) -> None:
         chunk = chunk[n:]
 
 
+_side_by_side = threading.local()
+
+
+@contextlib.contextmanager
+def side_by_side() -> Iterator[None]:
+    """Copies made in here run beside others (the engine copies several blobs at once,
+    each on its own thread): the cores are busy already, so each takes the simple loop,
+    with one buffer, and memory stays at one chunk per copy."""
+    _side_by_side.on = True
+    try:
+        yield
+    finally:
+        _side_by_side.on = False
+
+
 def copy_verified(src: Reader | BinaryIO, dst: Writer | None, *, expected: str | None, size: int | None,
                   what: str, progress: Callable[[int], None] | None = None) -> tuple[str, int]:
     """Copy ``src`` to ``dst`` hashing as it goes; never read past ``size``.
@@ -71,7 +89,7 @@ def copy_verified(src: Reader | BinaryIO, dst: Writer | None, *, expected: str |
     chunks hashes on a second thread (hashlib and file I/O both release the GIL), so
     reading, hashing and writing overlap: a small ring of buffers, memory stays flat.
     """
-    if dst is not None and (size is None or size > 2 * CHUNK):
+    if dst is not None and (size is None or size > 2 * CHUNK) and not getattr(_side_by_side, "on", False):
         seen, got = _copy_pipelined(src, dst, size, what, progress)
     else:
         seen, got = _copy_simple(src, dst, size, what, progress)
