@@ -13,6 +13,11 @@ from typing import Any, BinaryIO, Callable, Protocol
 from .errors import DigestMismatch, FormatError
 
 CHUNK = 4 << 20
+# The buffer of a stream that blobs are copied from in CHUNK-sized reads (a pipe, a
+# split bundle): smaller than CHUNK, because a BufferedReader copies through its buffer
+# only reads smaller than it; larger ones go straight into the caller's buffer, so the
+# bytes of a blob are not copied once more per layer of wrapping.
+STREAM_BUFFER = 256 << 10
 _SHA256_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
 
 

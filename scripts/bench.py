@@ -181,15 +181,39 @@ def fill_context(root: Path, sizes: list[int]) -> list[Path]:
     return dirs
 
 
+Timed = Callable[[], tuple[float, int]]
+
+
 class Bench:
+    """Rows of the table. A ratio comes from runs interleaved with its reference (A B A
+    B ...: this machine's disk and memory change speed from one minute to the next), the
+    median of the per-pair ratios."""
+
     def __init__(self, work: Path, times: int) -> None:
         self.work, self.times = work, times
         self.rows: list[tuple[str, float, int, int, str, float | None, str]] = []
 
-    def row(self, name: str, t: float, rss: int, nbytes: int, ref: str = "", ref_t: float | None = None,
+    def row(self, name: str, t: float, rss: int, nbytes: int, ref: str = "", ratio: float | None = None,
             target: str = "") -> None:
-        self.rows.append((name, t, rss, nbytes, ref, ref_t, target))
-        print(f"  {name}: {t:.2f} s", file=sys.stderr)
+        self.rows.append((name, t, rss, nbytes, ref, ratio, target))
+        print(f"  {name}: {t:.2f} s" + (f" ({ratio:.2f}x {ref})" if ratio else ""), file=sys.stderr)
+
+    def pair(self, subject: Timed, reference: Timed, setup: Callable[[], None] | None = None,
+             ref_setup: Callable[[], None] | None = None) -> tuple[tuple[float, int], tuple[float, int], float]:
+        """Median (time, RSS) of the subject and of the reference, and the median ratio."""
+        subj: list[tuple[float, int]] = []
+        refs: list[tuple[float, int]] = []
+        for _ in range(self.times):
+            if ref_setup is not None:
+                ref_setup()
+            refs.append(reference())
+            if setup is not None:
+                setup()
+            subj.append(subject())
+        ratios = sorted(a[0] / b[0] for a, b in zip(subj, refs))
+        mid = self.times // 2
+        return ((sorted(subj)[mid][0], max(r for _, r in subj)), (sorted(refs)[mid][0], max(r for _, r in refs)),
+                ratios[mid])
 
     def airgap(self, store: Path, *args: str, stdin: int | None = None) -> tuple[float, int]:
         return tool(AIRGAP, "--store", str(store), "--progress", "none", *args, stdin=stdin)
@@ -197,19 +221,17 @@ class Bench:
     def fresh(self, name: str) -> Callable[[], None]:
         return lambda: drop(self.work / name)
 
-    def cp_sync(self, src: Path) -> tuple[float, int]:
+    def cp_sync(self, src: Path) -> tuple[Timed, Callable[[], None]]:
         dst = self.work / "cp.out"
-        t = median(lambda: tool("sh", "-c", f"cp '{src}' '{dst}' && sync"), self.times,
-                   lambda: dst.unlink(missing_ok=True))
-        dst.unlink(missing_ok=True)
-        return t
+        return (lambda: tool("sh", "-c", f"cp '{src}' '{dst}' && sync"),
+                lambda: dst.unlink(missing_ok=True))
 
     def print(self) -> None:
         print(f"| {'operation':<46} | {'s':>6} | {'MB/s':>5} | {'RSS':>6} | {'ratio':>6} | {'vs':<32} | {'target':<8} |")
         print(f"|{'-' * 48}|{'-' * 8}|{'-' * 7}|{'-' * 8}|{'-' * 8}|{'-' * 34}|{'-' * 10}|")
-        for name, t, rss, nbytes, ref, ref_t, target in self.rows:
-            ratio = f"{t / ref_t:5.2f}x" if ref_t else ""
-            print(f"| {name:<46} | {t:6.2f} | {nbytes / t / 1e6:5.0f} | {rss / 2**20:4.0f}MB | {ratio:>6} | "
+        for name, t, rss, nbytes, ref, ratio, target in self.rows:
+            shown = f"{ratio:5.2f}x" if ratio else ""
+            print(f"| {name:<46} | {t:6.2f} | {nbytes / t / 1e6:5.0f} | {rss / 2**20:4.0f}MB | {shown:>6} | "
                   f"{ref:<32} | {target:<8} |")
 
 
@@ -227,10 +249,10 @@ def compressed_rows(b: Bench, store: Path, names: list[str], method: str, bsize:
         return b.airgap(store, "save", "--compress", method, "-o", str(out), *names)
 
     t = median(save, b.times, uncached)
-    b.row(f"save --compress {method} (first: compresses)", *t, bsize, "gzip -1", gzip_t, "<= 0.25x")
+    b.row(f"save --compress {method} (first: compresses)", *t, bsize, "gzip -1", t[0] / gzip_t, "<= 0.25x")
     size = out.stat().st_size
     t = median(save, b.times, lambda: out.unlink(missing_ok=True))
-    b.row(f"save --compress {method} (again: cached)", *t, bsize, "uncompressed save", plain_save, "~1x")
+    b.row(f"save --compress {method} (again: cached)", *t, bsize, "uncompressed save", t[0] / plain_save, "~1x")
     out.unlink(missing_ok=True)
     return size
 
@@ -286,13 +308,12 @@ def main() -> int:
         print(f"{source} archive of 3 images: {asize / 1e6:.0f} MB; timing ...", file=sys.stderr)
 
         # loads of the docker-save archive
-        cp_archive = b.cp_sync(archive)
-        b.row("cp + sync of the docker-save archive", *cp_archive, asize)
-        first_load = median(lambda: b.airgap(store, "load", "-i", str(archive)), n, b.fresh("store"))
-        b.row("load of the docker-save archive (empty store)", *first_load, asize, "cp + sync", cp_archive[0],
-              "<= 1.5x")
+        cp, cp_clean = b.cp_sync(archive)
+        load, cp_t, ratio = b.pair(lambda: b.airgap(store, "load", "-i", str(archive)), cp, b.fresh("store"), cp_clean)
+        b.row("cp + sync of the docker-save archive", *cp_t, asize)
+        b.row("load of the docker-save archive (empty store)", *load, asize, "cp + sync", ratio, "<= 1.5x")
         t = median(lambda: b.airgap(store, "load", "-i", str(archive)), n)
-        b.row("load again (every image present)", *t, asize, "the first load", first_load[0], "<= 0.05x")
+        b.row("load again (every image present)", *t, asize, "the first load", t[0] / load[0], "<= 0.05x")
         if shutil.which("skopeo"):
             def skopeo() -> tuple[float, int]:
                 total, rss = 0.0, 0
@@ -304,19 +325,23 @@ def main() -> int:
             t = median(skopeo, n, b.fresh("sk"))
             drop(work / "sk")
             b.row("skopeo copy docker-archive: -> oci: (3 images)", *t, asize)
-            b.row("airgap load of the same archive (row 2)", *first_load, asize, "skopeo copy", t[0], "keep ~0.5x")
+            b.row("airgap load of the same archive (row 2)", *load, asize, "skopeo copy", load[0] / t[0], "keep ~0.5x")
 
         # save, and loads of the bundle
         bundle = work / "bundle.tar"
-        t = median(lambda: b.airgap(store, "save", "-o", str(bundle), *names), n,
-                   lambda: bundle.unlink(missing_ok=True))
+        b.airgap(store, "save", "-o", str(bundle), *names)
         bsize = bundle.stat().st_size
-        cp_bundle = b.cp_sync(bundle)
-        b.row("cp + sync of the bundle", *cp_bundle, bsize)
-        b.row("save into a bundle (every blob re-hashed)", *t, bsize, "cp + sync", cp_bundle[0], "<= 1.5x")
-        plain_save = t[0]
-        file_load = median(lambda: b.airgap(work / "s2", "load", "-i", str(bundle)), n, b.fresh("s2"))
-        b.row("load of the bundle from a file", *file_load, bsize, "cp + sync", cp_bundle[0], "")
+        cp, cp_clean = b.cp_sync(bundle)
+        out = work / "saved.tar"
+        save, cp_t, ratio = b.pair(lambda: b.airgap(store, "save", "-o", str(out), *names), cp,
+                                   lambda: out.unlink(missing_ok=True), cp_clean)
+        out.unlink(missing_ok=True)
+        b.row("cp + sync of the bundle", *cp_t, bsize)
+        b.row("save into a bundle (every blob re-hashed)", *save, bsize, "cp + sync", ratio, "<= 1.5x")
+        plain_save = save[0]
+
+        def from_file() -> tuple[float, int]:
+            return b.airgap(work / "s2", "load", "-i", str(bundle))
 
         def piped() -> tuple[float, int]:
             with open(bundle, "rb") as f:
@@ -326,20 +351,22 @@ def main() -> int:
                 cat.stdout.close()
                 cat.wait()
             return r
-        t = median(piped, n, b.fresh("s2"))
-        b.row("load of the bundle from a pipe (cat |)", *t, bsize, "the load from a file", file_load[0], "<= 1.15x")
+        pipe, file_load, ratio = b.pair(piped, from_file, b.fresh("s2"), b.fresh("s2"))
+        b.row("load of the bundle from a file", *file_load, bsize)
+        b.row("load of the bundle from a pipe (cat |)", *pipe, bsize, "the load from a file", ratio, "<= 1.15x")
         parts = work / "parts" / "bundle.tar"
         parts.parent.mkdir()
         b.airgap(store, "save", "--split", "256M", "-o", str(parts), *names)
-        t = median(lambda: b.airgap(work / "s2", "load", "-i", f"{parts}.001"), n, b.fresh("s2"))
-        b.row("load of the bundle from 256 MiB split volumes", *t, bsize, "the load from a file", file_load[0],
+        split, _, ratio = b.pair(lambda: b.airgap(work / "s2", "load", "-i", f"{parts}.001"), from_file,
+                                 b.fresh("s2"), b.fresh("s2"))
+        b.row("load of the bundle from 256 MiB split volumes", *split, bsize, "the load from a file", ratio,
               "<= 1.15x")
         drop(work / "parts")
         drop(work / "s2")
-        hashlib_t = median(lambda: tool(sys.executable, "-c", HASH_FILE, str(bundle)), n)
+        verify, hashlib_t, ratio = b.pair(lambda: b.airgap(store, "verify", "--verify", "fast", str(bundle)),
+                                          lambda: tool(sys.executable, "-c", HASH_FILE, str(bundle)))
         b.row("hashlib sha256 over the bundle", *hashlib_t, bsize)
-        t = median(lambda: b.airgap(store, "verify", "--verify", "fast", str(bundle)), n)
-        b.row("verify --verify fast", *t, bsize, "hashlib alone", hashlib_t[0], "keep ~1.15x")
+        b.row("verify --verify fast", *verify, bsize, "hashlib alone", ratio, "keep ~1.15x")
 
         # compressed bundles
         gz = work / "bundle.tar.gz"
@@ -365,14 +392,14 @@ def main() -> int:
                     return total, rss
                 sk = skopeo_push()
                 b.row("skopeo copy oci: -> docker:// (3 images)", *sk, bsize)
-                b.row("push --all into the same registry", *push, bsize, "skopeo copy", sk[0], "")
+                b.row("push --all into the same registry", *push, bsize, "skopeo copy", push[0] / sk[0], "")
             else:
                 b.row("push --all into a local registry", *push, bsize)
         if docker is not None:
             client = docker[1].split()
             subprocess.run([*client, "rmi", *names], check=True, stdout=subprocess.DEVNULL)
             t = tool(*client, "load", "-q", "-i", str(bundle))
-            b.row("docker load -i bundle (one run; RSS: client)", *t, bsize, "airgap load", file_load[0], "")
+            b.row("docker load -i bundle (one run; RSS: client)", *t, bsize, "airgap load", t[0] / file_load[0], "")
     finally:
         if registry is not None:
             registry[0].terminate()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..digest import CHUNK
+from ..digest import CHUNK, STREAM_BUFFER
 from ..errors import AirgapError, FormatError, NotFound
 
 from ..layers import compression_of
@@ -181,7 +181,7 @@ def open_input(path: str, spool_dir: Path | None, stdin: BinaryIO | None = None,
         if not seekable:
             _widen_pipe(raw)
         if not seekable and on_read is not None:
-            raw = io.BufferedReader(Counting(raw, on_read), CHUNK)
+            raw = io.BufferedReader(Counting(raw, on_read), STREAM_BUFFER)
     else:
         raw, name, seekable = _open_path(path)
     volumes = raw if isinstance(raw, JoinedFile) else None
@@ -196,11 +196,11 @@ def open_input(path: str, spool_dir: Path | None, stdin: BinaryIO | None = None,
             return Input(reader, f"{name} ({kind})", False, volumes)
         if volumes is not None:  # read in one pass, its parts checked on the way (seekable still)
             raw.seek(0)
-            return Input(io.BufferedReader(volumes, CHUNK), name, False, volumes)
+            return Input(io.BufferedReader(volumes, STREAM_BUFFER), name, False, volumes)
         if seekable:
             raw.seek(0)
             return Input(raw, name, True)
-        return Input(io.BufferedReader(Prefixed(head, raw), CHUNK), name, False)
+        return Input(io.BufferedReader(Prefixed(head, raw), STREAM_BUFFER), name, False)
     except BaseException:
         raw.close()
         raise

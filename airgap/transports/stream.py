@@ -19,7 +19,7 @@ from ..archive.input import Prefixed, read_head
 from ..archive.split import JoinedFile
 from ..archive.tar import TarStream, clean_name
 from ..bundle import MAX_BUNDLE_JSON, Bundle
-from ..digest import CHUNK, copy_verified, sha256_digest
+from ..digest import STREAM_BUFFER, copy_verified, sha256_digest
 from ..errors import AirgapError, DigestMismatch, FormatError
 from ..oci import MAX_DOCUMENT, Descriptor
 from ..space import check_space, disk_full
@@ -44,7 +44,7 @@ def peek_bundle(stream: BinaryIO) -> tuple[bool, BinaryIO]:
     is_bundle = any(n in (b"airgap/", b"airgap", BUNDLE_JSON.encode()) for n in names)
     if stream.seekable():
         return is_bundle, stream
-    return is_bundle, io.BufferedReader(Prefixed(head, stream), CHUNK)
+    return is_bundle, io.BufferedReader(Prefixed(head, stream), STREAM_BUFFER)
 
 
 def read_bundle_head(f: BinaryIO, name: str) -> tuple[bytes | None, bytes | None]:
