@@ -295,10 +295,10 @@ class JoinedFile(io.RawIOBase):
 
     With ``check`` (each part's sha256 from ``FILE.sha256``) every part read through from
     its start to its end is checked as its last byte is read, and a damaged one is refused
-    by name. A part whose bytes a seek skipped (blobs the store has) is left unchecked: the
-    blobs read from it are checked by their own digests. ``finish()`` reads what is left,
-    ``damaged_part()`` names the part the reader is in when it is damaged (for an error
-    met inside it)."""
+    by name (a foreign archive, spooled in one read). A part whose bytes a seek skipped is
+    left unchecked. ``lazy()`` stops that: a signed bundle checks every byte that matters
+    against its own digests, so the parts are hashed only when something fails, to name
+    the damaged one (``damaged_part``): one sha256 per byte, not two, on the way."""
 
     def __init__(self, files: list[BinaryIO], check: list[tuple[str, str, str]] | None = None,
                  name: str = "") -> None:
@@ -315,6 +315,11 @@ class JoinedFile(io.RawIOBase):
         self._pos = 0
         self._checks = [_PartCheck(want, part, sums, size)
                         for (want, part, sums), size in zip(check, sizes)] if check else []
+        self._eager = True
+
+    def lazy(self) -> None:
+        """Hash parts only to name a damaged one, after an error (``damaged_part``)."""
+        self._eager = False
 
     @property
     def size(self) -> int:
@@ -351,7 +356,7 @@ class JoinedFile(io.RawIOBase):
         if n == 0 and want:
             raise FormatError(f"{self._name}: part {self._part_name(i)} shrank while it was read")
         self._pos += n
-        if self._checks and self._checks[i].feed(offset, view[:n]) and self._checks[i].damaged():
+        if self._eager and self._checks and self._checks[i].feed(offset, view[:n]) and self._checks[i].damaged():
             raise self._damaged(i)
         return n
 
@@ -364,29 +369,34 @@ class JoinedFile(io.RawIOBase):
 
     def finish(self) -> None:
         """Read to the end, so that every part read in order is checked."""
-        if not self._checks:
+        if not self._checks or not self._eager:
             return
         buf = bytearray(1 << 20)
         while self.readinto(buf):
             pass
 
-    def damaged_part(self) -> FormatError | None:
-        """The error naming the part being read if it is damaged (its rest is read to
-        tell), else None. For an error met inside it: a blob whose digest is wrong."""
+    def damaged_part(self, since: int = 0) -> FormatError | None:
+        """The error naming a damaged part among those holding bytes ``since`` .. the
+        last byte read (the member being read when an error came), else None. Each is
+        read again whole to tell: an error path, bounded by the member's size."""
         if not self._checks or self._pos == 0:
             return None
-        i = self._part_at(self._pos - 1)  # the part the last byte came from
-        c = self._checks[i]
-        if c.hasher is None:
-            return None
-        f = self._files[i]
-        f.seek(c.done)
-        while c.done < c.size:
-            chunk = f.read(min(CHUNK, c.size - c.done))
-            if not chunk:
-                return None
-            c.feed(c.done, memoryview(chunk))
-        return self._damaged(i) if c.damaged() else None
+        first, last = self._part_at(min(since, self._pos - 1)), self._part_at(self._pos - 1)
+        for i in range(first, last + 1):
+            c = self._checks[i]
+            h = Hasher()
+            f = self._files[i]
+            f.seek(0)
+            done = 0
+            while done < c.size:
+                chunk = f.read(min(CHUNK, c.size - done))
+                if not chunk:
+                    break
+                h.update(chunk)
+                done += len(chunk)
+            if h.digest()[7:] != c.want:
+                return self._damaged(i)
+        return None
 
     def close(self) -> None:
         for f in self._files:

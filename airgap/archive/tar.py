@@ -233,6 +233,11 @@ class TarStream:
         self._headers = 0
         self._pos = 0  # bytes consumed so far (headers, data, padding)
 
+    @property
+    def consumed(self) -> int:
+        """Bytes of the archive behind the reader: where the next header starts."""
+        return self._pos + self._pad
+
     def _read(self, n: int) -> bytes:
         data = self.f.read(n)
         if len(data) != n:

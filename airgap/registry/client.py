@@ -29,6 +29,8 @@ MAX_BODY = 1 << 20      # error bodies, tokens: small documents
 MAX_LISTING = 8 << 20   # tags/list, _catalog pages
 MAX_REDIRECTS = 5
 UPLOAD_CHUNK = 16 << 20  # bytes a PATCH carries: what a broken upload may have to send again
+UPLOAD_PIECE = 1 << 20   # bytes handed to the socket at a time: up to 4 images x 3 blobs
+                         # are pushed at once, and each holds one piece
 
 
 def max_retry_wait() -> float:
@@ -379,7 +381,7 @@ class RegistryClient:
                 def body(f: Any = f, n: int = n) -> Iterator[bytes]:  # streamed, never held whole
                     left = n
                     while left:
-                        piece = f.read(min(CHUNK, left))
+                        piece = f.read(min(UPLOAD_PIECE, left))
                         if not piece:
                             raise RegistryError(f"{what}: the source ended early")
                         left -= len(piece)

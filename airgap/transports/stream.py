@@ -79,6 +79,9 @@ class StreamedBundle:
         self.name, self.store, self.stream = name, store, stream
         self.present = present or store.has_blob  # a repairing load re-checks stored blobs
         self.volumes = volumes  # split parts: a blob the store has is seeked past, not read
+        if volumes is not None:
+            volumes.lazy()  # every blob is checked by its digest; parts only to name damage
+        self._since = 0  # where the member being read began (to name a damaged part)
         skip = volumes is not None and stream.seekable()
         self.tar = TarStream(stream, name, seekable=skip, end=volumes.size if skip and volumes else None)
         self._staged: dict[str, Path] = {}
@@ -127,7 +130,10 @@ class StreamedBundle:
                     f"load {self.name}")
         seen: set[str] = {BUNDLE_JSON, BUNDLE_SIG}
         try:
-            while (m := self._next()) is not None:
+            while True:
+                self._since = self.tar.consumed
+                if (m := self._next()) is None:
+                    break
                 name = clean_name(m.name, self.name)
                 if name in seen:
                     raise FormatError(f"{self.name}: duplicate member {name!r}")
@@ -154,8 +160,6 @@ class StreamedBundle:
                     self.resumed[blob.digest] = blob.size
                     continue
                 self._stage(m, name, blob.digest, blob.size)
-            if self.volumes is not None:
-                self.volumes.finish()  # every part read through is checked
         except AirgapError as exc:
             damaged = self._damaged_part()
             self.close()
@@ -175,7 +179,7 @@ class StreamedBundle:
 
     def _damaged_part(self) -> FormatError | None:
         try:
-            return self.volumes.damaged_part() if self.volumes is not None else None
+            return self.volumes.damaged_part(self._since) if self.volumes is not None else None
         except OSError:
             return None  # the stick is gone: the error met first says enough
 
