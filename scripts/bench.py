@@ -276,6 +276,10 @@ def main() -> int:
     ap.add_argument("--no-docker", action="store_true")
     ap.add_argument("--dir", default=None, help="scratch directory (default: a temp dir)")
     args = ap.parse_args()
+    # bytecode for the package, as an installed one has (PYTHONDONTWRITEBYTECODE may be set,
+    # and an editable install would then compile every module on every start)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(__file__).resolve().parent.parent / "airgap")],
+                   check=True)
     work = Path(tempfile.mkdtemp(prefix="airgap-bench-", dir=args.dir))
     b = Bench(work, args.times)
     n = args.times

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..digest import CHUNK, Hasher
+from ..writeback import WritebackFile
 from ..errors import AirgapError, FormatError, NotFound, UsageError
 from ..words import plural
 
@@ -108,7 +109,7 @@ class SplitWriter:
         self._h = Hasher()
         self._left = self.part_size
         if self.count not in self.kept:
-            self._f = open(self._hidden(self.count, "tmp"), "wb")
+            self._f = WritebackFile(open(self._hidden(self.count, "tmp"), "wb"))
 
     def _finish_part(self) -> None:
         if self._h is None:

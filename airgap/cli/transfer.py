@@ -336,7 +336,8 @@ def _output(path: str | None, split: int | None = None) -> Iterator[BinaryIO]:
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         with disk_full(target.parent, 0), open(tmp, "wb") as f:
-            yield f
+            from ..writeback import WritebackFile
+            yield WritebackFile(f)  # type: ignore[misc]
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)

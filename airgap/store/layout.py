@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..digest import copy_verified, sha256_digest, validate_digest
+from ..writeback import Writeback
 from ..errors import AirgapError, DigestMismatch, IntegrityError, NotFound, StoreCorrupt
 from ..oci import (ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, MAX_DOCUMENT, OCI_INDEX,
                    Descriptor, load_json, subject_of)
@@ -142,10 +143,12 @@ class StagedFile:
             os.fchmod(fd, file_mode())
             self.fd, self.path = fd, Path(name)
         store.own(self.fd)
+        self._writeback = Writeback(self.fd)  # so the fsync in finish() has little to wait for
 
     def write(self, data: bytes | memoryview) -> int:
         write_all(self.fd, data)
         self.size += len(data)
+        self._writeback.wrote(len(data))
         return len(data)
 
     def finish(self, digest: str, size: int) -> Path:
