@@ -17,10 +17,11 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+if TYPE_CHECKING:  # cryptography is imported where a key is used: loading an unsigned
+    # bundle with no trust configured never needs it, and it costs a fifth of start-up
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from .errors import AirgapError, NotFound, SignatureError, UsageError
 
@@ -33,6 +34,7 @@ SIG_MEDIA_TYPE = "application/vnd.airgap.signature.v1+json"
 
 
 def fingerprint(key: Ed25519PublicKey) -> str:
+    from cryptography.hazmat.primitives import serialization
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
@@ -51,6 +53,8 @@ def _passphrase(prompt: str, confirm: bool = False) -> bytes | None:
 
 def generate_key(name: str) -> tuple[Path, Path, str, bool]:
     """Write NAME.key (PKCS#8 PEM, 0600, encrypted with a passphrase) and NAME.pub."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     key_path, pub_path = Path(f"{name}.key"), Path(f"{name}.pub")
     for p in (key_path, pub_path):
         if p.exists():
@@ -70,6 +74,8 @@ def generate_key(name: str) -> tuple[Path, Path, str, bool]:
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -92,6 +98,8 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
 
 def load_public_key(path: Path) -> Ed25519PublicKey:
     """An Ed25519 public key from a PEM (SubjectPublicKeyInfo) file, ``.pub`` or ``.pem``."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     expected = "expected an Ed25519 public key in PEM (as `airgap key generate` writes NAME.pub)"
     try:
         data = path.read_bytes()
@@ -138,6 +146,7 @@ def _keys_in(path: Path, origin: str) -> list[tuple[Ed25519PublicKey, str]]:
 
 
 def sign(data: bytes, key: Ed25519PrivateKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
     pub = key.public_key()
     doc = {
         "schemaVersion": 1,
@@ -226,6 +235,7 @@ def check(policy: TrustPolicy, archive: str, bundle: bytes | None, sig: bytes | 
             raise SignatureError(f"{archive}: the bundle is not signed (no airgap/bundle.json.sig) "
                                  f"and {why}{hint}")
         return TrustResult("unsigned")
+    from cryptography.exceptions import InvalidSignature
     claimed, pub, signature = _parse_sig(sig, archive)
     if fingerprint(pub) != claimed:
         raise SignatureError(f"{archive}: airgap/bundle.json.sig: its public key does not match "
@@ -249,6 +259,7 @@ def check(policy: TrustPolicy, archive: str, bundle: bytes | None, sig: bytes | 
 
 
 def _parse_sig(sig: bytes, archive: str) -> tuple[str, Ed25519PublicKey, bytes]:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     where = f"{archive}: airgap/bundle.json.sig"
     from .errors import FormatError
     from .oci import load_json

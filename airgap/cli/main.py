@@ -9,8 +9,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import AirgapError
-from . import images, keys, mirror, remote, search, system, transfer
 from .context import Context
+
+# Which module registers each verb: a command builds only its own module's parser (and
+# imports only it), so that start-up stays short; help and unknown verbs build them all.
+# tests/cli/test_manage.py checks this table against what the modules register.
+MODULES = ("transfer", "images", "keys", "search", "remote", "mirror", "system")
+VERBS = {"load": "transfer", "save": "transfer", "verify": "transfer", "inventory": "transfer",
+         "import": "transfer", "images": "images", "image": "images", "inspect": "images",
+         "rmi": "images", "tag": "images", "key": "keys", "search": "search", "login": "remote",
+         "logout": "remote", "pull": "remote", "push": "remote", "serve": "remote",
+         "mirror-config": "mirror", "system": "system", "store": "system"}
+_VALUED = ("--store", "--progress")  # global options that take a value
 
 
 class _Parser(argparse.ArgumentParser):
@@ -20,20 +30,31 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(modules: Sequence[str] = MODULES) -> argparse.ArgumentParser:
+    import importlib
     p = _Parser(prog="airgap", description="Carry container images across an air gap.")
     p.add_argument("--version", action="store_true", help="show the version, commit and platform")
     _add_globals(p, top=True)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    transfer.register(sub)
-    images.register(sub)
-    keys.register(sub)
-    search.register(sub)
-    remote.register(sub)
-    mirror.register(sub)
-    system.register(sub)
+    for name in modules:
+        importlib.import_module(f"{__package__}.{name}").register(sub)
     _spread_globals(sub)
     return p
+
+
+def verb_of(argv: Sequence[str]) -> str | None:
+    """The command word of ``argv`` (after the global options), or None."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in _VALUED:
+            skip = True
+        elif arg in ("-h", "--help", "--version"):
+            return None
+        elif not arg.startswith("-"):
+            return arg
+    return None
 
 
 def _add_globals(p: argparse.ArgumentParser, top: bool) -> None:
@@ -62,7 +83,8 @@ def _spread_globals(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    verb = verb_of(sys.argv[1:] if argv is None else argv)
+    parser = build_parser([VERBS[verb]] if verb in VERBS else MODULES)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:

@@ -199,3 +199,26 @@ def test_concurrent_load_and_remove(airgap: Airgap, three_images: list[str], tmp
     assert check.returncode == 0, check.stdout + check.stderr
     assert main([*base, "load", "-q", "-i", str(bundle)]) == 0
     assert main([*base, "store", "check"]) == 0
+
+
+def test_each_verb_builds_only_its_module() -> None:
+    """main.VERBS names the module that registers each verb: every verb the full parser
+    knows is there, and building that module alone registers it (and nothing else's)."""
+    import argparse
+    from airgap.cli.main import MODULES, VERBS, build_parser, verb_of
+
+    def verbs(parser: argparse.ArgumentParser) -> set[str]:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        return set(sub.choices)
+
+    assert verbs(build_parser()) == set(VERBS)
+    for module in MODULES:
+        assert verbs(build_parser([module])) == {v for v, m in VERBS.items() if m == module}
+    assert verb_of(["--store", "load", "images"]) == "images"  # a store named "load"
+    assert verb_of(["--progress", "none", "--debug", "save", "-o", "x"]) == "save"
+    assert verb_of(["--help"]) is None and verb_of([]) is None
+
+
+def test_help_and_unknown_verbs_still_list_everything(airgap: Airgap) -> None:
+    res = airgap("nosuchverb", ok=False)
+    assert res.code == 2 and "invalid choice: 'nosuchverb'" in res.err and "mirror-config" in res.err
