@@ -9,7 +9,6 @@ and a blob the sink holds is never read at all.
 from __future__ import annotations
 
 import io
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Callable
 
@@ -252,6 +251,8 @@ def transfer(source: Source, sink: Sink, p: Plan, progress: Progress | None = No
         for desc in todo:
             if desc.digest in p.documents:
                 put(desc)
+        from concurrent.futures import ThreadPoolExecutor  # here: it costs start-up (logging)
+
         def put_beside(desc: Descriptor) -> None:
             with side_by_side():
                 put(desc)

@@ -11,8 +11,6 @@ Where the call is missing (not Linux), nothing changes: the fsync still makes it
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 from typing import Any
 
 STEP = 16 << 20            # bytes between two requests
@@ -25,6 +23,8 @@ def _sync_file_range() -> Any:
     global _call, _tried
     if not _tried:
         _tried = True
+        import ctypes  # here, not at start-up: a reload writes nothing
+        import ctypes.util
         try:
             libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
             fn = libc.sync_file_range

@@ -318,6 +318,8 @@ def main() -> int:
         b.row("load of the docker-save archive (empty store)", *load, asize, "cp + sync", ratio, "<= 1.5x")
         t = median(lambda: b.airgap(store, "load", "-i", str(archive)), n)
         b.row("load again (every image present)", *t, asize, "the first load", t[0] / load[0], "<= 0.05x")
+        t = median(lambda: tool(AIRGAP, "--version"), n)
+        b.row("start-up alone (airgap --version)", *t, asize, "the first load", t[0] / load[0], "")
         if shutil.which("skopeo"):
             def skopeo() -> tuple[float, int]:
                 total, rss = 0.0, 0
