@@ -91,7 +91,11 @@ def test_damaged_cache_and_rotten_layer_are_refused(airgap: Airgap, three_images
     assert res.code == 3 and "compressed layer" in res.err and "system prune" in res.err, res.err
     assert not (tmp_path / "c.tar").exists()
     # system df counts the cache, system prune clears it; the next save makes it again
+    def df_size() -> str:
+        return airgap("system", "df").out.splitlines()[1].split()[3]
+    with_cache = df_size()
     assert airgap("system", "prune", "-f").code == 0
+    assert df_size() != with_cache
     assert not any((airgap.store / ".cache" / "blobs").iterdir())
     airgap("save", "--compress", "gzip", "-o", str(tmp_path / "c.tar"), three_images[0])
     assert (tmp_path / "c.tar").read_bytes() == out.read_bytes()
