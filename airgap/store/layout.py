@@ -579,7 +579,10 @@ class Transaction:
             _fsync_dir(store.blobs)
         self._staged.clear()
         if self._names:
-            store.write_entries(apply_names(store.entries(), self._names))
+            before = store.entries()
+            after = apply_names(before, self._names)
+            if [e.to_json() for e in after] != [e.to_json() for e in before]:  # a reload changes nothing
+                store.write_entries(after)
         self._names.clear()
 
     def abort(self) -> None:
