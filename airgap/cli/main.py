@@ -83,8 +83,10 @@ def _spread_globals(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    verb = verb_of(sys.argv[1:] if argv is None else argv)
-    parser = build_parser([VERBS[verb]] if verb in VERBS else MODULES)
+    words = list(sys.argv[1:] if argv is None else argv)
+    verb = verb_of(words)
+    parser = build_parser([VERBS[verb]] if verb in VERBS else
+                          () if words == ["--version"] else MODULES)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
