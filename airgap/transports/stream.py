@@ -82,6 +82,7 @@ class StreamedBundle:
         if volumes is not None:
             volumes.lazy()  # every blob is checked by its digest; parts only to name damage
         self._since = 0  # where the member being read began (to name a damaged part)
+        self._pending_since = 0
         skip = volumes is not None and stream.seekable()
         self.tar = TarStream(stream, name, seekable=skip, end=volumes.size if skip and volumes else None)
         self._staged: dict[str, Path] = {}
@@ -96,10 +97,13 @@ class StreamedBundle:
 
     # -- reading the stream ------------------------------------------------------
     def _next(self) -> tarfile.TarInfo | None:
+        """The next member that is not a directory; ``_since`` is where its header began."""
         if self._pending is not None:
             pending, self._pending = self._pending, None
+            self._since = self._pending_since
             return pending
         while True:
+            self._since = self.tar.consumed
             m = self.tar.next()
             if m is None or not m.isdir():
                 return m
@@ -119,7 +123,7 @@ class StreamedBundle:
             return self._data(m, limit)
         if not optional:
             raise FormatError(f"{self.name}: not an airgap bundle: it does not start with {member}")
-        self._pending = m
+        self._pending, self._pending_since = m, self._since
         return None
 
     def receive(self) -> None:
@@ -130,10 +134,7 @@ class StreamedBundle:
                     f"load {self.name}")
         seen: set[str] = {BUNDLE_JSON, BUNDLE_SIG}
         try:
-            while True:
-                self._since = self.tar.consumed
-                if (m := self._next()) is None:
-                    break
+            while (m := self._next()) is not None:
                 name = clean_name(m.name, self.name)
                 if name in seen:
                     raise FormatError(f"{self.name}: duplicate member {name!r}")

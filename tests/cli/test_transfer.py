@@ -438,6 +438,42 @@ def test_split_bundle_is_read_once(airgap: Airgap, three_images: list[str], tmp_
     assert sum(v for k, v in read.items() if k != "b.tar.sha256") < total // 2  # the big layer is seeked past (reads are of whole buffers)
 
 
+@pytest.mark.parametrize("which", ["first", "last"])
+def test_damaged_part_is_named_whichever_blob_it_hits(airgap: Airgap, make_airgap, tmp_path: Path,
+                                                      which: str) -> None:
+    """The part is named when the damage is early in a blob spread over several parts:
+    the first blob too (its header is read while looking for a signature), and the last."""
+    for attempt in range(40):  # a big layer whose digest sorts first (or last) among the blobs
+        big = write_tree(tmp_path / f"big{attempt}", {"big.bin": os.urandom(3 << 20)})
+        airgap("import", str(big), f"example/big:{attempt}")
+        info = json.loads(airgap("inspect", f"example/big:{attempt}").out)[0]
+        digests = sorted([info["RootFS"]["Layers"][0], info["Id"], info["Descriptor"]["digest"]])
+        if digests[0 if which == "first" else -1] == info["RootFS"]["Layers"][0]:
+            break
+    else:
+        pytest.fail("no layer digest sorted where wanted in 40 tries")
+    out = tmp_path / "usb" / "b.tar"
+    out.parent.mkdir()
+    airgap("save", "--split", "1M", "-o", str(out), f"example/big:{attempt}")
+    parts = sorted(out.parent.glob("b.tar.0*"))
+    joined = tmp_path / "joined.tar"
+    joined.write_bytes(b"".join(p.read_bytes() for p in parts))
+    with tarfile.open(joined) as tf:
+        layer = tf.getmember("blobs/sha256/" + info["RootFS"]["Layers"][0][7:])
+    at = layer.offset_data + 100  # early: several parts before the blob ends
+    part = parts[at // (1 << 20)]
+    assert (layer.offset_data + layer.size) // (1 << 20) > at // (1 << 20)
+    data = bytearray(part.read_bytes())
+    data[at % (1 << 20)] ^= 1
+    part.write_bytes(bytes(data))
+    site = make_airgap("site")
+    site("images")
+    before = snapshot(site.store)
+    res = site("load", "-i", f"{out}.001", ok=False)
+    assert res.code == 3 and f"part {part.name} is damaged" in res.err, res.err
+    assert snapshot(site.store) == before
+
+
 def test_interrupted_split_save_resumes(airgap: Airgap, three_images: list[str], tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """Whole parts of an interrupted `save --split` stay (hidden, with a journal); the same
