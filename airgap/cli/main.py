@@ -48,8 +48,8 @@ def verb_of(argv: Sequence[str]) -> str | None:
     for arg in argv:
         if skip:
             skip = False
-        elif arg in _VALUED:
-            skip = True
+        elif arg.startswith("--") and len(arg) > 2 and any(v.startswith(arg) for v in _VALUED):
+            skip = True  # argparse takes abbreviations too: --stor DIR
         elif arg in ("-h", "--help", "--version"):
             return None
         elif not arg.startswith("-"):

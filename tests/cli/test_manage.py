@@ -217,6 +217,9 @@ def test_each_verb_builds_only_its_module() -> None:
     assert verb_of(["--store", "load", "images"]) == "images"  # a store named "load"
     assert verb_of(["--progress", "none", "--debug", "save", "-o", "x"]) == "save"
     assert verb_of(["--help"]) is None and verb_of([]) is None
+    assert verb_of(["--stor", "images", "load"]) == "load"  # argparse's abbreviations
+    assert verb_of(["--s", "images", "load"]) == "load"
+    assert verb_of(["--store=images", "--prog", "none", "load"]) == "load"
 
 
 def test_help_and_unknown_verbs_still_list_everything(airgap: Airgap) -> None:
