@@ -61,20 +61,26 @@ def cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def compressed_layer(store: Store, layer: Descriptor, method: str,
-                     progress: Progress | None = None, label: str = "") -> Compressed:
-    """The compressed form of an uncompressed stored layer: from the cache, or made now."""
-    kind = f"compressed-{method}"
-    cached = store.cache_get(kind, layer.digest)
-    if cached is not None:
-        try:
-            digest, size_text = cached.split()
-            size = int(size_text)
-            path = store.cached_blob_path(digest)
-            if path.stat().st_size == size:  # its bytes are hashed again as they are saved
-                return Compressed(layer.digest, digest, size, layer.size, path)
-        except (ValueError, OSError, FormatError):
-            pass  # a damaged or stale entry: make it again
+def cached_layer(store: Store, layer: Descriptor, method: str) -> Compressed | None:
+    """The compressed form of a stored layer a save made before, if it is still whole in
+    size (its bytes are hashed again as they are saved)."""
+    cached = store.cache_get(f"compressed-{method}", layer.digest)
+    if cached is None:
+        return None
+    try:
+        digest, size_text = cached.split()
+        size = int(size_text)
+        path = store.cached_blob_path(digest)
+        if path.stat().st_size == size:
+            return Compressed(layer.digest, digest, size, layer.size, path)
+    except (ValueError, OSError, FormatError):
+        pass  # a damaged or stale entry: made again
+    return None
+
+
+def compress_layer(store: Store, layer: Descriptor, method: str,
+                   progress: Progress | None = None, label: str = "") -> Compressed:
+    """Compress an uncompressed stored layer into the cache, its bytes checked as read."""
     from .store.layout import StagedFile
     staged = StagedFile(store)
     what = f"store blob {layer.digest}"
@@ -87,7 +93,7 @@ def compressed_layer(store: Store, layer: Descriptor, method: str,
         path = store.put_cached_blob(staged, out.digest, out.size)
     finally:
         staged.discard()
-    store.cache_put(kind, layer.digest, f"{out.digest} {out.size}")
+    store.cache_put(f"compressed-{method}", layer.digest, f"{out.digest} {out.size}")
     return Compressed(layer.digest, out.digest, out.size, layer.size, path)
 
 
@@ -181,9 +187,14 @@ def compress_images(p: Plan, store: Store, method: str, progress: Progress) -> t
             for lay in im.manifest.layers:
                 if lay.media_type in _COMPRESSIBLE:
                     layers.setdefault(lay.digest, lay)
-    progress.begin(sum(d.size for d in layers.values()), len(layers))
-    done = {digest: compressed_layer(store, desc, method, progress, p.labels.get(digest, ""))
-            for digest, desc in sorted(layers.items())}
+    done: dict[str, Compressed] = {}
+    for digest, desc in layers.items():
+        if (hit := cached_layer(store, desc, method)) is not None:
+            done[digest] = hit
+    work = sorted(d for d in layers if d not in done)
+    progress.begin(sum(layers[d].size for d in work), len(work))
+    for digest in work:
+        done[digest] = compress_layer(store, layers[digest], method, progress, p.labels.get(digest, ""))
     progress.end()
     documents: dict[str, bytes] = {}
     mapped: dict[str, Descriptor] = {}  # old manifest/index digest -> new descriptor
@@ -191,19 +202,21 @@ def compress_images(p: Plan, store: Store, method: str, progress: Progress) -> t
         for im in img.manifests:
             if im.descriptor.digest in mapped:
                 continue
-            raw = _rewrite_manifest(p.documents[im.descriptor.digest], im.manifest.media_type, done, method)
-            if raw is not None:
-                new = _descriptor(im.descriptor, raw, json.loads(raw).get("mediaType", im.descriptor.media_type))
+            rewritten = _rewrite_manifest(p.documents[im.descriptor.digest], im.manifest.media_type, done, method)
+            if rewritten is not None:
+                raw, media_type = rewritten
+                new = _descriptor(im.descriptor, raw, media_type)
                 documents[new.digest] = raw
                 mapped[im.descriptor.digest] = new
+    rewritable = {id(img) for img in todo}
     images: list[SourceImage] = []
     for img in p.images:
         top = img.descriptor
-        if top.digest in p.documents and top.digest not in mapped and any(img is t for t in todo):
-            raw = _rewrite_index(p.documents[top.digest], mapped)
-            if raw is not None:
-                new = _descriptor(top, raw, top.media_type)
-                documents[new.digest] = raw
+        if top.digest in p.documents and top.digest not in mapped and id(img) in rewritable:
+            index = _rewrite_index(p.documents[top.digest], mapped)
+            if index is not None:
+                new = _descriptor(top, index, top.media_type)
+                documents[new.digest] = index
                 mapped[top.digest] = new
         if top.digest in mapped:  # the image's top manifest (or index) was rewritten
             images.append(SourceImage(mapped[top.digest], list(img.names), img.source.label))
@@ -229,7 +242,9 @@ def _descriptor(old: Descriptor, raw: bytes, media_type: str) -> Descriptor:
                    raw={**old.raw, "mediaType": media_type, "digest": sha256_digest(raw), "size": len(raw)})
 
 
-def _rewrite_manifest(raw: bytes, media_type: str, done: dict[str, Compressed], method: str) -> bytes | None:
+def _rewrite_manifest(raw: bytes, media_type: str, done: dict[str, Compressed],
+                      method: str) -> tuple[bytes, str] | None:
+    """The manifest with its compressed layers, and its media type; None if unchanged."""
     doc = load_json(raw, "manifest")
     layers = doc.get("layers") or []
     if not any(isinstance(lay, dict) and lay.get("digest") in done for lay in layers):
@@ -252,7 +267,7 @@ def _rewrite_manifest(raw: bytes, media_type: str, done: dict[str, Compressed], 
             lay = {**lay, "mediaType": _TO_OCI[lay["mediaType"]]}
         out.append(lay)
     doc["layers"] = out
-    return json.dumps(doc, separators=(",", ":")).encode()
+    return json.dumps(doc, separators=(",", ":")).encode(), OCI_MANIFEST if to_oci else media_type
 
 
 def _rewrite_index(raw: bytes, mapped: dict[str, Descriptor]) -> bytes | None:

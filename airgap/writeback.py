@@ -61,8 +61,8 @@ class WritebackFile:
         self._wb = Writeback(f.fileno(), f.tell() if f.seekable() else 0)
 
     def write(self, data: Any) -> int:
-        n: int = self._f.write(data)
-        self._wb.wrote(n if n is not None else len(data))
+        n: int = self._f.write(data)  # a buffered file takes all of it, or raises
+        self._wb.wrote(n)
         return n
 
     def flush(self) -> None:

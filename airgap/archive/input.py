@@ -145,7 +145,7 @@ class Input:
     f: BinaryIO
     name: str
     seekable: bool
-    volumes: JoinedFile | None = None  # a split bundle's parts, checked as they are read
+    volumes: JoinedFile | None = None  # a split bundle's parts (to name a damaged one)
 
 
 def _seekable(f: BinaryIO) -> bool:

@@ -125,16 +125,16 @@ class SplitWriter:
         os.fsync(self._f.fileno())
         self._f.close()
         self._f = None
+        os.replace(self._hidden(n, "tmp"), self._hidden(n, "part"))
         self.done[n] = got
         if self._left == 0:  # a whole part: kept even if the save is interrupted later
-            os.replace(self._hidden(n, "tmp"), self._hidden(n, "part"))
             self._write_journal()
 
     def _write_journal(self) -> None:
         tmp = self.journal.with_name(self.journal.name + ".tmp")
-        whole = {str(n): h for n, h in self.done.items() if n < self.count or self._left == 0}
-        with open(tmp, "w") as f:
-            json.dump({"key": self.key, "partSize": self.part_size, "parts": whole}, f)
+        with open(tmp, "w") as f:  # only whole parts are done before commit
+            json.dump({"key": self.key, "partSize": self.part_size,
+                       "parts": {str(n): h for n, h in self.done.items()}}, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.journal)
@@ -153,12 +153,10 @@ class SplitWriter:
         return len(data)
 
     def commit(self) -> list[Path]:
-        last_whole = self._left == 0
         self._finish_part()
         finals = [part_name(self.base, n) for n in range(1, self.count + 1)]
         for n, final in enumerate(finals, 1):
-            src = self._hidden(n, "part") if n < self.count or last_whole else self._hidden(n, "tmp")
-            os.replace(src, final)
+            os.replace(self._hidden(n, "part"), final)
         n = self.count + 1
         while part_name(self.base, n).exists():  # parts of an older, longer bundle
             part_name(self.base, n).unlink()
@@ -297,7 +295,7 @@ class JoinedFile(io.RawIOBase):
     With ``check`` (each part's sha256 from ``FILE.sha256``) every part read through from
     its start to its end is checked as its last byte is read, and a damaged one is refused
     by name (a foreign archive, spooled in one read). A part whose bytes a seek skipped is
-    left unchecked. ``lazy()`` stops that: a signed bundle checks every byte that matters
+    left unchecked. A part that shrinks while it is read is refused by name. ``lazy()`` stops that: a signed bundle checks every byte that matters
     against its own digests, so the parts are hashed only when something fails, to name
     the damaged one (``damaged_part``): one sha256 per byte, not two, on the way."""
 
@@ -367,14 +365,6 @@ class JoinedFile(io.RawIOBase):
     def _damaged(self, i: int) -> FormatError:
         c = self._checks[i]
         return FormatError(f"{self._name}: part {c.name} is damaged (its sha256 is not the one in {c.sums})")
-
-    def finish(self) -> None:
-        """Read to the end, so that every part read in order is checked."""
-        if not self._checks or not self._eager:
-            return
-        buf = bytearray(1 << 20)
-        while self.readinto(buf):
-            pass
 
     def damaged_part(self, since: int = 0) -> FormatError | None:
         """The error naming a damaged part among those holding bytes ``since`` .. the

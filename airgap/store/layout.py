@@ -151,17 +151,19 @@ class StagedFile:
         self._writeback.wrote(len(data))
         return len(data)
 
-    def finish(self, digest: str, size: int) -> Path:
-        """fsync, check the size on disk, link into the resume area; return that path."""
+    def finish(self, digest: str, size: int, target: Path | None = None) -> Path:
+        """fsync, check the size on disk, link into the resume area (or at ``target``);
+        return that path."""
         try:
             os.fsync(self.fd)
             on_disk = os.fstat(self.fd).st_size
             if on_disk != size or self.size != size:
                 raise IntegrityError(f"blob {digest}: {on_disk} bytes reached the disk, "
                                      f"expected {size}; nothing was published")
-            target = self.store.resume_path(digest)
+            if target is None:
+                target = self.store.resume_path(digest)
+                self.store.verified_here.add(digest)
             self.store.link_staged(self, target)
-            self.store.verified_here.add(digest)
         finally:
             self.close()
         return target
@@ -403,12 +405,8 @@ class Store:
         return self.root / ".cache" / CACHED_BLOBS / validate_digest(digest)
 
     def put_cached_blob(self, staged: StagedFile, digest: str, size: int) -> Path:
-        """Give a written, checked blob its name in the cache (fsynced first)."""
-        os.fsync(staged.fd)
-        if os.fstat(staged.fd).st_size != size:
-            raise IntegrityError(f"cached blob {digest}: the bytes on disk are not {size} long")
-        target = self._cache_dir(CACHED_BLOBS) / validate_digest(digest)
-        self.link_staged(staged, target)
+        """Give a written, checked blob its name in the cache (``StagedFile.finish``)."""
+        target = staged.finish(digest, size, self._cache_dir(CACHED_BLOBS) / validate_digest(digest))
         _fsync_dir(target.parent)
         return target
 

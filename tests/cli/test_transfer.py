@@ -474,6 +474,56 @@ def test_damaged_part_is_named_whichever_blob_it_hits(airgap: Airgap, make_airga
     assert snapshot(site.store) == before
 
 
+def test_split_foreign_archive_part_checked_as_read(airgap: Airgap, tmp_path: Path) -> None:
+    """An archive that is not a bundle (its bytes are not all pinned by a bundle.json),
+    cut into parts by hand, is spooled in one read and each part checked as it ends."""
+    import hashlib as _h
+    from ..builders import image, index_entry, layer_tar, oci_archive
+    img = image(layers=[layer_tar({"a.bin": os.urandom(3 << 20)})])
+    whole = oci_archive(tmp_path / "oci.tar", [img], [index_entry(img, "docker.io/example/foreign:1")]).read_bytes()
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    names = []
+    for i in range(0, len(whole), 1 << 20):
+        name = f"f.tar.{i // (1 << 20) + 1:03d}"
+        (usb / name).write_bytes(whole[i:i + (1 << 20)])
+        names.append(name)
+    (usb / "f.tar.sha256").write_text("".join(f"{_h.sha256((usb / n).read_bytes()).hexdigest()}  {n}\n"
+                                             for n in names))
+    data = bytearray((usb / names[1]).read_bytes())
+    data[1000] ^= 1
+    (usb / names[1]).write_bytes(bytes(data))
+    airgap("images")
+    before = snapshot(airgap.store)
+    res = airgap("load", "-i", str(usb / names[0]), ok=False)
+    assert res.code == 3 and f"part {names[1]} is damaged" in res.err, res.err
+    assert snapshot(airgap.store) == before
+
+
+def test_a_part_that_shrinks_while_read_is_named(tmp_path: Path) -> None:
+    from airgap.archive.split import open_split
+    from airgap.errors import FormatError
+    for n in (1, 2):
+        (tmp_path / f"x.tar.00{n}").write_bytes(b"\0" * 4096)
+    joined, _ = open_split(tmp_path / "x.tar")
+    with joined:
+        assert len(joined.read(4096)) == 4096
+        os.truncate(tmp_path / "x.tar.002", 100)
+        with pytest.raises(FormatError, match="part #2 shrank"):
+            joined.readall()
+
+
+def test_a_reload_does_not_rewrite_the_index(airgap: Airgap, three_images: list[str], make_airgap,
+                                             tmp_path: Path) -> None:
+    bundle = _bundle(airgap, tmp_path, *three_images)
+    site = make_airgap("site")
+    site("load", "-i", str(bundle))
+    index = site.store / "index.json"
+    before = (index.stat().st_ino, index.read_bytes())
+    site("load", "-i", str(bundle))
+    assert (index.stat().st_ino, index.read_bytes()) == before
+
+
 def test_interrupted_split_save_resumes(airgap: Airgap, three_images: list[str], tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """Whole parts of an interrupted `save --split` stay (hidden, with a journal); the same
@@ -527,6 +577,19 @@ def test_interrupted_split_save_resumes(airgap: Airgap, three_images: list[str],
     for part in ref.parent.iterdir():
         assert (out.parent / part.name).read_bytes() == part.read_bytes()
     assert not list(out.parent.glob(".*"))
+    # a kept part whose journal was rewritten to match it is still not what this save
+    # writes: refused, never shipped
+    monkeypatch.setattr(split.SplitWriter, "_finish_part", interrupted)
+    assert main(args) == 130
+    monkeypatch.setattr(split.SplitWriter, "_finish_part", real)
+    forged = out.parent / ".b.tar.002.part"
+    forged.write_bytes(flip(forged.read_bytes()))
+    journal = json.loads((out.parent / ".b.tar.resume").read_text())
+    journal["parts"]["2"] = hashlib.sha256(forged.read_bytes()).hexdigest()
+    (out.parent / ".b.tar.resume").write_text(json.dumps(journal))
+    capsys.readouterr()
+    assert main(args) == 1
+    assert "part 2 kept from an interrupted save is not what this save writes" in capsys.readouterr().err
 
 
 def test_delta_bundle(airgap: Airgap, three_images: list[str], make_airgap, tmp_path: Path) -> None:
