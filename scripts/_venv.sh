@@ -11,7 +11,10 @@ ensure_venv() {
     [ -n "$extras" ] && spec="$root[$extras]"
     stamp="$root/.venv/.installed-${extras:-base}"
     if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
-        "$root/.venv/bin/python" -m pip install -q --disable-pip-version-check -e "$spec"
+        # compat: the checkout on sys.path by a plain .pth line; the default editable mode
+        # installs an import hook whose imports cost every start of airgap ~25 ms
+        "$root/.venv/bin/python" -m pip install -q --disable-pip-version-check -e "$spec" \
+            --config-settings editable_mode=compat
         touch "$stamp"
     fi
     VENV_PY="$root/.venv/bin/python"

@@ -14,7 +14,6 @@ is not the store's owner (root loading into a user's store), handed to the owner
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import os
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..digest import copy_verified, sha256_digest, validate_digest
-from ..writeback import Writeback
+from ..writeback import DiskWriter
 from ..errors import AirgapError, DigestMismatch, IntegrityError, NotFound, StoreCorrupt
 from ..oci import (ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, MAX_DOCUMENT, OCI_INDEX,
                    Descriptor, load_json, subject_of)
@@ -69,16 +68,6 @@ def file_mode() -> int:
         _UMASK = os.umask(0o022)
         os.umask(_UMASK)
     return 0o666 & ~_UMASK
-
-
-def write_all(fd: int, data: bytes | memoryview) -> None:
-    """``os.write`` until every byte is written; a write that makes no progress is an error."""
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        if n <= 0:
-            raise OSError(errno.ENOSPC, "no progress writing to the store")
-        view = view[n:]
 
 
 _FLINK: str | None = None  # how this kernel links an O_TMPFILE file: "proc", "empty", "" (it cannot)
@@ -143,12 +132,11 @@ class StagedFile:
             os.fchmod(fd, file_mode())
             self.fd, self.path = fd, Path(name)
         store.own(self.fd)
-        self._writeback = Writeback(self.fd)  # so the fsync in finish() has little to wait for
+        self._out = DiskWriter(self.fd)  # so the fsync in finish() has little to wait for
 
     def write(self, data: bytes | memoryview) -> int:
-        write_all(self.fd, data)
+        self._out.write(data)
         self.size += len(data)
-        self._writeback.wrote(len(data))
         return len(data)
 
     def finish(self, digest: str, size: int, target: Path | None = None) -> Path:

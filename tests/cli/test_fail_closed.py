@@ -66,11 +66,11 @@ def test_a_blob_short_on_disk_is_never_published(airgap: Airgap, three_images: l
     site = make_airgap("site")
     site("images")
     before = snapshot(site.store)
-    from airgap.store import layout
+    from airgap.writeback import DiskWriter
 
-    def lossy(fd: int, data: Any) -> None:  # a disk that silently drops the end of a write
-        os.write(fd, bytes(data)[: max(len(data) - 7, 0)])
-    monkeypatch.setattr(layout, "write_all", lossy)
+    def lossy(self: DiskWriter, data: Any) -> None:  # a disk that silently drops the end of a write
+        os.write(self.fd, bytes(data)[: max(len(data) - 7, 0)])
+    monkeypatch.setattr(DiskWriter, "write", lossy)
     res = site("load", "-i", str(bundle), ok=False)
     assert res.code == 3 and "reached the disk" in res.err
     assert snapshot(site.store) == before
@@ -350,7 +350,11 @@ def test_kill_9_leaves_no_partial_file(airgap: Airgap, three_images: list[str], 
     bundle = _bundle(airgap, tmp_path, "example/big:1", *three_images)
     target = Airgap(tmp_path / "target", airgap.capsys)
     target("images")
-    cmd = [sys.executable, "-m", "airgap", "--store", str(target.store), "load"]
+    # each write a little slow, so that the kill surely finds a blob half written
+    slow = ("import sys, time\nfrom airgap.writeback import DiskWriter\nwrite = DiskWriter.write\n"
+            "DiskWriter.write = lambda self, data: (time.sleep(0.01), write(self, data))[1]\n"
+            "from airgap.cli.main import main\nsys.exit(main(sys.argv[1:]))\n")
+    cmd = [sys.executable, "-c", slow, "--store", str(target.store), "load"]
     if via == "file":
         loader = subprocess.Popen([*cmd, "-i", str(bundle)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     else:
@@ -469,20 +473,20 @@ def test_refused_before_writing_when_it_does_not_fit(airgap: Airgap, three_image
 
 def test_a_disk_that_fills_anyway(airgap: Airgap, three_images: list[str], tmp_path: Path, make_airgap: Any,
                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    from airgap.store import layout
+    from airgap.writeback import DiskWriter
     bundle = _bundle(airgap, tmp_path, *three_images)
     site = make_airgap("site")
     site("images")
     before = snapshot(site.store)
-    real = layout.write_all
+    real = DiskWriter.write
     calls = {"n": 0}
 
-    def filling(fd: int, data: Any) -> None:
+    def filling(self: DiskWriter, data: Any) -> None:
         calls["n"] += 1
         if calls["n"] > 3:
             raise OSError(errno.ENOSPC, "No space left on device")
-        real(fd, data)
-    monkeypatch.setattr(layout, "write_all", filling)
+        real(self, data)
+    monkeypatch.setattr(DiskWriter, "write", filling)
     res = site("load", "-i", str(bundle), ok=False)
     assert res.code == 1 and f"no space left on device in {site.store}" in res.err
     assert snapshot(site.store) == before and list((site.store / ".tmp").iterdir()) == []

@@ -1,0 +1,104 @@
+"""How staged bytes reach the disk: O_DIRECT while the writes allow it, the page cache
+after; and the three-thread copy loop that feeds it."""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airgap.digest import CHUNK, buffer, copy_verified, sha256_digest
+from airgap.writeback import ALIGN, DiskWriter
+
+
+def _direct_supported(directory: Path) -> bool:
+    try:
+        fd = os.open(directory / "probe", os.O_CREAT | os.O_WRONLY | os.O_DIRECT, 0o600)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def _is_direct(fd: int) -> bool:
+    return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT)
+
+
+def _filled(n: int) -> memoryview:
+    view = buffer()
+    view[:n] = os.urandom(n)
+    return view[:n]
+
+
+@pytest.mark.parametrize("sizes, direct_after", [
+    ([CHUNK, CHUNK, 12345], [True, True, False]),            # whole chunks, then a blob's tail
+    ([CHUNK, 3 * ALIGN + 1, CHUNK], [True, False, False]),   # once buffered, buffered to the end
+    ([100, CHUNK], [False, False]),                          # small first write: never direct
+])
+def test_every_byte_reaches_the_file(tmp_path: Path, sizes: list[int], direct_after: list[bool]) -> None:
+    path = tmp_path / "blob"
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    w = DiskWriter(fd)
+    expected = bytearray()
+    states = []
+    for n in sizes:
+        chunk = _filled(n)
+        w.write(chunk)
+        expected += chunk
+        states.append(_is_direct(fd))
+    os.close(fd)
+    assert path.read_bytes() == expected and w.pos == len(expected)
+    supported = _direct_supported(tmp_path)
+    assert states == [d and supported for d in direct_after]
+
+
+def test_unaligned_memory_falls_back_without_losing_bytes(tmp_path: Path) -> None:
+    """``bytes`` are not page-aligned: the kernel refuses the direct write (EINVAL,
+    nothing written) and the same bytes go through the page cache."""
+    if not _direct_supported(tmp_path):
+        pytest.fail(f"{tmp_path}: no O_DIRECT on this filesystem; this test needs it")
+    path = tmp_path / "blob"
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    w = DiskWriter(fd)
+    aligned = _filled(CHUNK)
+    w.write(aligned)
+    assert _is_direct(fd)
+    payload = b"\x01" + os.urandom(4 * ALIGN)  # a bytes object: its data sit 32 bytes into it
+    w.write(memoryview(payload)[1:])
+    assert not _is_direct(fd)
+    os.close(fd)
+    assert path.read_bytes() == bytes(aligned) + payload[1:]
+
+
+def test_a_failing_writer_stops_the_copy(tmp_path: Path) -> None:
+    """The writing thread's error ends the copy with that error; no thread is left."""
+    class Full:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def write(self, data: Any) -> int:
+            self.calls += 1
+            if self.calls == 2:
+                raise OSError(28, "No space left on device")
+            return len(data)
+    payload = os.urandom(16 * CHUNK + 5)
+    src = io.BytesIO(payload)
+    before = threading.active_count()
+    dst = Full()
+    with pytest.raises(OSError, match="No space"):
+        copy_verified(src, dst, expected=sha256_digest(payload), size=len(payload), what="x")
+    assert threading.active_count() == before
+    assert dst.calls == 2  # nothing written after the failure
+    assert src.tell() < 8 * CHUNK  # and reading stopped: a few chunks in flight at most
+
+
+def test_the_pipelined_copy_writes_in_order(tmp_path: Path) -> None:
+    payload = os.urandom(5 * CHUNK + 7)
+    out = io.BytesIO()
+    got = copy_verified(io.BytesIO(payload), out, expected=sha256_digest(payload), size=len(payload), what="x")
+    assert got == (sha256_digest(payload), len(payload)) and out.getvalue() == payload
