@@ -91,8 +91,8 @@ def copy_verified(src: Reader | BinaryIO, dst: Writer | None, *, expected: str |
 
     Raises DigestMismatch when the digest or size differs, FormatError when the source
     ends early. Returns the (digest, size) that was seen. A copy of more than a few
-    chunks hashes on a second thread (hashlib and file I/O both release the GIL), so
-    reading, hashing and writing overlap: a small ring of buffers, memory stays flat.
+    chunks reads, hashes and writes on three threads (hashlib and file I/O release the
+    GIL), so the three overlap: a small ring of buffers, memory stays flat.
     """
     if dst is not None and (size is None or size > 2 * CHUNK) and not getattr(_side_by_side, "on", False):
         seen, got = _copy_pipelined(src, dst, size, what, progress)

@@ -89,7 +89,6 @@ class WritebackFile:
         return getattr(self._f, name)
 
 
-
 def _set_flags(fd: int, on: int, off: int = 0) -> bool:
     try:
         flags = fcntl.fcntl(fd, fcntl.F_GETFL)
