@@ -38,9 +38,8 @@ def _sync_file_range() -> Any:
     if not _tried:
         _tried = True
         import ctypes  # here, not at start-up: a reload writes nothing
-        import ctypes.util
-        try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        try:  # the process's own symbols, libc's among them (find_library would run ldconfig)
+            libc = ctypes.CDLL(None, use_errno=True)
             fn = libc.sync_file_range
             fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
             fn.restype = ctypes.c_int
