@@ -94,10 +94,12 @@ def copy_verified(src: Reader | BinaryIO, dst: Writer | None, *, expected: str |
     chunks reads, hashes and writes on three threads (hashlib and file I/O release the
     GIL), so the three overlap: a small ring of buffers, memory stays flat.
     """
-    if dst is not None and (size is None or size > 2 * CHUNK) and not getattr(_side_by_side, "on", False):
-        seen, got = _copy_pipelined(src, dst, size, what, progress)
-    else:
-        seen, got = _copy_simple(src, dst, size, what, progress)
+    pipelined = dst is not None and (size is None or size > 2 * CHUNK) and not getattr(_side_by_side, "on", False)
+    with buffers(RING if pipelined else 1) as ring:
+        if pipelined and dst is not None:
+            seen, got = _copy_pipelined(ring, src, dst, size, progress)
+        else:
+            seen, got = _copy_simple(ring[0], src, dst, size, progress)
     if size is not None and seen < size:
         raise FormatError(f"{what}: truncated: got {seen} of {size} bytes")
     if expected is not None and got != expected:
@@ -111,12 +113,30 @@ def buffer() -> memoryview:
     return memoryview(mmap.mmap(-1, CHUNK))
 
 
-def _copy_simple(src: Reader | BinaryIO, dst: Writer | None, size: int | None, what: str,
+_pool: list[memoryview] = []
+_pool_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def buffers(n: int) -> Iterator[list[memoryview]]:
+    """``n`` buffers, kept for the next copy when this one is done: fresh memory costs a
+    page fault per 4 KiB on first touch (~20 ms for a ring, more than a 10 MB layer's own
+    copy), so a bundle of many layers would pay it per layer. At most a ring is kept."""
+    with _pool_lock:
+        got = [_pool.pop() for _ in range(min(n, len(_pool)))]
+    got += [buffer() for _ in range(n - len(got))]
+    try:
+        yield got
+    finally:
+        with _pool_lock:
+            _pool.extend(got[:max(0, RING - len(_pool))])
+
+
+def _copy_simple(view: memoryview, src: Reader | BinaryIO, dst: Writer | None, size: int | None,
                  progress: Callable[[int], None] | None) -> tuple[int, str]:
     hasher = Hasher()
     remaining = size if size is not None else -1
     seen = 0
-    view = buffer()
     while remaining != 0:
         want = CHUNK if remaining < 0 else min(CHUNK, remaining)
         n = src.readinto(view[:want])  # type: ignore[union-attr]
@@ -137,17 +157,17 @@ def _copy_simple(src: Reader | BinaryIO, dst: Writer | None, size: int | None, w
 RING = 4  # buffers in flight: one read, one hashed, one written, one spare
 
 
-def _copy_pipelined(src: Reader | BinaryIO, dst: Writer, size: int | None, what: str,
+def _copy_pipelined(ring: list[memoryview], src: Reader | BinaryIO, dst: Writer, size: int | None,
                     progress: Callable[[int], None] | None) -> tuple[int, str]:
     """Three stages on three threads, a chunk apart: this one reads chunk i+2 while chunk
     i+1 is hashed and chunk i is written (the writer may block on the disk; a pipe is
-    drained meanwhile). Each buffer goes read -> hashed -> written -> free again."""
+    drained meanwhile). Each buffer goes read -> hashed -> written -> free again; when
+    this returns, the other two have stopped (the ring may serve the next copy)."""
     import queue
-    import threading
     hasher = Hasher()
     free: queue.Queue[memoryview] = queue.Queue()
-    for _ in range(RING):
-        free.put(buffer())
+    for view in ring:
+        free.put(view)
     to_hash: queue.Queue[memoryview | None] = queue.Queue()
     to_write: queue.Queue[memoryview | None] = queue.Queue()
     failed: list[BaseException] = []

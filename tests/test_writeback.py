@@ -114,3 +114,44 @@ def test_the_pipelined_copy_writes_in_order(tmp_path: Path) -> None:
     out = io.BytesIO()
     got = copy_verified(io.BytesIO(payload), out, expected=sha256_digest(payload), size=len(payload), what="x")
     assert got == (sha256_digest(payload), len(payload)) and out.getvalue() == payload
+
+
+def test_copies_reuse_one_ring_of_buffers() -> None:
+    """Fresh memory costs a page fault per 4 KiB: a copy takes the buffers the last one
+    gave back, and no more than a ring is kept."""
+    from airgap import digest
+    payload = os.urandom(3 * CHUNK)
+    copy_verified(io.BytesIO(payload), io.BytesIO(), expected=sha256_digest(payload), size=len(payload), what="x")
+    kept = {id(v.obj) for v in digest._pool}
+    assert len(kept) == digest.RING
+    out = io.BytesIO()
+    copy_verified(io.BytesIO(payload), out, expected=sha256_digest(payload), size=len(payload), what="x")
+    assert {id(v.obj) for v in digest._pool} == kept and out.getvalue() == payload
+
+
+def test_copies_at_once_never_share_a_buffer() -> None:
+    """Pipelined and side-by-side copies on several threads, each checked byte for byte."""
+    from airgap.digest import side_by_side
+    errors: list[BaseException] = []
+
+    def worker(seed: int) -> None:
+        try:
+            for i in range(4):
+                payload = os.urandom((seed + i) % 3 * CHUNK + 1000 * seed + 1)
+                out = io.BytesIO()
+                if (seed + i) % 2:
+                    with side_by_side():
+                        copy_verified(io.BytesIO(payload), out, expected=sha256_digest(payload),
+                                      size=len(payload), what="x")
+                else:
+                    copy_verified(io.BytesIO(payload), out, expected=sha256_digest(payload),
+                                  size=len(payload), what="x")
+                assert out.getvalue() == payload
+        except BaseException as exc:
+            errors.append(exc)
+    threads = [threading.Thread(target=worker, args=(s,)) for s in range(1, 7)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
