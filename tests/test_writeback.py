@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import io
 import os
+import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -37,16 +38,22 @@ def _filled(n: int) -> memoryview:
     return view[:n]
 
 
+def _on_disk(directory: Path) -> bool:
+    """O_DIRECT works, and the files are not kept in memory anyway (as a tmpfs keeps them)."""
+    fstype = subprocess.run(["stat", "-f", "-c", "%T", str(directory)], capture_output=True, text=True).stdout
+    return _direct_supported(directory) and fstype.strip() not in ("tmpfs", "ramfs")
+
+
 @pytest.fixture
 def direct_dir(tmp_path: Path) -> Iterator[Path]:
-    """A directory whose filesystem takes O_DIRECT: the temp dir, else (a tmpfs before
-    Linux 6.6) one beside the checkout, which is on a disk."""
-    if _direct_supported(tmp_path):
+    """A directory on a disk whose filesystem takes O_DIRECT: the temp dir, else (a
+    tmpfs) one beside the checkout."""
+    if _on_disk(tmp_path):
         yield tmp_path
         return
     with tempfile.TemporaryDirectory(dir=Path(__file__).resolve().parent.parent) as d:
-        if not _direct_supported(Path(d)):
-            pytest.fail(f"neither {tmp_path} nor {d} takes O_DIRECT; this test needs a filesystem that does")
+        if not _on_disk(Path(d)):
+            pytest.fail(f"neither {tmp_path} nor {d} is a disk that takes O_DIRECT; this test needs one")
         yield Path(d)
 
 
@@ -155,3 +162,23 @@ def test_copies_at_once_never_share_a_buffer() -> None:
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_a_load_leaves_its_blobs_out_of_the_page_cache(direct_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The real path: a layer loaded from a bundle reaches the disk with O_DIRECT from the
+    copy's aligned buffers, so at most its last partial page stays in memory (measured
+    with util-linux's fincore)."""
+    from .conftest import Airgap, write_tree
+    packer = Airgap(direct_dir / "packer", capsys)
+    big = write_tree(direct_dir / "ctx", {"big.bin": os.urandom(3 * CHUNK + 12345)})
+    packer("import", str(big), "example/big:1")
+    bundle = direct_dir / "b.tar"
+    packer("save", "-o", str(bundle), "example/big:1")
+    site = Airgap(direct_dir / "site", capsys)
+    site("load", "-i", str(bundle))
+    blobs = sorted((site.store / "blobs" / "sha256").iterdir(), key=lambda p: p.stat().st_size)
+    layer = blobs[-1]
+    assert layer.stat().st_size > 3 * CHUNK
+    out = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", str(layer)],
+                         capture_output=True, text=True, check=True).stdout
+    assert int(out.strip()) <= ALIGN, f"{layer}: {out.strip()} bytes of it in the page cache"
