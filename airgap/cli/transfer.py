@@ -310,19 +310,25 @@ def _check_output(path: str | None, split: int | None, p: Plan) -> None:
 
 
 @contextlib.contextmanager
-def _output(path: str | None, split: int | None = None) -> Iterator[BinaryIO]:
+def _output(ctx: Context, path: str | None, split: int | None = None) -> Iterator[BinaryIO]:
     """stdout, or a temp file (or parts) renamed into place only when the bundle is complete."""
     if split is not None:
         if path in (None, "-"):
             raise UsageError("--split needs -o FILE")
         from ..archive.split import SplitWriter
-        writer = SplitWriter(Path(path), split)
+        base = Path(path)
+        writer = SplitWriter(base, split)
         try:
-            with disk_full(Path(path).parent, 0):
+            with disk_full(base.parent, 0):
                 yield writer  # type: ignore[misc]
                 writer.commit()
-        finally:
+        except BaseException:
             writer.abort()
+            if writer.done:  # hidden files on the stick: say what they are and how to drop them
+                ctx.info(f"Kept {plural(len(writer.done), 'whole part')} of this save in {base.parent} "
+                         f"(.{base.name}.NNN.part): the same save run again resumes from them; "
+                         f"rm {base.parent}/.{base.name}.* discards them")
+            raise
         return
     if path in (None, "-"):
         if sys.stdout.isatty():
@@ -400,7 +406,7 @@ def _save(ctx: Context, args: argparse.Namespace, store: Store) -> int:
     if args.compress:
         source, p = _compressed(ctx, store, p, args.compress, platform)
     _check_output(args.output, split, p)
-    with _output(args.output, split) as out:
+    with _output(ctx, args.output, split) as out:
         sink = BundleSink(out, created, signer, exclude)
         if split:  # whole parts an interrupted save of the same bundle left are kept
             sink.prepare(p)

@@ -552,9 +552,12 @@ def test_interrupted_split_save_resumes(airgap: Airgap, three_images: list[str],
             raise KeyboardInterrupt  # Ctrl-C, an unplugged stick: after three whole parts
 
     monkeypatch.setattr(split.SplitWriter, "_finish_part", interrupted)
+    capsys.readouterr()
     assert main(args) == 130
     left = sorted(p.name for p in out.parent.iterdir())
     assert left == [".b.tar.001.part", ".b.tar.002.part", ".b.tar.003.part", ".b.tar.resume"]
+    assert (f"Kept 3 whole parts of this save in {out.parent} (.b.tar.NNN.part): the same save run again "
+            f"resumes from them; rm {out.parent}/.b.tar.* discards them") in capsys.readouterr().err
     monkeypatch.setattr(split.SplitWriter, "_finish_part", real)
     capsys.readouterr()
     # the second part rots on the stick: it is checked and written again
