@@ -22,8 +22,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from .digest import CHUNK, HashingReader, HashingWriter, sha256_digest
-from .errors import DigestMismatch, FormatError, IntegrityError
+from .digest import CHUNK, HashingReader, check_bytes, HashingWriter, sha256_digest
+from .errors import FormatError, IntegrityError
 from .oci import (DOCKER_CONFIG, DOCKER_LAYER, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_CONFIG,
                   OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, OCI_MANIFEST, Descriptor, load_json)
 from .transports.base import SourceImage
@@ -151,9 +151,7 @@ class CompressingSource:
         data = self.documents.get(desc.digest)
         if data is None:
             return self.inner.read_document(desc, what)
-        if sha256_digest(data) != desc.digest or len(data) != desc.size:
-            raise DigestMismatch(what, desc.digest, sha256_digest(data), desc.size, len(data))
-        return data
+        return check_bytes(data, desc.digest, desc.size, what)
 
     def open_blob(self, desc: Descriptor) -> BinaryIO:
         c = self.layers.get(desc.digest)

@@ -38,6 +38,15 @@ def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def check_bytes(data: bytes, digest: str, size: int | None, what: str) -> bytes:
+    """``data``, when it hashes to ``digest`` and is ``size`` bytes long (None: any
+    length); DigestMismatch otherwise."""
+    got = sha256_digest(data)
+    if got != digest or (size is not None and len(data) != size):
+        raise DigestMismatch(what, digest, got, size, len(data))
+    return data
+
+
 def validate_digest(digest: object, what: str = "digest") -> str:
     """Return the hex part of a sha256 digest; refuse anything else before it becomes a path."""
     if not isinstance(digest, str) or not _SHA256_RE.fullmatch(digest):

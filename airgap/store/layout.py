@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..digest import copy_verified, sha256_digest, validate_digest
+from ..digest import check_bytes, copy_verified, sha256_digest, validate_digest
 from ..writeback import DiskWriter
-from ..errors import AirgapError, DigestMismatch, IntegrityError, NotFound, StoreCorrupt
+from ..errors import AirgapError, IntegrityError, NotFound, StoreCorrupt
 from ..oci import (ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, MAX_DOCUMENT, OCI_INDEX,
                    Descriptor, load_json, subject_of)
 from ..reference import Reference, parse_reference
@@ -527,9 +527,7 @@ class Transaction:
 
     def put_bytes(self, data: bytes, desc: Descriptor, what: str) -> bool:
         import io
-        if sha256_digest(data) != desc.digest or len(data) != desc.size:
-            raise DigestMismatch(what, desc.digest, sha256_digest(data), desc.size, len(data))
-        return self.put_blob(io.BytesIO(data), desc, what)
+        return self.put_blob(io.BytesIO(check_bytes(data, desc.digest, desc.size, what)), desc, what)
 
     def add_name(self, desc: Descriptor, name: Reference | None) -> None:
         """Point ``name`` at ``desc`` on commit (None: keep it as an unnamed image)."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Callable
 from ..archive.tar import TarIndex, TarWriter
 from ..bundle import (MAX_BUNDLE_JSON, MAX_NAMES, TOP_FILES, Bundle, BundleBlob, BundleImage,
                       BundleManifest)
-from ..digest import copy_verified, sha256_digest, validate_digest
+from ..digest import check_bytes, copy_verified, sha256_digest, validate_digest
 from ..errors import AirgapError, DigestMismatch, FormatError
 from ..layers import compression, uncompressed_digest
 from ..oci import (ANNOTATION_ATTACHMENT, ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME,
@@ -106,10 +106,7 @@ class ArchiveSource:
             if desc.size > MAX_DOCUMENT:
                 raise FormatError(f"{what}: {desc.size} bytes, more than {MAX_DOCUMENT}")
             data = self.tar.read(member, MAX_DOCUMENT)
-        got = sha256_digest(data)
-        if got != desc.digest or len(data) != desc.size:
-            raise DigestMismatch(what, desc.digest, got, desc.size, len(data))
-        return data
+        return check_bytes(data, desc.digest, desc.size, what)
 
     def open_blob(self, desc: Descriptor) -> BinaryIO:
         member = self._need(desc, self.where(desc))
@@ -143,10 +140,7 @@ class ArchiveSource:
             if name not in self.tar.files:
                 raise FormatError(f"{self.name}: member {name} is a link; bundles hold only files")
         for fname, (digest, size) in bundle.files.items():
-            data = self.tar.read(fname, MAX_DOCUMENT)
-            if sha256_digest(data) != digest or len(data) != size:
-                raise DigestMismatch(f"{self.name}: member {fname}", digest, sha256_digest(data),
-                                     size, len(data))
+            check_bytes(self.tar.read(fname, MAX_DOCUMENT), digest, size, f"{self.name}: member {fname}")
         if not bundle.images:
             raise FormatError(f"{where}: lists no images")
         return bundle_source_images(bundle)
@@ -425,8 +419,7 @@ class BundleSink:
         return Outcome.ADDED
 
     def put_bytes(self, data: bytes, desc: Descriptor, what: str) -> Outcome:
-        if sha256_digest(data) != desc.digest:
-            raise DigestMismatch(what, desc.digest, sha256_digest(data))
+        check_bytes(data, desc.digest, None, what)
         self.tar.add_bytes(blob_member(desc.digest), data)
         self._written.add(desc.digest)
         return Outcome.ADDED

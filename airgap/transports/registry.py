@@ -6,7 +6,7 @@ import io
 import threading
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable
 
-from ..digest import HashingReader, sha256_digest
+from ..digest import HashingReader, check_bytes
 from ..errors import DigestMismatch
 from ..layers import uncompressed_digest
 from ..errors import NotFound
@@ -93,10 +93,7 @@ class RegistrySource:
                 check_manifest_digest(data, desc.digest, header, what)
             else:
                 data = self.client.get_blob_bytes(self.repo, desc, what)
-        got = sha256_digest(data)
-        if got != desc.digest or len(data) != desc.size:
-            raise DigestMismatch(what, desc.digest, got, desc.size, len(data))
-        return data
+        return check_bytes(data, desc.digest, desc.size, what)
 
     def open_blob(self, desc: Descriptor) -> BinaryIO:
         return self.client.open_blob(self.repo, desc, self.where(desc))

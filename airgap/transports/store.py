@@ -8,7 +8,6 @@ from ..layers import uncompressed_digest
 from ..oci import Descriptor, is_uncompressed_layer
 from ..reference import Reference
 from ..store.layout import Store, Transaction
-from ..errors import DigestMismatch
 from .base import Outcome, ProgressFn, SourceImage, StagedBlob
 
 if TYPE_CHECKING:
@@ -119,9 +118,8 @@ class NullSink:
         return Outcome.ADDED
 
     def put_bytes(self, data: bytes, desc: Descriptor, what: str) -> Outcome:
-        from ..digest import sha256_digest
-        if sha256_digest(data) != desc.digest or len(data) != desc.size:
-            raise DigestMismatch(what, desc.digest, sha256_digest(data), desc.size, len(data))
+        from ..digest import check_bytes
+        check_bytes(data, desc.digest, desc.size, what)
         return Outcome.ADDED
 
     def put_image(self, desc: Descriptor, names: list[Reference]) -> None:

@@ -19,8 +19,8 @@ from ..archive.input import Prefixed, read_head
 from ..archive.split import JoinedFile
 from ..archive.tar import TarStream, clean_name
 from ..bundle import MAX_BUNDLE_JSON, Bundle
-from ..digest import STREAM_BUFFER, copy_verified, sha256_digest
-from ..errors import AirgapError, DigestMismatch, FormatError
+from ..digest import STREAM_BUFFER, check_bytes, copy_verified
+from ..errors import AirgapError, FormatError
 from ..oci import MAX_DOCUMENT, Descriptor
 from ..space import check_space, disk_full
 from ..store.layout import Store
@@ -144,9 +144,7 @@ class StreamedBundle:
                 if name in bundle.files:
                     data = self._data(m, MAX_DOCUMENT)
                     digest, size = bundle.files[name]
-                    if sha256_digest(data) != digest or len(data) != size:
-                        raise DigestMismatch(f"{self.name}: member {name}", digest, sha256_digest(data), size, len(data))
-                    self._files[name] = data
+                    self._files[name] = check_bytes(data, digest, size, f"{self.name}: member {name}")
                     continue
                 blob = listed.get(name)
                 if blob is None:
@@ -214,10 +212,7 @@ class StreamedBundle:
             if not self.store.has_blob(desc.digest):
                 raise FormatError(f"{what}: the bundle has no member {blob_member(desc.digest)}")
             return self.store.read_blob(desc.digest)
-        data = path.read_bytes()
-        if sha256_digest(data) != desc.digest or len(data) != desc.size:
-            raise DigestMismatch(what, desc.digest, sha256_digest(data), desc.size, len(data))
-        return data
+        return check_bytes(path.read_bytes(), desc.digest, desc.size, what)
 
     def open_blob(self, desc: Descriptor) -> BinaryIO:
         path = self._staged.get(desc.digest)

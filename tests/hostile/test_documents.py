@@ -90,6 +90,15 @@ def test_wrong_json_types_in_descriptors(tmp_path: Path) -> None:
         refused(run_airgap(tmp_path / "s", "load", "-i", str(path)), "index.json")
 
 
+def test_a_descriptor_whose_size_lies_is_refused(tmp_path: Path) -> None:
+    """The right digest with the wrong size is a descriptor that lies: refused."""
+    img = image({"a": b"a"})
+    entry = index_entry(img)
+    path = oci_archive(tmp_path / "a.tar", [img], [{**entry, "size": entry["size"] + 1}])
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(path)),
+            f"content does not match: size {entry['size']}, expected {entry['size'] + 1}")
+
+
 def test_invalid_references_inside_archives_are_damage(airgap: Airgap, three_images: list[str],
                                                        tmp_path: Path) -> None:
     from airgap.signing import generate_key
