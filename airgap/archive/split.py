@@ -16,9 +16,9 @@ import stat
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..digest import CHUNK, Hasher
+from ..digest import Hasher, copy_verified
 from ..writeback import WritebackFile
-from ..errors import AirgapError, FormatError, NotFound, UsageError
+from ..errors import AirgapError, FormatError, IntegrityError, NotFound, UsageError
 from ..words import plural
 
 FAT32_MAX = 4 * 1024 ** 3 - 1
@@ -182,12 +182,10 @@ def _whole(path: Path, size: int, want: str) -> bool:
         with open(path, "rb") as f:
             if os.fstat(f.fileno()).st_size != size:
                 return False
-            h = Hasher()
-            while chunk := f.read(CHUNK):
-                h.update(chunk)
-    except OSError:
+            copy_verified(f, None, expected=f"sha256:{want}", size=size, what=str(path))
+    except (OSError, IntegrityError):
         return False
-    return h.digest()[7:] == want
+    return True
 
 
 def split_base(path: str) -> Path | None:
@@ -375,17 +373,11 @@ class JoinedFile(io.RawIOBase):
         first, last = self._part_at(min(since, self._pos - 1)), self._part_at(self._pos - 1)
         for i in range(first, last + 1):
             c = self._checks[i]
-            h = Hasher()
             f = self._files[i]
             f.seek(0)
-            done = 0
-            while done < c.size:
-                chunk = f.read(min(CHUNK, c.size - done))
-                if not chunk:
-                    break
-                h.update(chunk)
-                done += len(chunk)
-            if h.digest()[7:] != c.want:
+            try:
+                copy_verified(f, None, expected=f"sha256:{c.want}", size=c.size, what=c.name)
+            except IntegrityError:  # another sha256, or the part is shorter now
                 return self._damaged(i)
         return None
 
