@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
 import tarfile
+import threading
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +79,29 @@ def test_writer_is_read_back_by_both(tmp_path) -> None:
     with tarfile.open(path) as tf:
         assert [(m.name, m.mtime, m.uid) for m in tf.getmembers()] == \
             [("blobs", 0, 0), ("blobs/one", 0, 0), ("blobs/two", 0, 0)]
+
+
+def test_members_read_on_several_threads_at_once(tmp_path: Path) -> None:
+    """The engine reads several blobs of one archive at once: each reader gets its own
+    member's bytes, never another's (a seek and its read are one step)."""
+    members = {f"m{i}": os.urandom(256 << 10) for i in range(6)}
+    path = tmp_path / "t.tar"
+    path.write_bytes(_tar(members))
+    wrong: list[str] = []
+    with open(path, "rb") as f:
+        index = TarIndex(f, "t.tar")
+
+        def reader(name: str) -> None:
+            for _ in range(20):
+                r = index.open(index.files[name])
+                got = bytearray()
+                while chunk := r.read(1000):
+                    got += chunk
+                if got != members[name]:
+                    wrong.append(name)
+        threads = [threading.Thread(target=reader, args=(n,)) for n in members]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert wrong == []

@@ -14,6 +14,7 @@ import os
 import posixpath
 import re
 import tarfile
+import threading
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -54,10 +55,12 @@ def clean_name(raw: str, archive: str) -> str:
 
 
 class SectionReader(io.RawIOBase):
-    """A bounded, read-only view of ``size`` bytes at ``offset`` of a seekable file."""
+    """A bounded, read-only view of ``size`` bytes at ``offset`` of a seekable file.
+    Readers of one file share its ``lock``: a seek and the read after it are one step, or
+    two threads (the engine reads several blobs at once) would read each other's bytes."""
 
-    def __init__(self, f: BinaryIO, offset: int, size: int) -> None:
-        self._f, self._start, self._size, self._pos = f, offset, size, 0
+    def __init__(self, f: BinaryIO, offset: int, size: int, lock: threading.Lock) -> None:
+        self._f, self._start, self._size, self._pos, self._lock = f, offset, size, 0, lock
 
     def readable(self) -> bool:
         return True
@@ -66,8 +69,9 @@ class SectionReader(io.RawIOBase):
         want = min(len(b), self._size - self._pos)
         if want <= 0:
             return 0
-        self._f.seek(self._start + self._pos)
-        n = self._f.readinto(memoryview(b)[:want])  # type: ignore[attr-defined]
+        with self._lock:
+            self._f.seek(self._start + self._pos)
+            n = self._f.readinto(memoryview(b)[:want])  # type: ignore[attr-defined]
         self._pos += n or 0
         return n or 0
 
@@ -77,6 +81,7 @@ class TarIndex:
 
     def __init__(self, f: BinaryIO, archive: str) -> None:
         self.f, self.archive = f, archive
+        self._lock = threading.Lock()  # for the SectionReaders of f
         self.files: dict[str, Member] = {}
         self._links: dict[str, tuple[str, bool]] = {}  # name -> (target, is_symlink)
         self._walk()
@@ -135,7 +140,7 @@ class TarIndex:
         return sorted([*self.files, *self._links])
 
     def open(self, member: Member) -> SectionReader:
-        return SectionReader(self.f, member.offset, member.size)
+        return SectionReader(self.f, member.offset, member.size, self._lock)
 
     def read(self, name: str, limit: int) -> bytes:
         m = self.lookup(name)
