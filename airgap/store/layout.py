@@ -117,6 +117,16 @@ def _tmpfile_works(tmp: Path) -> str:
         return _FLINK
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
 class StagedFile:
     """A file being written in the store, invisible (and gone if the process dies) until
     ``finish()`` checks its size, fsyncs it and links it under its digest."""
@@ -277,6 +287,21 @@ class Store:
         finally:
             os.close(fd)
 
+    def sweep_dead_temps(self) -> None:
+        """Remove the temp names (``.tmp/PID-...``) of writers killed between creating and
+        renaming them; a name whose process still runs (or cannot be told) is kept. Call with
+        the lock held."""
+        try:
+            entries = list(os.scandir(self.tmp))
+        except OSError:
+            return
+        for entry in entries:
+            pid = entry.name.split("-", 1)[0]
+            if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+                continue
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+
     # -- blobs -----------------------------------------------------------------
     def blob_path(self, digest: str) -> Path:
         return self.blobs / validate_digest(digest)
@@ -345,6 +370,11 @@ class Store:
             os.replace(staged.path, target)
             staged.path = None
             return
+        try:  # a new name is linked at once: nothing is left behind if the process dies here
+            _flink(staged.fd, target)
+            return
+        except FileExistsError:
+            pass
         tmp = self.tmp / f"{os.getpid()}-{threading.get_ident()}-link"
         tmp.unlink(missing_ok=True)
         _flink(staged.fd, tmp)
@@ -471,6 +501,7 @@ class Transaction:
     def __enter__(self) -> Transaction:
         self._lock = self.store.lock()
         self._lock.__enter__()
+        self.store.sweep_dead_temps()
         return self
 
     def __exit__(self, *exc: object) -> None:

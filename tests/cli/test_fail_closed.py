@@ -389,6 +389,35 @@ def test_kill_9_leaves_no_partial_file(airgap: Airgap, three_images: list[str], 
     assert target("store", "check").out.startswith("OK:")
 
 
+def test_names_left_by_killed_writers_are_swept(airgap: Airgap, three_images: list[str]) -> None:
+    """A writer killed between naming a temp file and renaming it leaves ``.tmp/PID-...``:
+    the next writer removes those of dead processes and keeps those of live ones."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    tmp = airgap.store / ".tmp"
+    for name in (f"{dead.pid}-140001-link", f"{dead.pid}-x8k2p", "1-140001-link", "junk"):
+        (tmp / name).write_bytes(b"half")
+    airgap("tag", three_images[0], "example/again:1")
+    assert sorted(p.name for p in tmp.iterdir()) == ["1-140001-link", "junk"]  # pid 1 runs
+
+
+def test_a_staged_file_replaces_or_takes_a_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Linked at its name at once when the name is free (no temp name a kill could leave);
+    through a temp name and a rename when it is taken."""
+    from airgap.store.layout import Store
+    store = Store(tmp_path / "s")
+    renames: list[str] = []
+    replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: (renames.append(str(a)), replace(a, b))[1])
+    for content, renamed in ((b"first", 0), (b"second", 1)):
+        staged = store.new_staged()
+        staged.write(content)
+        store.link_staged(staged, tmp_path / "s" / "name")
+        staged.discard()
+        assert (tmp_path / "s" / "name").read_bytes() == content
+        assert list(store.tmp.iterdir()) == [] and len(renames) == renamed, renames
+
+
 # -- 5. compressed archives, and files that are no archive --------------------------------------
 
 def _compress(data: bytes, kind: str) -> bytes:
