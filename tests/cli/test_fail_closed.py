@@ -333,13 +333,21 @@ def test_store_files_follow_the_umask_and_the_owner(airgap: Airgap, three_images
 
 # -- 4. no partial file after kill -9 -----------------------------------------------------------
 
-def _writing_in(pid: int, directory: Path) -> bool:
-    """Whether process ``pid`` has a file under ``directory`` open (anonymous ones too)."""
+def _half_written(pid: int, directory: Path, at_least: int) -> bool:
+    """Whether process ``pid`` has a file under ``directory`` open (anonymous ones too)
+    that holds ``at_least`` bytes so far."""
     try:
-        links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        fds = os.listdir(f"/proc/{pid}/fd")
     except OSError:
         return False
-    return any(link.startswith(str(directory) + "/") for link in links)
+    for fd in fds:
+        try:  # an fd may close while we look: that one is simply not it
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(str(directory) + "/") and \
+                    os.stat(f"/proc/{pid}/fd/{fd}").st_size >= at_least:
+                return True
+        except OSError:
+            continue
+    return False
 
 
 @pytest.mark.parametrize("via", ["file", "pipe"])
@@ -366,15 +374,21 @@ def test_kill_9_leaves_no_partial_file(airgap: Airgap, three_images: list[str], 
         loader = subprocess.Popen(cmd, stdin=feeder.stdout, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         assert feeder.stdout is not None
         feeder.stdout.close()
-    deadline = time.monotonic() + 60  # kill while a blob is half written (an open file in .tmp/)
-    while time.monotonic() < deadline and not _writing_in(loader.pid, target.store / ".tmp"):
-        time.sleep(0.002)
-    assert _writing_in(loader.pid, target.store / ".tmp"), "the load never staged a blob"
-    loader.send_signal(signal.SIGKILL)
-    loader.wait()
-    if via == "pipe":
-        feeder.kill()
-        feeder.wait()
+    caught = False
+    try:  # kill while the big blob is half written (an open file in .tmp/ with some of it)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and loader.poll() is None:
+            if _half_written(loader.pid, target.store / ".tmp", 8 << 20):
+                caught = True
+                break
+            time.sleep(0.002)
+    finally:
+        loader.send_signal(signal.SIGKILL)
+        loader.wait()
+        if via == "pipe":
+            feeder.kill()
+            feeder.wait()
+    assert caught, "the load was never seen with a blob half written"
     assert list((target.store / ".tmp").iterdir()) == []
     for p in (target.store / ".resume").iterdir():  # only whole, verified blobs
         assert sha256_digest(p.read_bytes()) == "sha256:" + p.name
@@ -408,7 +422,11 @@ def test_a_staged_file_replaces_or_takes_a_name(tmp_path: Path, monkeypatch: pyt
     store = Store(tmp_path / "s")
     renames: list[str] = []
     replace = os.replace
-    monkeypatch.setattr(os, "replace", lambda a, b: (renames.append(str(a)), replace(a, b))[1])
+
+    def recording(a: Path, b: Path) -> None:
+        renames.append(str(a))
+        replace(a, b)
+    monkeypatch.setattr(os, "replace", recording)
     for content, renamed in ((b"first", 0), (b"second", 1)):
         staged = store.new_staged()
         staged.write(content)
