@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import platform as _platform
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,7 +111,7 @@ _ARCH_ALIASES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i386":
 
 
 def host_platform() -> Platform:
-    machine = _platform.machine().lower()
+    machine = os.uname().machine.lower()
     arch = _ARCH_ALIASES.get(machine, machine)
     variant = "v8" if arch == "arm64" else ("v7" if machine == "armv7l" else "")
     return Platform("linux", arch, variant)

@@ -10,7 +10,6 @@ loader's host holds.
 from __future__ import annotations
 
 import base64
-import getpass
 import hashlib
 import json
 import os
@@ -45,6 +44,7 @@ def _passphrase(prompt: str, confirm: bool = False) -> bytes | None:
         return env.encode() or None
     if not sys.stdin.isatty():
         return None
+    import getpass
     first = getpass.getpass(prompt)
     if confirm and first and getpass.getpass("Repeat the passphrase: ") != first:
         raise UsageError("the passphrases do not match")

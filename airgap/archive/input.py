@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import os
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,6 +224,7 @@ def _open_path(path: str) -> tuple[BinaryIO, str, bool]:
 
 def spool(stream: BinaryIO, spool_dir: Path | None) -> BinaryIO:
     """Copy a stream into an anonymous temp file (gone when closed, or if we are killed)."""
+    import tempfile
     out = tempfile.TemporaryFile(dir=spool_dir, prefix=f"{os.getpid()}-stdin-")
     try:
         while chunk := stream.read(CHUNK):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, UTC
+from typing import TYPE_CHECKING
 
-from ..timeutil import parse_time
 from ..words import plural
+
+if TYPE_CHECKING:  # datetime is imported where it is used: start-up stays short
+    from datetime import datetime
 
 __all__ = ["human_size", "human_duration", "plural", "since", "table"]
 
@@ -50,6 +52,8 @@ def human_duration(seconds: float) -> str:
 
 
 def since(text: str, now: datetime | None = None) -> str:
+    from datetime import UTC, datetime
+    from ..timeutil import parse_time
     dt = parse_time(text)
     if dt is None or dt.year <= 1:  # none, or Go's zero time (cosign signatures)
         return "N/A"

@@ -24,7 +24,6 @@ from . import report
 from .context import Context
 from .format import human_size, plural
 from ..space import check_space, disk_full
-from datetime import UTC
 
 INVENTORY_MEDIA_TYPE = "application/vnd.airgap.inventory.v1+json"
 
@@ -282,7 +281,7 @@ def _source_date() -> str | None:
     from ..timeutil import source_date_epoch
     epoch = source_date_epoch()
     if epoch is not None:
-        from datetime import datetime
+        from datetime import UTC, datetime
         return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return None
 

@@ -18,7 +18,6 @@ import fcntl
 import json
 import os
 import stat
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -138,6 +137,7 @@ class StagedFile:
         if _tmpfile_works(store.tmp):
             self.fd = os.open(store.tmp, os.O_TMPFILE | os.O_RDWR, file_mode())
         else:  # no anonymous files here: a named temp file, removed on any failure
+            import tempfile
             fd, name = tempfile.mkstemp(dir=store.tmp, prefix=f"{os.getpid()}-")
             os.fchmod(fd, file_mode())
             self.fd, self.path = fd, Path(name)
