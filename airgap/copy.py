@@ -16,8 +16,8 @@ from .digest import CHUNK, short_id, side_by_side
 from .errors import FormatError, NotFound
 from .layers import DiffIdTee, check_layer
 from .oci import (IMAGE_CONFIG_TYPES, MAX_DOCUMENT, Descriptor, Index, Manifest, Platform,
-                  config_platform, diff_ids, host_platform, is_uncompressed_layer, load_json,
-                  parse_manifest, subject_of)
+                  config_platform, host_platform, is_uncompressed_layer, parse_config, parse_manifest,
+                  subject_of)
 from .reference import Reference
 from .transports.base import Outcome, Platforms, ProgressFn, Sink, Source, SourceImage, StagedBlob
 from .words import plural
@@ -123,7 +123,7 @@ def plan(source: Source, images: list[SourceImage], *, platform: Platform | None
         what = f"image {img.display()}"
         desc = img.descriptor
         raw = source.read_document(desc, f"{what}: manifest {source.where(desc)}")
-        doc = parse_manifest(raw, f"{what}: manifest {source.where(desc)}")
+        doc = parse_manifest(raw, f"{what}: manifest {source.where(desc)}", desc.media_type)
         manifests: list[ImageManifest] = []
         top = desc
         if isinstance(doc, Index):
@@ -134,7 +134,7 @@ def plan(source: Source, images: list[SourceImage], *, platform: Platform | None
                 top = children[0]
             for child in children:
                 craw = source.read_document(child, f"{what}: manifest {source.where(child)}")
-                cdoc = parse_manifest(craw, f"{what}: manifest {source.where(child)}")
+                cdoc = parse_manifest(craw, f"{what}: manifest {source.where(child)}", child.media_type)
                 if not isinstance(cdoc, Manifest):
                     raise FormatError(f"{what}: nested index {child.digest} is not supported")
                 manifests.append(_plan_manifest(out, source, child, craw, cdoc, what))
@@ -185,11 +185,8 @@ def _plan_manifest(out: Plan, source: Source, desc: Descriptor, raw: bytes, m: M
             out.labels.setdefault(blob.digest, f"blob {short_id(blob.digest)} of {what}")
         return ImageManifest(desc, m, {})
     craw = source.read_document(m.config, f"{what}: config {source.where(m.config)}")
-    config = load_json(craw, f"{what}: config {source.where(m.config)}")
-    if not isinstance(config, dict):
-        raise FormatError(f"{what}: config {source.where(m.config)} is not a JSON object")
+    config, ids = parse_config(craw, f"{what}: config {source.where(m.config)}")
     _add_doc(out, m.config, craw, f"config of {what}")
-    ids = diff_ids(config, f"{what}: config {source.where(m.config)}")
     if len(ids) != len(m.layers):
         raise FormatError(f"{what}: manifest {source.where(desc)} lists {plural(len(m.layers), 'layer')}, "
                           f"its config {plural(len(ids), 'diff_id')}")

@@ -187,8 +187,11 @@ class Index:
     manifests: tuple[Descriptor, ...]
 
 
-def parse_manifest(data: bytes, what: str) -> Manifest | Index:
-    """Parse a manifest or index document, refusing schema 1 and unknown types."""
+def parse_manifest(data: bytes, what: str, declared: str | None = None) -> Manifest | Index:
+    """Parse a manifest or index document, refusing schema 1 and unknown types; and, given
+    the media type its descriptor ``declared``, a document of the other kind (an index
+    where a manifest is declared, or the reverse: containerd goes by the descriptor's
+    type; an OCI and a Docker type of the same kind read alike)."""
     doc = load_json(data, what)
     if not isinstance(doc, dict):
         raise FormatError(f"{what}: not a JSON object")
@@ -198,6 +201,10 @@ def parse_manifest(data: bytes, what: str) -> Manifest | Index:
     if mt in DOCKER_SCHEMA1 or doc.get("schemaVersion") == 1:
         raise FormatError(f"{what}: Docker schema 1 manifests are not supported "
                           "(deprecated since 2017); re-push the image with a current tool")
+    kinds = (INDEX_TYPES, MANIFEST_TYPES)
+    if declared is not None and any(mt in k for k in kinds) and not any(mt in k and declared in k for k in kinds):
+        raise FormatError(f"{what}: its descriptor says media type {declared[:200]!r}, "
+                          f"the document {mt[:200]!r}")
     if mt in INDEX_TYPES:
         items = need_list(doc.get("manifests"), what, "manifests", MAX_MANIFESTS)
         return Index(mt, tuple(Descriptor.from_json(d, what) for d in items))
@@ -215,6 +222,47 @@ def is_uncompressed_layer(mt: str) -> bool:
 def config_platform(config: dict[str, Any]) -> Platform:
     return Platform(str(config.get("os", "")), str(config.get("architecture", "")),
                     str(config.get("variant", "") or ""))
+
+
+# The fields of an image config and their JSON types as Docker reads them (its image.Image:
+# a mistyped field makes `docker load` fail to unmarshal it); null stands for absent.
+_CONFIG_STRINGS = ("id", "parent", "comment", "created", "container", "docker_version", "author",
+                   "architecture", "variant", "os", "os.version")
+_CONFIG_OBJECTS = ("config", "container_config")
+_HISTORY_STRINGS = ("created", "author", "created_by", "comment")
+
+
+def parse_config(data: bytes, what: str) -> tuple[dict[str, Any], list[str]]:
+    """An image config from outside, its fields of the types Docker requires; with its
+    diff_ids. Anything else is a FormatError, so that readers of the store can rely on it."""
+    config = load_json(data, what)
+    if not isinstance(config, dict):
+        raise FormatError(f"{what}: not a JSON object")
+    _typed(config, _CONFIG_STRINGS, str, what, "")
+    _typed(config, _CONFIG_OBJECTS, dict, what, "")
+    rootfs = config.get("rootfs")
+    if isinstance(rootfs, dict):
+        _typed(rootfs, ("type",), str, what, "rootfs.")
+    features = config.get("os.features")
+    if features is not None and not (isinstance(features, list) and all(isinstance(f, str) for f in features)):
+        raise FormatError(f"{what}: config field 'os.features' must be a list of strings")
+    history = config.get("history")
+    if history is not None:
+        for i, entry in enumerate(need_list(history, what, "config field 'history'", MAX_CONTAINERS)):
+            if not isinstance(entry, dict):
+                raise FormatError(f"{what}: config field 'history[{i}]' must be an object")
+            _typed(entry, _HISTORY_STRINGS, str, what, f"history[{i}].")
+            _typed(entry, ("empty_layer",), bool, what, f"history[{i}].")
+    return config, diff_ids(config, what)
+
+
+def _typed(obj: dict[str, Any], fields: tuple[str, ...], kind: type, what: str, prefix: str) -> None:
+    for name in fields:
+        value = obj.get(name)
+        if value is not None and not isinstance(value, kind):
+            raise FormatError(f"{what}: config field {prefix + name!r} must be "
+                              f"{'a string' if kind is str else 'an object' if kind is dict else 'true or false'}, "
+                              f"not {type(value).__name__}")
 
 
 def diff_ids(config: dict[str, Any], what: str) -> list[str]:

@@ -134,4 +134,7 @@ def parse_reference(text: str) -> Reference:
     if digest:
         _check_digest(digest, text)
     domain, _, path = name.partition("/")
+    if domain == DEFAULT_DOMAIN and path == OFFICIAL_PREFIX + "sha256":
+        raise InvalidReference(f"invalid reference: {text[:300]!r} names the repository 'sha256', "
+                               "which reads as an image ID (Docker refuses it as ambiguous)")
     return Reference(domain, path, tag, digest)

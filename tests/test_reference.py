@@ -66,6 +66,8 @@ def test_valid(text: str, full: str, familiar: str) -> None:
     "nginx:" + "a" * 129, "nginx@sha256:abc", "nginx@sha256:" + "A" * 64, "nginx@md5:" + "a" * 32,
     "x" * 120 + "/" + "y" * 140, "test image:1", ":", "private@registry:5000/test",
     "private.registry:5000/namespace/test:image:1",
+    # the repository 'sha256' reads as an image ID: Docker refuses to store such a name
+    "sha256:" + "a" * 64, "sha256", "library/sha256:1", "docker.io/library/sha256@" + D,
 ])
 def test_invalid(text: str) -> None:
     with pytest.raises(InvalidReference) as exc:

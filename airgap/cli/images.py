@@ -287,8 +287,9 @@ def inspect_doc(info: ImageInfo) -> dict[str, Any]:
 
 
 def _comment(cfg: dict[str, Any]) -> str:
-    history = cfg.get("history") or []
-    return str(history[-1].get("comment", "")) if history and isinstance(history[-1], dict) else ""
+    history = cfg.get("history")
+    last = history[-1] if isinstance(history, list) and history else None
+    return str(last.get("comment") or "") if isinstance(last, dict) else ""
 
 
 def cmd_inspect(ctx: Context, args: argparse.Namespace) -> int:

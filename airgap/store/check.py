@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from ..digest import copy_verified
 from ..errors import AirgapError
-from ..oci import Index, Manifest, load_json, parse_manifest
+from ..oci import Index, Manifest, parse_config, parse_manifest
 from .layout import Store, entry_name
 
 
@@ -65,9 +65,7 @@ def _check_document(store: Store, digest: str, size: int, label: str, damaged: s
             return
         assert isinstance(doc, Manifest)
         if _present(store, doc.config.digest, doc.config.size, f"{label}: config", damaged, report):
-            cfg = load_json(store.read_blob(doc.config.digest), f"{label}: config {doc.config.digest}")
-            if not isinstance(cfg, dict) or not isinstance((cfg.get("rootfs") or {}).get("diff_ids"), list):
-                raise AirgapError(f"{label}: config {doc.config.digest} has no rootfs.diff_ids")
+            parse_config(store.read_blob(doc.config.digest), f"{label}: config {doc.config.digest}")
         for layer in doc.layers:
             _present(store, layer.digest, layer.size, f"{label}: layer", damaged, report)
     except AirgapError as exc:

@@ -19,7 +19,7 @@ from ..layers import compression, uncompressed_digest
 from ..oci import (ANNOTATION_ATTACHMENT, ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME,
                    ANNOTATION_SUBJECT, INDEX_TYPES, MAX_DOCUMENT, attached,
                    OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD,
-                   OCI_MANIFEST, MAX_LAYERS, Descriptor, diff_ids, is_uncompressed_layer, load_json,
+                   OCI_MANIFEST, MAX_LAYERS, Descriptor, is_uncompressed_layer, load_json, parse_config,
                    need_list, need_str, parse_manifest)
 from ..reference import Reference, parse_reference
 from ..timeutil import parse_time
@@ -267,10 +267,7 @@ class ArchiveSource:
         """Make the OCI manifest of a legacy ``docker save`` entry (which has none)."""
         what = f"{what} (image {', '.join(n.familiar() for n in names) or config_digest[:19]})"
         config_raw = self.tar.read(config_member, MAX_DOCUMENT)
-        config = load_json(config_raw, f"{what}: {config_member}")
-        if not isinstance(config, dict):
-            raise FormatError(f"{what}: {config_member} is not a JSON object")
-        ids = diff_ids(config, f"{what}: {config_member}")
+        config, ids = parse_config(config_raw, f"{what}: {config_member}")
         if len(ids) != len(entry["Layers"]):
             raise FormatError(f"{what}: {plural(len(entry['Layers']), 'layer')}, but the config has "
                               f"{plural(len(ids), 'diff_id')}")

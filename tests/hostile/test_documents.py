@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from airgap.digest import sha256_digest
+from airgap.oci import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
 
-from ..builders import image, index_entry, members_of, oci_archive, resign, tar_of
+from ..builders import image, index_entry, layer_tar, members_of, oci_archive, resign, tar_of
 from ..conftest import Airgap, snapshot
 from .limits import refused, run_airgap
 
@@ -90,6 +91,70 @@ def test_wrong_json_types_in_descriptors(tmp_path: Path) -> None:
         refused(run_airgap(tmp_path / "s", "load", "-i", str(path)), "index.json")
 
 
+@pytest.mark.parametrize("field,value,says", [
+    ("history", 5, "'history' must be a list"),
+    ("history", [7], "'history[0]' must be an object"),
+    ("history", [{"created_by": ["sh"]}], "'history[0].created_by' must be a string"),
+    ("history", [{"empty_layer": "yes"}], "'history[0].empty_layer' must be true or false"),
+    ("os", 1, "'os' must be a string"),
+    ("created", {"at": 1}, "'created' must be a string"),
+    ("config", "Env=1", "'config' must be an object"),
+    ("rootfs", {"type": 7, "diff_ids": []}, "'rootfs.type' must be a string"),
+    ("os.features", "sse4", "'os.features' must be a list of strings"),
+])
+def test_a_config_of_mistyped_fields_is_refused(tmp_path: Path, field: str, value: Any, says: str) -> None:
+    """A config whose digest is right but whose fields Docker could not read (its loader
+    fails to unmarshal them): refused on load, not stored to fail ``inspect`` later."""
+    layers = [layer_tar({"a": b"a"})]
+    cfg = {field: value}
+    if field == "rootfs":
+        cfg = {"rootfs": {**value, "diff_ids": [sha256_digest(layers[0])]}}
+    img = image(layers=layers, config=cfg)
+    path = oci_archive(tmp_path / "a.tar", [img], [index_entry(img, "docker.io/example/typed:1")])
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(path)), says)
+    assert not (tmp_path / "s" / "blobs" / "sha256" / sha256_digest(layers[0])[7:]).exists()
+
+
+def test_a_config_with_every_field_docker_writes_loads(tmp_path: Path) -> None:
+    """null stands for an absent field; the types Docker writes are all taken."""
+    img = image(config={"history": [{"created": "2024-01-01T00:00:00Z", "created_by": "COPY . /", "empty_layer": False,
+                                     "author": "me", "comment": "buildkit"}, {"empty_layer": True}],
+                        "container_config": {"Env": ["A=1"]}, "config": None, "variant": None, "os.version": "10",
+                        "os.features": ["x"], "docker_version": "24.0.5", "author": "", "parent": "", "id": None})
+    path = oci_archive(tmp_path / "a.tar", [img], [index_entry(img, "docker.io/example/typed:1")])
+    run = run_airgap(tmp_path / "s", "load", "-i", str(path))
+    assert run.code == 0, run.err
+    run = run_airgap(tmp_path / "s", "inspect", "example/typed:1")
+    assert run.code == 0 and json.loads(run.out)[0]["Comment"] == "", run.err
+
+
+@pytest.mark.parametrize("declared", ["example/base:1", OCI_INDEX, DOCKER_LIST, ""])
+def test_a_manifest_of_another_kind_than_its_descriptor_says_is_refused(tmp_path: Path, declared: str) -> None:
+    """containerd reads a blob as what its descriptor declares: an image manifest listed
+    as an index (or as nothing known) would be stored under a type no runtime can use."""
+    img = image({"a": b"a"})
+    path = oci_archive(tmp_path / "a.tar", [img], [{**index_entry(img, "docker.io/example/kind:1"),
+                                                     "mediaType": declared}])
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(path)), "its descriptor says media type")
+
+
+def test_a_docker_manifest_listed_as_an_oci_one_loads(tmp_path: Path) -> None:
+    """The same kind under the other family's name reads alike (containerd takes it)."""
+    img = image({"a": b"a"})
+    doc = json.loads(img.manifest)
+    doc["mediaType"] = DOCKER_MANIFEST
+    raw = json.dumps(doc).encode()
+    blobs = {**img.blobs, sha256_digest(raw): raw}
+    entry = {"mediaType": OCI_MANIFEST, "digest": sha256_digest(raw), "size": len(raw),
+             "annotations": {"io.containerd.image.name": "docker.io/example/kind:1"}}
+    path = tmp_path / "a.tar"
+    path.write_bytes(tar_of([("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'),
+                             ("index.json", json.dumps({"schemaVersion": 2, "manifests": [entry]}).encode()),
+                             *((f"blobs/sha256/{d[7:]}", b) for d, b in blobs.items())]))
+    run = run_airgap(tmp_path / "s", "load", "-i", str(path))
+    assert run.code == 0 and "Loaded image: example/kind:1" in run.out, run.err
+
+
 def test_a_descriptor_whose_size_lies_is_refused(tmp_path: Path) -> None:
     """The right digest with the wrong size is a descriptor that lies: refused."""
     img = image({"a": b"a"})
@@ -117,6 +182,7 @@ def test_invalid_references_inside_archives_are_damage(airgap: Airgap, three_ima
     ("docker.io/UPPER/app:1", "lowercase"), ("docker.io/a//b:1", "invalid reference"),
     ("docker.io/library/" + "x" * 300 + ":1", "255"), ("docker.io/library/app:1\n", "invalid reference"),
     ("docker.io/library/app:tãg", "invalid reference"),
+    ("sha256:" + "0" * 64, "reads as an image ID"),
 ])
 def test_ignored_names_are_said(tmp_path: Path, name: str, why: str) -> None:
     img = image({"a": b"a"})
@@ -139,7 +205,7 @@ def test_names_that_collide_after_normalization(tmp_path: Path) -> None:
 def test_created_out_of_range_does_not_break_images(airgap: Airgap, tmp_path: Path) -> None:
     imgs = [image({"a": b"a"}, config={"created": "0000-01-01T00:00:00Z"}),
             image({"b": b"b"}, config={"created": "10000-01-01T00:00:00Z"}),
-            image({"c": b"c"}, config={"created": 12345}),
+            image({"c": b"c"}, config={"created": "yesterday"}),
             image({"d": b"d"})]
     path = oci_archive(tmp_path / "a.tar", imgs, [index_entry(i, f"docker.io/library/t{n}:1") for n, i in enumerate(imgs)])
     airgap("load", "-i", str(path))

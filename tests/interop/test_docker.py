@@ -173,3 +173,21 @@ def test_split_bundle_cat_into_docker_load(docker: Docker, airgap: Airgap, three
     res = docker("load", input=joined)
     assert sorted(res.stdout.splitlines()) == sorted(f"Loaded image: {n}" for n in ["example/big:1", *three_images])
     assert json.loads(docker("inspect", "example/big:1").stdout)[0]["Id"] == airgap.image_id("example/big:1")
+
+
+@pytest.mark.parametrize("config", [{"history": 5}, {"history": [{"created_by": ["sh"]}]}, {"os": 1}])
+def test_a_config_docker_cannot_read_is_refused_by_both(docker: Docker, airgap: Airgap, tmp_path: Path,
+                                                        config: dict[str, Any]) -> None:
+    """airgap refuses the configs the engine itself refuses to load: what airgap stores,
+    Docker could take."""
+    from airgap.digest import sha256_digest
+    from ..builders import layer_tar, tar_of
+    layer = layer_tar({"a.txt": b"a\n"})
+    cfg = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers",
+                      "diff_ids": [sha256_digest(layer)]}, **config}).encode()
+    manifest = json.dumps([{"Config": "config.json", "RepoTags": ["example/typed:1"], "Layers": ["layer.tar"]}])
+    archive = tmp_path / "typed.tar"
+    archive.write_bytes(tar_of([("config.json", cfg), ("layer.tar", layer), ("manifest.json", manifest.encode())]))
+    assert docker("load", "-i", str(archive), check=False).returncode != 0
+    res = airgap("load", "-i", str(archive), ok=False)
+    assert res.code == 3 and "config field" in res.err, res.err
