@@ -166,7 +166,16 @@ def _check_names(p: Plan, where: str) -> None:
 
 def _add_doc(out: Plan, desc: Descriptor, raw: bytes, label: str) -> None:
     out.documents[desc.digest] = raw
-    out.blobs.setdefault(desc.digest, Descriptor(desc.media_type, desc.digest, desc.size))
+    _add_blob(out, Descriptor(desc.media_type, desc.digest, desc.size), label)
+
+
+def _add_blob(out: Plan, desc: Descriptor, label: str) -> None:
+    """Plan ``desc``. One digest listed at two sizes (by two manifests) is a lie: only one
+    size is checked when the blob is copied, so the other would be stored unchecked."""
+    known = out.blobs.setdefault(desc.digest, desc)
+    if known.size != desc.size:
+        raise FormatError(f"{label}: blob {desc.digest} is listed at {desc.size} bytes, and at "
+                          f"{known.size} bytes as the {out.labels[desc.digest]}")
     out.labels.setdefault(desc.digest, label)
 
 
@@ -178,11 +187,9 @@ def _plan_manifest(out: Plan, source: Source, desc: Descriptor, raw: bytes, m: M
             _add_doc(out, m.config, source.read_document(m.config, f"{what}: config {source.where(m.config)}"),
                      f"config of {what}")
         else:
-            out.blobs.setdefault(m.config.digest, m.config)
-            out.labels.setdefault(m.config.digest, f"config of {what}")
+            _add_blob(out, m.config, f"config of {what}")
         for blob in m.layers:
-            out.blobs.setdefault(blob.digest, blob)
-            out.labels.setdefault(blob.digest, f"blob {short_id(blob.digest)} of {what}")
+            _add_blob(out, blob, f"blob {short_id(blob.digest)} of {what}")
         return ImageManifest(desc, m, {})
     craw = source.read_document(m.config, f"{what}: config {source.where(m.config)}")
     config, ids = parse_config(craw, f"{what}: config {source.where(m.config)}")
@@ -194,9 +201,10 @@ def _plan_manifest(out: Plan, source: Source, desc: Descriptor, raw: bytes, m: M
         if is_uncompressed_layer(layer.media_type) and layer.digest != diff_id:
             raise FormatError(f"{what}: uncompressed layer {source.where(layer)} has digest "
                               f"{layer.digest}, but the config says its diff_id is {diff_id}")
-        out.blobs.setdefault(layer.digest, layer)
-        out.diff_ids.setdefault(layer.digest, diff_id)
-        out.labels.setdefault(layer.digest, f"layer {short_id(layer.digest)} of {what}")
+        _add_blob(out, layer, f"layer {short_id(layer.digest)} of {what}")
+        if out.diff_ids.setdefault(layer.digest, diff_id) != diff_id:  # two configs disagree
+            raise FormatError(f"{what}: config {source.where(m.config)} gives layer {layer.digest} the "
+                              f"diff_id {diff_id}, another image's config {out.diff_ids[layer.digest]}")
     return ImageManifest(desc, m, config)
 
 

@@ -549,6 +549,11 @@ class Transaction:
         self.stage(path, desc.digest)
         return True
 
+    def size_of(self, digest: str) -> int:
+        """The size of a blob staged here or stored."""
+        path = self._staged.get(digest)
+        return path.stat().st_size if path is not None else self.store.blob_size(digest)
+
     def stage(self, path: Path, digest: str) -> None:
         """Take over a verified blob in the resume area (``StagedFile.finish``)."""
         with self._staging:

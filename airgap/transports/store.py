@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, BinaryIO
 
+from ..errors import IntegrityError
 from ..layers import uncompressed_digest
 from ..oci import Descriptor, is_uncompressed_layer
 from ..reference import Reference
@@ -68,7 +69,15 @@ class StoreSink:
         return self.txn.has_blob(digest)
 
     def begin(self, plan: Plan) -> None:
-        pass
+        """A blob the store has is not read again: the size the images give it must be the
+        size it has (a manifest that says otherwise lies, and would be stored unchecked)."""
+        for digest, desc in plan.blobs.items():
+            if self.txn.has_blob(digest):
+                size = self.txn.size_of(digest)
+                if size != desc.size:
+                    raise IntegrityError(f"{plan.labels.get(digest, 'blob')}: listed at {desc.size} bytes, but "
+                                         f"blob {digest} has {size} (if the store's copy is damaged, "
+                                         "`airgap load --repair` replaces it)")
 
     def put_blob(self, stream: BinaryIO, desc: Descriptor, what: str,
                  progress: ProgressFn | None = None) -> Outcome:

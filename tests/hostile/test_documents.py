@@ -155,6 +155,62 @@ def test_a_docker_manifest_listed_as_an_oci_one_loads(tmp_path: Path) -> None:
     assert run.code == 0 and "Loaded image: example/kind:1" in run.out, run.err
 
 
+def _lying(img: Any, layer_size: int | None = None, diff_id: str | None = None) -> Any:
+    """``img`` with its manifest listing its layer at ``layer_size`` bytes, or its config
+    giving the layer ``diff_id``: the digests all right, the claim false."""
+    from ..builders import Image, desc
+    manifest = json.loads(img.manifest)
+    blobs = dict(img.blobs)
+    if diff_id is not None:
+        config = json.loads(blobs[manifest["config"]["digest"]])
+        config["rootfs"]["diff_ids"] = [diff_id]
+        raw = json.dumps(config).encode()
+        blobs[sha256_digest(raw)] = raw
+        manifest["config"] = desc(manifest["config"]["mediaType"], raw)
+    if layer_size is not None:
+        manifest["layers"][0]["size"] = layer_size
+    raw = json.dumps(manifest).encode()
+    blobs[sha256_digest(raw)] = raw
+    return Image(raw, blobs)
+
+
+def test_a_stored_layer_listed_at_another_size_is_refused(tmp_path: Path) -> None:
+    """A blob the store has is not read again, so the size a new manifest gives it is
+    checked against the stored one; otherwise the store would hold a manifest that lies."""
+    layer = layer_tar({"a": b"a" * 3000})
+    honest = image(layers=[layer])
+    honest_path = oci_archive(tmp_path / "h.tar", [honest], [index_entry(honest, "docker.io/example/honest:1")])
+    assert run_airgap(tmp_path / "s", "load", "-i", str(honest_path)).code == 0
+    before = snapshot(tmp_path / "s")
+    liar = _lying(image(layers=[layer], config={"author": "liar"}), layer_size=len(layer) - 512)
+    path = oci_archive(tmp_path / "l.tar", [liar], [index_entry(liar, "docker.io/example/liar:1")])
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(path)),
+            f"listed at {len(layer) - 512} bytes, but blob {sha256_digest(layer)} has {len(layer)}")
+    assert snapshot(tmp_path / "s") == before
+
+
+def test_one_layer_listed_at_two_sizes_is_refused(tmp_path: Path) -> None:
+    layer = layer_tar({"a": b"a" * 3000})
+    honest, liar = image(layers=[layer]), _lying(image(layers=[layer], config={"author": "x"}), layer_size=1)
+    path = oci_archive(tmp_path / "a.tar", [honest, liar], [index_entry(honest, "docker.io/example/a:1"),
+                                                            index_entry(liar, "docker.io/example/b:1")])
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(path)), "is listed at", f"{sha256_digest(layer)}")
+
+
+def test_one_layer_given_two_diff_ids_is_refused(tmp_path: Path) -> None:
+    """A compressed layer has one diff_id: two configs that disagree cannot both be right,
+    and only one would be checked (with --verify full)."""
+    from airgap.oci import OCI_LAYER_GZIP
+    tar = layer_tar({"a": b"a" * 3000})
+    gz = gzip.compress(tar, mtime=0)
+    one = image(layers=[gz], diff_ids=[sha256_digest(tar)], layer_type=OCI_LAYER_GZIP)
+    two = _lying(image(layers=[gz], diff_ids=[sha256_digest(tar)], layer_type=OCI_LAYER_GZIP,
+                       config={"author": "x"}), diff_id="sha256:" + "1" * 64)
+    path = oci_archive(tmp_path / "a.tar", [one, two], [index_entry(one, "docker.io/example/a:1"),
+                                                        index_entry(two, "docker.io/example/b:1")])
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(path)), "diff_id", sha256_digest(tar))
+
+
 def test_a_descriptor_whose_size_lies_is_refused(tmp_path: Path) -> None:
     """The right digest with the wrong size is a descriptor that lies: refused."""
     img = image({"a": b"a"})
