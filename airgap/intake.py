@@ -67,7 +67,7 @@ def open_checked(path: str, policy: TrustPolicy, insecure: bool, stack: contextl
                     _first_header(stream, inp.name)  # a damaged or foreign file says so first
                     signing.check(policy, inp.name, None, None)
                 with disk_full(spool or Path(tempfile.gettempdir()), 0):
-                    source = ArchiveSource(spool_stream(stream, spool), inp.name)
+                    source = ArchiveSource(spool_stream(stream, spool, inp.name), inp.name)
     except BaseException:
         inp.f.close()
         raise

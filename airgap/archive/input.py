@@ -222,13 +222,17 @@ def _open_path(path: str) -> tuple[BinaryIO, str, bool]:
         raise AirgapError(f"{path}: is a directory, not an archive") from None
 
 
-def spool(stream: BinaryIO, spool_dir: Path | None) -> BinaryIO:
-    """Copy a stream into an anonymous temp file (gone when closed, or if we are killed)."""
+def spool(stream: BinaryIO, spool_dir: Path | None, name: str) -> BinaryIO:
+    """Copy a tar stream into an anonymous temp file (gone when closed, or if we are
+    killed), up to its end-of-archive marker: what follows is not read (a pipe of zeros
+    ends at its first block), and every header is checked on the way."""
     import tempfile
+    from .tar import TarStream
     out = tempfile.TemporaryFile(dir=spool_dir, prefix=f"{os.getpid()}-stdin-")
     try:
-        while chunk := stream.read(CHUNK):
-            out.write(chunk)
+        walk = TarStream(_Tee(stream, out), name)  # type: ignore[arg-type]
+        while walk.next() is not None:  # each member's data is read past, through the tee
+            pass
         out.flush()
         out.seek(0)
     except BaseException:
@@ -237,3 +241,20 @@ def spool(stream: BinaryIO, spool_dir: Path | None) -> BinaryIO:
     finally:
         stream.close()
     return out
+
+
+class _Tee:
+    """A reader of ``f`` that writes what it reads to ``out``."""
+
+    def __init__(self, f: BinaryIO, out: BinaryIO) -> None:
+        self._f, self._out = f, out
+
+    def read(self, n: int) -> bytes:
+        data = self._f.read(n)
+        self._out.write(data)
+        return data
+
+    def readinto(self, b: memoryview) -> int:
+        n = self._f.readinto(b) or 0  # type: ignore[attr-defined]
+        self._out.write(b[:n])
+        return n

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -297,6 +298,35 @@ def test_a_pipe_of_zeros_under_a_policy(tmp_path: Path, policy: list[str]) -> No
         zeros.kill()
         zeros.wait()
     refused(run, "not an airgap bundle", seconds=5)
+    assert list((tmp_path / "s" / ".tmp").iterdir()) == []
+
+
+@pytest.mark.parametrize("archive", ["none", "foreign"])
+def test_an_endless_pipe_without_a_policy(airgap: Airgap, three_images: list[str], tmp_path: Path,
+                                          archive: str) -> None:
+    """A foreign archive on a pipe is spooled up to its end-of-archive marker: zeros after
+    it (or instead of it) are not read to the end, nor spooled to the disk."""
+    head = b""
+    if archive == "foreign":
+        bundle = tmp_path / "b.tar"
+        airgap("save", "-o", str(bundle), three_images[0])
+        head = tar_of([(n, d) for n, d in members_of(bundle) if not n.startswith("airgap/")])
+    feed = subprocess.Popen([sys.executable, "-c", "import sys\nout = sys.stdout.buffer\nout.write(sys.stdin.buffer.read())\n"
+                             "block = bytes(1 << 20)\nwhile True:\n    out.write(block)\n"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert feed.stdin is not None and feed.stdout is not None
+    feed.stdin.write(head)
+    feed.stdin.close()
+    try:
+        run = run_airgap(tmp_path / "s", "load", stdin=feed.stdout, timeout=60)
+    finally:
+        feed.stdout.close()
+        feed.kill()
+        feed.wait()
+    if archive == "none":
+        refused(run, "not an image archive", seconds=5)
+    else:
+        assert run.code == 0 and run.seconds < 10 and f"Loaded image: {three_images[0]}" in run.out, run.err
     assert list((tmp_path / "s" / ".tmp").iterdir()) == []
 
 
