@@ -76,8 +76,9 @@ def generate_key(name: str) -> tuple[Path, Path, str, bool]:
 def load_private_key(path: Path) -> Ed25519PrivateKey:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from .smallfile import KEY_LIMIT, read_small
     try:
-        data = path.read_bytes()
+        data = read_small(path, KEY_LIMIT, "signing key")
     except FileNotFoundError:
         raise NotFound(f"signing key {path}: no such file") from None
     secret = None
@@ -101,8 +102,9 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     expected = "expected an Ed25519 public key in PEM (as `airgap key generate` writes NAME.pub)"
+    from .smallfile import KEY_LIMIT, read_small
     try:
-        data = path.read_bytes()
+        data = read_small(path, KEY_LIMIT, "trusted key")
     except FileNotFoundError:
         raise SignatureError(f"trusted key {path}: no such file ({expected})") from None
     except OSError as exc:

@@ -7,7 +7,6 @@ import argparse
 import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AirgapError, UsageError
@@ -23,10 +22,13 @@ if TYPE_CHECKING:
 
 def read_list(path: str) -> list[str]:
     """An image list: one reference per line, ``#`` comments and blank lines ignored."""
+    from ..smallfile import LIST_LIMIT, read_small
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_small(path, LIST_LIMIT, "image list").decode("utf-8")
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file (an image list)") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 text at byte {exc.start} (an image list)") from None
     out = []
     for line in text.splitlines():
         line = line.split("#", 1)[0].strip()

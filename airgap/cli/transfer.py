@@ -434,14 +434,16 @@ def _save(ctx: Context, args: argparse.Namespace, store: Store) -> int:
 
 
 def _inventory(path: str) -> set[str]:
-    from ..oci import load_json
+    from ..oci import MAX_CONTAINERS, load_json, need_list
+    from ..smallfile import INVENTORY_LIMIT, read_small
     try:
-        doc = load_json(Path(path).read_bytes(), path)
+        doc = load_json(read_small(path, INVENTORY_LIMIT, "inventory"), path)
     except FileNotFoundError:
         raise NotFound(f"{path}: no such file") from None
     if not isinstance(doc, dict) or doc.get("mediaType") != INVENTORY_MEDIA_TYPE:
         raise UsageError(f"{path}: not an airgap inventory (make one with `airgap inventory -o FILE`)")
-    return {str(b["digest"]) for b in doc.get("blobs") or [] if isinstance(b, dict) and "digest" in b}
+    blobs = need_list(doc.get("blobs") or [], path, "blobs", MAX_CONTAINERS)
+    return {str(b["digest"]) for b in blobs if isinstance(b, dict) and "digest" in b}
 
 
 def cmd_inventory(ctx: Context, args: argparse.Namespace) -> int:

@@ -415,3 +415,37 @@ def test_zstd_window_beyond_the_budget(tmp_path: Path) -> None:
     path = tmp_path / "x.tar.zst"
     path.write_bytes(payload)
     refused(run_airgap(tmp_path / "s", "load", "-i", str(path)), "window", "MiB")
+
+
+@pytest.mark.parametrize("option", ["--trust", "--exclude-from", "-f"])
+def test_files_named_on_the_command_line_are_read_with_a_cap(airgap: Airgap, three_images: list[str],
+                                                             tmp_path: Path, option: str) -> None:
+    """A key, an inventory (it comes back from the far side) or an image list that is a
+    device or a huge file is refused by name, not read into memory."""
+    verb = ["load", "-i", str(tmp_path / "none.tar")] if option == "--trust" else \
+        ["save", "-o", str(tmp_path / "out.tar"), three_images[0]]
+    run = run_airgap(airgap.store, *verb, option, "/dev/zero", timeout=30)
+    refused(run, "/dev/zero: more than", seconds=10)
+
+
+@pytest.mark.parametrize("doc,code,says", [
+    ({"mediaType": "application/vnd.airgap.inventory.v1+json", "blobs": 5}, 3, "blobs must be a list"),
+    ({"mediaType": "application/vnd.airgap.inventory.v1+json", "blobs": "sha256:x"}, 3, "blobs must be a list"),
+    ({"mediaType": "text/plain"}, 2, "not an airgap inventory"),
+])
+def test_an_inventory_of_the_wrong_shape_is_refused(airgap: Airgap, three_images: list[str], tmp_path: Path,
+                                                    doc: dict[str, Any], code: int, says: str) -> None:
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(json.dumps(doc))
+    run = run_airgap(airgap.store, "save", "--exclude-from", str(inventory), "-o", str(tmp_path / "o.tar"),
+                     three_images[0])
+    refused(run, says, code=code)
+    assert not (tmp_path / "o.tar").exists()
+
+
+def test_an_image_list_that_is_not_text_is_a_usage_error(airgap: Airgap, three_images: list[str],
+                                                         tmp_path: Path) -> None:
+    listing = tmp_path / "list.txt"
+    listing.write_bytes(b"example/base:1\n\xff\xfe\n")
+    refused(run_airgap(airgap.store, "save", "-f", str(listing), "-o", str(tmp_path / "o.tar")),
+            "not UTF-8 text at byte 15", code=2)

@@ -1,0 +1,24 @@
+"""Small files named on the command line (trusted keys, image lists, inventories from the
+far side), read whole but with a cap: a device or a huge file is refused by name, never
+read into memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import FormatError
+
+KEY_LIMIT = 64 << 10         # a PEM key is under 1 KiB
+LIST_LIMIT = 16 << 20        # an image list: 100,000 names of 160 bytes
+INVENTORY_LIMIT = 64 << 20   # an inventory: 100,000 blobs with their sizes and diff_ids
+
+
+def read_small(path: Path | str, limit: int, what: str) -> bytes:
+    """The bytes of ``path`` (FileNotFoundError and other OSErrors propagate), or a
+    FormatError naming it when it holds more than ``limit``."""
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise FormatError(f"{what} {path}: more than {limit >> 10} KiB; refusing to read it "
+                          f"(no {what} is that large)")
+    return data
