@@ -220,8 +220,8 @@ def is_uncompressed_layer(mt: str) -> bool:
 
 
 def config_platform(config: dict[str, Any]) -> Platform:
-    return Platform(str(config.get("os", "")), str(config.get("architecture", "")),
-                    str(config.get("variant", "") or ""))
+    return Platform(str(config.get("os") or ""), str(config.get("architecture") or ""),
+                    str(config.get("variant") or ""))
 
 
 # The fields of an image config and their JSON types as Docker reads them (its image.Image:

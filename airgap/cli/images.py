@@ -261,15 +261,15 @@ def inspect_doc(info: ImageInfo) -> dict[str, Any]:
         "Parent": "",
         "Comment": _comment(cfg),
         "Created": rfc3339nano(str(cfg.get("created", ""))),
-        "DockerVersion": cfg.get("docker_version", ""),
-        "Author": cfg.get("author", ""),
+        "DockerVersion": cfg.get("docker_version") or "",
+        "Author": cfg.get("author") or "",
         "Config": cfg.get("config") or None,
-        "Architecture": cfg.get("architecture", ""),
+        "Architecture": cfg.get("architecture") or "",
     }
     if cfg.get("variant"):
         doc["Variant"] = cfg["variant"]
     doc.update({
-        "Os": cfg.get("os", ""),
+        "Os": cfg.get("os") or "",
         "Size": info.size,
         "VirtualSize": info.size,
         "RootFS": {"Type": rootfs.get("type", "layers"), "Layers": info.diff_ids},
