@@ -1,7 +1,19 @@
-"""Counted nouns for messages: ``1 part``, ``2 parts``."""
+"""Words for messages: counted nouns (``1 part``, ``2 parts``), and text from outside made
+safe to print on a terminal."""
 
 from __future__ import annotations
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def printable(text: str, keep: str = "\n\t") -> str:
+    """``text`` with what is not printable (control characters: an escape sequence in an
+    archive's names could rewrite the operator's terminal; bidi and other format
+    characters, which make a message read otherwise than it is) written as ``\\xNN`` or
+    ``\\uNNNN``; the characters in ``keep`` stay."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in keep else f"\\x{ord(c):02x}" if ord(c) < 0x100
+                   else f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}" for c in text)

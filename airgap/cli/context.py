@@ -8,6 +8,8 @@ from pathlib import Path
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from ..words import printable
+
 if TYPE_CHECKING:
     from ..store import Store
 
@@ -41,4 +43,6 @@ class Context:
         print(*parts, file=self.out)
 
     def info(self, *parts: object) -> None:
-        print(*parts, file=self.err)
+        """A message on stderr; names from an archive in it cannot reach the terminal as
+        control sequences."""
+        self.err.write(printable(" ".join(str(p) for p in parts)) + "\n")

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import AirgapError
+from ..words import printable
 from .context import Context
 
 # Which module registers each verb: a command builds only its own module's parser (and
@@ -106,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         sys.stdout.flush()
-        sys.stderr.write(f"airgap: error: {exc}\n")
+        sys.stderr.write(printable(f"airgap: error: {exc}") + "\n")
         return exc.exit_code
     except KeyboardInterrupt:
         if args.debug:
@@ -121,13 +122,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         where = f": {exc.filename}" if exc.filename else ""
-        sys.stderr.write(f"airgap: error: {exc.strerror or exc}{where}\n")
+        sys.stderr.write(printable(f"airgap: error: {exc.strerror or exc}{where}") + "\n")
         return 1
     except Exception as exc:  # a bug: say so in one line, the traceback is for --debug
         if args.debug:
             raise
-        sys.stderr.write(f"airgap: error: internal error: {type(exc).__name__}: {exc} "
-                         "(run with --debug for the traceback, and please report it)\n")
+        sys.stderr.write(printable(f"airgap: error: internal error: {type(exc).__name__}: {exc} "
+                                   "(run with --debug for the traceback, and please report it)") + "\n")
         return 1
 
 

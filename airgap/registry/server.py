@@ -28,6 +28,7 @@ from ..errors import AirgapError
 from ..oci import INDEX_TYPES, MANIFEST_TYPES, load_json
 from ..store.gc import reachable
 from ..store.layout import Store
+from ..words import printable
 
 _ROUTES = [
     ("base", re.compile(r"^/v2/?$")),
@@ -356,8 +357,7 @@ def _send_verified(f: Any, sock: socket.socket, digest: str, size: int, start: i
 
 def _printable(text: str) -> str:
     """A log field without raw bytes (a TLS hello sent to plain HTTP), short."""
-    out = "".join(c if c.isprintable() and c != "\\" else f"\\x{ord(c):02x}" for c in text[:200])
-    return out + ("..." if len(text) > 200 else "")
+    return printable(text[:200].replace("\\", "\\x5c"), keep="") + ("..." if len(text) > 200 else "")
 
 
 class _Discard:

@@ -450,3 +450,24 @@ def test_an_image_list_that_is_not_text_is_a_usage_error(airgap: Airgap, three_i
     listing.write_bytes(b"example/base:1\n\xff\xfe\n")
     refused(run_airgap(airgap.store, "save", "-f", str(listing), "-o", str(tmp_path / "o.tar")),
             "not UTF-8 text at byte 15", code=2)
+
+
+@pytest.mark.parametrize("field", ["Config", "Layers"])
+def test_names_from_an_archive_cannot_reach_the_terminal_raw(airgap: Airgap, three_images: list[str],
+                                                             tmp_path: Path, field: str) -> None:
+    """An escape sequence (or a bidi override) in a name the archive gives is printed
+    escaped: it must not recolour, retitle or rewrite the operator's terminal."""
+    bundle = tmp_path / "b.tar"
+    airgap("save", "-o", str(bundle), three_images[0])
+    members = [(n, d) for n, d in members_of(bundle) if not n.startswith("airgap/") and n != "index.json"]
+    doc = json.loads(dict(members)["manifest.json"])
+    hostile = "blobs/\x1b]0;owned\x07\x1b[2J\u202etxt.exe"
+    if field == "Config":
+        doc[0]["Config"] = hostile
+    else:
+        doc[0]["Layers"][0] = hostile
+    bad = tmp_path / "bad.tar"
+    bad.write_bytes(tar_of([(n, json.dumps(doc).encode() if n == "manifest.json" else d) for n, d in members]))
+    run = run_airgap(tmp_path / "s", "load", "-i", str(bad))
+    refused(run, "blobs/\\x1b]0;owned\\x07\\x1b[2J\\u202etxt.exe")
+    assert not any(c in run.err for c in "\x1b\x07\u202e"), run.err
