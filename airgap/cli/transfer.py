@@ -23,6 +23,7 @@ from ..errors import AirgapError, NotFound, UsageError
 from . import report
 from .context import Context
 from .format import human_size, plural
+from ..words import printable
 from ..space import check_space, disk_full
 
 INVENTORY_MEDIA_TYPE = "application/vnd.airgap.inventory.v1+json"
@@ -216,7 +217,7 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
     ctx.print("Images:")
     for img in p.images:
         names = ", ".join(n.familiar() for n in img.names) or "<none>"
-        plats = ", ".join(str(m.platform) for m in img.manifests)
+        plats = printable(", ".join(str(m.platform) for m in img.manifests))  # from the configs: any text
         ctx.print(f"  {names}  {img.descriptor.digest}  {plats}")
     ctx.print(f"Blobs:      {len(shipped)}, {human_size(sum(d.size for d in shipped))}, all digests and sizes checked"
               + (", layers decompressed and diff_ids checked" if args.verify == "full" else ""))

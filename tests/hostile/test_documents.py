@@ -471,3 +471,11 @@ def test_names_from_an_archive_cannot_reach_the_terminal_raw(airgap: Airgap, thr
     run = run_airgap(tmp_path / "s", "load", "-i", str(bad))
     refused(run, "blobs/\\x1b]0;owned\\x07\\x1b[2J\\u202etxt.exe")
     assert not any(c in run.err for c in "\x1b\x07\u202e"), run.err
+
+
+def test_a_platform_from_a_config_is_printed_escaped(tmp_path: Path) -> None:
+    img = image({"a": b"a"}, config={"architecture": "amd64\x1b[2J", "os": "linux\u202e"})
+    path = oci_archive(tmp_path / "a.tar", [img], [index_entry(img, "docker.io/example/plat:1")])
+    run = run_airgap(tmp_path / "s", "verify", str(path))
+    assert run.code == 0 and "linux\\u202e/amd64\\x1b[2J" in run.out, (run.out, run.err)
+    assert "\x1b" not in run.out + run.err and "\u202e" not in run.out + run.err
