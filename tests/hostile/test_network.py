@@ -204,10 +204,14 @@ def test_serve_answers_malformed_requests(airgap: Airgap, three_images: list[str
             c.sendall(b"POST /v2/x/blobs/uploads/ HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")
             assert c.recv(100).startswith(b"HTTP/1.1 400")
         assert httpx.request("DELETE", f"{url}/v2/x/manifests/y").status_code == 405
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as c:  # an escape sequence for the log
+            c.sendall(b"GET /v2/\x1b]0;owned\x07\\/x HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert c.recv(100).startswith(b"HTTP/1.1 4")
         time.sleep(0.3)
         text = log.read_text()
     assert "Traceback" not in text
-    assert text.count("\n") >= 12, text
+    assert text.count("\n") >= 13, text
+    assert "/v2/\\x1b]0;owned\\x07\\x5c/x" in text and "\x1b" not in text, text
 
 
 def test_serve_keeps_serving_past_idle_and_slow_clients(airgap: Airgap, three_images: list[str]) -> None:
