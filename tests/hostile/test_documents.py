@@ -418,7 +418,7 @@ def test_zstd_window_beyond_the_budget(tmp_path: Path) -> None:
     refused(run_airgap(tmp_path / "s", "load", "-i", str(path)), "window", "MiB")
 
 
-@pytest.mark.parametrize("option", ["--trust", "--exclude-from", "-f"])
+@pytest.mark.parametrize("option", ["--trust", "--sign", "--exclude-from", "-f"])
 def test_files_named_on_the_command_line_are_read_with_a_cap(airgap: Airgap, three_images: list[str],
                                                              tmp_path: Path, option: str) -> None:
     """A key, an inventory (it comes back from the far side) or an image list that is a
