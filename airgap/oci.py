@@ -256,12 +256,14 @@ def parse_config(data: bytes, what: str) -> tuple[dict[str, Any], list[str]]:
     return config, diff_ids(config, what)
 
 
+_KIND_WORDS = {str: "a string", dict: "an object", bool: "true or false"}
+
+
 def _typed(obj: dict[str, Any], fields: tuple[str, ...], kind: type, what: str, prefix: str) -> None:
     for name in fields:
         value = obj.get(name)
         if value is not None and not isinstance(value, kind):
-            raise FormatError(f"{what}: config field {prefix + name!r} must be "
-                              f"{'a string' if kind is str else 'an object' if kind is dict else 'true or false'}, "
+            raise FormatError(f"{what}: config field {prefix + name!r} must be {_KIND_WORDS[kind]}, "
                               f"not {type(value).__name__}")
 
 

@@ -117,12 +117,14 @@ def _tmpfile_works(tmp: Path) -> str:
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` may run: only "no such process" says it does not (another user's
+    process, or a number no pid can be, is kept)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except (PermissionError, OverflowError):
-        return True
+        pass
     return True
 
 
@@ -297,7 +299,7 @@ class Store:
             return
         for entry in entries:
             pid = entry.name.split("-", 1)[0]
-            if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            if not pid.isdigit() or _alive(int(pid)):
                 continue
             with contextlib.suppress(OSError):
                 os.unlink(entry.path)
@@ -548,11 +550,6 @@ class Transaction:
             raise
         self.stage(path, desc.digest)
         return True
-
-    def size_of(self, digest: str) -> int:
-        """The size of a blob staged here or stored."""
-        path = self._staged.get(digest)
-        return path.stat().st_size if path is not None else self.store.blob_size(digest)
 
     def stage(self, path: Path, digest: str) -> None:
         """Take over a verified blob in the resume area (``StagedFile.finish``)."""

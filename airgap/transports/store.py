@@ -70,10 +70,11 @@ class StoreSink:
 
     def begin(self, plan: Plan) -> None:
         """A blob the store has is not read again: the size the images give it must be the
-        size it has (a manifest that says otherwise lies, and would be stored unchecked)."""
+        size it has (a manifest that says otherwise lies, and would be stored unchecked).
+        Nothing is staged yet (one transfer per transaction): what it has is stored."""
         for digest, desc in plan.blobs.items():
-            if self.txn.has_blob(digest):
-                size = self.txn.size_of(digest)
+            if self.txn.has_blob(digest):  # with --repair, a damaged blob is not "had"
+                size = self.txn.store.blob_size(digest)
                 if size != desc.size:
                     raise IntegrityError(f"{plan.labels.get(digest, 'blob')}: listed at {desc.size} bytes, but "
                                          f"blob {digest} has {size} (if the store's copy is damaged, "

@@ -119,6 +119,24 @@ def test_load_repair(airgap: Airgap, three_images: list[str], tmp_path: Path, ma
     assert site("store", "check").out.startswith("OK:")
 
 
+def test_a_stored_blob_cut_short_is_refused_then_repaired(airgap: Airgap, three_images: list[str],
+                                                          tmp_path: Path, make_airgap: Any) -> None:
+    """A stored layer of the wrong size is not taken as present: a plain load refuses
+    (pointing at --repair), and --repair replaces it."""
+    bundle = _bundle(airgap, tmp_path, *three_images)
+    site = make_airgap("site")
+    site("load", "-i", str(bundle))
+    layer = _blob(site.store, _layer_of(site, three_images[1]))
+    good = layer.read_bytes()
+    layer.chmod(0o644)
+    layer.write_bytes(good[:-512])
+    res = site("load", "-i", str(bundle), ok=False)
+    assert res.code == 3 and f"but blob sha256:{layer.name} has {len(good) - 512}" in res.err, res.err
+    assert "load --repair" in res.err
+    assert "Repaired damaged blob" in site("load", "--repair", "-i", str(bundle)).err
+    assert layer.read_bytes() == good
+
+
 def _piped(cmd: list[str], f: Any) -> subprocess.CompletedProcess[str]:
     """Run ``cmd`` with ``f`` arriving through a pipe (not a seekable file)."""
     cat = subprocess.Popen(["cat"], stdin=f, stdout=subprocess.PIPE)
@@ -403,16 +421,27 @@ def test_kill_9_leaves_no_partial_file(airgap: Airgap, three_images: list[str], 
     assert target("store", "check").out.startswith("OK:")
 
 
-def test_names_left_by_killed_writers_are_swept(airgap: Airgap, three_images: list[str]) -> None:
+def test_names_left_by_killed_writers_are_swept(airgap: Airgap, three_images: list[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """A writer killed between naming a temp file and renaming it leaves ``.tmp/PID-...``:
-    the next writer removes those of dead processes and keeps those of live ones."""
+    the next writer removes those of dead processes and keeps those of live ones, of
+    processes it may not signal, and names no pid can have."""
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
+    other_user = 4_000_000  # beyond pid_max: os.kill is made to answer as for another user's
     tmp = airgap.store / ".tmp"
-    for name in (f"{dead.pid}-140001-link", f"{dead.pid}-x8k2p", "1-140001-link", "junk"):
+    kept = ["1-140001-link", f"{other_user}-x", "9" * 30 + "-x", "junk"]
+    for name in (f"{dead.pid}-140001-link", f"{dead.pid}-x8k2p", *kept):
         (tmp / name).write_bytes(b"half")
+    kill = os.kill
+
+    def signal_as_non_root(pid: int, sig: int) -> None:
+        if pid == other_user:
+            raise PermissionError(1, "Operation not permitted")
+        kill(pid, sig)
+    monkeypatch.setattr(os, "kill", signal_as_non_root)
     airgap("tag", three_images[0], "example/again:1")
-    assert sorted(p.name for p in tmp.iterdir()) == ["1-140001-link", "junk"]  # pid 1 runs
+    assert sorted(p.name for p in tmp.iterdir()) == sorted(kept)  # pid 1 runs
 
 
 def test_a_staged_file_replaces_or_takes_a_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
