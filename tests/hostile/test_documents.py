@@ -241,6 +241,7 @@ def test_invalid_references_inside_archives_are_damage(airgap: Airgap, three_ima
     ("docker.io/library/" + "x" * 300 + ":1", "255"), ("docker.io/library/app:1\n", "invalid reference"),
     ("docker.io/library/app:tãg", "invalid reference"),
     ("sha256:" + "0" * 64, "reads as an image ID"),
+    ("docker.io/UPPER\x1b]0;owned\x07/app:1", "UPPER\\x1b]0;owned\\x07/app) must be lowercase"),
 ])
 def test_ignored_names_are_said(tmp_path: Path, name: str, why: str) -> None:
     img = image({"a": b"a"})
@@ -248,7 +249,7 @@ def test_ignored_names_are_said(tmp_path: Path, name: str, why: str) -> None:
     run = run_airgap(tmp_path / "s", "load", "-i", str(path))
     assert run.code == 0, run.err
     assert "ignored the name" in run.err and why in run.err, run.err
-    assert "Loaded image ID" in run.out
+    assert "Loaded image ID" in run.out and "\x1b" not in run.err
 
 
 def test_names_that_collide_after_normalization(tmp_path: Path) -> None:
