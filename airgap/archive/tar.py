@@ -26,6 +26,8 @@ MAX_LINK_DEPTH = 16
 MAX_PAX = 1 << 20          # a PAX extended header, as Go's archive/tar caps it
 MAX_MEMBERS = 200_000      # headers in one archive (a 16,000-layer image has ~16,000)
 MAX_MEMBER_SIZE = 1 << 42  # 4 TiB: any larger size field is damage, not a layer
+MAX_NAME = 4096            # PATH_MAX: Docker could not create a longer name either
+MAX_NAME_BYTES = 32 << 20  # names held to tell duplicates (a 16,000-layer archive: ~5 MiB)
 _OCTAL = re.compile(rb"[0-7]*")
 _DECIMAL = re.compile(rb"[0-9]+")
 _NUMERIC_FIELDS = (("mode", 100, 108), ("uid", 108, 116), ("gid", 116, 124), ("size", 124, 136),
@@ -92,20 +94,15 @@ class TarIndex:
         end = f.tell()
         f.seek(0)
         headers = TarStream(f, self.archive, seekable=True, end=end)
-        seen_dirs: set[str] = set()
         while (m := headers.next()) is not None:
-            self._add(m, f.tell(), end, seen_dirs)
+            self._add(m, f.tell(), end)
         for name in self._links:
             self.lookup(name)  # every link must resolve inside the archive
 
-    def _add(self, m: tarfile.TarInfo, offset: int, end: int, seen_dirs: set[str]) -> None:
-        archive = self.archive
-        name = clean_name(m.name, archive)
+    def _add(self, m: tarfile.TarInfo, offset: int, end: int) -> None:
+        archive, name = self.archive, m.name  # a clean name, given once (TarStream)
         if m.isdir():
-            seen_dirs.add(name)
             return
-        if name in self.files or name in self._links or name in seen_dirs:
-            raise FormatError(f"{archive}: duplicate member {name!r}")
         if m.isreg():
             if m.issparse():
                 raise FormatError(f"{archive}: member {name!r} is a sparse file")
@@ -237,6 +234,8 @@ class TarStream:
         self._first = True  # the first header tells a tar from something else
         self._headers = 0
         self._pos = 0  # bytes consumed so far (headers, data, padding)
+        self._kinds: dict[str, bool] = {}  # every name placed so far, and its parents: is a directory
+        self._name_bytes = 0
 
     @property
     def consumed(self) -> int:
@@ -329,7 +328,46 @@ class TarStream:
                 self._pos += ti.size  # counted as read: the caller reads it, or _finish skips it
             if self._pos <= start:  # cannot happen with the checks above; never loop on input
                 raise FormatError(f"{self.archive}: damaged tar header at offset {start}")
+            ti.name = self._place(ti)
             return ti
+
+    def _place(self, ti: tarfile.TarInfo) -> str:
+        """The member's clean name, once it is known to name one thing: a name given twice
+        (directories aside), a name that is a file and a directory, or a member under a
+        file or link is refused. Docker's untar lets the later member replace the earlier
+        one, so what it loads would not be what airgap checked."""
+        name = clean_name(ti.name, self.archive)
+        is_dir = ti.isdir()
+        if not name:
+            if is_dir:
+                return name  # the archive's root, "./"
+            raise FormatError(f"{self.archive}: member {ti.name!r} has no name")
+        if len(name) > MAX_NAME:
+            raise FormatError(f"{self.archive}: member name of {len(name)} bytes ({name[:60]!r}…); "
+                              f"at most {MAX_NAME} are allowed")
+        known = self._kinds.get(name)
+        if known is not None and not (known and is_dir):
+            raise FormatError(f"{self.archive}: duplicate member {name!r}"
+                              + ("" if known == is_dir else " (a directory and a file)"))
+        parent = name
+        while "/" in parent:
+            parent = parent.rsplit("/", 1)[0]
+            kind = self._kinds.get(parent)
+            if kind:
+                break  # its own parents were placed with it
+            if kind is not None:
+                raise FormatError(f"{self.archive}: member {name!r} lies under {parent!r}, which is not "
+                                  "a directory")
+            self._place_name(parent, True)
+        self._place_name(name, is_dir)
+        return name
+
+    def _place_name(self, name: str, is_dir: bool) -> None:
+        self._name_bytes += len(name)
+        if self._name_bytes > MAX_NAME_BYTES:
+            raise FormatError(f"{self.archive}: more than {MAX_NAME_BYTES >> 20} MiB of member names; "
+                              "no image archive has that many")
+        self._kinds[name] = is_dir
 
     def _check_size(self, ti: tarfile.TarInfo) -> None:
         if ti.size < 0 or ti.size > MAX_MEMBER_SIZE:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from ..archive.input import Prefixed, read_head
 from ..archive.split import JoinedFile
-from ..archive.tar import TarStream, clean_name
+from ..archive.tar import TarStream
 from ..bundle import MAX_BUNDLE_JSON, Bundle
 from ..digest import STREAM_BUFFER, check_bytes, copy_verified
 from ..errors import AirgapError, FormatError
@@ -59,7 +59,7 @@ def read_bundle_head(f: BinaryIO, name: str) -> tuple[bytes | None, bytes | None
             m = tar.next()
             while m is not None and m.isdir():
                 m = tar.next()
-            if m is None or not m.isreg() or clean_name(m.name, name) != member or m.size > limit:
+            if m is None or not m.isreg() or m.name != member or m.size > limit:
                 break
             found.append(tar.data().read())
     finally:
@@ -107,7 +107,6 @@ class StreamedBundle:
             m = self.tar.next()
             if m is None or not m.isdir():
                 return m
-            clean_name(m.name, self.name)
 
     def _data(self, m: tarfile.TarInfo, limit: int) -> bytes:
         if m.size > limit:
@@ -119,7 +118,7 @@ class StreamedBundle:
 
     def _read_first(self, member: str, limit: int, optional: bool = False) -> bytes | None:
         m = self._next()
-        if m is not None and clean_name(m.name, self.name) == member and m.isreg():
+        if m is not None and m.name == member and m.isreg():
             return self._data(m, limit)
         if not optional:
             raise FormatError(f"{self.name}: not an airgap bundle: it does not start with {member}")
@@ -135,9 +134,7 @@ class StreamedBundle:
         seen: set[str] = {BUNDLE_JSON, BUNDLE_SIG}
         try:
             while (m := self._next()) is not None:
-                name = clean_name(m.name, self.name)
-                if name in seen:
-                    raise FormatError(f"{self.name}: duplicate member {name!r}")
+                name = m.name  # clean, and given once (TarStream)
                 seen.add(name)
                 if not m.isreg():
                     raise FormatError(f"{self.name}: member {name} is not a regular file; bundles hold only files")

@@ -37,6 +37,16 @@ HEADER_CASES = {
     "old GNU sparse member": header(b"blobs/x", size_int=512, typeflag=b"S") + b"x" * 512 + END,
     "GNU volume header": header(b"vol", typeflag=b"V") + END,
     "bad checksum field": header(b"blobs/x", chksum=b"12x4567\0") + END,
+    # one name, two things: Docker's untar replaces the first with the second, so what it
+    # loads is not what a reader that kept the first one checked
+    "a directory over a file": member(b"manifest.json", b"[]") + header(b"manifest.json/", typeflag=b"5") + END,
+    "a file over a directory": header(b"blobs/", typeflag=b"5") + member(b"blobs", b"x") + END,
+    "a file over an earlier member's directory": member(b"blobs/sha256/x", b"x") + member(b"blobs", b"x") + END,
+    "a member under a file": member(b"blobs", b"x") + member(b"blobs/sha256/x", b"x") + END,
+    "a member under a link": header(b"blobs", typeflag=b"2", linkname=b"other") + member(b"blobs/x", b"") + END,
+    "a link over a file": member(b"x", b"x") + header(b"./x", typeflag=b"2", linkname=b"y") + END,
+    "a file with no name": member(b"./", b"x") + END,
+    "a name longer than PATH_MAX": pax({b"path": b"a/" * 2100 + b"x"}) + member(b"x", b"") + END,
 }
 
 
