@@ -72,6 +72,18 @@ def load_json(data: bytes, what: str, max_containers: int = MAX_CONTAINERS) -> A
         raise FormatError(f"{what}: not valid JSON: {exc}") from None
 
 
+def one_spelling(obj: dict[str, Any], fields: tuple[str, ...], what: str) -> None:
+    """Refuse a key that is one of ``fields`` in another case (``LAYERS``, ``Digest``,
+    ``ſize``): Go's encoding/json, which Docker, containerd and the registry read these
+    documents with, takes it for the field, so they would read what airgap did not check."""
+    folded = {f.casefold(): f for f in fields}
+    for key in obj:
+        name = folded.get(key.casefold())
+        if name is not None and key != name:
+            raise FormatError(f"{what}: field {key[:100]!r} is {name!r} spelled another way; Docker and "
+                              f"containerd would read it as {name!r}, airgap refuses the ambiguity")
+
+
 def need_str(value: Any, what: str, field: str) -> str:
     if not isinstance(value, str):
         raise FormatError(f"{what}: {field} must be a string, not {type(value).__name__}")
@@ -125,6 +137,13 @@ def parse_platform(text: str) -> Platform:
     return Platform(*parts)
 
 
+# the fields of the documents Go programs read into structs (case-insensitively)
+_MANIFEST_FIELDS = ("schemaVersion", "mediaType", "artifactType", "config", "layers", "manifests", "subject",
+                    "annotations")
+_DESCRIPTOR_FIELDS = ("mediaType", "artifactType", "digest", "size", "urls", "annotations", "platform", "data")
+_PLATFORM_FIELDS = ("architecture", "os", "os.version", "os.features", "variant", "features")
+
+
 @dataclass(frozen=True)
 class Descriptor:
     media_type: str
@@ -138,6 +157,7 @@ class Descriptor:
     def from_json(cls, obj: Any, what: str) -> Descriptor:
         if not isinstance(obj, dict):
             raise FormatError(f"{what}: descriptor is not an object")
+        one_spelling(obj, _DESCRIPTOR_FIELDS, what)
         digest, size = obj.get("digest"), obj.get("size")
         validate_digest(digest, what)
         if not isinstance(size, int) or isinstance(size, bool) or size < 0 or size > 1 << 50:
@@ -147,6 +167,7 @@ class Descriptor:
         if plat is not None:
             if not isinstance(plat, dict):
                 raise FormatError(f"{what}: descriptor of {digest}: platform must be an object")
+            one_spelling(plat, _PLATFORM_FIELDS, what)
             fields = [plat.get(k, "") for k in ("os", "architecture", "variant")]
             if not all(isinstance(f, str) for f in fields):
                 raise FormatError(f"{what}: descriptor of {digest}: platform fields must be strings")
@@ -195,6 +216,7 @@ def parse_manifest(data: bytes, what: str, declared: str | None = None) -> Manif
     doc = load_json(data, what)
     if not isinstance(doc, dict):
         raise FormatError(f"{what}: not a JSON object")
+    one_spelling(doc, _MANIFEST_FIELDS, what)
     mt = doc.get("mediaType") or (OCI_INDEX if "manifests" in doc else OCI_MANIFEST)
     if not isinstance(mt, str):
         raise FormatError(f"{what}: mediaType must be a string")
@@ -238,10 +260,12 @@ def parse_config(data: bytes, what: str) -> tuple[dict[str, Any], list[str]]:
     config = load_json(data, what)
     if not isinstance(config, dict):
         raise FormatError(f"{what}: not a JSON object")
+    one_spelling(config, (*_CONFIG_STRINGS, *_CONFIG_OBJECTS, "rootfs", "history", "os.features"), what)
     _typed(config, _CONFIG_STRINGS, str, what, "")
     _typed(config, _CONFIG_OBJECTS, dict, what, "")
     rootfs = config.get("rootfs")
     if isinstance(rootfs, dict):
+        one_spelling(rootfs, ("type", "diff_ids"), what)
         _typed(rootfs, ("type",), str, what, "rootfs.")
     features = config.get("os.features")
     if features is not None and not (isinstance(features, list) and all(isinstance(f, str) for f in features)):
@@ -251,6 +275,7 @@ def parse_config(data: bytes, what: str) -> tuple[dict[str, Any], list[str]]:
         for i, entry in enumerate(need_list(history, what, "config field 'history'", MAX_CONTAINERS)):
             if not isinstance(entry, dict):
                 raise FormatError(f"{what}: config field 'history[{i}]' must be an object")
+            one_spelling(entry, (*_HISTORY_STRINGS, "empty_layer"), what)
             _typed(entry, _HISTORY_STRINGS, str, what, f"history[{i}].")
             _typed(entry, ("empty_layer",), bool, what, f"history[{i}].")
     return config, diff_ids(config, what)

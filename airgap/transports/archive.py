@@ -19,7 +19,7 @@ from ..layers import compression, uncompressed_digest
 from ..oci import (ANNOTATION_ATTACHMENT, ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME,
                    ANNOTATION_SUBJECT, INDEX_TYPES, MAX_DOCUMENT, attached,
                    OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD,
-                   OCI_MANIFEST, MAX_LAYERS, Descriptor, is_uncompressed_layer, load_json, parse_config,
+                   OCI_MANIFEST, MAX_LAYERS, Descriptor, is_uncompressed_layer, load_json, one_spelling, parse_config,
                    need_list, need_str, parse_manifest)
 from ..reference import Reference, parse_reference
 from ..timeutil import parse_time
@@ -176,6 +176,7 @@ class ArchiveSource:
         doc = self._json("index.json")
         if not isinstance(doc, dict):
             raise FormatError(f"{self.name}: index.json is not a JSON object")
+        one_spelling(doc, ("schemaVersion", "mediaType", "manifests", "annotations"), f"{self.name}: index.json")
         items = need_list(doc.get("manifests"), f"{self.name}: index.json", "manifests", MAX_ENTRIES)
         out: list[SourceImage] = []
         by_digest: dict[str, SourceImage] = {}
@@ -216,8 +217,10 @@ class ArchiveSource:
         out: list[SourceImage] = []
         for i, entry in enumerate(entries):
             what = f"{self.name}: manifest.json entry {i}"
-            if not isinstance(entry, dict) or not isinstance(entry.get("Config"), str) \
-                    or not isinstance(entry.get("Layers"), list):
+            if not isinstance(entry, dict):
+                raise FormatError(f"{what}: needs Config and Layers")
+            one_spelling(entry, ("Config", "RepoTags", "Layers", "Parent", "LayerSources"), what)
+            if not isinstance(entry.get("Config"), str) or not isinstance(entry.get("Layers"), list):
                 raise FormatError(f"{what}: needs Config and Layers")
             for layer in need_list(entry["Layers"], what, "Layers", MAX_LAYERS):
                 need_str(layer, what, "each of Layers")

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from airgap.digest import sha256_digest
-from airgap.oci import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
+from airgap.oci import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_LAYER, OCI_MANIFEST
 
-from ..builders import image, index_entry, layer_tar, members_of, oci_archive, resign, tar_of
+from ..builders import desc, image, index_entry, layer_tar, members_of, oci_archive, resign, tar_of
 from ..conftest import Airgap, snapshot
 from .limits import refused, run_airgap
 
@@ -480,3 +480,61 @@ def test_a_platform_from_a_config_is_printed_escaped(tmp_path: Path) -> None:
     run = run_airgap(tmp_path / "s", "verify", str(path))
     assert run.code == 0 and "linux\\u202e/amd64\\x1b[2J" in run.out, (run.out, run.err)
     assert "\x1b" not in run.out + run.err and "\u202e" not in run.out + run.err
+
+
+def _respelled(img: Any, edit: Any) -> Any:
+    """``img`` with ``edit`` applied to its manifest document, the digests made right."""
+    from ..builders import Image
+    doc = json.loads(img.manifest)
+    edit(doc)
+    raw = json.dumps(doc).encode()
+    return Image(raw, {**img.blobs, sha256_digest(raw): raw})
+
+
+@pytest.mark.parametrize("where", ["manifest", "layer descriptor", "config descriptor", "platform",
+                                   "index.json", "config", "rootfs", "history", "manifest.json"])
+def test_a_field_spelled_in_another_case_is_refused(tmp_path: Path, where: str) -> None:
+    """Go's encoding/json matches field names case-insensitively (and folds ſ to s, K to k):
+    Docker and containerd would read ``LAYERS`` or ``ſize`` as the field, airgap would not."""
+    other = layer_tar({"evil": b"evil"})
+    config: dict[str, Any] = {}
+    if where == "config":
+        config = {"RootFS": {"type": "layers", "diff_ids": [sha256_digest(other)]}}
+    if where == "rootfs":
+        config = {"rootfs": {"type": "layers", "diff_ids": [sha256_digest(layer_tar({"a": b"a"}))],
+                             "Diff_IDs": [sha256_digest(other)]}}
+    if where == "history":
+        config = {"history": [{"created_by": "COPY a /", "Created_By": "COPY evil /"}]}
+    img = image({"a": b"a"}, config=config)
+    entry = index_entry(img, "docker.io/example/spelled:1")
+    if where == "manifest":
+        img = _respelled(img, lambda d: d.update(LAYERS=[desc(OCI_LAYER, other)]))
+    if where == "layer descriptor":
+        img = _respelled(img, lambda d: d["layers"][0].update({"\u017fize": 1}))
+    if where == "config descriptor":
+        img = _respelled(img, lambda d: d["config"].update(Digest=sha256_digest(b"{}")))
+    entry = index_entry(img, "docker.io/example/spelled:1")
+    if where == "platform":
+        entry["platform"] = {"os": "linux", "architecture": "amd64", "Architecture": "arm64"}
+    index = None
+    if where == "index.json":
+        index = json.dumps({"schemaVersion": 2, "manifests": [entry], "Manifests": []}).encode()
+    path = oci_archive(tmp_path / "a.tar", [img], [entry], index=index)
+    if where == "manifest.json":
+        members = members_of(path)
+        doc = [{"Config": f"blobs/sha256/{img.config_digest[7:]}", "config": "blobs/sha256/x",
+                "RepoTags": ["example/spelled:1"],
+                "Layers": [f"blobs/sha256/{d['digest'][7:]}" for d in json.loads(img.manifest)["layers"]]}]
+        path.write_bytes(tar_of([*members, ("manifest.json", json.dumps(doc).encode())]))
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(path)), "spelled another way")
+    assert not [p for p in (tmp_path / "s").glob("blobs/sha256/*")]
+
+
+def test_maps_may_hold_keys_in_any_case(tmp_path: Path) -> None:
+    """Labels and annotations are maps, not fields: ``Version`` and ``version`` both load."""
+    img = image({"a": b"a"}, config={"config": {"Labels": {"Version": "1", "version": "2"}}})
+    entry = index_entry(img, "docker.io/example/labels:1")
+    entry["annotations"] = {**entry["annotations"], "Org": "a", "org": "b"}
+    path = oci_archive(tmp_path / "a.tar", [img], [entry])
+    run = run_airgap(tmp_path / "s", "load", "-i", str(path))
+    assert run.code == 0 and "Loaded image: example/labels:1" in run.out, run.err

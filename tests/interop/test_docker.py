@@ -191,3 +191,25 @@ def test_a_config_docker_cannot_read_is_refused_by_both(docker: Docker, airgap: 
     assert docker("load", "-i", str(archive), check=False).returncode != 0
     res = airgap("load", "-i", str(archive), ok=False)
     assert res.code == 3 and "config field" in res.err, res.err
+
+
+def test_docker_reads_a_field_in_another_case_so_airgap_refuses_it(docker: Docker, airgap: Airgap,
+                                                                   tmp_path: Path) -> None:
+    """Go's JSON reader matches field names in any case, the last one winning: given
+    ``Config`` and then ``config``, the engine loads the second image. airgap, reading
+    ``Config``, would have checked the first: it refuses the archive instead."""
+    from airgap.digest import sha256_digest
+    from ..builders import layer_tar, tar_of
+    layer = layer_tar({"a.txt": b"a\n"})
+    configs = [json.dumps({"architecture": "amd64", "os": "linux", "comment": which,
+                           "rootfs": {"type": "layers", "diff_ids": [sha256_digest(layer)]}}).encode()
+               for which in ("checked", "loaded")]
+    manifest = (b'[{"Config": "a.json", "RepoTags": ["example/spelled:1"], "Layers": ["layer.tar"], '
+                b'"config": "b.json"}]')
+    archive = tmp_path / "spelled.tar"
+    archive.write_bytes(tar_of([("a.json", configs[0]), ("b.json", configs[1]), ("layer.tar", layer),
+                                ("manifest.json", manifest)]))
+    docker("load", "-i", str(archive))
+    assert json.loads(docker("inspect", "example/spelled:1").stdout)[0]["Id"] == sha256_digest(configs[1])
+    res = airgap("load", "-i", str(archive), ok=False)
+    assert res.code == 3 and "spelled another way" in res.err, res.err
