@@ -65,7 +65,7 @@ def load_json(data: bytes, what: str, max_containers: int = MAX_CONTAINERS) -> A
         raise FormatError(f"{what}: more than {max_containers} JSON objects and arrays; "
                           "refusing to parse it")
     try:
-        return json.loads(data)
+        return json.loads(data, parse_constant=_not_json)
     except RecursionError:
         raise FormatError(f"{what}: JSON nested too deeply") from None
     except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, and numbers too long
@@ -82,6 +82,11 @@ def one_spelling(obj: dict[str, Any], fields: tuple[str, ...], what: str) -> Non
         if name is not None and key != name:
             raise FormatError(f"{what}: field {key[:100]!r} is {name!r} spelled another way; Docker and "
                               f"containerd would read it as {name!r}, airgap refuses the ambiguity")
+
+
+def _not_json(word: str) -> Any:
+    """Python's reader takes NaN and Infinity; JSON (and Go's reader) does not."""
+    raise ValueError(f"{word} is not a JSON value")
 
 
 def need_str(value: Any, what: str, field: str) -> str:

@@ -538,3 +538,20 @@ def test_maps_may_hold_keys_in_any_case(tmp_path: Path) -> None:
     path = oci_archive(tmp_path / "a.tar", [img], [entry])
     run = run_airgap(tmp_path / "s", "load", "-i", str(path))
     assert run.code == 0 and "Loaded image: example/labels:1" in run.out, run.err
+
+
+@pytest.mark.parametrize("word", ["NaN", "Infinity", "-Infinity"])
+def test_numbers_json_does_not_have_are_refused(tmp_path: Path, word: str) -> None:
+    """Python's JSON reader takes NaN and Infinity, Go's refuses them: a config holding one
+    would be stored, and `docker load` of it fail."""
+    layers = [layer_tar({"a": b"a"})]
+    img = image(layers=layers, config={"config": {"Healthcheck": {"Interval": 0}}})
+    raw = img.blobs[img.config_digest].replace(b'"Interval":0', b'"Interval":' + word.encode())
+    from ..builders import Image
+    manifest = json.loads(img.manifest)
+    manifest["config"] = desc(manifest["config"]["mediaType"], raw)
+    doc = json.dumps(manifest).encode()
+    img = Image(doc, {**{d: b for d, b in img.blobs.items() if d != img.config_digest}, sha256_digest(raw): raw,
+                      sha256_digest(doc): doc})
+    path = oci_archive(tmp_path / "a.tar", [img], [index_entry(img, "docker.io/example/nan:1")])
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(path)), f"{word} is not a JSON value")
