@@ -391,6 +391,11 @@ class TarStream:
                 raise FormatError(f"{self.archive}: not a tar archive (it looks like "
                                   f"{looks_like(block)})") from None
             raise FormatError(f"{self.archive}: damaged tar header ({exc})") from None
+        if ti.type not in tarfile.GNU_TYPES:  # the name prefix as Go reads it (tarfile: always)
+            prefix = block[345:476 if block[508:512] == b"tar\0" else 500]  # star keeps times after 131
+            prefix = prefix.split(b"\0", 1)[0] if block[257:263] == b"ustar\0" else b""  # GNU, V7: none
+            name = block[:100].split(b"\0", 1)[0]
+            ti.name = (prefix + b"/" + name if prefix else name).decode("utf-8", "surrogateescape")
         return ti
 
     def data(self) -> _Bounded:

@@ -46,6 +46,14 @@ HEADER_CASES = {
     "a member under a link": header(b"blobs", typeflag=b"2", linkname=b"other") + member(b"blobs/x", b"") + END,
     "a link over a file": member(b"x", b"x") + header(b"./x", typeflag=b"2", linkname=b"y") + END,
     "a file with no name": member(b"./", b"x") + END,
+    # the name prefix as Go reads it: in POSIX ustar headers only (GNU keeps times there,
+    # V7 has none), 131 bytes of it in star's: the name Docker reads is the one checked
+    "a GNU header's times read as a prefix": member(b"blobs", b"x")
+                                             + header(b"blobs", magic=b"ustar  \x00", prefix=b"zz") + END,
+    "a V7 header's bytes read as a prefix": member(b"blobs", b"x") + header(b"blobs", magic=b"\0" * 8, prefix=b"zz")
+                                            + END,
+    "a star header's times read as a prefix": header(b"x", prefix=b"a" * 131)
+                                              + header(b"x", prefix=b"a" * 131 + b"0000000000\0", tail=b"tar\0") + END,
     "a name longer than PATH_MAX": pax({b"path": b"a/" * 2100 + b"x"}) + member(b"x", b"") + END,
 }
 
