@@ -178,11 +178,9 @@ def open_input(path: str, spool_dir: Path | None, stdin: BinaryIO | None = None,
         name = "stdin"
         seekable = _seekable(raw)
         if not seekable:
-            _widen_pipe(raw)
-        if not seekable and on_read is not None:
-            raw = io.BufferedReader(Counting(raw, on_read), STREAM_BUFFER)
+            raw = _pipe(raw, on_read)
     else:
-        raw, name, seekable = _open_path(path)
+        raw, name, seekable = _open_path(path, on_read)
     volumes = raw if isinstance(raw, JoinedFile) else None
     try:
         head = read_head(raw, 32)
@@ -205,21 +203,34 @@ def open_input(path: str, spool_dir: Path | None, stdin: BinaryIO | None = None,
         raise
 
 
-def _open_path(path: str) -> tuple[BinaryIO, str, bool]:
-    from .sevenzip import is_7z, open_7z
+def _pipe(raw: BinaryIO, on_read: Callable[[int], None] | None) -> BinaryIO:
+    """A pipe read as a stream: a wider pipe buffer, and every byte counted for progress."""
+    _widen_pipe(raw)
+    return io.BufferedReader(Counting(raw, on_read), STREAM_BUFFER) if on_read is not None else raw
+
+
+def _open_path(path: str, on_read: Callable[[int], None] | None) -> tuple[BinaryIO, str, bool]:
+    """A split bundle, a .7z, a file, or a FIFO (``<(…)``, ``/dev/stdin`` on a pipe):
+    opened once, for a FIFO's bytes are gone once read."""
+    import stat
+    from .sevenzip import MAGIC, open_7z
     from .split import open_split, split_base
     base = split_base(path)
     if base is not None:
         joined, name = open_split(base)
         return joined, name, True  # type: ignore[return-value]
-    if is_7z(path):
-        return (*open_7z(path), False)
     try:
-        return open(path, "rb"), path, True
+        f = open(path, "rb")
     except FileNotFoundError:
         raise NotFound(f"{path}: no such file") from None
     except IsADirectoryError:
         raise AirgapError(f"{path}: is a directory, not an archive") from None
+    if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+        return _pipe(f, on_read), path, False
+    if os.pread(f.fileno(), len(MAGIC), 0) == MAGIC:
+        f.close()
+        return (*open_7z(path), False)
+    return f, path, True
 
 
 def spool(stream: BinaryIO, spool_dir: Path | None, name: str) -> BinaryIO:

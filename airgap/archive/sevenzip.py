@@ -19,14 +19,6 @@ from ..errors import FormatError
 MAGIC = b"7z\xbc\xaf\x27\x1c"
 
 
-def is_7z(path: str) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return f.read(6) == MAGIC
-    except OSError:
-        return False
-
-
 def _damaged(path: str, exc: BaseException) -> FormatError:
     return FormatError(f"{path}: damaged 7z archive ({type(exc).__name__}: {exc})")
 

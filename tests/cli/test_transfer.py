@@ -666,6 +666,32 @@ def test_pipe_loads_stream_bundles_and_spool_others(airgap: Airgap, three_images
     assert sorted(i for i in other("images", "-q").out.split()) == sorted(airgap.image_id(n)[7:19] for n in three_images)
 
 
+@pytest.mark.parametrize("kind", ["bundle", "foreign", "gzip"])
+def test_a_fifo_named_by_i_is_read_as_a_pipe(airgap: Airgap, three_images: list[str], make_airgap,
+                                             tmp_path: Path, kind: str) -> None:
+    """``-i <(ssh host cat b.tar)``, ``-i /dev/stdin`` or a named FIFO: opened once and read
+    as a stream (it cannot seek, and its first bytes must not be taken by a look at them)."""
+    import gzip
+    bundle = _bundle(airgap, tmp_path, *three_images)
+    if kind == "foreign":
+        rewrite_tar(bundle, tmp_path / "foreign.tar", lambda m, d: [] if m.name.startswith("airgap") else [(m, d)])
+        bundle = tmp_path / "foreign.tar"
+    if kind == "gzip":
+        (tmp_path / "b.tar.gz").write_bytes(gzip.compress(bundle.read_bytes(), 1))
+        bundle = tmp_path / "b.tar.gz"
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    cat = subprocess.Popen(f"cat {bundle} > {fifo}", shell=True)
+    site = make_airgap("site")
+    res = subprocess.run([sys.executable, "-m", "airgap", "--store", str(site.store), "--progress", "none", "load",
+                          "-i", str(fifo)], capture_output=True, timeout=120)
+    cat.wait(timeout=30)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.decode().splitlines() == [f"Loaded image: {n}" for n in three_images]
+    for n in three_images:
+        assert site.image_id(n) == airgap.image_id(n)
+
+
 @pytest.mark.parametrize("damage", ["layer", "truncate", "unlisted", "duplicate", "missing"])
 def test_pipe_refuses_bad_bundles(airgap: Airgap, three_images: list[str], make_airgap, tmp_path: Path,
                                   damage: str) -> None:
