@@ -287,11 +287,34 @@ def _source_date() -> str | None:
     return None
 
 
-def _check_output(path: str | None, split: int | None, p: Plan) -> None:
+def _destination(path: str | None) -> str:
+    """What ``-o`` names: ``stdout`` (``-``, or a name of our standard output such as
+    /dev/stdout), ``stream`` (a FIFO, a device, a symbolic link: written through as it
+    is, never replaced by a file: ``-o /dev/null`` as root must not replace /dev/null),
+    or ``file`` (written beside it and renamed into place when whole)."""
+    import stat
+    if path in (None, "-"):
+        return "stdout"
+    try:
+        if stat.S_ISLNK(os.lstat(path).st_mode) and not os.path.exists(path):
+            return "stream"  # a link to a file yet to be made: made through it
+        st = os.stat(path)
+    except OSError:
+        return "file"  # missing (or unreadable: opening it says why)
+    try:
+        out = os.fstat(sys.stdout.fileno())
+        if (st.st_dev, st.st_ino) == (out.st_dev, out.st_ino):
+            return "stdout"
+    except (OSError, ValueError):
+        pass  # no standard output
+    return "stream" if os.path.islink(path) or not stat.S_ISREG(st.st_mode) else "file"
+
+
+def _check_output(path: str | None, dest: str, split: int | None, p: Plan) -> None:
     """Before a byte is written: the directory exists, the bundle fits, and a FAT
     filesystem (USB sticks) can hold each file (FAT32 files end at 4 GiB - 1)."""
-    if path in (None, "-"):
-        return
+    if path is None or dest == "stdout" or (dest == "stream" and split is None):
+        return  # parts of a split save are files beside the stream's name
     from ..space import FAT32_MAX, is_fat
     target = Path(path)
     parent = target.parent
@@ -310,10 +333,11 @@ def _check_output(path: str | None, split: int | None, p: Plan) -> None:
 
 
 @contextlib.contextmanager
-def _output(ctx: Context, path: str | None, split: int | None = None) -> Iterator[BinaryIO]:
-    """stdout, or a temp file (or parts) renamed into place only when the bundle is complete."""
+def _output(ctx: Context, path: str | None, dest: str, split: int | None = None) -> Iterator[BinaryIO]:
+    """stdout, a stream written through, or a temp file (or parts) renamed into place only
+    when the bundle is complete."""
     if split is not None:
-        if path in (None, "-"):
+        if path is None or dest == "stdout":
             raise UsageError("--split needs -o FILE")
         from ..archive.split import SplitWriter
         base = Path(path)
@@ -330,11 +354,15 @@ def _output(ctx: Context, path: str | None, split: int | None = None) -> Iterato
                          f"rm {base.parent}/.{base.name}.* discards them")
             raise
         return
-    if path in (None, "-"):
+    if path is None or dest == "stdout":
         if sys.stdout.isatty():
             raise UsageError("cowardly refusing to save to a terminal; use -o FILE or redirect")
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
+        return
+    if dest == "stream":
+        with open(path, "wb") as stream:
+            yield stream
         return
     target = Path(path)
     if not target.parent.is_dir():
@@ -405,8 +433,9 @@ def _save(ctx: Context, args: argparse.Namespace, store: Store) -> int:
     p = plan(source, source.images(), platform=platform)
     if args.compress:
         source, p = _compressed(ctx, store, p, args.compress, platform)
-    _check_output(args.output, split, p)
-    with _output(ctx, args.output, split) as out:
+    dest = _destination(args.output)
+    _check_output(args.output, dest, split, p)
+    with _output(ctx, args.output, dest, split) as out:
         sink = BundleSink(out, created, signer, exclude)
         if split:  # whole parts an interrupted save of the same bundle left are kept
             sink.prepare(p)
@@ -416,13 +445,13 @@ def _save(ctx: Context, args: argparse.Namespace, store: Store) -> int:
                          "interrupted save checked and kept, not written again")
         result = transfer(source, sink, p, make_progress(ctx.progress_mode, "Saving"))
     if args.format == "json":
-        report.emit(ctx if args.output not in (None, "-") else _stderr(ctx), {
+        report.emit(ctx if dest != "stdout" else _stderr(ctx), {
             "output": args.output or "-", "bundleDigest": sha256_digest(sink.bundle_raw),
             "signer": fp or None, "images": report.images(result.plan), "size": sink.tar.written,
             **report.transfer(result)})
         return 0
-    say = ctx.print if args.output not in (None, "-") else ctx.info
-    if args.output not in (None, "-"):
+    say = ctx.print if dest != "stdout" else ctx.info
+    if dest != "stdout":
         where = args.output
         if split:
             n = -(-sink.tar.written // split)

@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import stat
 import subprocess
 import sys
 import tarfile
@@ -664,6 +665,43 @@ def test_pipe_loads_stream_bundles_and_spool_others(airgap: Airgap, three_images
     res = _load_from_pipe(other.store, foreign)
     assert res.returncode == 0, res.stderr
     assert sorted(i for i in other("images", "-q").out.split()) == sorted(airgap.image_id(n)[7:19] for n in three_images)
+
+
+def test_save_writes_through_what_is_not_a_plain_file(airgap: Airgap, three_images: list[str],
+                                                       tmp_path: Path) -> None:
+    """``-o`` naming a FIFO, a device, a link or our own stdout writes into it; a file is
+    made beside and renamed over only a plain file (as root, ``-o /dev/null`` had replaced
+    /dev/null with the bundle, and ``-o /dev/stdout`` the /dev/stdout link)."""
+    import threading
+    name = three_images[0]
+    plain = tmp_path / "plain.tar"
+    airgap("save", "-o", str(plain), name)
+    want = plain.read_bytes()
+    # a FIFO, read as it is written
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    airgap("save", "-o", str(fifo), name)
+    reader.join(timeout=10)  # (a reader left waiting on a replaced FIFO is a daemon: it ends with us)
+    assert got == [want] and stat.S_ISFIFO(fifo.lstat().st_mode)
+    # a link to a device, and a link to a file not made yet: both written through
+    null = tmp_path / "null"
+    null.symlink_to("/dev/null")
+    airgap("save", "-o", str(null), name)
+    assert null.is_symlink() and stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    link = tmp_path / "link.tar"
+    link.symlink_to(tmp_path / "target.tar")
+    airgap("save", "-o", str(link), name)
+    assert link.is_symlink() and (tmp_path / "target.tar").read_bytes() == want
+    # our own standard output by another name: the bundle alone goes there, the report to stderr
+    out = tmp_path / "out.tar"
+    with open(out, "wb") as f:
+        res = subprocess.run([sys.executable, "-m", "airgap", "--store", str(airgap.store), "--progress", "none",
+                              "save", "-o", "/proc/self/fd/1", name], stdout=f, stderr=subprocess.PIPE)
+    assert res.returncode == 0 and b"Bundle digest" in res.stderr, res.stderr
+    assert out.read_bytes() == want
 
 
 @pytest.mark.parametrize("kind", ["bundle", "foreign", "gzip"])
