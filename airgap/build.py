@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import gzip
 import tarfile
 import time
 from datetime import datetime, UTC
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from .digest import CHUNK, HashingWriter, sha256_digest
 from .errors import AirgapError, FormatError, NotFound
@@ -17,6 +16,9 @@ from .reference import Reference
 from .store.layout import Store, Transaction
 from .store.query import ImageInfo
 from .timeutil import format_rfc3339, source_date_epoch
+
+
+STDIN = "-"  # ``airgap import - REF``, as ``docker import -``
 
 
 def _reset_owner(ti: tarfile.TarInfo) -> tarfile.TarInfo:
@@ -31,15 +33,10 @@ def _write_layer(src: Path, out: HashingWriter) -> None:
             for entry in sorted(src.iterdir()):
                 tf.add(entry, arcname=entry.name, filter=_reset_owner)
         return
-    with open(src, "rb") as f:
-        head = f.read(2)
-        f.seek(0)
-        stream: BinaryIO = gzip.GzipFile(fileobj=f) if head == b"\x1f\x8b" else f  # type: ignore[assignment]
-        try:
-            while chunk := stream.read(CHUNK):
-                out.write(chunk)
-        except (OSError, EOFError) as exc:
-            raise FormatError(f"{src}: cannot decompress: {exc}") from None
+    from .archive.input import open_input  # "-", FIFOs, and gzip/bzip2/xz/zstd, as load reads them
+    with open_input(str(src), None).f as stream:
+        while chunk := stream.read(CHUNK):
+            out.write(chunk)
 
 
 def _check_tar(path: Path, src: Path) -> None:
@@ -59,7 +56,7 @@ def import_image(store: Store, txn: Transaction, src: Path, ref: Reference | Non
                  base: ImageInfo | None, labels: dict[str, str], message: str = "",
                  platform: Platform | None = None) -> str:
     """Stage the layer, config and manifest of a new image; return its manifest digest."""
-    if not src.exists():
+    if str(src) != STDIN and not src.exists():
         raise NotFound(f"{src}: no such file or directory")
     staged = store.new_staged()
     try:

@@ -173,7 +173,7 @@ def open_input(path: str, spool_dir: Path | None, stdin: BinaryIO | None = None,
     """
     if path == "-":
         if sys.stdin.isatty():
-            raise AirgapError("requested load from stdin, but stdin is empty; use -i FILE")
+            raise AirgapError("requested to read stdin, but stdin is a terminal; name a FILE or redirect")
         raw = stdin or sys.stdin.buffer
         name = "stdin"
         seekable = _seekable(raw)

@@ -74,7 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=cmd_inventory)
 
     p = sub.add_parser("import", help="make an image from a tarball or a directory")
-    p.add_argument("source", metavar="FILE|DIR")
+    p.add_argument("source", metavar="FILE|DIR|-", help="a tar (gzip too), a directory, or - for stdin")
     p.add_argument("reference", metavar="REF", nargs="?")
     p.add_argument("--base", metavar="IMAGE", help="stored image to add the layer on top of")
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")

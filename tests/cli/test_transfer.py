@@ -134,6 +134,34 @@ def test_import_tarball_gzip_and_base(airgap: Airgap, tmp_path: Path) -> None:
     assert snapshot(airgap.store) == before
 
 
+def test_import_from_stdin_a_fifo_and_xz(airgap: Airgap, tmp_path: Path) -> None:
+    """``import - REF`` reads stdin (``docker import -``); a FIFO is read as a pipe; any
+    compression load takes, import takes: one layer, the same diff_id every way."""
+    import lzma
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        ti = tarfile.TarInfo("hello.txt")
+        ti.size = 6
+        tf.addfile(ti, io.BytesIO(b"hello\n"))
+    plain = tmp_path / "root.tar"
+    plain.write_bytes(buf.getvalue())
+    (tmp_path / "root.tar.xz").write_bytes(lzma.compress(buf.getvalue()))
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    cmd = [sys.executable, "-m", "airgap", "--store", str(airgap.store), "--progress", "none", "import"]
+    with open(plain, "rb") as f:
+        piped = subprocess.run([*cmd, "-", "from/stdin:1"], stdin=f, capture_output=True)
+    cat = subprocess.Popen(f"cat {plain} > {fifo}", shell=True)
+    fifoed = subprocess.run([*cmd, str(fifo), "from/fifo:1"], capture_output=True, timeout=60)
+    cat.wait(timeout=30)
+    assert piped.returncode == 0 and fifoed.returncode == 0, (piped.stderr, fifoed.stderr)
+    airgap("import", str(tmp_path / "root.tar.xz"), "from/xz:1")
+    airgap("import", str(plain), "from/file:1")
+    layers = {n: json.loads(airgap("inspect", n).out)[0]["RootFS"]["Layers"]
+              for n in ("from/stdin:1", "from/fifo:1", "from/xz:1", "from/file:1")}
+    assert all(v == layers["from/file:1"] for v in layers.values()), layers
+
+
 # -- bad input: each refused with exit 3, naming member and image, store unchanged -------
 
 def _refused(airgap: Airgap, archive: Path, *needles: str) -> None:
