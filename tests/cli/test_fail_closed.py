@@ -585,10 +585,10 @@ def test_fat_sizes(airgap: Airgap, three_images: list[str], tmp_path: Path, monk
         total_bytes = 5 << 30
         blobs: dict[str, Any] = {}
     with pytest.raises(UsageError, match="fat32"):
-        _check_output(str(tmp_path / "whole.tar"), None, Big())  # type: ignore[arg-type]
+        _check_output(str(tmp_path / "whole.tar"), "file", None, Big())  # type: ignore[arg-type]
     monkeypatch.setattr(space, "filesystem_type", lambda path: "ext4")
     monkeypatch.setattr(space, "free_bytes", lambda path: 10 << 30)
-    _check_output(str(tmp_path / "whole.tar"), None, Big())  # type: ignore[arg-type]
+    _check_output(str(tmp_path / "whole.tar"), "file", None, Big())  # type: ignore[arg-type]
 
 
 def test_filesystem_type_reads_the_mounts() -> None:
