@@ -307,6 +307,8 @@ def _destination(path: str | None) -> str:
             return "stdout"
     except (OSError, ValueError):
         pass  # no standard output
+    if stat.S_ISDIR(st.st_mode):
+        raise UsageError(f"-o {path} is a directory; name the bundle's file (-o {path.rstrip('/')}/images.tar)")
     return "stream" if os.path.islink(path) or not stat.S_ISREG(st.st_mode) else "file"
 
 
