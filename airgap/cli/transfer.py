@@ -218,7 +218,7 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
     for img in p.images:
         names = ", ".join(n.familiar() for n in img.names) or "<none>"
         plats = printable(", ".join(str(m.platform) for m in img.manifests))  # from the configs: any text
-        ctx.print(f"  {names}  {img.descriptor.digest}  {plats}")
+        ctx.print(f"  {names}  digest {img.descriptor.digest}  {plats}")  # as `images --digests`
     ctx.print(f"Blobs:      {len(shipped)}, {human_size(sum(d.size for d in shipped))}, all digests and sizes checked"
               + (", layers decompressed and diff_ids checked" if args.verify == "full" else ""))
     ctx.print(f"Load would add {plural(len(new), 'blob')} ({human_size(sum(d.size for d in new))}); "
