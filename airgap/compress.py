@@ -122,11 +122,10 @@ def _give_back_memory() -> None:
     """The compressor's worker threads free their buffers (~30 MB) into glibc's per-thread
     arenas, which keep them resident; hand them back to the system (``malloc_trim``), or
     the save's copy buffers come on top of them and peak RSS passes 64 MB."""
-    import ctypes
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        pass
+    from .libc import libc
+    trim = getattr(libc(), "malloc_trim", None)  # glibc's; elsewhere there is nothing to do
+    if trim is not None:
+        trim(0)
 
 
 class CompressingSource:

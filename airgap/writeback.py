@@ -37,15 +37,13 @@ def _sync_file_range() -> Any:
     global _call, _tried
     if not _tried:
         _tried = True
-        import ctypes  # here, not at start-up: a reload writes nothing
-        try:  # the process's own symbols, libc's among them (find_library would run ldconfig)
-            libc = ctypes.CDLL(None, use_errno=True)
-            fn = libc.sync_file_range
+        from .libc import libc
+        fn = getattr(libc(), "sync_file_range", None)
+        if fn is not None:
+            import ctypes
             fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
             fn.restype = ctypes.c_int
-            _call = fn
-        except (OSError, AttributeError):
-            _call = None
+        _call = fn
     return _call
 
 

@@ -74,12 +74,13 @@ _FLINK_LOCK = threading.Lock()
 
 
 def _linkat_empty(fd: int, target: Path) -> None:
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
+    from ..libc import last_error, libc
+    c = libc()
+    if c is None:
+        raise OSError(f"no C library to link {target} with")
     at_fdcwd, at_empty_path = -100, 0x1000
-    if libc.linkat(fd, b"", at_fdcwd, os.fsencode(target), at_empty_path) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err), str(target))
+    if c.linkat(fd, b"", at_fdcwd, os.fsencode(target), at_empty_path) != 0:
+        raise last_error(str(target))
 
 
 def _flink(fd: int, target: Path) -> None:

@@ -730,8 +730,8 @@ def test_save_writes_through_what_is_not_a_plain_file(airgap: Airgap, three_imag
                               "save", "-o", "/proc/self/fd/1", name], stdout=f, stderr=subprocess.PIPE)
     assert res.returncode == 0 and b"Bundle digest" in res.stderr, res.stderr
     assert out.read_bytes() == want
-    res = airgap("save", "-o", str(tmp_path), name, ok=False)
-    assert res.code == 2 and "is a directory" in res.err
+    to_dir = airgap("save", "-o", str(tmp_path), name, ok=False)
+    assert to_dir.code == 2 and "is a directory" in to_dir.err
 
 
 @pytest.mark.parametrize("kind", ["bundle", "foreign", "gzip"])
