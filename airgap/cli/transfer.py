@@ -359,12 +359,19 @@ def _output(ctx: Context, path: str | None, dest: str, split: int | None = None)
     if path is None or dest == "stdout":
         if sys.stdout.isatty():
             raise UsageError("cowardly refusing to save to a terminal; use -o FILE or redirect")
-        yield sys.stdout.buffer
-        sys.stdout.buffer.flush()
+        try:
+            yield sys.stdout.buffer
+            sys.stdout.buffer.flush()
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+            raise _reader_gone("stdout") from None
         return
     if dest == "stream":
-        with open(path, "wb") as stream:
-            yield stream
+        try:
+            with open(path, "wb") as stream:
+                yield stream
+        except BrokenPipeError:
+            raise _reader_gone(path) from None
         return
     target = Path(path)
     if not target.parent.is_dir():
@@ -379,6 +386,11 @@ def _output(ctx: Context, path: str | None, dest: str, split: int | None = None)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _reader_gone(where: str) -> AirgapError:
+    return AirgapError(f"{where}: the reader stopped before the end (broken pipe); what it read is not a "
+                       "whole bundle")
 
 
 def cmd_save(ctx: Context, args: argparse.Namespace) -> int:

@@ -734,6 +734,30 @@ def test_save_writes_through_what_is_not_a_plain_file(airgap: Airgap, three_imag
     assert to_dir.code == 2 and "is a directory" in to_dir.err
 
 
+@pytest.mark.parametrize("where", ["-", "fifo"])
+def test_save_says_when_its_reader_stops(airgap: Airgap, three_images: list[str], tmp_path: Path,
+                                         where: str) -> None:
+    """`airgap save -o - | ssh …` when ssh dies: exit 1 and a message, not a silent failure
+    (nor Python's 'Exception ignored' at exit)."""
+    out = where
+    if where == "fifo":
+        out = str(tmp_path / "fifo")
+        os.mkfifo(out)
+    save = subprocess.Popen([sys.executable, "-m", "airgap", "--store", str(airgap.store), "--progress", "none",
+                             "save", "-o", out, *three_images],
+                            stdout=subprocess.PIPE if where == "-" else subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if where == "-":
+        assert save.stdout is not None
+        save.stdout.read(1000)
+        save.stdout.close()
+    else:
+        with open(out, "rb") as f:
+            f.read(1000)
+    _, err = save.communicate(timeout=60)
+    assert save.returncode == 1, err
+    assert b"the reader stopped before the end (broken pipe)" in err and b"Exception ignored" not in err, err
+
+
 @pytest.mark.parametrize("kind", ["bundle", "foreign", "gzip"])
 def test_a_fifo_named_by_i_is_read_as_a_pipe(airgap: Airgap, three_images: list[str], make_airgap,
                                              tmp_path: Path, kind: str) -> None:
