@@ -34,7 +34,7 @@ _NUMERIC_FIELDS = (("mode", 100, 108), ("uid", 108, 116), ("gid", 116, 124), ("s
                    ("mtime", 136, 148))
 _REFUSED_TYPES = {b"S": "an old GNU sparse file", b"V": "a GNU volume header",
                   b"M": "a GNU multi-volume continuation", b"N": "an old GNU long-name member",
-                  b"D": "a GNU directory dump"}
+                  b"D": "a GNU directory dump", b"7": "a contiguous file (type 7)"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ HEADER_CASES = {
                               + member(b"blobs/x", b"") + END,
     "old GNU sparse member": header(b"blobs/x", size_int=512, typeflag=b"S") + b"x" * 512 + END,
     "GNU volume header": header(b"vol", typeflag=b"V") + END,
+    "a contiguous file (tarfile reads it, Docker's untar refuses it)": member(b"blobs/x", b"x", typeflag=b"7") + END,
     "bad checksum field": header(b"blobs/x", chksum=b"12x4567\0") + END,
     # one name, two things: Docker's untar replaces the first with the second, so what it
     # loads is not what a reader that kept the first one checked
