@@ -82,6 +82,8 @@ def test_signed_bundle_with_and_without_trust(site: Airgap, signed: Path, keys: 
     res = site("load", "-i", str(signed), "--trust", f"{keys['packager']}.pub")
     assert res.out == f"Loaded image: {three_images[0]}\n"
     assert "trusted key" in res.err
+    digest = json.loads(site("inspect", three_images[0]).out)[0]["Descriptor"]["digest"]
+    assert f"  {three_images[0]}  digest {digest}  linux/" in site("verify", str(signed)).out  # not the IMAGE ID
 
 
 def test_trust_from_env_dir_and_key_list(site: Airgap, signed: Path, keys: dict[str, Path], tmp_path: Path,

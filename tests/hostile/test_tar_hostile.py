@@ -114,6 +114,16 @@ def test_pax_header_cap(tmp_path: Path) -> None:
     refused(run_airgap(tmp_path / "s", "load", "-i", str(path)), "PAX", seconds=10)
 
 
+def test_the_names_held_to_tell_duplicates_are_capped() -> None:
+    """9,000 members of 4,000-byte names (36 MB of names, each under PATH_MAX): refused
+    at the cap (32 MiB), not held whole however many follow."""
+    body = b"".join(pax({b"path": b"d%05d/" % i + b"x" * 3993}) + member(b"x", b"") for i in range(9000)) + END
+    ts = TarStream(io.BufferedReader(io.BytesIO(body)), "names.tar")
+    with pytest.raises(FormatError, match="MiB of member names"):
+        while ts.next() is not None:
+            pass
+
+
 def test_pax_header_of_many_tiny_records_is_linear() -> None:
     """A 1 MiB PAX header of 6-byte records (170,000 of them): read in well under a second
     (a reader that re-scanned the rest of the header per record took minutes)."""
