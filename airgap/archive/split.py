@@ -25,6 +25,7 @@ FAT32_MAX = 4 * 1024 ** 3 - 1
 MAX_PARTS = 999
 _UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
 _PART = re.compile(r"^(?P<base>.+)\.(?P<n>[0-9]{3})$")
+_SUM_LINE = re.compile(r"(?P<hex>[0-9A-Fa-f]{64}) [ *](?P<name>.+)")
 
 
 def parse_size(text: str) -> int:
@@ -235,10 +236,14 @@ def open_split(base: Path) -> tuple[JoinedFile, str]:
     if sums_file.exists():
         with _open_part(sums_file, base, 0, 1) as f:
             text = f.read(1 << 20).decode("utf-8", "replace")
-        for line in text.splitlines()[:MAX_PARTS + 1]:
-            hexd, _, name = line.strip().partition("  ")
-            if line.strip():
-                listed.append((hexd.lower(), _part_name(name.lstrip("*"), sums_file)))
+        for i, line in enumerate(text.splitlines()[:MAX_PARTS + 1], 1):
+            if not line.strip():
+                continue
+            m = _SUM_LINE.fullmatch(line.rstrip("\r"))  # "HEX  NAME", or "HEX *NAME" (sha256sum -b)
+            if m is None:
+                raise FormatError(f"{sums_file}: line {i} is not a sha256sum line (HEX  NAME): "
+                                  f"{line[:80]!r}")
+            listed.append((m.group("hex").lower(), _part_name(m.group("name"), sums_file)))
         parts = [base.with_name(name) for _, name in listed]
     else:
         parts = []

@@ -431,6 +431,28 @@ def test_split_bundle(airgap: Airgap, three_images: list[str], make_airgap, tmp_
     assert airgap("save", "--split", "lots", "-o", str(out), "example/big:1", ok=False).code == 2
 
 
+def test_a_sha256_list_in_binary_mode_or_with_crlf_is_read(airgap: Airgap, three_images: list[str], make_airgap,
+                                                           tmp_path: Path) -> None:
+    """FILE.sha256 remade on the way (`sha256sum -b`, as Git Bash on a Windows kiosk writes
+    it: `HEX *NAME`, perhaps with CRLF) is still sha256sum format: read, and still checked."""
+    out = tmp_path / "usb" / "b.tar"
+    out.parent.mkdir()
+    airgap("save", "--split", "1M", "-o", str(out), *three_images)
+    parts = sorted(p.name for p in out.parent.glob("b.tar.0*"))
+    listing = subprocess.run(["sha256sum", "-b", *parts], cwd=out.parent, check=True, capture_output=True).stdout
+    assert b" *b.tar.001" in listing
+    (out.parent / "b.tar.sha256").write_bytes(listing.replace(b"\n", b"\r\n"))
+    assert make_airgap("site")("load", "-i", str(out)).out.count("Loaded image") == len(three_images)
+    data = bytearray((out.parent / parts[-1]).read_bytes())
+    data[-2000] ^= 1
+    (out.parent / parts[-1]).write_bytes(bytes(data))
+    res = make_airgap("other")("load", "-i", str(out), ok=False)
+    assert res.code == 3 and f"part {parts[-1]} is damaged" in res.err, res.err
+    (out.parent / "b.tar.sha256").write_text("sha256 of every part, see mail\n")
+    res = make_airgap("third")("load", "-i", str(out), ok=False)
+    assert res.code == 3 and "line 1 is not a sha256sum line" in res.err, res.err
+
+
 def test_split_bundle_is_read_once(airgap: Airgap, three_images: list[str], tmp_path: Path,
                                    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """Each part is checked against FILE.sha256 in the same read that loads its blobs
