@@ -178,10 +178,11 @@ class RegistryClient:
         ``content`` is a factory, so that a body can be sent again on a retry.
         """
         url = path if path.startswith("http") else self._base() + path
+        ours = self._same_origin(url)  # an upload's Location may name another host: no credentials there
         attempt = auth_tries = 0
         while True:
             hdrs = dict(headers or {})
-            token = self._authorization(scope)
+            token = self._authorization(scope) if ours else ""
             if token:
                 hdrs["Authorization"] = token
             try:
@@ -200,7 +201,7 @@ class RegistryClient:
                 attempt += 1
                 time.sleep(self.backoff * 2 ** (attempt - 1))
                 continue
-            if resp.status_code == 401 and auth_tries < 2 and self._authenticate(resp, scope, what, hdrs):
+            if resp.status_code == 401 and ours and auth_tries < 2 and self._authenticate(resp, scope, what, hdrs):
                 auth_tries += 1
                 resp.close()
                 continue
@@ -221,6 +222,13 @@ class RegistryClient:
             if not stream:
                 read_limited(resp, MAX_BODY, what)  # headers are the answer; the body is drained
             return resp
+
+    def _same_origin(self, url: str) -> bool:
+        """Whether ``url`` is on the registry's own scheme, host and port (as Docker, which
+        sends credentials only where it authenticated)."""
+        a, b = httpx.URL(url), httpx.URL(self._base())
+        ports = {"http": 80, "https": 443}
+        return (a.scheme, a.host, a.port or ports.get(a.scheme)) == (b.scheme, b.host, b.port or ports.get(b.scheme))
 
     def _authorization(self, scope: str) -> str:
         with self._lock:

@@ -38,7 +38,7 @@ def fake_registry(handle: Handler) -> Iterator[str]:
             except (BrokenPipeError, ConnectionResetError):
                 pass
 
-        do_HEAD = do_GET
+        do_HEAD = do_POST = do_PUT = do_PATCH = do_GET
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
     httpd.daemon_threads = True
@@ -158,6 +158,41 @@ def test_credentials_stay_on_their_host(tmp_path: Path, monkeypatch: pytest.Monk
                 client.get_manifest("team/app", "1", "pull")
         finally:
             client.close()
+
+
+def test_an_upload_sent_to_another_host_gets_no_credentials(tmp_path: Path) -> None:
+    """A registry (or whoever answers for it) that starts an upload with a Location on
+    another host gets the bytes there, never the password: Docker sends its credentials
+    only to the host it authenticated with."""
+    seen: list[tuple[str, str | None]] = []
+
+    def other(h: BaseHTTPRequestHandler) -> None:
+        seen.append((h.command, h.headers.get("Authorization")))
+        h.rfile.read(int(h.headers.get("Content-Length") or 0))
+        _send(h, 404, b"{}")
+    with fake_registry(other) as elsewhere:
+        def handle(h: BaseHTTPRequestHandler) -> None:
+            h.rfile.read(int(h.headers.get("Content-Length") or 0))
+            if h.path == "/v2/":
+                return _send(h, 200, b"{}")
+            if h.headers.get("Authorization") is None:
+                return _send(h, 401, b"{}", {"WWW-Authenticate": 'Basic realm="r"'})
+            if h.command == "POST":
+                return _send(h, 202, b"", {"Location": f"http://{elsewhere.replace('127.0.0.1', 'localhost')}/up/1"})
+            _send(h, 404, b"{}")
+        cfg = tmp_path / "docker"
+        cfg.mkdir()
+        import base64
+        src = tmp_path / "rootfs"
+        src.mkdir()
+        (src / "a.txt").write_text("a\n")
+        store = tmp_path / "s"
+        assert run_airgap(store, "import", str(src), "team/app:1").code == 0
+        with fake_registry(handle) as host:
+            (cfg / "config.json").write_text(json.dumps({"auths": {host: {
+                "auth": base64.b64encode(b"user:secret").decode()}}}))
+            run = run_airgap(store, "push", "team/app:1", f"{host}/team/app:1", env={"DOCKER_CONFIG": str(cfg)})
+    assert run.code != 0 and seen and all(a is None for _, a in seen), (seen, run.err)
 
 
 # -- serve ---------------------------------------------------------------------------------
