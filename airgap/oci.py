@@ -142,8 +142,9 @@ def parse_platform(text: str) -> Platform:
     return Platform(*parts)
 
 
-# the fields of the documents Go programs read into structs (case-insensitively)
-_MANIFEST_FIELDS = ("schemaVersion", "mediaType", "artifactType", "config", "layers", "manifests", "subject",
+# the fields of the documents Go programs read into structs (case-insensitively): of a
+# manifest or an index (index.json too), of a descriptor, of a platform
+DOCUMENT_FIELDS = ("schemaVersion", "mediaType", "artifactType", "config", "layers", "manifests", "subject",
                     "annotations")
 _DESCRIPTOR_FIELDS = ("mediaType", "artifactType", "digest", "size", "urls", "annotations", "platform", "data")
 _PLATFORM_FIELDS = ("architecture", "os", "os.version", "os.features", "variant", "features")
@@ -221,7 +222,7 @@ def parse_manifest(data: bytes, what: str, declared: str | None = None) -> Manif
     doc = load_json(data, what)
     if not isinstance(doc, dict):
         raise FormatError(f"{what}: not a JSON object")
-    one_spelling(doc, _MANIFEST_FIELDS, what)
+    one_spelling(doc, DOCUMENT_FIELDS, what)
     mt = doc.get("mediaType") or (OCI_INDEX if "manifests" in doc else OCI_MANIFEST)
     if not isinstance(mt, str):
         raise FormatError(f"{what}: mediaType must be a string")

@@ -93,15 +93,23 @@ def test_late_failure_publishes_nothing(airgap: Airgap, three_images: list[str],
     assert snapshot(site.store) == before
 
 
-@pytest.mark.parametrize("via", ["file", "pipe"])
-def test_load_repair(airgap: Airgap, three_images: list[str], tmp_path: Path, make_airgap: Any, via: str) -> None:
+def _stored_layer_damaged(airgap: Airgap, three_images: list[str], tmp_path: Path, make_airgap: Any,
+                          damage: Any) -> tuple[Path, Airgap, Path, bytes]:
+    """A bundle, a site that loaded it, and that site's copy of a layer rewritten by
+    ``damage`` (with its good bytes)."""
     bundle = _bundle(airgap, tmp_path, *three_images)
     site = make_airgap("site")
     site("load", "-i", str(bundle))
     layer = _blob(site.store, _layer_of(site, three_images[1]))
     good = layer.read_bytes()
     layer.chmod(0o644)
-    layer.write_bytes(flip(good))
+    layer.write_bytes(damage(good))
+    return bundle, site, layer, good
+
+
+@pytest.mark.parametrize("via", ["file", "pipe"])
+def test_load_repair(airgap: Airgap, three_images: list[str], tmp_path: Path, make_airgap: Any, via: str) -> None:
+    bundle, site, layer, good = _stored_layer_damaged(airgap, three_images, tmp_path, make_airgap, flip)
     res = site("store", "check", ok=False)
     assert res.code == 3 and "load --repair" in res.err
     site("load", "-i", str(bundle))  # a plain load trusts what the store has
@@ -123,13 +131,8 @@ def test_a_stored_blob_cut_short_is_refused_then_repaired(airgap: Airgap, three_
                                                           tmp_path: Path, make_airgap: Any) -> None:
     """A stored layer of the wrong size is not taken as present: a plain load refuses
     (pointing at --repair), and --repair replaces it."""
-    bundle = _bundle(airgap, tmp_path, *three_images)
-    site = make_airgap("site")
-    site("load", "-i", str(bundle))
-    layer = _blob(site.store, _layer_of(site, three_images[1]))
-    good = layer.read_bytes()
-    layer.chmod(0o644)
-    layer.write_bytes(good[:-512])
+    bundle, site, layer, good = _stored_layer_damaged(airgap, three_images, tmp_path, make_airgap,
+                                                      lambda good: good[:-512])
     res = site("load", "-i", str(bundle), ok=False)
     assert res.code == 3 and f"but blob sha256:{layer.name} has {len(good) - 512}" in res.err, res.err
     assert "load --repair" in res.err
