@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import UsageError
+from ..errors import InvalidReference, UsageError
 from .context import Context
 
 DESCRIPTION_LABEL = "org.opencontainers.image.description"
@@ -60,11 +60,22 @@ def known_repositories(ctx: Context, args: argparse.Namespace) -> dict[str, tupl
         from ..registry.client import RegistryClient
         client = RegistryClient(args.registry, ca_cert=args.ca_cert)
         try:
-            for path in client.catalog():
-                ref = parse_reference(f"{args.registry}/{path}")
-                repos.setdefault(ref.familiar_name, ("", ref.is_official))
+            listed = client.catalog()
         finally:
             client.close()
+        invalid = []
+        for path in listed:
+            try:
+                ref = parse_reference(f"{args.registry}/{path}")
+            except InvalidReference:
+                invalid.append(path)
+                continue
+            repos.setdefault(ref.familiar_name, ("", ref.is_official))
+        for path in invalid[:5]:
+            ctx.info(f"WARNING: {args.registry}: ignored the repository name {path[:300]!r} "
+                     "its catalog lists: not a valid name")
+        if len(invalid) > 5:
+            ctx.info(f"WARNING: {args.registry}: ignored {len(invalid) - 5} more invalid names")
     return repos
 
 

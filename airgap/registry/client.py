@@ -27,6 +27,9 @@ MAX_RETRY_WAIT_ENV = "AIRGAP_MAX_RETRY_WAIT"
 MAX_RETRY_WAIT = 60.0   # seconds a Retry-After may ask for; more is a failure, not a nap
 MAX_BODY = 1 << 20      # error bodies, tokens: small documents
 MAX_LISTING = 8 << 20   # tags/list, _catalog pages
+MAX_CATALOG = 100_000   # repositories in all the pages of one _catalog
+MAX_CATALOG_PAGES = 10_000
+MAX_LINK = 8192          # characters of one next-page link
 MAX_REDIRECTS = 5
 UPLOAD_CHUNK = 16 << 20  # bytes a PATCH carries: what a broken upload may have to send again
 UPLOAD_PIECE = 1 << 20   # bytes handed to the socket at a time: up to 4 images x 3 blobs
@@ -470,18 +473,30 @@ class RegistryClient:
         return [t for t in tags or [] if isinstance(t, str)]
 
     def catalog(self) -> list[str]:
+        """Every repository the registry lists, following its ``Link`` pages; a registry whose
+        links go round in circles, or that lists more than MAX_CATALOG names or pages, is
+        refused."""
         out: list[str] = []
         path = "/v2/_catalog?n=1000"
         what = f"{self.host}: catalog"
-        for _ in range(10_000):  # pages; a registry whose links go round in circles stops here
-            if not path:
-                break
+        seen: set[str] = set()
+        while path:
+            if len(seen) == MAX_CATALOG_PAGES:
+                raise RegistryError(f"{what}: more than {MAX_CATALOG_PAGES} pages")
+            if path in seen:
+                raise RegistryError(f"{what}: the page {path!r} is linked to twice (the registry's "
+                                    "pages go round in circles)")
+            seen.add(path)
             resp = self.request("GET", path, scope="registry:catalog:*", what=what, stream=True)
             link = resp.headers.get("Link", "")
             doc = json_body(resp, MAX_LISTING, what)
             repos = doc.get("repositories") if isinstance(doc, dict) else None
             out += [r for r in repos or [] if isinstance(r, str)]
+            if len(out) > MAX_CATALOG:
+                raise RegistryError(f"{what}: more than {MAX_CATALOG} repositories")
             path = link[link.find("<") + 1:link.find(">")] if link.startswith("<") else ""
+            if len(path) > MAX_LINK:
+                raise RegistryError(f"{what}: a next-page link of more than {MAX_LINK} characters")
         return out
 
 

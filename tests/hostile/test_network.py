@@ -98,6 +98,47 @@ def test_endless_bodies(tmp_path: Path, endless: str) -> None:
     assert run.seconds < 20 and run.max_rss_mb < 100, (run.seconds, run.max_rss_mb)
 
 
+@pytest.mark.parametrize("pages", ["circle", "endless"])
+def test_a_catalog_without_end_is_refused(tmp_path: Path, pages: str) -> None:
+    """``search --registry`` follows the catalog's Link pages: a registry whose pages link
+    back to one already read, or that never stops listing new ones, is refused in seconds."""
+    served: list[int] = []
+
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        if h.path == "/v2/":
+            return _send(h, 200, b"{}")
+        if h.path.startswith("/v2/_catalog"):
+            served.append(1)
+            n = len(served)
+            names = [f"r{n:05d}{i:05d}/app" for i in range(30_000)]
+            last = "x" if pages == "circle" else str(n)
+            return _send(h, 200, json.dumps({"repositories": names}).encode(),
+                         {"Link": f'</v2/_catalog?n=1000&last={last}>; rel="next"'})
+        _send(h, 404)
+    with fake_registry(handle) as host:
+        run = run_airgap(tmp_path / "s", "search", "--registry", host, "x", timeout=60)
+    needle = "linked to twice" if pages == "circle" else "more than 100000 repositories"
+    assert run.code == 1 and needle in run.err and "Traceback" not in run.err, run.err
+    assert len(served) == (2 if pages == "circle" else 4) and run.seconds < 20, (len(served), run.seconds)
+
+
+def test_invalid_names_in_a_catalog_are_said_and_skipped(tmp_path: Path) -> None:
+    """A name in the registry's catalog that is no repository name is not the operator's
+    usage error: search lists the valid ones and warns about the rest."""
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        if h.path == "/v2/":
+            return _send(h, 200, b"{}")
+        if h.path.startswith("/v2/_catalog"):
+            return _send(h, 200, json.dumps({"repositories": [
+                "team/tool", "UPPER/tool", "a/../tool", "\x1b[2Jtool"]}).encode())
+        _send(h, 404)
+    with fake_registry(handle) as host:
+        run = run_airgap(tmp_path / "s", "search", "--registry", host, "--format", "{{.Name}}", "tool")
+    assert run.code == 0, run.err
+    assert run.out == f"{host}/team/tool\n", run.out
+    assert run.err.count("WARNING") == 3 and "'UPPER/tool'" in run.err and "\x1b" not in run.err, run.err
+
+
 def test_retry_after_is_capped(tmp_path: Path) -> None:
     def handle(h: BaseHTTPRequestHandler) -> None:
         if h.path == "/v2/":
