@@ -170,9 +170,9 @@ class CompressingSource:
     def check_plan(self, plan: Plan) -> None:
         self.inner.check_plan(plan)
 
-    def uncompressed_size(self, desc: Descriptor) -> int:
+    def uncompressed(self, desc: Descriptor) -> tuple[str, int]:
         c = self.layers.get(desc.digest)
-        return c.uncompressed_size if c is not None else self.inner.uncompressed_size(desc)
+        return (c.diff_id, c.uncompressed_size) if c is not None else self.inner.uncompressed(desc)
 
     def close(self) -> None:
         self.inner.close()

@@ -100,7 +100,7 @@ def cmd_pull(ctx: Context, args: argparse.Namespace) -> int:
             source = RegistrySource(client, ref, with_attached=not args.no_attached)
             before = store.resolve_name(ref)
             with store.begin() as txn:
-                result = copy(source, StoreSink(txn), platform=platform,
+                result = copy(source, StoreSink(txn, check_diff_ids=True), platform=platform,
                               platforms=Platforms.ALL if args.all_platforms else Platforms.HOST,
                               progress=make_progress(ctx.progress_mode, "Pulling"),
                               before=_space_check(store, txn, f"pull {ref.familiar()}"))

@@ -526,6 +526,12 @@ class _BlobStream(io.RawIOBase):
                                    scope=self.client.scope(self.repo), what=self.what,
                                    headers=headers, stream=True, ok=(200, 206))
         self._resp = resp
+        length = resp.headers.get("Content-Length", "")
+        start = self.pos if resp.status_code == 206 else 0
+        if length.isdigit() and start + int(length) != self.desc.size:  # a size that lies: say so now
+            self._close_resp()
+            raise DigestMismatch(f"{self.what}: the registry's Content-Length", self.desc.digest, "",
+                                 self.desc.size, start + int(length))
         self._chunks = resp.iter_raw()  # as it arrives, so a break loses little
         if self.pos and resp.status_code == 200:
             self._skip(self.pos)  # no Range support: read past what we have

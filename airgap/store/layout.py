@@ -552,6 +552,11 @@ class Transaction:
         self.stage(path, desc.digest)
         return True
 
+    def staged_path(self, digest: str) -> Path:
+        """Where a blob this transaction staged waits for ``commit()``."""
+        with self._staging:
+            return self._staged[digest]
+
     def stage(self, path: Path, digest: str) -> None:
         """Take over a verified blob in the resume area (``StagedFile.finish``)."""
         with self._staging:

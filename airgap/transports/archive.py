@@ -87,8 +87,8 @@ class ArchiveSource:
         """The blobs a delta bundle leaves out, which the target store must already have."""
         return bundle_expected_present(self.bundle, plan)
 
-    def uncompressed_size(self, desc: Descriptor) -> int:
-        return bundle_uncompressed_size(self, self.bundle, desc)
+    def uncompressed(self, desc: Descriptor) -> tuple[str, int]:
+        return bundle_uncompressed(self, self.bundle, desc)
 
     def has_blob(self, digest: str) -> bool:
         return digest in self._synthetic or self._member_of(digest) is not None
@@ -346,15 +346,16 @@ def check_bundle_plan(bundle: Bundle, name: str, plan: Plan) -> None:
                               f"{listed.diff_id}, the image config {want}")
 
 
-def bundle_uncompressed_size(source: Source, bundle: Bundle | None, desc: Descriptor) -> int:
-    """A layer's tar size: its own size, what bundle.json records, or decompressed."""
+def bundle_uncompressed(source: Source, bundle: Bundle | None, desc: Descriptor) -> tuple[str, int]:
+    """A layer's diff_id and tar size: its own, what bundle.json records (checked against
+    the image config when planned), or decompressed."""
     if is_uncompressed_layer(desc.media_type):
-        return desc.size
+        return desc.digest, desc.size
     listed = bundle.blob(desc.digest) if bundle else None
-    if listed is not None and listed.uncompressed_size is not None:
-        return listed.uncompressed_size
+    if listed is not None and listed.diff_id and listed.uncompressed_size is not None:
+        return listed.diff_id, listed.uncompressed_size
     with source.open_blob(desc) as f:
-        return uncompressed_digest(f, desc.media_type, source.where(desc))[1]
+        return uncompressed_digest(f, desc.media_type, source.where(desc))
 
 
 def bundle_expected_present(bundle: Bundle | None, plan: Plan) -> list[Descriptor]:
@@ -484,7 +485,12 @@ def make_bundle(plan: Plan, created: str, files: dict[str, bytes], exclude: set[
     for digest in sorted(plan.blobs):
         d = plan.blobs[digest]
         diff_id = plan.diff_ids.get(digest)
-        usize = plan.source.uncompressed_size(d) if diff_id else None
+        usize = None
+        if diff_id:
+            got, usize = plan.source.uncompressed(d)
+            if got != diff_id:  # as docker load would find on the far side: say it here
+                raise DigestMismatch(f"{plan.labels[digest]} ({plan.source.where(d)}): uncompressed "
+                                     "content (diff_id, as the image config lists it)", diff_id, got)
         (present if digest in exclude else blobs).append(BundleBlob(digest, d.size, d.media_type, diff_id, usize))
     return Bundle(created, images, blobs,
                   {k: (sha256_digest(v), len(v)) for k, v in files.items() if k in TOP_FILES}, present)

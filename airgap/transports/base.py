@@ -97,8 +97,8 @@ class Source(Protocol):
         """Source-specific checks of a finished plan (a bundle: everything is listed)."""
         ...
 
-    def uncompressed_size(self, desc: Descriptor) -> int:
-        """The size of a layer's tar once decompressed."""
+    def uncompressed(self, desc: Descriptor) -> tuple[str, int]:
+        """A layer's diff_id and tar size: the digest and size of its bytes decompressed."""
         ...
 
     def where(self, desc: Descriptor) -> str:

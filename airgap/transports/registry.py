@@ -101,11 +101,11 @@ class RegistrySource:
     def check_plan(self, plan: Plan) -> None:
         pass
 
-    def uncompressed_size(self, desc: Descriptor) -> int:
+    def uncompressed(self, desc: Descriptor) -> tuple[str, int]:
         if is_uncompressed_layer(desc.media_type):
-            return desc.size
+            return desc.digest, desc.size
         with self.open_blob(desc) as f:
-            return uncompressed_digest(f, desc.media_type, self.where(desc))[1]
+            return uncompressed_digest(f, desc.media_type, self.where(desc))
 
     def close(self) -> None:
         pass

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, BinaryIO
 
-from ..errors import IntegrityError
+from ..digest import validate_digest
+from ..errors import DigestMismatch, FormatError, IntegrityError
 from ..layers import uncompressed_digest
 from ..oci import Descriptor, is_uncompressed_layer
 from ..reference import Reference
@@ -41,29 +42,39 @@ class StoreSource:
     def check_plan(self, plan: Plan) -> None:
         pass
 
-    def uncompressed_size(self, desc: Descriptor) -> int:
+    def uncompressed(self, desc: Descriptor) -> tuple[str, int]:
         """Decompress once and remember the answer in the store's cache."""
         if is_uncompressed_layer(desc.media_type):
-            return desc.size
-        cached = self.store.cache_get("uncompressed", desc.digest)
-        if cached is not None:
-            return int(cached.split()[1])
+            return desc.digest, desc.size
+        cached = (self.store.cache_get("uncompressed", desc.digest) or "").split()
+        if len(cached) == 2 and cached[1].isdigit():  # else damaged: work it out again
+            try:
+                validate_digest(cached[0])
+                return cached[0], int(cached[1])
+            except FormatError:
+                pass
         with self.store.open_blob(desc.digest) as f:
-            diff_id, size = uncompressed_digest(f, desc.media_type, self.where(desc))
-        self.store.cache_put("uncompressed", desc.digest, f"{diff_id} {size}")
-        return size
+            diff_id, n = uncompressed_digest(f, desc.media_type, self.where(desc))
+        self.store.cache_put("uncompressed", desc.digest, f"{diff_id} {n}")
+        return diff_id, n
 
     def close(self) -> None:
         pass
 
 
 class StoreSink:
-    """Stages into a store Transaction; nothing is visible before ``commit()``."""
+    """Stages into a store Transaction; nothing is visible before ``commit()``.
+
+    With ``check_diff_ids`` (pull, as ``docker pull``), each compressed layer it receives is
+    decompressed once its digest has been verified, and must give the diff_id its image
+    config lists; the answer is kept in the store's cache for ``save``."""
 
     jobs = 0
 
-    def __init__(self, txn: Transaction) -> None:
+    def __init__(self, txn: Transaction, check_diff_ids: bool = False) -> None:
         self.txn = txn
+        self.check_diff_ids = check_diff_ids
+        self._diff_ids: dict[str, str] = {}
 
     def has_blob(self, digest: str) -> bool:
         return self.txn.has_blob(digest)
@@ -72,6 +83,7 @@ class StoreSink:
         """A blob the store has is not read again: the size the images give it must be the
         size it has (a manifest that says otherwise lies, and would be stored unchecked).
         Nothing is staged yet (one transfer per transaction): what it has is stored."""
+        self._diff_ids = dict(plan.diff_ids)
         for digest, desc in plan.blobs.items():
             if self.txn.has_blob(digest):  # with --repair, a damaged blob is not "had"
                 size = self.txn.store.blob_size(digest)
@@ -90,7 +102,21 @@ class StoreSink:
             if progress is not None:
                 progress(desc.size)
             return Outcome.ADDED
-        return Outcome.ADDED if self.txn.put_blob(stream, desc, what, progress) else Outcome.PRESENT
+        if not self.txn.put_blob(stream, desc, what, progress):
+            return Outcome.PRESENT
+        diff_id = self._diff_ids.get(desc.digest)
+        if self.check_diff_ids and diff_id and not is_uncompressed_layer(desc.media_type):
+            self._check_diff_id(desc, diff_id, what)
+        return Outcome.ADDED
+
+    def _check_diff_id(self, desc: Descriptor, diff_id: str, what: str) -> None:
+        """Decompress the staged (verified) layer; its tar must be the diff_id the config says."""
+        with open(self.txn.staged_path(desc.digest), "rb") as f:
+            got, size = uncompressed_digest(f, desc.media_type, what)
+        if got != diff_id:  # docker pull: "layers from manifest don't match image configuration"
+            raise DigestMismatch(f"{what}: uncompressed content (diff_id, as the image config lists it)",
+                                 diff_id, got)
+        self.txn.store.cache_put("uncompressed", desc.digest, f"{got} {size}")
 
     def put_bytes(self, data: bytes, desc: Descriptor, what: str) -> Outcome:
         return Outcome.ADDED if self.txn.put_bytes(data, desc, what) else Outcome.PRESENT

@@ -25,7 +25,7 @@ from ..oci import MAX_DOCUMENT, Descriptor
 from ..space import check_space, disk_full
 from ..store.layout import Store
 from .archive import (BUNDLE_JSON, BUNDLE_SIG, blob_member, bundle_expected_present, bundle_source_images,
-                      bundle_uncompressed_size, check_bundle_plan)
+                      bundle_uncompressed, check_bundle_plan)
 from .base import SourceImage, StagedBlob
 
 if TYPE_CHECKING:
@@ -226,8 +226,8 @@ class StreamedBundle:
     def expected_present(self, plan: Plan) -> list[Descriptor]:
         return bundle_expected_present(self.bundle, plan)
 
-    def uncompressed_size(self, desc: Descriptor) -> int:
-        return bundle_uncompressed_size(self, self.bundle, desc)
+    def uncompressed(self, desc: Descriptor) -> tuple[str, int]:
+        return bundle_uncompressed(self, self.bundle, desc)
 
     def close(self) -> None:
         """What no sink took over stays in the resume area, verified, for the next load

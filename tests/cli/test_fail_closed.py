@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from airgap.digest import copy_verified, sha256_digest
+from airgap.oci import OCI_LAYER_GZIP
 
 from ..builders import image, index_entry, members_of, oci_archive, resign, tar_of
 from ..conftest import Airgap, flip, snapshot, write_tree
@@ -724,6 +725,31 @@ def test_uncompressed_layer_digest_must_be_its_diff_id(airgap: Airgap, tmp_path:
     res = airgap("load", "-i", str(archive), ok=False)
     assert res.code == 3 and "diff_id" in res.err and "liar:1" in res.err
     assert snapshot(airgap.store) == before
+
+
+def test_save_refuses_a_compressed_layer_that_is_not_its_diff_id(airgap: Airgap, tmp_path: Path) -> None:
+    """An OCI archive whose gzip layer decompresses to another tar than its config's diff_id
+    loads (``--verify fast`` checks digests only), but ``save`` refuses it before the trip:
+    ``docker load`` would refuse the bundle on the far side. A damaged cache entry for the
+    layer is worked out again, not believed or crashed on."""
+    raw, other = tar_of([("a", b"a")]), tar_of([("b", b"b")])
+    layer = gzip.compress(raw, 1)
+    honest = image(layers=[gzip.compress(other, 1)], layer_type=OCI_LAYER_GZIP, diff_ids=[sha256_digest(other)])
+    liar = image(layers=[layer], layer_type=OCI_LAYER_GZIP, diff_ids=["sha256:" + "1" * 64])
+    archive = oci_archive(tmp_path / "two.tar", [honest, liar],
+                          [index_entry(honest, "docker.io/library/honest:1"),
+                           index_entry(liar, "docker.io/library/liar:1")])
+    airgap("load", "-i", str(archive))
+    cache = airgap.store / ".cache" / "uncompressed" / sha256_digest(layer)[7:]
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text("garbage")
+    out = tmp_path / "b.tar"
+    res = airgap("save", "-o", str(out), "liar:1", ok=False)
+    assert res.code == 3 and "diff_id" in res.err and "liar:1" in res.err and sha256_digest(raw) in res.err, res.err
+    assert not out.exists() and "Traceback" not in res.err
+    assert cache.read_text() == f"{sha256_digest(raw)} {len(raw)}"  # worked out again, and kept
+    airgap("save", "-o", str(out), "honest:1")
+    assert airgap("save", "-o", str(tmp_path / "c.tar"), "liar:1", ok=False).code == 3  # from the cache too
 
 
 def test_push_refuses_a_registry_that_stores_another_manifest(airgap: Airgap, three_images: list[str],

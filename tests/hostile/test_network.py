@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 import subprocess
@@ -17,6 +18,10 @@ from typing import Any
 import httpx
 import pytest
 
+from airgap.digest import sha256_digest
+from airgap.oci import OCI_LAYER_GZIP
+
+from ..builders import image, tar_of
 from ..conftest import Airgap
 from .limits import run_airgap
 
@@ -137,6 +142,61 @@ def test_invalid_names_in_a_catalog_are_said_and_skipped(tmp_path: Path) -> None
     assert run.code == 0, run.err
     assert run.out == f"{host}/team/tool\n", run.out
     assert run.err.count("WARNING") == 3 and "'UPPER/tool'" in run.err and "\x1b" not in run.err, run.err
+
+
+def _image_registry(manifest: bytes, blobs: dict[str, bytes],
+                    served: Callable[[str, bytes], bytes] = lambda d, b: b) -> Handler:
+    """A registry of one image (``team/app:1``); ``served`` may change a blob's bytes."""
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        if h.path == "/v2/":
+            return _send(h, 200, b"{}")
+        if h.path.endswith("/manifests/1") or h.path.endswith(sha256_digest(manifest)):
+            return _send(h, 200, manifest, {"Content-Type": json.loads(manifest)["mediaType"],
+                                            "Docker-Content-Digest": sha256_digest(manifest)})
+        digest = h.path.rsplit("/", 1)[-1]
+        if "/blobs/" in h.path and digest in blobs:
+            return _send(h, 200, served(digest, blobs[digest]), {"Content-Type": "application/octet-stream"})
+        _send(h, 404, b"{}")
+    return handle
+
+
+@pytest.mark.parametrize("lie", ["longer", "shorter"])
+def test_a_blob_served_at_another_length_is_refused(tmp_path: Path, lie: str) -> None:
+    """A registry whose Content-Length for a blob is not the size the manifest lists is
+    refused at once (exit 3), not read up to the listed size and the rest ignored."""
+    img = image(layers=[gzip.compress(tar_of([("a", b"a" * 1000)]), 1)], layer_type=OCI_LAYER_GZIP,
+                diff_ids=[sha256_digest(tar_of([("a", b"a" * 1000)]))])
+    layer = json.loads(img.manifest)["layers"][0]["digest"]
+
+    def served(digest: str, data: bytes) -> bytes:
+        if digest != layer:
+            return data
+        return data + b"more" if lie == "longer" else data[:-4]
+    with fake_registry(_image_registry(img.manifest, img.blobs, served)) as host:
+        run = run_airgap(tmp_path / "s", "pull", f"{host}/team/app:1")
+    assert run.code == 3 and "Content-Length" in run.err and layer in run.err, run.err
+    assert run_airgap(tmp_path / "s", "images", "-q").out == ""
+
+
+def test_pull_checks_each_layer_against_its_diff_id(tmp_path: Path) -> None:
+    """As ``docker pull`` ("layers from manifest don't match image configuration"): a
+    compressed layer whose tar is not the diff_id its config lists is refused, nothing is
+    stored; an honest one is pulled and its diff_id kept for ``save``."""
+    raw = tar_of([("a", b"a")])
+    layer = gzip.compress(raw, 1)
+    liar = image(layers=[layer], layer_type=OCI_LAYER_GZIP, diff_ids=[sha256_digest(tar_of([("b", b"b")]))])
+    store = tmp_path / "s"
+    with fake_registry(_image_registry(liar.manifest, liar.blobs)) as host:
+        run = run_airgap(store, "pull", f"{host}/team/app:1")
+    assert run.code == 3 and "diff_id" in run.err and sha256_digest(layer) in run.err, run.err
+    assert run_airgap(store, "images", "-q").out == ""
+    assert not list((store / "blobs" / "sha256").iterdir())
+    honest = image(layers=[layer], layer_type=OCI_LAYER_GZIP, diff_ids=[sha256_digest(raw)])
+    with fake_registry(_image_registry(honest.manifest, honest.blobs)) as host:
+        run = run_airgap(store, "pull", f"{host}/team/app:1")
+    assert run.code == 0, run.err
+    cached = store / ".cache" / "uncompressed" / sha256_digest(layer)[7:]
+    assert cached.read_text() == f"{sha256_digest(raw)} {len(raw)}"
 
 
 def test_retry_after_is_capped(tmp_path: Path) -> None:
