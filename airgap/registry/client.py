@@ -26,7 +26,7 @@ _NETWORK_ERRORS = (httpx.TransportError,)
 MAX_RETRY_WAIT_ENV = "AIRGAP_MAX_RETRY_WAIT"
 MAX_RETRY_WAIT = 60.0   # seconds a Retry-After may ask for; more is a failure, not a nap
 MAX_BODY = 1 << 20      # error bodies, tokens: small documents
-MAX_LISTING = 8 << 20   # tags/list, _catalog pages
+MAX_LISTING = 8 << 20   # a _catalog page
 MAX_CATALOG = 100_000   # repositories in all the pages of one _catalog
 MAX_CATALOG_PAGES = 10_000
 MAX_LINK = 8192          # characters of one next-page link
@@ -464,13 +464,6 @@ class RegistryClient:
         if not isinstance(items, list):
             return None
         return [Descriptor.from_json(d, what) for d in items[:1000]]
-
-    def tags(self, repo: str) -> list[str]:
-        what = f"{self.host}/{repo}: tags"
-        resp = self.request("GET", f"/v2/{repo}/tags/list", scope=self.scope(repo), what=what, stream=True)
-        doc = json_body(resp, MAX_LISTING, what)
-        tags = doc.get("tags") if isinstance(doc, dict) else None
-        return [t for t in tags or [] if isinstance(t, str)]
 
     def catalog(self) -> list[str]:
         """Every repository the registry lists, following its ``Link`` pages; a registry whose

@@ -162,7 +162,6 @@ class RegistrySink:
         self.mounted_from: dict[str, str] = {}  # digest -> the repository it was mounted from
         self._manifests: dict[str, tuple[bytes, str]] = {}
         self._top: list[Descriptor] = []
-        self._known: dict[str, bool] = {}
         self._lock = threading.Lock()
         self.pushed_digest = ""
 

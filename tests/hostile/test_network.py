@@ -81,7 +81,7 @@ MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.ima
                        "layers": []}).encode()
 
 
-@pytest.mark.parametrize("endless", ["manifest", "config", "tags"])
+@pytest.mark.parametrize("endless", ["manifest", "config", "catalog"])
 def test_endless_bodies(tmp_path: Path, endless: str) -> None:
     def handle(h: BaseHTTPRequestHandler) -> None:
         if h.path == "/v2/":
@@ -94,7 +94,7 @@ def test_endless_bodies(tmp_path: Path, endless: str) -> None:
             return _endless(h, {})
         _send(h, 404)
     with fake_registry(handle) as host:
-        if endless == "tags":
+        if endless == "catalog":
             run = run_airgap(tmp_path / "s", "search", "--registry", host, "x", timeout=60)
             assert run.code in (1, 3) and "more than" in run.err and run.seconds < 20, run.err
             return
