@@ -250,8 +250,12 @@ def _save_selection(ctx: Context, names: list[str]) -> list[SourceImage]:
             matched = [(info, named if named is not None and named.tag else None)]
         for info, n in matched:
             img = chosen.setdefault(info.digest, SourceImage(info.image.descriptor, [], info.id))
-            # a name brings the registry digests of its repository along (RepoDigests)
-            for m in [n, *[d for d in info.digest_refs if n is not None and d.name == n.name]]:
+            # a name brings the registry digests of its repository along (RepoDigests), those
+            # that are this image's digest: an image pulled for one platform of an index has the
+            # index's digest as its RepoDigest (as in Docker), which the far side cannot check
+            # without the index, and refuses; it travels as `docker save` has it, without it
+            for m in [n, *[d for d in info.digest_refs
+                           if n is not None and d.name == n.name and d.digest == info.digest]]:
                 if m is not None and m not in img.names:
                     img.names.append(m)
     return list(chosen.values())

@@ -156,6 +156,25 @@ def test_multi_platform(registry: Registry, airgap: Airgap, make_airgap: Any, tm
     info = json.loads(host("inspect", ref).out)[0]
     assert (info["Architecture"], info["Id"]) == ("amd64", ids["amd64"])
     assert info["RepoDigests"] == [f"{registry.host}/test/multi@{ids['index']}"]
+    # one platform travels as `docker save` has it: without the index's digest, which the far
+    # side could not check (the index is not in the bundle) and would refuse
+    single = tmp_path / "single.tar"
+    host("save", "-o", str(single), ref)
+    near = make_airgap("near")
+    near("load", "-i", str(single))
+    info = json.loads(near("inspect", ref).out)[0]
+    assert (info["Id"], info["RepoDigests"]) == (ids["amd64"], [])
+    login(near, registry)
+    near("push", ref, f"{registry.host}/test/single:1", *tls_args(registry))
+    raw = run_tool("skopeo", "inspect", "--raw", *registry.skopeo_tls(""), *registry.skopeo_creds,
+                   f"docker://{registry.host}/test/single:1")
+    assert sha256_digest(raw.encode()) == info["Descriptor"]["digest"]
+    for push in (["push", ref, f"{registry.host}/test/single-from-pull:1"], ["push", "--all", f"{registry.host}/all"]):
+        host(*push, *tls_args(registry))
+    for pushed in ("test/single-from-pull:1", "all/test/multi:1"):
+        raw = run_tool("skopeo", "inspect", "--raw", *registry.skopeo_tls(""), *registry.skopeo_creds,
+                       f"docker://{registry.host}/{pushed}")
+        assert sha256_digest(raw.encode()) == info["Descriptor"]["digest"]
     arm = make_airgap("arm")
     arm("pull", "--platform", "linux/arm64", ref, *tls_args(registry))
     info = json.loads(arm("inspect", ref).out)[0]
