@@ -19,7 +19,7 @@ from ..layers import compression, uncompressed_digest
 from ..oci import (ANNOTATION_ATTACHMENT, ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, DOCUMENT_FIELDS,
                    ANNOTATION_SUBJECT, INDEX_TYPES, MAX_DOCUMENT, attached,
                    OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD,
-                   OCI_MANIFEST, MAX_LAYERS, Descriptor, is_uncompressed_layer, load_json, one_spelling, parse_config,
+                   OCI_MANIFEST, MAX_LAYERS, MANIFEST_TYPES, Descriptor, Index, Manifest, is_uncompressed_layer, load_json, one_spelling, parse_config,
                    need_list, need_str, parse_manifest)
 from ..reference import Reference, parse_reference
 from ..timeutil import parse_time
@@ -165,12 +165,36 @@ class ArchiveSource:
         has = self.tar.lookup
         oci = self._oci_images() if has("index.json") is not None else []
         if has("manifest.json") is not None:
-            return self._docker_images(oci)
+            docker = self._docker_images(oci)
+            self._note_left_out(oci, docker)
+            return docker
         if oci:
             return oci
         if has("index.json") is not None:
             raise FormatError(f"{self.name}: index.json lists no images")
         raise FormatError(f"{self.name}: not an image archive (no manifest.json or index.json)")
+
+    def _note_left_out(self, oci: list[SourceImage], docker: list[SourceImage]) -> None:
+        """``manifest.json`` is what ``docker load`` reads; an image ``index.json`` lists
+        beside it (a multi-platform index, an image manifest.json lacks) is said, not
+        dropped in silence."""
+        taken = {img.descriptor.digest for img in docker}
+        for img in oci:
+            if img.descriptor.digest in taken:
+                continue
+            if img.descriptor.media_type in INDEX_TYPES:
+                what = f"{self.name}: index {blob_member(img.descriptor.digest)}"
+                try:  # not loaded either way: a damaged one is only said
+                    doc = parse_manifest(self.read_document(img.descriptor, what), what,
+                                         img.descriptor.media_type)
+                except AirgapError:
+                    doc = None
+                if isinstance(doc, Index) and any(d.digest in taken for d in doc.manifests):
+                    continue
+            names = ", ".join(n.familiar() for n in img.names) or "no name"
+            self.notes.append(f"{self.name}: index.json lists {img.descriptor.digest[:19]} ({names}), "
+                              "which manifest.json does not: not loaded (as docker load, airgap "
+                              "reads the images manifest.json lists when an archive has both)")
 
     def _oci_images(self) -> list[SourceImage]:
         doc = self._json("index.json")
@@ -242,14 +266,36 @@ class ArchiveSource:
         return out
 
     def _oci_by_config(self, oci: list[SourceImage]) -> dict[tuple[str, int], SourceImage]:
+        """The OCI manifests of ``index.json``, by config and layer count: a ``manifest.json``
+        entry that matches one keeps its bytes (and so its registry digest). A multi-platform
+        index's platform manifests count too (Docker 25+ lists the one it has); one that is
+        missing or damaged is passed over (it is not loaded unless an entry matches it)."""
         out = {}
+        children: dict[str, Descriptor] = {}
         for img in oci:
             if img.descriptor.media_type in INDEX_TYPES:
+                what = f"{self.name}: index {blob_member(img.descriptor.digest)} of image {img.display()}"
+                try:
+                    index = parse_manifest(self.read_document(img.descriptor, what), what)
+                except AirgapError:
+                    continue
+                if isinstance(index, Index):
+                    children.update((d.digest, d) for d in index.manifests if d.media_type in MANIFEST_TYPES)
                 continue
             what = f"{self.name}: manifest {blob_member(img.descriptor.digest)} of image {img.display()}"
             doc = parse_manifest(self.read_document(img.descriptor, what), what)
             if hasattr(doc, "config"):
                 out[(doc.config.digest, len(doc.layers))] = img  # type: ignore[union-attr]
+        for d in children.values():  # each once, however often indexes list it
+            what = f"{self.name}: manifest {blob_member(d.digest)}"
+            try:
+                child = parse_manifest(self.read_document(d, what), what, d.media_type)
+            except AirgapError:
+                continue
+            if isinstance(child, Manifest):
+                plain = Descriptor(d.media_type, d.digest, d.size)
+                out.setdefault((child.config.digest, len(child.layers)),
+                               SourceImage(plain, [], f"{d.digest[:19]} from {self.name}"))
         return out
 
     def _digest_of_member(self, member: str, what: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from airgap.digest import sha256_digest
-from airgap.oci import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_LAYER, OCI_MANIFEST
+from airgap.oci import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, canonical_json
 
 from ..builders import desc, image, index_entry, layer_tar, members_of, oci_archive, resign, tar_of
 from ..conftest import Airgap, snapshot
@@ -250,6 +250,32 @@ def test_ignored_names_are_said(tmp_path: Path, name: str, why: str) -> None:
     assert run.code == 0, run.err
     assert "ignored the name" in run.err and why in run.err, run.err
     assert "Loaded image ID" in run.out and "\x1b" not in run.err
+
+
+def test_images_index_json_lists_beside_manifest_json_are_said(tmp_path: Path) -> None:
+    """An archive with both lists: ``manifest.json`` is what ``docker load`` reads and what
+    airgap loads; an image only ``index.json`` lists is named on stderr, not dropped in
+    silence. An index whose platform manifest manifest.json lists is not (Docker 25+)."""
+    a, b, c = image({"a": b"a"}), image({"b": b"b"}), image({"c": b"c"})
+    index = canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX,
+                            "manifests": [desc(OCI_MANIFEST, c.manifest, platform={"architecture": "amd64", "os": "linux"})]})
+
+    def docker_entry(img: Any, tag: str) -> dict[str, Any]:
+        m = json.loads(img.manifest)
+        return {"Config": f"blobs/sha256/{m['config']['digest'][7:]}", "RepoTags": [tag],
+                "Layers": [f"blobs/sha256/{x['digest'][7:]}" for x in m["layers"]]}
+    entries = [index_entry(a, "docker.io/library/a:1"), index_entry(b, "docker.io/library/b:1"),
+               {**desc(OCI_INDEX, index), "annotations": {"io.containerd.image.name": "docker.io/library/c:1"}}]
+    path = oci_archive(tmp_path / "both.tar", [a, b, c], entries, extra={
+        "manifest.json": json.dumps([docker_entry(a, "a:1"), docker_entry(c, "c:1")]).encode(),
+        f"blobs/sha256/{sha256_digest(index)[7:]}": index})
+    run = run_airgap(tmp_path / "s", "load", "-i", str(path))
+    assert run.code == 0, run.err
+    assert run.err.count("WARNING") == 1 and f"{b.digest[:19]} (b:1)" in run.err, run.err
+    assert "manifest.json does not: not loaded" in run.err
+    assert sorted(run_airgap(tmp_path / "s", "images", "--format", "{{.Repository}}").out.split()) == ["a", "c"]
+    # c:1 is the index's platform manifest, bytes kept (not one made up from manifest.json)
+    assert json.loads(run_airgap(tmp_path / "s", "inspect", "c:1").out)[0]["Descriptor"]["digest"] == c.digest
 
 
 def test_names_that_collide_after_normalization(tmp_path: Path) -> None:
