@@ -9,6 +9,7 @@ from typing import Any
 
 from .digest import validate_digest
 from .errors import FormatError
+from .gotypes import check_container_config, check_int, check_time, one_spelling
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -69,18 +70,6 @@ def load_json(data: bytes, what: str, max_containers: int = MAX_CONTAINERS) -> A
         raise FormatError(f"{what}: JSON nested too deeply") from None
     except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, and numbers too long
         raise FormatError(f"{what}: not valid JSON: {exc}") from None
-
-
-def one_spelling(obj: dict[str, Any], fields: tuple[str, ...], what: str) -> None:
-    """Refuse a key that is one of ``fields`` in another case (``LAYERS``, ``Digest``,
-    ``ſize``): Go's encoding/json, which Docker, containerd and the registry read these
-    documents with, takes it for the field, so they would read what airgap did not check."""
-    folded = {f.casefold(): f for f in fields}
-    for key in obj:
-        name = folded.get(key.casefold())
-        if name is not None and key != name:
-            raise FormatError(f"{what}: field {key[:100]!r} is {name!r} spelled another way; Docker and "
-                              f"containerd would read it as {name!r}, airgap refuses the ambiguity")
 
 
 def _not_json(word: str) -> Any:
@@ -265,9 +254,14 @@ def parse_config(data: bytes, what: str) -> tuple[dict[str, Any], list[str]]:
     config = load_json(data, what)
     if not isinstance(config, dict):
         raise FormatError(f"{what}: not a JSON object")
-    one_spelling(config, (*_CONFIG_STRINGS, *_CONFIG_OBJECTS, "rootfs", "history", "os.features"), what)
+    one_spelling(config, (*_CONFIG_STRINGS, *_CONFIG_OBJECTS, "rootfs", "history", "os.features", "Size"), what)
     _typed(config, _CONFIG_STRINGS, str, what, "")
     _typed(config, _CONFIG_OBJECTS, dict, what, "")
+    check_time(config.get("created"), what, "created")
+    check_int(config.get("Size"), what, "Size")
+    for key in _CONFIG_OBJECTS:
+        if isinstance(config.get(key), dict):
+            check_container_config(config[key], what, f"{key}.")
     rootfs = config.get("rootfs")
     if isinstance(rootfs, dict):
         one_spelling(rootfs, ("type", "diff_ids"), what)
@@ -283,6 +277,7 @@ def parse_config(data: bytes, what: str) -> tuple[dict[str, Any], list[str]]:
             one_spelling(entry, (*_HISTORY_STRINGS, "empty_layer"), what)
             _typed(entry, _HISTORY_STRINGS, str, what, f"history[{i}].")
             _typed(entry, ("empty_layer",), bool, what, f"history[{i}].")
+            check_time(entry.get("created"), what, f"history[{i}].created")
     return config, diff_ids(config, what)
 
 

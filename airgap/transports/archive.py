@@ -19,8 +19,9 @@ from ..layers import compression, uncompressed_digest
 from ..oci import (ANNOTATION_ATTACHMENT, ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, DOCUMENT_FIELDS,
                    ANNOTATION_SUBJECT, INDEX_TYPES, MAX_DOCUMENT, attached,
                    OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD,
-                   OCI_MANIFEST, MAX_LAYERS, MANIFEST_TYPES, Descriptor, Index, Manifest, is_uncompressed_layer, load_json, one_spelling, parse_config,
+                   OCI_MANIFEST, MAX_LAYERS, MANIFEST_TYPES, Descriptor, Index, Manifest, is_uncompressed_layer, load_json, parse_config,
                    need_list, need_str, parse_manifest)
+from ..gotypes import one_spelling
 from ..reference import Reference, parse_reference
 from ..timeutil import parse_time
 from .base import Outcome, ProgressFn, Source, SourceImage

@@ -102,6 +102,19 @@ def test_wrong_json_types_in_descriptors(tmp_path: Path) -> None:
     ("config", "Env=1", "'config' must be an object"),
     ("rootfs", {"type": 7, "diff_ids": []}, "'rootfs.type' must be a string"),
     ("os.features", "sse4", "'os.features' must be a list of strings"),
+    ("created", "yesterday", "'created' must be an RFC 3339 time"),
+    ("created", "2024-01-01T00:00:00+24:00", "'created' must be an RFC 3339 time"),
+    ("history", [{"created": "2023-02-29T00:00:00Z"}], "'history[0].created' must be an RFC 3339 time"),
+    ("Size", 1.0, "'Size' must be an integer"),
+    ("config", {"Env": "A=1"}, "'config.Env' must be a list of strings"),
+    ("config", {"Cmd": "sh"}, "'config.Cmd' must be a list of strings"),  # Docker takes it, containerd not
+    ("container_config", {"Labels": {"a": 1}}, "'container_config.Labels' must be an object of strings"),
+    ("config", {"ExposedPorts": {"80/tcp": "x"}}, "'config.ExposedPorts' must be an object of objects"),
+    ("config", {"Tty": 1}, "'config.Tty' must be true or false"),
+    ("config", {"User": 0}, "'config.User' must be a string"),
+    ("config", {"StopTimeout": 2 ** 63}, "'config.StopTimeout' must be an integer"),
+    ("config", {"Healthcheck": {"Interval": 1e9}}, "'config.Healthcheck.Interval' must be an integer"),
+    ("config", {"Healthcheck": {"TEST": ["x"]}}, "spelled another way"),
 ])
 def test_a_config_of_mistyped_fields_is_refused(tmp_path: Path, field: str, value: Any, says: str) -> None:
     """A config whose digest is right but whose fields Docker could not read (its loader
@@ -289,14 +302,14 @@ def test_names_that_collide_after_normalization(tmp_path: Path) -> None:
 
 def test_created_out_of_range_does_not_break_images(airgap: Airgap, tmp_path: Path) -> None:
     imgs = [image({"a": b"a"}, config={"created": "0000-01-01T00:00:00Z"}),
-            image({"b": b"b"}, config={"created": "10000-01-01T00:00:00Z"}),
-            image({"c": b"c"}, config={"created": "yesterday"}),
+            image({"b": b"b"}, config={"created": "9999-12-31T23:59:59.999999999-23:59"}),
+            image({"c": b"c"}, config={"created": "0001-01-01T00:00:00+23:59"}),
             image({"d": b"d"})]
     path = oci_archive(tmp_path / "a.tar", imgs, [index_entry(i, f"docker.io/library/t{n}:1") for n, i in enumerate(imgs)])
     airgap("load", "-i", str(path))
     out = airgap("images").out
     assert all(f"t{n} " in out for n in range(4)), out
-    assert out.count("N/A") >= 3
+    assert out.count("N/A") >= 2  # years Python cannot hold; the far future is "Less than a second ago", as Docker
     airgap("images", "--format", "{{.CreatedAt}}")
     airgap("inspect", "t0:1", "t1:1", "t2:1")
 
