@@ -17,6 +17,19 @@ from typing import Any, BinaryIO
 from ..errors import FormatError
 
 MAGIC = b"7z\xbc\xaf\x27\x1c"
+MAX_HEADER = 64 << 10  # the header of a 7z of one tar takes well under 1 KiB
+
+
+def _check_header_size(path: str) -> None:
+    """Refuse a header larger than MAX_HEADER before py7zr reads it: py7zr holds every
+    entry it lists as objects (200,000 empty files, a 120 KB .7z, took 200 MB)."""
+    with open(path, "rb") as f:
+        sig = f.read(32)
+    if len(sig) == 32 and sig.startswith(MAGIC):
+        size = int.from_bytes(sig[20:28], "little")  # NextHeaderSize
+        if size > MAX_HEADER:
+            raise FormatError(f"{path}: the 7z header takes {size} bytes, more than the "
+                              f"{MAX_HEADER} a 7z of one tar needs; refused")
 
 
 def _damaged(path: str, exc: BaseException) -> FormatError:
@@ -55,6 +68,11 @@ def open_7z(path: str) -> tuple[BinaryIO, str]:
     # py7zr decompresses in chunks of up to 128 MB (its get_memory_limit): a chunk that
     # size, and its copies, would be the loader's whole memory budget. 1 MiB is plenty.
     engine.get_memory_limit = lambda: 1 << 20  # type: ignore[attr-defined]
+    # and an encoded (compressed) header decodes to at most MAX_HEADER, checked by py7zr
+    # against the size the header declares, before it decodes it (py7zr's own cap: 256 MiB)
+    import py7zr.archiveinfo as headers
+    headers.MAX_HEADER_SIZE = MAX_HEADER
+    _check_header_size(path)
     try:
         z = py7zr.SevenZipFile(path, "r")
     except OSError as exc:

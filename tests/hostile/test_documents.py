@@ -404,6 +404,21 @@ def test_a_7z_bomb_is_not_extracted(tmp_path: Path, policy: list[str]) -> None:
     refused(run_airgap(tmp_path / "s", "load", "-i", str(packed), timeout=60), seconds=30)
 
 
+@pytest.mark.parametrize("encoded", [True, False])
+def test_a_7z_of_many_entries_is_refused_by_its_header_size(tmp_path: Path, encoded: bool) -> None:
+    """py7zr turns every entry of a 7z header into objects: 200,000 empty files (a 120 KB
+    .7z) took 200 MB before airgap could count them. A header over 64 KiB, compressed
+    (py7zr checks the size it declares before decoding) or not, is refused first."""
+    import py7zr
+    packed = tmp_path / "many.7z"
+    with py7zr.SevenZipFile(packed, "w") as z:
+        z.encoded_header_mode = encoded
+        for i in range(5000):
+            z.writestr(b"", f"f{i}")
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(packed)),
+            "header size exceeds limit 65536" if encoded else "the 7z header takes", seconds=5)
+
+
 def _gzip_image_bundle(airgap: Airgap, tmp_path: Path, layer: bytes, key: Path) -> Path:
     """A signed bundle of one image whose only layer is the gzip ``layer``."""
     import zlib
