@@ -1,37 +1,26 @@
-"""What Go's encoding/json accepts for the fields of an image config that Docker and
-containerd decode into typed structs: a value of another type there makes ``docker load``
-(``json: cannot unmarshal ...``) or containerd fail, so such a config is refused on load
-instead of being stored and shipped to a node that cannot read it.
+"""What Go's encoding/json accepts, for the documents Docker and containerd decode into
+typed structs (manifests, indexes, descriptors, platforms, image configs): a value of
+another type there makes ``docker load`` (``json: cannot unmarshal ...``) or containerd
+fail, so such a document is refused on load instead of being stored and shipped to a node
+that cannot read it.
 
 Go's rules, as they apply here: ``null`` is always accepted (the field keeps its zero
 value); a string field takes only a string, a bool only ``true``/``false``, an integer
 only an integer literal in range (``1.0``, ``1e3`` and ``true`` are refused); a
 ``[]string`` takes an array of strings (or nulls); a ``map[string]string`` an object of
 strings; a ``map[string]struct{}`` an object of objects; a ``time.Time`` an RFC 3339
-string. Field names match in any case, so another spelling is refused (``one_spelling``).
+string; a ``[]byte`` base64 text. Field names match in any case, so another spelling is
+refused (``one_spelling``).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Callable
 
 from .errors import FormatError
 
 _INT64 = (-(1 << 63), (1 << 63) - 1)
-
-# Docker's container.Config, as "config" and "container_config"; containerd's ImageConfig
-# is a subset of it with the same types, except that Docker also takes a string for
-# Cmd/Entrypoint/Shell and containerd does not: a list is what both read.
-_STRINGS = ("Hostname", "Domainname", "User", "Image", "WorkingDir", "MacAddress", "StopSignal")
-_BOOLS = ("AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce",
-          "ArgsEscaped", "NetworkDisabled")
-_STRING_LISTS = ("Env", "OnBuild", "Cmd", "Entrypoint", "Shell")
-_SETS = ("ExposedPorts", "Volumes")
-_MAPS = ("Labels",)
-_INTS = ("StopTimeout",)
-_HEALTH_INTS = ("Interval", "Timeout", "StartPeriod", "StartInterval", "Retries")
-CONTAINER_FIELDS = (*_STRINGS, *_BOOLS, *_STRING_LISTS, *_SETS, *_MAPS, *_INTS, "Healthcheck")
 
 # Go's time.RFC3339 as time.Parse reads it: a fraction after the seconds, '.' or ','.
 _TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:[.,]\d+)?(?:Z|[+-](\d\d):(\d\d))", re.ASCII)
@@ -62,15 +51,23 @@ def is_go_time(text: str) -> bool:
             and hour < 24 and minute < 60 and second < 60 and zh < 24 and zm < 60)
 
 
-def check_time(value: Any, what: str, field: str) -> None:
-    if value is not None and not (isinstance(value, str) and is_go_time(value)):
-        raise FormatError(f"{what}: config field {field!r} must be an RFC 3339 time "
-                          f"(2006-01-02T15:04:05Z), not {str(value)[:60]!r}")
+_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?", re.ASCII)
 
-
-def check_int(value: Any, what: str, field: str) -> None:
-    if value is not None and not (type(value) is int and _INT64[0] <= value <= _INT64[1]):
-        raise FormatError(f"{what}: config field {field!r} must be an integer, not {str(value)[:60]!r}")
+_KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "string": (lambda v: isinstance(v, str), "a string"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "int": (lambda v: type(v) is int and _INT64[0] <= v <= _INT64[1], "an integer"),
+    "object": (lambda v: isinstance(v, dict), "an object"),
+    "list": (lambda v: isinstance(v, list), "a list"),
+    "strings": (lambda v: isinstance(v, list) and all(x is None or isinstance(x, str) for x in v),
+                "a list of strings"),
+    "string map": (lambda v: isinstance(v, dict) and all(x is None or isinstance(x, str) for x in v.values()),
+                   "an object of strings"),
+    "set": (lambda v: isinstance(v, dict) and all(x is None or isinstance(x, dict) for x in v.values()),
+            "an object of objects ({\"80/tcp\": {}})"),
+    "time": (lambda v: isinstance(v, str) and is_go_time(v), "an RFC 3339 time (2006-01-02T15:04:05Z)"),
+    "base64": (lambda v: isinstance(v, str) and _BASE64.fullmatch(v) is not None, "base64 text"),
+}
 
 
 def _kind(value: Any) -> str:
@@ -78,39 +75,33 @@ def _kind(value: Any) -> str:
                                          list: "a list", dict: "an object"}.get(type(value), "a value")
 
 
-def _bad(what: str, field: str, want: str, value: Any) -> FormatError:
-    return FormatError(f"{what}: config field {field!r} must be {want}, not {_kind(value)} "
-                       "(Docker and containerd could not read this image)")
+def check_fields(obj: dict[str, Any], spec: dict[str, str], what: str, prefix: str = "",
+                 word: str = "field") -> None:
+    """Each field of ``spec`` that ``obj`` has is null or of its kind, spelled as Go reads it."""
+    one_spelling(obj, tuple(spec), what)
+    for name, kind in spec.items():
+        value = obj.get(name)
+        ok, want = _KINDS[kind]
+        if value is not None and not ok(value):
+            shown = repr(value[:60]) if isinstance(value, str) else _kind(value)
+            raise FormatError(f"{what}: {word} {prefix + name!r} must be {want}, not {shown} "
+                              "(Docker and containerd could not read it)")
+
+
+# Docker's container.Config, as "config" and "container_config"; containerd's ImageConfig
+# is a subset of it with the same types, except that Docker also takes a string for
+# Cmd/Entrypoint/Shell and containerd does not: a list is what both read.
+CONTAINER_CONFIG = {
+    **dict.fromkeys(("Hostname", "Domainname", "User", "Image", "WorkingDir", "MacAddress", "StopSignal"), "string"),
+    **dict.fromkeys(("AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce",
+                     "ArgsEscaped", "NetworkDisabled"), "bool"),
+    **dict.fromkeys(("Env", "OnBuild", "Cmd", "Entrypoint", "Shell"), "strings"),
+    "ExposedPorts": "set", "Volumes": "set", "Labels": "string map", "StopTimeout": "int", "Healthcheck": "object"}
+HEALTHCHECK = {"Test": "strings", **dict.fromkeys(("Interval", "Timeout", "StartPeriod", "StartInterval", "Retries"), "int")}
 
 
 def check_container_config(obj: dict[str, Any], what: str, prefix: str) -> None:
     """The fields of a ``config``/``container_config`` object, by Go's rules."""
-    one_spelling(obj, CONTAINER_FIELDS, what)
-    for name, value in obj.items():
-        field = prefix + name
-        if value is None:
-            continue
-        if name in _STRINGS and not isinstance(value, str):
-            raise _bad(what, field, "a string", value)
-        if name in _BOOLS and not isinstance(value, bool):
-            raise _bad(what, field, "true or false", value)
-        if name in _STRING_LISTS and not (isinstance(value, list)
-                                          and all(v is None or isinstance(v, str) for v in value)):
-            raise _bad(what, field, "a list of strings", value)
-        if name in _SETS and not (isinstance(value, dict)
-                                  and all(v is None or isinstance(v, dict) for v in value.values())):
-            raise _bad(what, field, "an object of objects ({\"80/tcp\": {}})", value)
-        if name in _MAPS and not (isinstance(value, dict)
-                                  and all(v is None or isinstance(v, str) for v in value.values())):
-            raise _bad(what, field, "an object of strings", value)
-        if name in _INTS:
-            check_int(value, what, field)
-        if name == "Healthcheck":
-            if not isinstance(value, dict):
-                raise _bad(what, field, "an object", value)
-            one_spelling(value, ("Test", *_HEALTH_INTS), what)
-            test = value.get("Test")
-            if test is not None and not (isinstance(test, list) and all(v is None or isinstance(v, str) for v in test)):
-                raise _bad(what, f"{field}.Test", "a list of strings", test)
-            for key in _HEALTH_INTS:
-                check_int(value.get(key), what, f"{field}.{key}")
+    check_fields(obj, CONTAINER_CONFIG, what, prefix, "config field")
+    if isinstance(obj.get("Healthcheck"), dict):
+        check_fields(obj["Healthcheck"], HEALTHCHECK, what, f"{prefix}Healthcheck.", "config field")

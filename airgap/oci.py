@@ -9,7 +9,7 @@ from typing import Any
 
 from .digest import validate_digest
 from .errors import FormatError
-from .gotypes import check_container_config, check_int, check_time, one_spelling
+from .gotypes import check_container_config, check_fields
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -130,12 +130,14 @@ def parse_platform(text: str) -> Platform:
     return Platform(*parts)
 
 
-# the fields of the documents Go programs read into structs (case-insensitively): of a
-# manifest or an index (index.json too), of a descriptor, of a platform
-DOCUMENT_FIELDS = ("schemaVersion", "mediaType", "artifactType", "config", "layers", "manifests", "subject",
-                    "annotations")
-_DESCRIPTOR_FIELDS = ("mediaType", "artifactType", "digest", "size", "urls", "annotations", "platform", "data")
-_PLATFORM_FIELDS = ("architecture", "os", "os.version", "os.features", "variant", "features")
+# the fields of the documents Go programs read into structs (case-insensitively), with their
+# JSON kinds: of a manifest or an index (index.json too), of a descriptor, of a platform
+DOCUMENT = {"schemaVersion": "int", "mediaType": "string", "artifactType": "string", "config": "object",
+            "layers": "list", "manifests": "list", "subject": "object", "annotations": "string map"}
+_DESCRIPTOR = {"mediaType": "string", "artifactType": "string", "digest": "string", "size": "int",
+               "urls": "strings", "annotations": "string map", "platform": "object", "data": "base64"}
+_PLATFORM = {"architecture": "string", "os": "string", "os.version": "string", "os.features": "strings",
+             "variant": "string", "features": "strings"}
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,7 @@ class Descriptor:
     def from_json(cls, obj: Any, what: str) -> Descriptor:
         if not isinstance(obj, dict):
             raise FormatError(f"{what}: descriptor is not an object")
-        one_spelling(obj, _DESCRIPTOR_FIELDS, what)
+        check_fields(obj, _DESCRIPTOR, what)
         digest, size = obj.get("digest"), obj.get("size")
         validate_digest(digest, what)
         if not isinstance(size, int) or isinstance(size, bool) or size < 0 or size > 1 << 50:
@@ -161,10 +163,8 @@ class Descriptor:
         if plat is not None:
             if not isinstance(plat, dict):
                 raise FormatError(f"{what}: descriptor of {digest}: platform must be an object")
-            one_spelling(plat, _PLATFORM_FIELDS, what)
-            fields = [plat.get(k, "") for k in ("os", "architecture", "variant")]
-            if not all(isinstance(f, str) for f in fields):
-                raise FormatError(f"{what}: descriptor of {digest}: platform fields must be strings")
+            check_fields(plat, _PLATFORM, what, "platform.")
+            fields = [plat.get(k) or "" for k in ("os", "architecture", "variant")]
             if fields[0] and fields[1]:
                 platform = Platform(*fields)
         ann = obj.get("annotations") or {}
@@ -210,7 +210,9 @@ def parse_manifest(data: bytes, what: str, declared: str | None = None) -> Manif
     doc = load_json(data, what)
     if not isinstance(doc, dict):
         raise FormatError(f"{what}: not a JSON object")
-    one_spelling(doc, DOCUMENT_FIELDS, what)
+    check_fields(doc, DOCUMENT, what)
+    if doc.get("subject") is not None:
+        Descriptor.from_json(doc["subject"], f"{what} subject")
     mt = doc.get("mediaType") or (OCI_INDEX if "manifests" in doc else OCI_MANIFEST)
     if not isinstance(mt, str):
         raise FormatError(f"{what}: mediaType must be a string")
@@ -240,12 +242,15 @@ def config_platform(config: dict[str, Any]) -> Platform:
                     str(config.get("variant") or ""))
 
 
-# The fields of an image config and their JSON types as Docker reads them (its image.Image:
-# a mistyped field makes `docker load` fail to unmarshal it); null stands for absent.
-_CONFIG_STRINGS = ("id", "parent", "comment", "created", "container", "docker_version", "author",
-                   "architecture", "variant", "os", "os.version")
-_CONFIG_OBJECTS = ("config", "container_config")
-_HISTORY_STRINGS = ("created", "author", "created_by", "comment")
+# The fields of an image config and their JSON kinds as Docker reads them (its image.Image:
+# a mistyped field makes `docker load` fail to unmarshal it; containerd's are a subset).
+IMAGE_CONFIG = {**dict.fromkeys(("id", "parent", "comment", "container", "docker_version", "author",
+                                 "architecture", "variant", "os", "os.version"), "string"),
+                "created": "time", "config": "object", "container_config": "object", "rootfs": "object",
+                "history": "list", "os.features": "strings", "Size": "int"}
+_ROOTFS = {"type": "string", "diff_ids": "list"}
+_HISTORY = {"created": "time", "author": "string", "created_by": "string", "comment": "string",
+            "empty_layer": "bool"}
 
 
 def parse_config(data: bytes, what: str) -> tuple[dict[str, Any], list[str]]:
@@ -254,42 +259,17 @@ def parse_config(data: bytes, what: str) -> tuple[dict[str, Any], list[str]]:
     config = load_json(data, what)
     if not isinstance(config, dict):
         raise FormatError(f"{what}: not a JSON object")
-    one_spelling(config, (*_CONFIG_STRINGS, *_CONFIG_OBJECTS, "rootfs", "history", "os.features", "Size"), what)
-    _typed(config, _CONFIG_STRINGS, str, what, "")
-    _typed(config, _CONFIG_OBJECTS, dict, what, "")
-    check_time(config.get("created"), what, "created")
-    check_int(config.get("Size"), what, "Size")
-    for key in _CONFIG_OBJECTS:
-        if isinstance(config.get(key), dict):
+    check_fields(config, IMAGE_CONFIG, what, word="config field")
+    for key in ("config", "container_config"):
+        if config.get(key) is not None:
             check_container_config(config[key], what, f"{key}.")
-    rootfs = config.get("rootfs")
-    if isinstance(rootfs, dict):
-        one_spelling(rootfs, ("type", "diff_ids"), what)
-        _typed(rootfs, ("type",), str, what, "rootfs.")
-    features = config.get("os.features")
-    if features is not None and not (isinstance(features, list) and all(isinstance(f, str) for f in features)):
-        raise FormatError(f"{what}: config field 'os.features' must be a list of strings")
-    history = config.get("history")
-    if history is not None:
-        for i, entry in enumerate(need_list(history, what, "config field 'history'", MAX_CONTAINERS)):
-            if not isinstance(entry, dict):
-                raise FormatError(f"{what}: config field 'history[{i}]' must be an object")
-            one_spelling(entry, (*_HISTORY_STRINGS, "empty_layer"), what)
-            _typed(entry, _HISTORY_STRINGS, str, what, f"history[{i}].")
-            _typed(entry, ("empty_layer",), bool, what, f"history[{i}].")
-            check_time(entry.get("created"), what, f"history[{i}].created")
+    if config.get("rootfs") is not None:
+        check_fields(config["rootfs"], _ROOTFS, what, "rootfs.", "config field")
+    for i, entry in enumerate(need_list(config.get("history") or [], what, "config field 'history'", MAX_CONTAINERS)):
+        if not isinstance(entry, dict):
+            raise FormatError(f"{what}: config field 'history[{i}]' must be an object")
+        check_fields(entry, _HISTORY, what, f"history[{i}].", "config field")
     return config, diff_ids(config, what)
-
-
-_KIND_WORDS = {str: "a string", dict: "an object", bool: "true or false"}
-
-
-def _typed(obj: dict[str, Any], fields: tuple[str, ...], kind: type, what: str, prefix: str) -> None:
-    for name in fields:
-        value = obj.get(name)
-        if value is not None and not isinstance(value, kind):
-            raise FormatError(f"{what}: config field {prefix + name!r} must be {_KIND_WORDS[kind]}, "
-                              f"not {type(value).__name__}")
 
 
 def diff_ids(config: dict[str, Any], what: str) -> list[str]:

@@ -16,12 +16,12 @@ from ..bundle import (MAX_BUNDLE_JSON, MAX_NAMES, TOP_FILES, Bundle, BundleBlob,
 from ..digest import check_bytes, copy_verified, sha256_digest, validate_digest
 from ..errors import AirgapError, DigestMismatch, FormatError
 from ..layers import compression, uncompressed_digest
-from ..oci import (ANNOTATION_ATTACHMENT, ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, DOCUMENT_FIELDS,
+from ..oci import (ANNOTATION_ATTACHMENT, ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, DOCUMENT,
                    ANNOTATION_SUBJECT, INDEX_TYPES, MAX_DOCUMENT, attached,
                    OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD,
                    OCI_MANIFEST, MAX_LAYERS, MANIFEST_TYPES, Descriptor, Index, Manifest, is_uncompressed_layer, load_json, parse_config,
                    need_list, need_str, parse_manifest)
-from ..gotypes import one_spelling
+from ..gotypes import check_fields, one_spelling
 from ..reference import Reference, parse_reference
 from ..timeutil import parse_time
 from .base import Outcome, ProgressFn, Source, SourceImage
@@ -201,7 +201,7 @@ class ArchiveSource:
         doc = self._json("index.json")
         if not isinstance(doc, dict):
             raise FormatError(f"{self.name}: index.json is not a JSON object")
-        one_spelling(doc, DOCUMENT_FIELDS, f"{self.name}: index.json")
+        check_fields(doc, DOCUMENT, f"{self.name}: index.json")
         items = need_list(doc.get("manifests"), f"{self.name}: index.json", "manifests", MAX_ENTRIES)
         out: list[SourceImage] = []
         by_digest: dict[str, SourceImage] = {}

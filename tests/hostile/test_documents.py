@@ -92,13 +92,53 @@ def test_wrong_json_types_in_descriptors(tmp_path: Path) -> None:
         refused(run_airgap(tmp_path / "s", "load", "-i", str(path)), "index.json")
 
 
+@pytest.mark.parametrize("where,field,value,says", [
+    ("manifest", "schemaVersion", {"v": 2}, "'schemaVersion' must be an integer"),
+    ("manifest", "schemaVersion", 2.0, "'schemaVersion' must be an integer"),
+    ("manifest", "annotations", {"a": 1}, "'annotations' must be an object of strings"),
+    ("manifest", "artifactType", 5, "'artifactType' must be a string"),
+    ("manifest", "subject", {"digest": "sha256:" + "0" * 64, "size": 1, "urls": "http://x"}, "'urls' must be a list"),
+    ("layer", "urls", [1], "'urls' must be a list of strings"),
+    ("layer", "data", "not base64!", "'data' must be base64 text"),
+    ("layer", "artifactType", [], "'artifactType' must be a string"),
+    ("entry", "platform", {"os": "linux", "architecture": "amd64", "os.features": "x"},
+     "'platform.os.features' must be a list of strings"),
+    ("entry", "platform", {"os": "linux", "architecture": "amd64", "variant": 8}, "'platform.variant' must be a string"),
+    ("index.json", "schemaVersion", "2", "'schemaVersion' must be an integer"),
+])
+def test_documents_of_types_go_cannot_read_are_refused(tmp_path: Path, where: str, field: str, value: Any,
+                                                       says: str) -> None:
+    """containerd decodes manifests, indexes, descriptors and platforms into typed structs
+    (``cannot unmarshal object into Go struct field Index.schemaVersion of type int``, found
+    by a differential fuzz with ``ctr images import``): refused on load, not stored."""
+    img = image({"a": b"a"})
+    entry = index_entry(img, "docker.io/example/typed:1")
+    index = None
+    if where in ("manifest", "layer"):
+        doc = json.loads(img.manifest)
+        if where == "manifest":
+            doc[field] = value
+        else:
+            doc["layers"][0][field] = value
+        raw = canonical_json(doc)
+        img.blobs[sha256_digest(raw)] = raw
+        img.manifest = raw
+        entry = index_entry(img, "docker.io/example/typed:1")
+    elif where == "entry":
+        entry[field] = value
+    else:
+        index = canonical_json({"schemaVersion": value, "mediaType": OCI_INDEX, "manifests": [entry]})
+    path = oci_archive(tmp_path / "a.tar", [img], [entry], index=index)
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(path)), says)
+
+
 @pytest.mark.parametrize("field,value,says", [
     ("history", 5, "'history' must be a list"),
     ("history", [7], "'history[0]' must be an object"),
     ("history", [{"created_by": ["sh"]}], "'history[0].created_by' must be a string"),
     ("history", [{"empty_layer": "yes"}], "'history[0].empty_layer' must be true or false"),
     ("os", 1, "'os' must be a string"),
-    ("created", {"at": 1}, "'created' must be a string"),
+    ("created", {"at": 1}, "'created' must be an RFC 3339 time"),
     ("config", "Env=1", "'config' must be an object"),
     ("rootfs", {"type": 7, "diff_ids": []}, "'rootfs.type' must be a string"),
     ("os.features", "sse4", "'os.features' must be a list of strings"),

@@ -117,3 +117,36 @@ def test_bundle_inside_7z(airgap: Airgap, make_airgap, three_images: list[str], 
     res = other("load", "-i", str(bad), ok=False)
     assert res.code == 3 and "bad.7z" in res.err
     assert list((other.store / ".tmp").iterdir()) == []
+
+
+@pytest.mark.parametrize("where,field,value", [
+    ("manifest", "schemaVersion", {"v": 2}), ("manifest", "annotations", {"a": 1}), ("layer", "urls", [1]),
+    ("layer", "data", "not base64!"), ("entry", "platform", {"os": "linux", "architecture": "amd64", "variant": 8}),
+    ("entry", "platform", {"os": "linux", "architecture": "amd64", "os.features": "x"}),
+    ("index.json", "schemaVersion", "2"),
+    ("manifest", "subject", {"digest": "sha256:" + "0" * 64, "size": 1, "urls": "http://x"})])
+def test_a_document_containerd_cannot_read_is_refused_by_both(containerd: Containerd, airgap: Airgap, tmp_path: Path,
+                                                              where: str, field: str, value: object) -> None:
+    """What ``ctr images import`` cannot decode (a field of another JSON type than its Go
+    struct's), airgap refuses too: what airgap stores, containerd can take."""
+    from airgap.digest import sha256_digest
+    from airgap.oci import OCI_INDEX, canonical_json
+    from ..builders import image, index_entry, oci_archive
+    img = image({"a": b"a"})
+    entry = index_entry(img, "docker.io/example/typed:1")
+    index = None
+    if where in ("manifest", "layer"):
+        doc = json.loads(img.manifest)
+        (doc if where == "manifest" else doc["layers"][0])[field] = value
+        img.manifest = canonical_json(doc)
+        img.blobs[sha256_digest(img.manifest)] = img.manifest
+        entry = index_entry(img, "docker.io/example/typed:1")
+    elif where == "entry":
+        entry[field] = value
+    else:
+        index = canonical_json({"schemaVersion": value, "mediaType": OCI_INDEX, "manifests": [entry]})
+    path = oci_archive(tmp_path / "typed.tar", [img], [entry], index=index)
+    with pytest.raises(AssertionError, match="cannot unmarshal|illegal base64"):
+        containerd.ctr("images", "import", "--all-platforms", str(path))
+    res = airgap("load", "-i", str(path), ok=False)
+    assert res.code == 3 and "must be" in res.err, res.err
