@@ -78,7 +78,7 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from .smallfile import KEY_LIMIT, read_small
     try:
-        data = read_small(path, KEY_LIMIT, "signing key")
+        data = read_small(path, KEY_LIMIT, "signing key", regular_only=True)
     except FileNotFoundError:
         raise NotFound(f"signing key {path}: no such file") from None
     secret = None
@@ -104,7 +104,7 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     expected = "expected an Ed25519 public key in PEM (as `airgap key generate` writes NAME.pub)"
     from .smallfile import KEY_LIMIT, read_small
     try:
-        data = read_small(path, KEY_LIMIT, "trusted key")
+        data = read_small(path, KEY_LIMIT, "trusted key", regular_only=True)
     except FileNotFoundError:
         raise SignatureError(f"trusted key {path}: no such file ({expected})") from None
     except OSError as exc:

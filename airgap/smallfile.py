@@ -4,6 +4,8 @@ read into memory."""
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 from .errors import FormatError
@@ -13,10 +15,16 @@ LIST_LIMIT = 16 << 20        # an image list: 100,000 names of 160 bytes
 INVENTORY_LIMIT = 64 << 20   # an inventory: 100,000 blobs with their sizes and diff_ids
 
 
-def read_small(path: Path | str, limit: int, what: str) -> bytes:
+def read_small(path: Path | str, limit: int, what: str, regular_only: bool = False) -> bytes:
     """The bytes of ``path`` (FileNotFoundError and other OSErrors propagate), or a
-    FormatError naming it when it holds more than ``limit``."""
-    with open(path, "rb") as f:
+    FormatError naming it when it holds more than ``limit``. With ``regular_only`` (keys)
+    anything but a regular file is refused, a FIFO without waiting for a writer (a list may
+    come from a pipe, ``-f <(grep … list)``; a key in a trust directory may not)."""
+    flags = os.O_RDONLY | os.O_CLOEXEC | (os.O_NONBLOCK if regular_only else 0)
+    with open(os.open(path, flags), "rb") as f:
+        if regular_only and not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise FormatError(f"{what} {path} is not a regular file (a FIFO, a device, a "
+                              "directory?); refusing to read it")
         data = f.read(limit + 1)
     if len(data) > limit:
         raise FormatError(f"{what} {path}: more than {limit >> 10} KiB; refusing to read it "

@@ -241,3 +241,28 @@ def test_verify_full_catches_wrong_diff_id(airgap: Airgap, site: Airgap, keys: d
         assert res.code == 3 and "diff_id" in res.err and "liar:1" in res.err, res.err
         assert snapshot(site.store) == before
     site("load", "-i", str(tmp_path / "liar.tar"), *trust)  # fast: digests and sizes only
+
+
+@pytest.mark.parametrize("kind", ["fifo in a trust directory", "fifo named", "device in a trust directory"])
+def test_a_key_that_is_not_a_regular_file_is_refused_at_once(signed: Path, keys: dict[str, Path], tmp_path: Path,
+                                                              kind: str) -> None:
+    """A FIFO among the trusted keys made the load wait forever for a writer (and a device
+    was read up to the cap): keys are regular files, anything else is refused by name."""
+    import os
+    from ..hostile.limits import run_airgap
+    trust = tmp_path / "trust.d"
+    trust.mkdir()
+    (trust / "packager.pub").write_bytes(keys["packager"].with_suffix(".pub").read_bytes())
+    odd = trust / "odd.pub"
+    if kind.startswith("fifo"):
+        os.mkfifo(odd)
+    else:
+        odd.symlink_to("/dev/zero")
+    entry = odd if kind == "fifo named" else trust
+    run = run_airgap(tmp_path / "s", "load", "--trust", str(entry), "-i", str(signed), timeout=20)
+    assert run.code == 3 and f"{odd} is not a regular file" in run.err and run.seconds < 10, run.err
+    if kind == "fifo named":
+        (tmp_path / "root").mkdir()
+        assert run_airgap(tmp_path / "s", "import", str(tmp_path / "root"), "x:1").code == 0
+        run = run_airgap(tmp_path / "s", "save", "--sign", str(odd), "-o", str(tmp_path / "b.tar"), "x:1", timeout=20)
+        assert run.code == 3 and "is not a regular file" in run.err, run.err
