@@ -114,3 +114,21 @@ def resign(members: list[tuple[str, bytes]], bundle: dict[str, Any], key_file: P
     out = [(n, raw if n == "airgap/bundle.json" else sig if n == "airgap/bundle.json.sig" else d)
            for n, d in members]
     return out
+
+
+def archive_with_field(path: Path, where: str, field: str, value: Any) -> Path:
+    """An OCI archive of one image (``example/typed:1``) with ``field`` set to ``value`` in
+    its manifest, its layer's descriptor, its index.json entry, or index.json itself."""
+    img = image({"a": b"a"})
+    if where in ("manifest", "layer"):
+        doc = json.loads(img.manifest)
+        (doc if where == "manifest" else doc["layers"][0])[field] = value
+        img.manifest = canonical_json(doc)
+        img.blobs[sha256_digest(img.manifest)] = img.manifest
+    entry = index_entry(img, "docker.io/example/typed:1")
+    index = None
+    if where == "entry":
+        entry[field] = value
+    elif where == "index.json":
+        index = canonical_json({field: value, "mediaType": OCI_INDEX, "manifests": [entry]})
+    return oci_archive(path, [img], [entry], index=index)

@@ -16,7 +16,7 @@ import pytest
 from airgap.digest import sha256_digest
 from airgap.oci import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, canonical_json
 
-from ..builders import desc, image, index_entry, layer_tar, members_of, oci_archive, resign, tar_of
+from ..builders import archive_with_field, desc, image, index_entry, layer_tar, members_of, oci_archive, resign, tar_of
 from ..conftest import Airgap, snapshot
 from .limits import refused, run_airgap
 
@@ -111,24 +111,7 @@ def test_documents_of_types_go_cannot_read_are_refused(tmp_path: Path, where: st
     """containerd decodes manifests, indexes, descriptors and platforms into typed structs
     (``cannot unmarshal object into Go struct field Index.schemaVersion of type int``, found
     by a differential fuzz with ``ctr images import``): refused on load, not stored."""
-    img = image({"a": b"a"})
-    entry = index_entry(img, "docker.io/example/typed:1")
-    index = None
-    if where in ("manifest", "layer"):
-        doc = json.loads(img.manifest)
-        if where == "manifest":
-            doc[field] = value
-        else:
-            doc["layers"][0][field] = value
-        raw = canonical_json(doc)
-        img.blobs[sha256_digest(raw)] = raw
-        img.manifest = raw
-        entry = index_entry(img, "docker.io/example/typed:1")
-    elif where == "entry":
-        entry[field] = value
-    else:
-        index = canonical_json({"schemaVersion": value, "mediaType": OCI_INDEX, "manifests": [entry]})
-    path = oci_archive(tmp_path / "a.tar", [img], [entry], index=index)
+    path = archive_with_field(tmp_path / "a.tar", where, field, value)
     refused(run_airgap(tmp_path / "s", "load", "-i", str(path)), says)
 
 

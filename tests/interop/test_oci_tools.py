@@ -129,23 +129,8 @@ def test_a_document_containerd_cannot_read_is_refused_by_both(containerd: Contai
                                                               where: str, field: str, value: object) -> None:
     """What ``ctr images import`` cannot decode (a field of another JSON type than its Go
     struct's), airgap refuses too: what airgap stores, containerd can take."""
-    from airgap.digest import sha256_digest
-    from airgap.oci import OCI_INDEX, canonical_json
-    from ..builders import image, index_entry, oci_archive
-    img = image({"a": b"a"})
-    entry = index_entry(img, "docker.io/example/typed:1")
-    index = None
-    if where in ("manifest", "layer"):
-        doc = json.loads(img.manifest)
-        (doc if where == "manifest" else doc["layers"][0])[field] = value
-        img.manifest = canonical_json(doc)
-        img.blobs[sha256_digest(img.manifest)] = img.manifest
-        entry = index_entry(img, "docker.io/example/typed:1")
-    elif where == "entry":
-        entry[field] = value
-    else:
-        index = canonical_json({"schemaVersion": value, "mediaType": OCI_INDEX, "manifests": [entry]})
-    path = oci_archive(tmp_path / "typed.tar", [img], [entry], index=index)
+    from ..builders import archive_with_field
+    path = archive_with_field(tmp_path / "typed.tar", where, field, value)
     with pytest.raises(AssertionError, match="cannot unmarshal|illegal base64"):
         containerd.ctr("images", "import", "--all-platforms", str(path))
     res = airgap("load", "-i", str(path), ok=False)
