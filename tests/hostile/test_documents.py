@@ -500,11 +500,17 @@ def test_zstd_window_beyond_the_budget(tmp_path: Path) -> None:
 def test_files_named_on_the_command_line_are_read_with_a_cap(airgap: Airgap, three_images: list[str],
                                                              tmp_path: Path, option: str) -> None:
     """A key, an inventory (it comes back from the far side) or an image list that is a
-    device or a huge file is refused by name, not read into memory."""
+    device or a huge file is refused by name, not read into memory (a key that is no
+    regular file without reading it at all)."""
     verb = ["load", "-i", str(tmp_path / "none.tar")] if option == "--trust" else \
         ["save", "-o", str(tmp_path / "out.tar"), three_images[0]]
+    key = option in ("--trust", "--sign")
     run = run_airgap(airgap.store, *verb, option, "/dev/zero", timeout=30)
-    refused(run, "/dev/zero: more than", seconds=10)
+    refused(run, "/dev/zero is not a regular file" if key else "/dev/zero: more than", seconds=10)
+    if key:  # and a regular file over the cap
+        huge = tmp_path / "huge"
+        huge.write_bytes(b"-----BEGIN PUBLIC KEY-----\n" + b"A" * (64 << 10))
+        refused(run_airgap(airgap.store, *verb, option, str(huge), timeout=30), f"{huge}: more than", seconds=10)
 
 
 @pytest.mark.parametrize("doc,code,says", [
