@@ -265,11 +265,17 @@ def parse_config(data: bytes, what: str) -> tuple[dict[str, Any], list[str]]:
             check_container_config(config[key], what, f"{key}.")
     if config.get("rootfs") is not None:
         check_fields(config["rootfs"], _ROOTFS, what, "rootfs.", "config field")
-    for i, entry in enumerate(need_list(config.get("history") or [], what, "config field 'history'", MAX_CONTAINERS)):
+    history = need_list(config.get("history") or [], what, "config field 'history'", MAX_CONTAINERS)
+    for i, entry in enumerate(history):
         if not isinstance(entry, dict):
             raise FormatError(f"{what}: config field 'history[{i}]' must be an object")
         check_fields(entry, _HISTORY, what, f"history[{i}].", "config field")
-    return config, diff_ids(config, what)
+    ids = diff_ids(config, what)
+    made = sum(1 for entry in history if not entry.get("empty_layer"))
+    if made > len(ids):  # Docker's image store refuses it (and `docker history` would fail)
+        raise FormatError(f"{what}: config history has {made} entries that made a layer, but rootfs "
+                          f"lists {len(ids)} diff_ids (Docker: too many non-empty layers in History section)")
+    return config, ids
 
 
 def diff_ids(config: dict[str, Any], what: str) -> list[str]:
