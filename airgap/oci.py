@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -249,6 +250,7 @@ IMAGE_CONFIG = {**dict.fromkeys(("id", "parent", "comment", "container", "docker
                 "created": "time", "config": "object", "container_config": "object", "rootfs": "object",
                 "history": "list", "os.features": "strings", "Size": "int"}
 _ROOTFS = {"type": "string", "diff_ids": "list"}
+_PLATFORM_WORD = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
 _HISTORY = {"created": "time", "author": "string", "created_by": "string", "comment": "string",
             "empty_layer": "bool"}
 
@@ -270,6 +272,10 @@ def parse_config(data: bytes, what: str) -> tuple[dict[str, Any], list[str]]:
         if not isinstance(entry, dict):
             raise FormatError(f"{what}: config field 'history[{i}]' must be an object")
         check_fields(entry, _HISTORY, what, f"history[{i}].", "config field")
+    os_name = config.get("os")
+    if os_name and not _PLATFORM_WORD.fullmatch(os_name):  # Docker parses it as a platform
+        raise FormatError(f"{what}: config field 'os' is {os_name[:60]!r}: a platform component is "
+                          "letters, digits, '_' and '-' (Docker refuses it)")
     ids = diff_ids(config, what)
     made = sum(1 for entry in history if not entry.get("empty_layer"))
     if made > len(ids):  # Docker's image store refuses it (and `docker history` would fail)

@@ -139,6 +139,7 @@ def test_documents_of_types_go_cannot_read_are_refused(tmp_path: Path, where: st
     ("config", {"Healthcheck": {"Interval": 1e9}}, "'config.Healthcheck.Interval' must be an integer"),
     ("config", {"Healthcheck": {"TEST": ["x"]}}, "spelled another way"),
     ("history", [{"created_by": "a"}, {"created_by": "b", "empty_layer": False}], "too many non-empty layers"),
+    ("os", "linux/amd64", "a platform component is letters"),
 ])
 def test_a_config_of_mistyped_fields_is_refused(tmp_path: Path, field: str, value: Any, says: str) -> None:
     """A config whose digest is right but whose fields Docker could not read (its loader

@@ -181,7 +181,7 @@ def test_split_bundle_cat_into_docker_load(docker: Docker, airgap: Airgap, three
     {"config": {"Env": "A=1"}}, {"config": {"Labels": {"a": 1}}}, {"container_config": {"ExposedPorts": {"80/tcp": "x"}}},
     {"config": {"Volumes": []}}, {"config": {"Tty": 1}}, {"config": {"StopTimeout": True}},
     {"config": {"Healthcheck": {"Interval": 1.5}}}, {"config": {"Healthcheck": {"Test": "true"}}}, {"config": {"env": "A=1"}},
-    {"history": [{"created_by": "a"}, {"created_by": "b"}]}])
+    {"history": [{"created_by": "a"}, {"created_by": "b"}]}, {"os": "linux/amd64"}])
 def test_a_config_docker_cannot_read_is_refused_by_both(docker: Docker, airgap: Airgap, tmp_path: Path,
                                                         config: dict[str, Any]) -> None:
     """airgap refuses the configs the engine itself refuses to load: what airgap stores,
@@ -196,7 +196,7 @@ def test_a_config_docker_cannot_read_is_refused_by_both(docker: Docker, airgap: 
     archive.write_bytes(tar_of([("config.json", cfg), ("layer.tar", layer), ("manifest.json", manifest.encode())]))
     assert docker("load", "-i", str(archive), check=False).returncode != 0
     res = airgap("load", "-i", str(archive), ok=False)
-    assert res.code == 3 and any(w in res.err for w in ("config field", "spelled another way", "non-empty layers")), res.err
+    assert res.code == 3 and any(w in res.err for w in ("config field", "spelled another way", "non-empty layers", "platform component")), res.err
 
 
 def test_a_config_of_every_type_docker_reads_loads_in_both(docker: Docker, airgap: Airgap, tmp_path: Path) -> None:
