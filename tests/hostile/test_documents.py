@@ -560,10 +560,10 @@ def test_names_from_an_archive_cannot_reach_the_terminal_raw(airgap: Airgap, thr
 
 
 def test_a_platform_from_a_config_is_printed_escaped(tmp_path: Path) -> None:
-    img = image({"a": b"a"}, config={"architecture": "amd64\x1b[2J", "os": "linux\u202e"})
+    img = image({"a": b"a"}, config={"architecture": "amd64\x1b[2J", "os": "linux", "variant": "v8\u202e"})
     path = oci_archive(tmp_path / "a.tar", [img], [index_entry(img, "docker.io/example/plat:1")])
     run = run_airgap(tmp_path / "s", "verify", str(path))
-    assert run.code == 0 and "linux\\u202e/amd64\\x1b[2J" in run.out, (run.out, run.err)
+    assert run.code == 0 and "linux/amd64\\x1b[2J/v8\\u202e" in run.out, (run.out, run.err)
     assert "\x1b" not in run.out + run.err and "\u202e" not in run.out + run.err
 
 
