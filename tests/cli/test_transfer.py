@@ -369,7 +369,8 @@ def test_interrupted_load_leaves_store_as_it_was(airgap: Airgap, three_images: l
     airgap("save", "-o", str(seed), "example/base:1")
     target("load", "-i", str(seed))
     before = snapshot(target.store)
-    cmd = [sys.executable, "-m", "airgap", "--store", str(target.store), "--progress", "plain", "load"]
+    cmd = [sys.executable, "-X", "faulthandler", "-m", "airgap", "--store", str(target.store), "--progress", "plain",
+           "load"]
     feeder = None
     if via == "pipe":  # delivered slowly, so the load is surely under way when interrupted
         feeder = subprocess.Popen([sys.executable, "-c",
@@ -389,10 +390,17 @@ def test_interrupted_load_leaves_store_as_it_was(airgap: Airgap, three_images: l
             pass
         time.sleep(0.05)
     loader.send_signal(signal.SIGINT)
-    out, err = loader.communicate(timeout=60)
-    if feeder is not None:
-        feeder.kill()
-        feeder.wait()
+    try:
+        out, err = loader.communicate(timeout=60)
+    except subprocess.TimeoutExpired:  # seen once in CI: say where every thread of it was
+        loader.send_signal(signal.SIGABRT)  # faulthandler prints each thread's stack
+        out, err = loader.communicate(timeout=30)
+        raise AssertionError("the loader was still running 60 s after SIGINT; its threads:\n"
+                             + err.decode(errors="replace")[-8000:]) from None
+    finally:
+        if feeder is not None:
+            feeder.kill()
+            feeder.wait()
     assert loader.returncode == 130, err
     assert b"interrupted" in err and b"Traceback" not in err
     assert snapshot(target.store) == before
