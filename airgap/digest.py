@@ -174,11 +174,14 @@ def _copy_pipelined(ring: list[memoryview], src: Reader | BinaryIO, dst: Writer,
     this returns, the other two have stopped (the ring may serve the next copy)."""
     import queue
     hasher = Hasher()
-    free: queue.Queue[memoryview] = queue.Queue()
+    # SimpleQueue, not Queue: its put and get are C calls that hold no Python-level lock, so
+    # a Ctrl-C landing in one cannot leave a lock taken. (With Queue it once did: the cleanup
+    # below then waited forever for a lock the interrupted thread itself held.)
+    free: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
     for view in ring:
         free.put(view)
-    to_hash: queue.Queue[memoryview | None] = queue.Queue()
-    to_write: queue.Queue[memoryview | None] = queue.Queue()
+    to_hash: queue.SimpleQueue[memoryview | None] = queue.SimpleQueue()
+    to_write: queue.SimpleQueue[memoryview | None] = queue.SimpleQueue()
     failed: list[BaseException] = []
 
     def hash_chunks() -> None:
