@@ -127,6 +127,31 @@ def test_a_catalog_without_end_is_refused(tmp_path: Path, pages: str) -> None:
     assert len(served) == (2 if pages == "circle" else 4) and run.seconds < 20, (len(served), run.seconds)
 
 
+@pytest.mark.parametrize("lie", ["long link", "empty pages"])
+def test_catalog_links_and_pages_are_capped(monkeypatch: pytest.MonkeyPatch, lie: str) -> None:
+    """The two other bounds of the catalog walk: a next-page link over MAX_LINK characters
+    (each one is remembered to tell a circle), and pages without end that list nothing."""
+    from airgap.errors import RegistryError
+    from airgap.registry import client as reg
+    monkeypatch.setattr(reg, "MAX_CATALOG_PAGES", 5)
+    served: list[int] = []
+
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        if h.path == "/v2/":
+            return _send(h, 200, b"{}")
+        served.append(1)
+        last = "x" * 9000 if lie == "long link" else str(len(served))
+        _send(h, 200, b'{"repositories": []}', {"Link": f'</v2/_catalog?n=1&last={last}>; rel="next"'})
+    with fake_registry(handle) as host:
+        client = reg.RegistryClient(host)
+        try:
+            with pytest.raises(RegistryError, match="more than 8192 characters" if lie == "long link" else "more than 5 pages"):
+                client.catalog()
+        finally:
+            client.close()
+    assert len(served) == (1 if lie == "long link" else 5)
+
+
 def test_invalid_names_in_a_catalog_are_said_and_skipped(tmp_path: Path) -> None:
     """A name in the registry's catalog that is no repository name is not the operator's
     usage error: search lists the valid ones and warns about the rest."""
