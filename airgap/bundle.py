@@ -18,8 +18,7 @@ and the signature covers this document's exact bytes.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import __version__
 from .digest import validate_digest
@@ -36,8 +35,7 @@ MAX_BLOBS = 100_000     # blobs in one bundle
 TOP_FILES = ("index.json", "manifest.json", "repositories", "oci-layout")
 
 
-@dataclass(frozen=True)
-class BundleBlob:
+class BundleBlob(NamedTuple):
     digest: str
     size: int
     media_type: str
@@ -53,34 +51,39 @@ class BundleBlob:
         return out
 
 
-@dataclass(frozen=True)
-class BundleManifest:
+class BundleManifest(NamedTuple):
     digest: str
     config: str
     platform: str
 
 
-@dataclass
 class BundleImage:
-    references: list[Reference]
-    digest: str
-    media_type: str
-    size: int
-    manifests: list[BundleManifest]
-    subject: str | None = None      # attached to this image (a signature, an SBOM)
-    attachment: str | None = None   # signature, attestation, sbom, referrer
+    __slots__ = ("references", "digest", "media_type", "size", "manifests", "subject", "attachment")
+
+    def __init__(self, references: list[Reference], digest: str, media_type: str, size: int,
+                 manifests: list[BundleManifest], subject: str | None = None,
+                 attachment: str | None = None) -> None:
+        self.references = references
+        self.digest = digest
+        self.media_type = media_type
+        self.size = size
+        self.manifests = manifests
+        self.subject = subject            # attached to this image (a signature, an SBOM)
+        self.attachment = attachment      # signature, attestation, sbom, referrer
 
 
-@dataclass
 class Bundle:
-    created: str
-    images: list[BundleImage]
-    blobs: list[BundleBlob]
-    files: dict[str, tuple[str, int]]
-    expected_present: list[BundleBlob] = field(default_factory=list)
-    tool: str = f"airgap {__version__}"
+    __slots__ = ("created", "images", "blobs", "files", "expected_present", "tool", "_by_digest")
 
-    def __post_init__(self) -> None:
+    def __init__(self, created: str, images: list[BundleImage], blobs: list[BundleBlob],
+                 files: dict[str, tuple[str, int]], expected_present: list[BundleBlob] | None = None,
+                 tool: str = f"airgap {__version__}") -> None:
+        self.created = created
+        self.images = images
+        self.blobs = blobs
+        self.files = files
+        self.expected_present: list[BundleBlob] = [] if expected_present is None else expected_present
+        self.tool = tool
         self._by_digest = {b.digest: b for b in [*self.blobs, *self.expected_present]}
 
     def blob(self, digest: str) -> BundleBlob | None:

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from .digest import CHUNK, HashingReader, check_bytes, HashingWriter, sha256_digest
 from .errors import FormatError, IntegrityError
@@ -43,8 +42,7 @@ _TO_OCI = {DOCKER_LAYER: OCI_LAYER, DOCKER_LAYER_GZIP: OCI_LAYER_GZIP, DOCKER_CO
            OCI_CONFIG: OCI_CONFIG}
 
 
-@dataclass(frozen=True)
-class Compressed:
+class Compressed(NamedTuple):
     """A layer's compressed form in the store's cache."""
 
     diff_id: str
@@ -248,8 +246,9 @@ def _pinned(img: PlannedImage, p: Plan) -> str | None:
 
 
 def _descriptor(old: Descriptor, raw: bytes, media_type: str) -> Descriptor:
-    return replace(old, media_type=media_type, digest=sha256_digest(raw), size=len(raw),
-                   raw={**old.raw, "mediaType": media_type, "digest": sha256_digest(raw), "size": len(raw)})
+    digest = sha256_digest(raw)
+    return Descriptor(media_type, digest, len(raw), old.annotations, old.platform,
+                      {**old.raw, "mediaType": media_type, "digest": digest, "size": len(raw)})
 
 
 def _rewrite_manifest(raw: bytes, media_type: str, done: dict[str, Compressed],

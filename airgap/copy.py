@@ -9,8 +9,7 @@ and a blob the sink holds is never read at all.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO, Callable, NamedTuple
 
 from .digest import CHUNK, short_id, side_by_side
 from .errors import FormatError, NotFound
@@ -36,8 +35,7 @@ class Progress:
     def end(self) -> None: ...
 
 
-@dataclass
-class ImageManifest:
+class ImageManifest(NamedTuple):
     descriptor: Descriptor
     manifest: Manifest
     config: dict[str, Any]
@@ -47,8 +45,7 @@ class ImageManifest:
         return config_platform(self.config)
 
 
-@dataclass
-class PlannedImage:
+class PlannedImage(NamedTuple):
     source: SourceImage
     descriptor: Descriptor           # what the names point at: a manifest or an index
     manifests: list[ImageManifest]   # the image manifests it holds (one, or an index's children)
@@ -72,29 +69,33 @@ class PlannedImage:
         return self.source.display()
 
 
-@dataclass
 class Plan:
-    source: Source
-    images: list[PlannedImage] = field(default_factory=list)
-    documents: dict[str, bytes] = field(default_factory=dict)   # manifests, indexes, configs
-    blobs: dict[str, Descriptor] = field(default_factory=dict)  # every blob, documents too
-    labels: dict[str, str] = field(default_factory=dict)        # digest -> "layer of image x"
-    diff_ids: dict[str, str] = field(default_factory=dict)      # layer digest -> diff_id
-    uncompressed: dict[str, int] = field(default_factory=dict)  # layer digest -> size a bundle records
+    __slots__ = ("source", "images", "documents", "blobs", "labels", "diff_ids", "uncompressed")
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.images: list[PlannedImage] = []
+        self.documents: dict[str, bytes] = {}     # manifests, indexes, configs
+        self.blobs: dict[str, Descriptor] = {}    # every blob, documents too
+        self.labels: dict[str, str] = {}          # digest -> "layer of image x"
+        self.diff_ids: dict[str, str] = {}        # layer digest -> diff_id
+        self.uncompressed: dict[str, int] = {}    # layer digest -> size a bundle records
 
     @property
     def total_bytes(self) -> int:
         return sum(d.size for d in self.blobs.values())
 
 
-@dataclass
 class CopyResult:
-    plan: Plan
-    added: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    bytes_added: int = 0
-    bytes_skipped: int = 0
-    outcomes: dict[str, Outcome] = field(default_factory=dict)  # digest -> what the sink did
+    __slots__ = ("plan", "added", "skipped", "bytes_added", "bytes_skipped", "outcomes")
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.added: list[str] = []
+        self.skipped: list[str] = []
+        self.bytes_added = 0
+        self.bytes_skipped = 0
+        self.outcomes: dict[str, Outcome] = {}  # digest -> what the sink did
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for o in self.outcomes.values() if o is outcome)

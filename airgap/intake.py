@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Callable
+from typing import TYPE_CHECKING, BinaryIO, Callable, NamedTuple
 
 from .errors import NotFound
 from .space import check_space, disk_full
@@ -25,8 +23,7 @@ if TYPE_CHECKING:
     from .transports.base import BundleSource, Sink
 
 
-@dataclass
-class Opened:
+class Opened(NamedTuple):
     source: BundleSource
     trust: TrustResult
 
@@ -59,6 +56,7 @@ def open_checked(path: str, policy: TrustPolicy, insecure: bool, stack: contextl
             is_bundle, stream = peek_bundle(inp.f)
             if is_bundle:
                 if stream_into is None:
+                    import tempfile
                     from .store import Store
                     stream_into = Store(stack.enter_context(tempfile.TemporaryDirectory(prefix="airgap-verify-")))
                 source = StreamedBundle(stream, inp.name, stream_into, present, inp.volumes)
@@ -66,6 +64,7 @@ def open_checked(path: str, policy: TrustPolicy, insecure: bool, stack: contextl
                 if demand:
                     _first_header(stream, inp.name)  # a damaged or foreign file says so first
                     signing.check(policy, inp.name, None, None)
+                import tempfile
                 with disk_full(spool or Path(tempfile.gettempdir()), 0):
                     source = ArchiveSource(spool_stream(stream, spool, inp.name), inp.name)
     except BaseException:

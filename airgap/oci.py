@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .digest import validate_digest
 from .errors import FormatError
@@ -97,8 +96,7 @@ def canonical_json(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
 
 
-@dataclass(frozen=True)
-class Platform:
+class Platform(NamedTuple):
     os: str
     architecture: str
     variant: str = ""
@@ -141,14 +139,33 @@ _PLATFORM = {"architecture": "string", "os": "string", "os.version": "string", "
              "variant": "string", "features": "strings"}
 
 
-@dataclass(frozen=True)
 class Descriptor:
-    media_type: str
-    digest: str
-    size: int
-    annotations: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
-    platform: Platform | None = field(default=None, hash=False, compare=False)
-    raw: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
+    """A blob's media type, digest and size (what equality and hashing go by), with the
+    annotations, platform and other fields of the JSON it came from (``raw``)."""
+
+    __slots__ = ("media_type", "digest", "size", "annotations", "platform", "raw")
+
+    def __init__(self, media_type: str, digest: str, size: int, annotations: dict[str, str] | None = None,
+                 platform: Platform | None = None, raw: dict[str, Any] | None = None) -> None:
+        self.media_type = media_type
+        self.digest = digest
+        self.size = size
+        self.annotations: dict[str, str] = {} if annotations is None else annotations
+        self.platform = platform
+        self.raw: dict[str, Any] = {} if raw is None else raw
+
+    def _key(self) -> tuple[str, str, int]:
+        return self.media_type, self.digest, self.size
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Descriptor) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (f"Descriptor(media_type={self.media_type!r}, digest={self.digest!r}, size={self.size!r}, "
+                f"annotations={self.annotations!r}, platform={self.platform!r})")
 
     @classmethod
     def from_json(cls, obj: Any, what: str) -> Descriptor:
@@ -184,8 +201,7 @@ class Descriptor:
         return out
 
 
-@dataclass(frozen=True)
-class Manifest:
+class Manifest(NamedTuple):
     """An image manifest: one config and its layers."""
 
     media_type: str
@@ -197,8 +213,7 @@ class Manifest:
         return (self.config, *self.layers)
 
 
-@dataclass(frozen=True)
-class Index:
+class Index(NamedTuple):
     media_type: str
     manifests: tuple[Descriptor, ...]
 

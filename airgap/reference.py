@@ -8,7 +8,7 @@ uppercase letter, is a registry host. The grammar is that of distribution/refere
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import InvalidReference
 
@@ -34,8 +34,7 @@ _ID_RE = re.compile(r"^[a-f0-9]{64}$")
 _DIGEST_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 
-@dataclass(frozen=True, order=True)
-class Reference:
+class Reference(NamedTuple):
     """A normalized reference: ``domain/path[:tag][@digest]``."""
 
     domain: str

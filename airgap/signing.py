@@ -14,9 +14,8 @@ import hashlib
 import json
 import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:  # cryptography is imported where a key is used: loading an unsigned
     # bundle with no trust configured never needs it, and it costs a fifth of start-up
@@ -171,13 +170,15 @@ def signature_required() -> str:
     return ""
 
 
-@dataclass
 class TrustPolicy:
     """Trusted public keys by fingerprint, with where each came from; ``required`` names
     what demands a trusted signature even when no key is configured."""
 
-    keys: dict[str, tuple[Ed25519PublicKey, str]] = field(default_factory=dict)
-    required: str = ""
+    __slots__ = ("keys", "required")
+
+    def __init__(self, keys: dict[str, tuple[Ed25519PublicKey, str]] | None = None, required: str = "") -> None:
+        self.keys: dict[str, tuple[Ed25519PublicKey, str]] = {} if keys is None else keys
+        self.required = required
 
     @classmethod
     def load(cls, trust: list[str], require: bool = False) -> TrustPolicy:
@@ -200,8 +201,7 @@ class TrustPolicy:
         return bool(self.keys or self.required)
 
 
-@dataclass
-class TrustResult:
+class TrustResult(NamedTuple):
     status: str          # "verified", "unverified" (intact, signer unknown), "unsigned", "skipped"
     signer: str = ""     # fingerprint
     source: str = ""     # the trusted key file

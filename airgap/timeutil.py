@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, UTC
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # datetime is imported where a time is read or made: not on a load's path
+    from datetime import datetime
 
 
 def parse_time(text: str) -> datetime | None:
     """An RFC 3339 time as images carry it (nanoseconds allowed)."""
+    from datetime import datetime, UTC
     if not text:
         return None
     t = text.strip().replace("Z", "+00:00")
@@ -37,6 +41,7 @@ def rfc3339nano(text: str) -> str:
 
 
 def format_rfc3339(dt: datetime) -> str:
+    from datetime import UTC
     return rfc3339nano(dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
 
 

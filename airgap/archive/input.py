@@ -8,9 +8,8 @@ import io
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 from ..digest import CHUNK, STREAM_BUFFER
 from ..errors import AirgapError, FormatError, NotFound
@@ -137,8 +136,7 @@ class _Decompressed(io.RawIOBase):
         super().close()
 
 
-@dataclass
-class Input:
+class Input(NamedTuple):
     """What was opened: a seekable file, or a stream (a pipe, or decompressed data)."""
 
     f: BinaryIO

@@ -15,8 +15,7 @@ import posixpath
 import re
 import tarfile
 import threading
-from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from ..errors import FormatError
 from .input import looks_like
@@ -37,8 +36,7 @@ _REFUSED_TYPES = {b"S": "an old GNU sparse file", b"V": "a GNU volume header",
                   b"D": "a GNU directory dump", b"7": "a contiguous file (type 7)"}
 
 
-@dataclass(frozen=True, slots=True)
-class Member:
+class Member(NamedTuple):
     name: str
     offset: int
     size: int

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AirgapError, UsageError
@@ -39,12 +38,14 @@ def read_list(path: str) -> list[str]:
     return out
 
 
-@dataclass
 class Target:
     """One image and the names it gets at the destination."""
 
-    image: SourceImage
-    dests: list[Reference] = field(default_factory=list)
+    __slots__ = ("image", "dests")
+
+    def __init__(self, image: SourceImage) -> None:
+        self.image = image
+        self.dests: list[Reference] = []
 
 
 def parse_dest(text: str) -> tuple[str, str]:

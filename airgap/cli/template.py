@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..errors import UsageError
@@ -20,12 +19,14 @@ from ..errors import UsageError
 _ACTION = re.compile(r"{{(-?)\s*(.*?)\s*(-?)}}", re.S)
 
 
-@dataclass
 class _Node:
-    kind: str                       # text, expr, range, if
-    value: str = ""
-    body: list[_Node] = field(default_factory=list)
-    orelse: list[_Node] = field(default_factory=list)
+    __slots__ = ("kind", "value", "body", "orelse")
+
+    def __init__(self, kind: str, value: str = "") -> None:
+        self.kind = kind          # text, expr, range, if
+        self.value = value
+        self.body: list[_Node] = []
+        self.orelse: list[_Node] = []
 
 
 def go_value(v: Any) -> str:

@@ -8,8 +8,8 @@ import json
 import os
 import re
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ..errors import AirgapError
 
@@ -17,14 +17,12 @@ DOCKER_HUB_AUTH_KEY = "https://index.docker.io/v1/"
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
 
 
-@dataclass(frozen=True)
-class Credentials:
+class Credentials(NamedTuple):
     username: str
     password: str
 
 
-@dataclass(frozen=True)
-class Challenge:
+class Challenge(NamedTuple):
     scheme: str          # "bearer" or "basic"
     params: dict[str, str]
 

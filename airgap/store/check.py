@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 from ..digest import copy_verified
 from ..errors import AirgapError
@@ -10,13 +9,15 @@ from ..oci import Index, Manifest, parse_config, parse_manifest
 from .layout import Store, entry_name
 
 
-@dataclass
 class CheckReport:
-    blobs: int = 0
-    bytes: int = 0
-    images: int = 0
-    problems: list[str] = field(default_factory=list)
-    unreferenced: dict[str, int] = field(default_factory=dict)  # digest -> size: not damage
+    __slots__ = ("blobs", "bytes", "images", "problems", "unreferenced")
+
+    def __init__(self) -> None:
+        self.blobs = 0
+        self.bytes = 0
+        self.images = 0
+        self.problems: list[str] = []
+        self.unreferenced: dict[str, int] = {}  # digest -> size: not damage
 
 
 def check_store(store: Store) -> CheckReport:

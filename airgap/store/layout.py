@@ -20,9 +20,8 @@ import os
 import stat
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 from ..digest import check_bytes, copy_verified, sha256_digest, validate_digest
 from ..writeback import DiskWriter
@@ -180,8 +179,7 @@ class StagedFile:
             self.path.unlink(missing_ok=True)
 
 
-@dataclass
-class Image:
+class Image(NamedTuple):
     """One stored image or index: its descriptor and the names that point at it."""
 
     descriptor: Descriptor

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -19,12 +18,12 @@ from ..words import plural
 _HEX_PREFIX = re.compile(r"^(sha256:)?([a-f0-9]{1,64})$")
 
 
-@dataclass
 class ImageInfo:
     """A stored image with its manifest and config read (for an index: the host's child)."""
 
-    store: Store
-    image: Image
+    def __init__(self, store: Store, image: Image) -> None:
+        self.store = store
+        self.image = image
 
     @cached_property
     def _resolved(self) -> tuple[Descriptor, Manifest]:

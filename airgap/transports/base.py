@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import enum
 import io
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable, Protocol
 
@@ -65,13 +64,15 @@ class StagedBlob(io.FileIO):
     staged_path: Path
 
 
-@dataclass
 class SourceImage:
     """A top-level manifest or index a source offers, and the names to give it."""
 
-    descriptor: Descriptor
-    names: list[Reference] = field(default_factory=list)
-    label: str = ""  # how errors name the image when it has no name
+    __slots__ = ("descriptor", "names", "label")
+
+    def __init__(self, descriptor: Descriptor, names: list[Reference] | None = None, label: str = "") -> None:
+        self.descriptor = descriptor
+        self.names: list[Reference] = [] if names is None else names
+        self.label = label  # how errors name the image when it has no name
 
     def display(self) -> str:
         if self.names:

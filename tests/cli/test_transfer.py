@@ -583,6 +583,24 @@ def test_a_reload_does_not_rewrite_the_index(airgap: Airgap, three_images: list[
     assert (index.stat().st_ino, index.read_bytes()) == before
 
 
+# what a load of present images must not import: each costs its start-up (dataclasses
+# and inspect ~15 ms here, plus ~1 ms for every class made), and the reload is mostly start-up
+HEAVY_MODULES = ("dataclasses", "inspect", "tempfile", "datetime", "cryptography", "concurrent.futures",
+                 "tqdm", "httpx", "py7zr", "zstandard", "isal", "subprocess", "platform")
+
+
+def test_a_reload_imports_only_what_it_needs(airgap: Airgap, three_images: list[str], make_airgap,
+                                             tmp_path: Path) -> None:
+    bundle = _bundle(airgap, tmp_path, *three_images)
+    site = make_airgap("site")
+    site("load", "-i", str(bundle))
+    code = ("import sys\nfrom airgap.cli.main import main\n"
+            f"rc = main(['--store', {str(site.store)!r}, '--progress', 'none', 'load', '-i', {str(bundle)!r}])\n"
+            f"print(rc, *[m for m in {HEAVY_MODULES!r} if m in sys.modules], file=sys.stderr)")
+    said = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stderr
+    assert said.splitlines()[-1].split() == ["0"], f"the reload imported {said.splitlines()[-1].split()[1:]}"
+
+
 def test_interrupted_split_save_resumes(airgap: Airgap, three_images: list[str], tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """Whole parts of an interrupted `save --split` stay (hidden, with a journal); the same
