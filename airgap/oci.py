@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from .digest import validate_digest
 from .errors import FormatError
@@ -147,12 +147,12 @@ class Descriptor:
 
     def __init__(self, media_type: str, digest: str, size: int, annotations: dict[str, str] | None = None,
                  platform: Platform | None = None, raw: dict[str, Any] | None = None) -> None:
-        self.media_type = media_type
-        self.digest = digest
-        self.size = size
-        self.annotations: dict[str, str] = {} if annotations is None else annotations
-        self.platform = platform
-        self.raw: dict[str, Any] = {} if raw is None else raw
+        self.media_type: Final = media_type  # Final: mypy refuses any assignment after this
+        self.digest: Final = digest
+        self.size: Final = size
+        self.annotations: Final[dict[str, str]] = {} if annotations is None else annotations
+        self.platform: Final = platform
+        self.raw: Final[dict[str, Any]] = {} if raw is None else raw
 
     def _key(self) -> tuple[str, str, int]:
         return self.media_type, self.digest, self.size
