@@ -1,0 +1,22 @@
+"""The value types of oci.py."""
+
+from __future__ import annotations
+
+from airgap.oci import Descriptor, Platform
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def test_a_descriptor_is_its_media_type_digest_and_size() -> None:
+    """Equal and hashed alike whatever annotations, platform or other JSON fields it came
+    with (the blob is the same), unequal when any of the three differs."""
+    plain = Descriptor("application/vnd.oci.image.layer.v1.tar", DIGEST, 10)
+    dressed = Descriptor("application/vnd.oci.image.layer.v1.tar", DIGEST, 10, {"a": "b"},
+                         Platform("linux", "amd64"), {"urls": ["x"]})
+    assert plain == dressed and hash(plain) == hash(dressed) and len({plain, dressed}) == 1
+    for other in (Descriptor("application/vnd.oci.image.layer.v1.tar+gzip", DIGEST, 10),
+                  Descriptor(plain.media_type, "sha256:" + "cd" * 32, 10),
+                  Descriptor(plain.media_type, DIGEST, 11)):
+        assert plain != other
+    assert plain != (plain.media_type, DIGEST, 10)  # not a tuple of its fields
+    assert plain.annotations == {} and plain.raw == {} and plain.annotations is not Descriptor("x", DIGEST, 1).annotations
