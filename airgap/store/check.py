@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from ..digest import copy_verified
 from ..errors import AirgapError
 from ..oci import Index, Manifest, parse_config, parse_manifest
