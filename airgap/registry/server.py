@@ -39,6 +39,9 @@ _ROUTES = [
     ("referrers", re.compile(r"^/v2/(?P<name>.+)/referrers/(?P<digest>[^/]+)$")),
 ]
 _DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
+# what the distribution registry routes as a digest (go-digest's DigestRegexp): a blob path
+# of that shape that is not a digest airgap can hold is a 400 DIGEST_INVALID there, and here
+_DIGEST_SHAPED = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+", re.ASCII)
 REQUEST_TIMEOUT = 15.0   # seconds for a request to arrive (idle keep-alive, slow headers)
 MAX_CONNECTIONS = 256    # open at once; each has a thread
 
@@ -290,6 +293,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, body, headers, head)
 
     def _blob(self, head: bool, query: dict[str, list[str]], name: str, digest: str) -> None:
+        if not _DIGEST.fullmatch(digest) and _DIGEST_SHAPED.fullmatch(digest):
+            return self._send(400, _error("DIGEST_INVALID", f"invalid digest {digest[:80]!r}"), head=head)
         repos, _ = self.server.view.repos()
         repo = repos.get(name)
         store = self.server.view.store

@@ -396,6 +396,28 @@ def test_serve_api(served: str) -> None:
     assert httpx.put(f"{base}/v2/example/app/manifests/2", content=b"{}").json()["errors"][0]["code"] == "UNSUPPORTED"
 
 
+def test_serve_answers_bad_blob_digests_as_distribution(served: str, plain: Registry) -> None:
+    """A blob path whose digest has a digest's shape but is not one airgap can hold is a
+    400 DIGEST_INVALID, anything else not found: the real registry's answers, code for code."""
+    import httpx
+
+    def answer(host: str, digest: str) -> tuple[int, str]:
+        r = httpx.get(f"http://{host}/v2/example/app/blobs/{digest}")
+        code = r.json()["errors"][0]["code"] if r.headers.get("Content-Type", "").startswith("application/json") else ""
+        return r.status_code, code
+
+    invalid, unrouted = (400, "DIGEST_INVALID"), (404, "")
+    cases = {"sha256:" + "a" * 40: invalid, "sha256:" + "A" * 64: invalid, "sha512:" + "a" * 64: invalid,
+             "md5:" + "a" * 32: invalid, "sha256:zz": invalid, "a-b:c": invalid, "1a:=": invalid,
+             "sha256:" + "a" * 64: (404, "BLOB_UNKNOWN"), "notadigest": unrouted, "sha256:": unrouted,
+             ":abc": unrouted, "x:y:z": unrouted, "SHA256:" + "a" * 64: unrouted, "a..b:" + "a" * 32: unrouted,
+             "-:a": unrouted}
+    for digest, want in cases.items():
+        assert answer(plain.host, digest) == want, ("distribution", digest)
+        got = answer(served, digest)
+        assert got == want or (want == (404, "") and got[0] == 404), ("serve", digest, got)
+
+
 def test_search_catalog_and_logout(plain: Registry, source_layout: Path, airgap: Airgap, env: Path) -> None:
     skopeo_push(plain, source_layout, "docker.io/example/app:1", "team/tool:1")
     out = airgap("search", "--registry", plain.host, "--format", "{{.Name}}", "tool").out
