@@ -53,10 +53,10 @@ def open_checked(path: str, policy: TrustPolicy, insecure: bool, stack: contextl
                 signing.check(policy, inp.name, *read_bundle_head(inp.f, inp.name))
             source = ArchiveSource(inp.f, inp.name)
         else:
+            import tempfile  # streams only: a file's load never needs it
             is_bundle, stream = peek_bundle(inp.f)
             if is_bundle:
                 if stream_into is None:
-                    import tempfile
                     from .store import Store
                     stream_into = Store(stack.enter_context(tempfile.TemporaryDirectory(prefix="airgap-verify-")))
                 source = StreamedBundle(stream, inp.name, stream_into, present, inp.volumes)
@@ -64,7 +64,6 @@ def open_checked(path: str, policy: TrustPolicy, insecure: bool, stack: contextl
                 if demand:
                     _first_header(stream, inp.name)  # a damaged or foreign file says so first
                     signing.check(policy, inp.name, None, None)
-                import tempfile
                 with disk_full(spool or Path(tempfile.gettempdir()), 0):
                     source = ArchiveSource(spool_stream(stream, spool, inp.name), inp.name)
     except BaseException:
