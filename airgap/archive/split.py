@@ -243,7 +243,10 @@ def open_split(base: Path) -> tuple[JoinedFile, str]:
             if m is None:
                 raise FormatError(f"{sums_file}: line {i} is not a sha256sum line (HEX  NAME): "
                                   f"{line[:80]!r}")
-            listed.append((m.group("hex").lower(), _part_name(m.group("name"), sums_file)))
+            name = _part_name(m.group("name"), sums_file)
+            if any(name == seen for _, seen in listed):  # the same bytes twice: not a bundle's parts
+                raise FormatError(f"{sums_file}: names {name!r} twice (line {i}); each part is listed once")
+            listed.append((m.group("hex").lower(), name))
         parts = [base.with_name(name) for _, name in listed]
     else:
         parts = []

@@ -208,5 +208,8 @@ def test_split_parts_must_be_regular_files(airgap: Airgap, three_images: list[st
     good = sums.read_text()
     sums.write_text(good.replace(f"  {parts[0].name}", "  ../../etc/passwd", 1))
     refused(run_airgap(tmp_path / "s", "load", "-i", str(parts[0]), timeout=20), "../../etc/passwd", seconds=10)
+    sums.write_text(good.rstrip("\n") + "\n" + good.splitlines()[0] + "\n")  # a part listed twice: its bytes would be read twice
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(parts[0]), timeout=20), f"names {parts[0].name!r} twice",
+            seconds=10)
     sums.write_text(good)
     assert run_airgap(tmp_path / "s", "load", "-i", str(parts[0])).code == 0
