@@ -371,6 +371,10 @@ def test_interrupted_load_leaves_store_as_it_was(airgap: Airgap, three_images: l
     before = snapshot(target.store)
     cmd = [sys.executable, "-X", "faulthandler", "-m", "airgap", "--store", str(target.store), "--progress", "plain",
            "load"]
+    # as a terminal's Ctrl-C finds it: a shell starts background jobs with SIGINT ignored,
+    # and Python keeps an ignored SIGINT ignored (the test then ran under `cmd &`)
+    def default_sigint() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
     feeder = None
     if via == "pipe":  # delivered slowly, so the load is surely under way when interrupted
         feeder = subprocess.Popen([sys.executable, "-c",
@@ -379,12 +383,14 @@ def test_interrupted_load_leaves_store_as_it_was(airgap: Airgap, three_images: l
                                    "while chunk := f.read(1 << 20):\n"
                                    "    sys.stdout.buffer.write(chunk); sys.stdout.buffer.flush(); time.sleep(0.01)\n",
                                    str(bundle)], stdout=subprocess.PIPE)
-        loader = subprocess.Popen(cmd, stdin=feeder.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        loader = subprocess.Popen(cmd, stdin=feeder.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  preexec_fn=default_sigint)
         assert feeder.stdout is not None
         feeder.stdout.close()
         time.sleep(0.5)
     else:  # wait until blobs are being staged
-        loader = subprocess.Popen([*cmd, "-i", str(bundle)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        loader = subprocess.Popen([*cmd, "-i", str(bundle)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  preexec_fn=default_sigint)
         assert loader.stderr is not None
         while not loader.stderr.readline().startswith(b"Loading:"):
             pass
