@@ -80,6 +80,9 @@ def open_7z(path: str) -> tuple[BinaryIO, str]:
             raise
         raise _damaged(path, exc) from None
     except Exception as exc:  # the decoders raise their own kinds (LZMAError, Bad7zFile, ...)
+        if "header size exceeds limit" in str(exc):  # py7zr's check of MAX_HEADER_SIZE (above)
+            raise FormatError(f"{path}: the 7z header decodes to more than the {MAX_HEADER} bytes a "
+                              "7z of one tar needs; refused") from None
         raise _damaged(path, exc) from None
     try:
         if z.needs_password():
