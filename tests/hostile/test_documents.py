@@ -441,7 +441,7 @@ def test_a_7z_of_many_entries_is_refused_by_its_header_size(tmp_path: Path, enco
         for i in range(5000):
             z.writestr(b"", f"f{i}")
     refused(run_airgap(tmp_path / "s", "load", "-i", str(packed)),
-            f"{packed}: the 7z header decodes to more than 65536 bytes" if encoded else "the 7z header takes",
+            f"{packed}: the 7z header decodes to more than the 65536 bytes" if encoded else "the 7z header takes",
             seconds=5)
 
 
