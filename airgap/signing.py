@@ -162,9 +162,14 @@ def sign(data: bytes, key: Ed25519PrivateKey) -> bytes:
 
 
 def signature_required() -> str:
-    """Why this host refuses unsigned input ("" when it does not)."""
-    if os.environ.get(REQUIRE_ENV, "").strip().lower() in ("1", "true", "yes"):
+    """Why this host refuses unsigned input ("" when it does not). A value of
+    ``$AIRGAP_REQUIRE_SIGNATURE`` that is neither yes nor no is refused, not read as no."""
+    value = os.environ.get(REQUIRE_ENV, "").strip().lower()
+    if value in ("1", "true", "yes", "on"):
         return f"${REQUIRE_ENV}"
+    if value not in ("", "0", "false", "no", "off"):
+        raise UsageError(f"${REQUIRE_ENV}={value[:40]!r}: expected 1 (require a trusted signature) or 0; "
+                         "refusing to guess")
     if REQUIRE_FILE.exists():
         return str(REQUIRE_FILE)
     return ""
@@ -187,8 +192,13 @@ class TrustPolicy:
         policy = cls(required="--require-signature" if require else signature_required())
         entries = [(Path(p), "--trust") for p in trust]
         env = os.environ.get(TRUST_ENV)
-        if env:
-            entries += [(Path(p), f"${TRUST_ENV}") for p in env.split(":") if p]
+        if env is not None:
+            named = [(Path(p), f"${TRUST_ENV}") for p in env.split(":") if p]
+            if not named:  # set, but to nothing: a trust setting that names no key
+                raise SignatureError(f"${TRUST_ENV} is set but names no key file or directory "
+                                     f"({env[:40]!r}); refusing to load with a trust setting that "
+                                     f"finds no key (unset it to load without it)")
+            entries += named
         if SYSTEM_TRUST_DIR.exists() or SYSTEM_TRUST_DIR.is_symlink():
             entries.append((SYSTEM_TRUST_DIR, "the system trust directory"))
         for path, origin in entries:

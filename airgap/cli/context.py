@@ -14,6 +14,19 @@ if TYPE_CHECKING:
     from ..store import Store
 
 
+def path_arg(text: str) -> str:
+    """The argparse type of every argument that names a file or a directory: an empty name
+    (``--store "$STORE"`` with the variable unset) is a usage error, never the current
+    directory, which is what ``Path("")`` would make of it."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty file name (is a shell variable unset?)")
+    return text
+
+
+def store_arg(text: str) -> Path:
+    return Path(path_arg(text))
+
+
 class Context:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .context import Context
+from .context import Context, path_arg
 from .format import table
 
 
@@ -13,10 +13,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ksub = p.add_subparsers(dest="key_command", metavar="COMMAND")
     ksub.required = True
     g = ksub.add_parser("generate", help="write NAME.key (private, 0600) and NAME.pub")
-    g.add_argument("name", metavar="NAME")
+    g.add_argument("name", metavar="NAME", type=path_arg)
     g.set_defaults(func=cmd_generate)
     ls = ksub.add_parser("list", help="show the trusted public keys and their fingerprints")
-    ls.add_argument("--trust", action="append", default=[], metavar="PUBKEY")
+    ls.add_argument("--trust", action="append", default=[], metavar="PUBKEY", type=path_arg)
     ls.set_defaults(func=cmd_list)
 
 

@@ -6,11 +6,10 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from ..errors import AirgapError
 from ..words import printable
-from .context import Context
+from .context import Context, store_arg
 
 # Which module registers each verb: a command builds only its own module's parser (and
 # imports only it), so that start-up stays short; help and unknown verbs build them all.
@@ -61,7 +60,7 @@ def verb_of(argv: Sequence[str]) -> str | None:
 def _add_globals(p: argparse.ArgumentParser, top: bool) -> None:
     """The global options; on sub-commands too, so that `airgap load --store S` works."""
     default = (lambda v: v) if top else (lambda v: argparse.SUPPRESS)
-    p.add_argument("--store", type=Path, default=default(None),
+    p.add_argument("--store", type=store_arg, default=default(None),
                    help="store directory (default: $AIRGAP_STORE, /var/lib/airgap for root, "
                         "~/.local/share/airgap otherwise)")
     p.add_argument("--debug", action="store_true", default=default(False), help="show tracebacks")

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from ..errors import UsageError
-from .context import Context
+from .context import Context, path_arg
 
 UPSTREAM = {"docker.io": "https://registry-1.docker.io"}
 
@@ -19,8 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--registry", required=True, metavar="DEST", help="registry[:port][/prefix], as given to push --all")
     tls = p.add_mutually_exclusive_group()
     tls.add_argument("--insecure", action="store_true", help="the site registry serves plain HTTP")
-    tls.add_argument("--ca-cert", metavar="FILE", help="the CA certificate of the site registry")
-    p.add_argument("-o", "--output", metavar="DIR", help="write the files under DIR (default: print them)")
+    tls.add_argument("--ca-cert", metavar="FILE", type=path_arg, help="the CA certificate of the site registry")
+    p.add_argument("-o", "--output", metavar="DIR", type=path_arg, help="write the files under DIR (default: print them)")
     p.add_argument("--upstream", action="append", default=[], metavar="REGISTRY",
                    help="registries to mirror (default: those the store's names come from)")
     p.set_defaults(func=cmd_mirror_config)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import UsageError
 from ..words import plural
-from .context import Context
+from .context import Context, path_arg
 from . import report
 
 if TYPE_CHECKING:
@@ -20,14 +20,14 @@ if TYPE_CHECKING:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("pull", help="copy images from a registry into the store")
     p.add_argument("refs", nargs="*", metavar="NAME[:TAG|@DIGEST]")
-    p.add_argument("-f", "--file", metavar="LIST", help="also the images a list names (one per line, # comments)")
+    p.add_argument("-f", "--file", metavar="LIST", type=path_arg, help="also the images a list names (one per line, # comments)")
     p.add_argument("--no-attached", action="store_true",
                    help="leave signatures, SBOMs and attestations attached to the images behind")
     plat = p.add_mutually_exclusive_group()
     plat.add_argument("--platform", help="OS/ARCH[/VARIANT] to take from a multi-platform image")
     plat.add_argument("--all-platforms", action="store_true", help="keep the index and every platform")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the image reference")
-    p.add_argument("--ca-cert", help="CA certificate to trust for the registry")
+    p.add_argument("--ca-cert", type=path_arg, help="CA certificate to trust for the registry")
     report.add_format(p)
     p.set_defaults(func=cmd_pull)
 
@@ -36,16 +36,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("dest", nargs="?", metavar="DEST",
                    help="registry/repository[:tag] (default: SRC); with --all or -f: registry[:port][/prefix]")
     p.add_argument("--all", action="store_true", help="every named image of the store (or of the bundle, -i)")
-    p.add_argument("-f", "--file", metavar="LIST", help="the images a list names (one per line, # comments)")
-    p.add_argument("-i", "--input", metavar="BUNDLE", help="push from a bundle, after the trust checks of load")
+    p.add_argument("-f", "--file", metavar="LIST", type=path_arg, help="the images a list names (one per line, # comments)")
+    p.add_argument("-i", "--input", metavar="BUNDLE", type=path_arg, help="push from a bundle, after the trust checks of load")
     p.add_argument("--jobs", type=int, default=4, help="images pushed at once (default 4)")
     p.add_argument("--no-attached", action="store_true",
                    help="leave the signatures, SBOMs and attestations attached to the images behind")
-    p.add_argument("--trust", action="append", default=[], metavar="PUBKEY", help="as for load")
+    p.add_argument("--trust", action="append", default=[], metavar="PUBKEY", type=path_arg, help="as for load")
     p.add_argument("--require-signature", action="store_true", help="as for load")
     p.add_argument("--insecure-skip-signature", action="store_true", help="as for load")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the digest")
-    p.add_argument("--ca-cert", help="CA certificate to trust for the registry")
+    p.add_argument("--ca-cert", type=path_arg, help="CA certificate to trust for the registry")
     report.add_format(p)
     p.set_defaults(func=cmd_push)
 
@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("-u", "--username")
     p.add_argument("-p", "--password")
     p.add_argument("--password-stdin", action="store_true")
-    p.add_argument("--ca-cert", help="CA certificate to trust for the registry")
+    p.add_argument("--ca-cert", type=path_arg, help="CA certificate to trust for the registry")
     p.set_defaults(func=cmd_login)
 
     p = sub.add_parser("logout", help="remove saved credentials for a registry")
@@ -63,8 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     p = sub.add_parser("serve", help="serve the store read-only over the OCI distribution API")
     p.add_argument("--addr", default="127.0.0.1:5000", metavar="HOST:PORT")
-    p.add_argument("--tls-cert", metavar="FILE")
-    p.add_argument("--tls-key", metavar="FILE")
+    p.add_argument("--tls-cert", metavar="FILE", type=path_arg)
+    p.add_argument("--tls-key", metavar="FILE", type=path_arg)
     p.set_defaults(func=cmd_serve)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import InvalidReference, UsageError
-from .context import Context
+from .context import Context, path_arg
 
 DESCRIPTION_LABEL = "org.opencontainers.image.description"
 SEARCH_HEADERS = {"Name": "NAME", "Description": "DESCRIPTION", "StarCount": "STARS",
@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--no-trunc", action="store_true", help="do not truncate descriptions")
     p.add_argument("--format", help="Go template, 'table TEMPLATE', or 'json'")
     p.add_argument("--registry", metavar="HOST", help="also search HOST's /v2/_catalog")
-    p.add_argument("--ca-cert", help="CA certificate to trust for the registry")
+    p.add_argument("--ca-cert", type=path_arg, help="CA certificate to trust for the registry")
     p.set_defaults(func=cmd_search)
 
 

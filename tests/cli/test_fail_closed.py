@@ -254,6 +254,8 @@ def test_trust_entries_fail_closed(airgap: Airgap, three_images: list[str], tmp_
         str(tmp_path / "trsut.d"): "does not exist",          # misspelled
         str(empty): "holds no public key",
         f"{signer['packager.pub']}:{tmp_path / 'missing.pub'}": "does not exist",
+        "": "names no key",                                   # set, but to nothing
+        ":": "names no key",
     }
     for value, needle in cases.items():
         monkeypatch.setenv("AIRGAP_TRUST", value)
@@ -303,6 +305,55 @@ def test_require_signature(airgap: Airgap, three_images: list[str], tmp_path: Pa
     site("load", "-i", str(signed), *flag, "--trust", str(signer["packager.pub"]))
     res = site("load", "-i", str(unsigned), *flag, "--trust", str(signer["packager.pub"]), ok=False)
     assert res.code == 3
+
+
+def test_require_signature_takes_yes_or_no_and_nothing_else(airgap: Airgap, three_images: list[str],
+                                                             tmp_path: Path, make_airgap: Any,
+                                                             signer: dict[str, Path],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    unsigned = _bundle(airgap, tmp_path, three_images[0])
+    site = make_airgap("site")
+    site("images")
+    before = snapshot(site.store)
+    for value in ("y", "enabled", "2", "required"):  # not read as "no"
+        monkeypatch.setenv("AIRGAP_REQUIRE_SIGNATURE", value)
+        res = site("load", "-i", str(unsigned), ok=False)
+        assert res.code == 2 and "$AIRGAP_REQUIRE_SIGNATURE" in res.err and repr(value) in res.err, res.err
+    for value in ("1", "yes", "ON", " true "):
+        monkeypatch.setenv("AIRGAP_REQUIRE_SIGNATURE", value)
+        res = site("load", "-i", str(unsigned), ok=False)
+        assert res.code == 3 and "required" in res.err, res.err
+    assert snapshot(site.store) == before
+    for value in ("", "0", "no", "off", "False"):
+        monkeypatch.setenv("AIRGAP_REQUIRE_SIGNATURE", value)
+        assert site("verify", str(unsigned)).code == 0
+    site("load", "-i", str(unsigned))
+
+
+@pytest.mark.parametrize("args", [
+    ["--store", "", "images"], ["images", "--store", ""], ["load", "-i", ""], ["load", "--trust", "", "-i", "B"],
+    ["verify", ""], ["verify", "-i", ""], ["save", "-o", "", "IMG"], ["save", "--sign", "", "-o", "O", "IMG"],
+    ["save", "-f", "", "-o", "O"], ["save", "--exclude-from", "", "-o", "O", "IMG"], ["inventory", "-o", ""],
+    ["import", "", "x:1"], ["key", "generate", ""], ["key", "list", "--trust", ""], ["pull", "-f", ""],
+    ["push", "-i", "", "--all", "127.0.0.1:1"], ["push", "--ca-cert", "", "IMG", "127.0.0.1:1/x"],
+    ["search", "--ca-cert", "", "x"], ["serve", "--tls-cert", ""],
+    ["mirror-config", "docker", "--registry", "127.0.0.1:1", "-o", ""]])
+def test_an_empty_file_name_is_a_usage_error(airgap: Airgap, three_images: list[str], tmp_path: Path,
+                                             args: list[str]) -> None:
+    """``--store "$DIR"`` with DIR unset: Path("") is the current directory, where the
+    store, a bundle, or an import of the whole directory would otherwise go. (A child with
+    a timeout: were the check gone, serve would serve and load would read stdin.)"""
+    bundle = _bundle(airgap, tmp_path, three_images[0])
+    before = snapshot(airgap.store)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    args = [str(bundle) if a == "B" else three_images[0] if a == "IMG" else str(tmp_path / "out.tar")
+            if a == "O" else a for a in args]
+    cmd = [sys.executable, "-m", "airgap", *(args if args[0] == "--store" else ["--store", str(airgap.store), *args])]
+    res = subprocess.run(cmd, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    assert res.returncode == 2 and "an empty file name" in res.stderr, (res.returncode, res.stderr)
+    assert list(cwd.iterdir()) == [] and not (tmp_path / "out.tar").exists()
+    assert snapshot(airgap.store) == before
 
 
 def test_key_generate_warns_when_unencrypted(airgap: Airgap, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
