@@ -18,8 +18,18 @@ def path_arg(text: str) -> str:
     """The argparse type of every argument that names a file or a directory: an empty name
     (``--store "$STORE"`` with the variable unset) is a usage error, never the current
     directory, which is what ``Path("")`` would make of it."""
+    return _given(text, "file name")
+
+
+def name_arg(text: str) -> str:
+    """The argparse type of push's SRC and DEST: an empty DEST is a usage error, not "no
+    DEST" (which pushes to SRC's own registry: Docker Hub for ``nginx``)."""
+    return _given(text, "name")
+
+
+def _given(text: str, what: str) -> str:
     if not text:
-        raise argparse.ArgumentTypeError("an empty file name (is a shell variable unset?)")
+        raise argparse.ArgumentTypeError(f"an empty {what} (is a shell variable unset?)")
     return text
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import UsageError
 from ..words import plural
-from .context import Context, path_arg
+from .context import Context, name_arg, path_arg
 from . import report
 
 if TYPE_CHECKING:
@@ -32,8 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=cmd_pull)
 
     p = sub.add_parser("push", help="copy images from the store (or a bundle) to a registry")
-    p.add_argument("source", metavar="SRC", nargs="?", help="the image (with --all or -f: DEST)")
-    p.add_argument("dest", nargs="?", metavar="DEST",
+    p.add_argument("source", metavar="SRC", nargs="?", type=name_arg, help="the image (with --all or -f: DEST)")
+    p.add_argument("dest", nargs="?", metavar="DEST", type=name_arg,
                    help="registry/repository[:tag] (default: SRC); with --all or -f: registry[:port][/prefix]")
     p.add_argument("--all", action="store_true", help="every named image of the store (or of the bundle, -i)")
     p.add_argument("-f", "--file", metavar="LIST", type=path_arg, help="the images a list names (one per line, # comments)")
