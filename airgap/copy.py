@@ -139,8 +139,13 @@ def plan(source: Source, images: list[SourceImage], *, platform: Platform | None
                 if not isinstance(cdoc, Manifest):
                     raise FormatError(f"{what}: nested index {child.digest} is not supported")
                 manifests.append(_plan_manifest(out, source, child, craw, cdoc, what))
-        else:  # a single manifest is taken whatever its platform, as docker load does
-            manifests.append(_plan_manifest(out, source, desc, raw, doc, what))
+        else:  # a single manifest is taken whatever its platform, as docker load does, unless
+            m = _plan_manifest(out, source, desc, raw, doc, what)  # one was asked for (Docker 27 too)
+            if platform is not None and doc.config.media_type in IMAGE_CONFIG_TYPES \
+                    and not m.platform.matches(platform):
+                raise NotFound(f"{what}: no manifest for platform {platform} (the image is "
+                               f"{str(m.platform) or 'of no platform'}, not a multi-platform image)")
+            manifests.append(m)
         for name in img.names:  # a name pinned by digest must be that digest
             if name.digest is not None and name.digest != desc.digest:
                 raise FormatError(f"{what}: the name {name.familiar()} pins digest {name.digest}, "

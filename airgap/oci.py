@@ -123,9 +123,10 @@ def host_platform() -> Platform:
 
 def parse_platform(text: str) -> Platform:
     from .errors import UsageError
-    parts = text.split("/")
+    parts = text.lower().split("/")  # as containerd normalizes: Linux/x86_64 is linux/amd64
     if len(parts) not in (2, 3) or not all(parts):
         raise UsageError(f"invalid platform {text!r}: expected OS/ARCH[/VARIANT]")
+    parts[1] = _ARCH_ALIASES.get(parts[1], parts[1])
     return Platform(*parts)
 
 

@@ -12,6 +12,7 @@ import sys
 import tarfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -883,3 +884,27 @@ def test_pipe_checks_the_signature_before_staging(airgap: Airgap, three_images: 
     assert snapshot(site.store) == before
     res = _load_from_pipe(site.store, bundle, "--trust", str(tmp_path / "packager.pub"), "--verify", "full")
     assert res.returncode == 0, res.stderr
+
+
+def test_a_platform_asked_of_a_single_platform_image_must_be_its_own(airgap: Airgap, three_images: list[str],
+                                                                     tmp_path: Path, make_airgap: Any) -> None:
+    """docker load/save --platform (Docker 27): an image that is not multi-platform is taken
+    whatever its platform only when none is asked for; asked for another, it is refused,
+    not loaded in its stead. The platform is read as containerd normalizes it."""
+    from airgap.oci import host_platform
+    airgap("import", str(write_tree(tmp_path / "s390x", {"f": "x"})), "example/other:1", "--platform", "linux/s390x")
+    bundle = _bundle(airgap, tmp_path, three_images[0], "example/other:1")
+    site = make_airgap("site")
+    site("images")
+    before = snapshot(site.store)
+    res = site("load", "-i", str(bundle), "--platform", "linux/s390x", ok=False)
+    assert res.code == 1 and f"image {three_images[0]}: no manifest for platform linux/s390x" in res.err, res.err
+    assert f"the image is {host_platform().os}/{host_platform().architecture}" in res.err, res.err
+    assert snapshot(site.store) == before
+    out = tmp_path / "one.tar"
+    res = airgap("save", "--platform", "linux/s390x", "-o", str(out), three_images[0], ok=False)
+    assert res.code == 1 and "no manifest for platform linux/s390x" in res.err and not out.exists()
+    airgap("save", "--platform", "Linux/S390X", "-o", str(out), "example/other:1")
+    site("load", "-i", str(out), "--platform", "linux/s390x")
+    site("load", "-i", str(bundle))  # none asked for: each image as it is
+    assert sorted(site("images", "--format", "{{.Repository}}").out.split()) == ["example/app-a", "example/other"]
