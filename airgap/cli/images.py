@@ -217,7 +217,7 @@ def render(ctx: Context, fmt: str, rows: list[dict[str, str]], headers: dict[str
         return
     fmt = expand_escapes(fmt)
     is_table = fmt.startswith("table")
-    tmpl = Template(fmt[5:].lstrip(" ") if is_table else fmt)
+    tmpl = Template(fmt[5:].lstrip(" ") if is_table else fmt, frozenset(headers))
     lines = [tmpl.render(r) for r in rows]
     if not is_table:
         for line in lines:

@@ -49,10 +49,31 @@ def _truthy(v: Any) -> bool:
 
 
 class Template:
-    def __init__(self, text: str) -> None:
+    """``fields``: the names a row has (Docker's formatter contexts are structs): a template
+    that asks a row for another is refused before any output, as Docker refuses it ("can't
+    evaluate field"), not printed as ``<no value>`` (which is what a map, as in ``inspect
+    -f``, gives)."""
+
+    def __init__(self, text: str, fields: frozenset[str] | None = None) -> None:
         self.text = text
         self._parsed: dict[str, list[list[str]]] = {}
         self.nodes = self._parse(self._tokens(text))
+        if fields is not None:
+            self._check_fields(self.nodes, fields)
+
+    def _check_fields(self, nodes: list[_Node], fields: frozenset[str]) -> None:
+        for n in nodes:
+            if n.kind == "text":
+                continue
+            for words in self._pipeline(n.value):
+                for word in words:
+                    name = word[1:].split(".", 1)[0] if word.startswith(".") else ""
+                    if name and name not in fields:
+                        raise UsageError(f"template: can't evaluate field {name} in {self.text!r} "
+                                         f"(the fields are {', '.join(sorted(fields))})")
+            if n.kind == "if":  # a range's body has another dot
+                self._check_fields(n.body, fields)
+                self._check_fields(n.orelse, fields)
 
     def _tokens(self, text: str) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
@@ -74,6 +95,8 @@ class Template:
             rest = rest.lstrip()
         if rest:
             out.append(("text", rest))
+        if any(kind == "text" and "{{" in chunk for kind, chunk in out):  # Go: a parse error
+            raise UsageError(f"template: unclosed action in {text!r}")
         return out
 
     def _parse(self, tokens: list[tuple[str, str]]) -> list[_Node]:
