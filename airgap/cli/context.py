@@ -34,6 +34,7 @@ def _given(text: str, what: str) -> str:
 
 
 def store_arg(text: str) -> Path:
+    """The type of ``--store``: ``path_arg``, as a Path."""
     return Path(path_arg(text))
 
 
