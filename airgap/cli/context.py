@@ -33,6 +33,20 @@ def _given(text: str, what: str) -> str:
     return text
 
 
+def jobs_arg(text: str) -> int:
+    """The type of ``push --jobs``: 1 to 64 images at once (each holds its upload buffers)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 1 <= n <= MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"{n}: from 1 to {MAX_JOBS} images at once")
+    return n
+
+
+MAX_JOBS = 64
+
+
 def store_arg(text: str) -> Path:
     """The type of ``--store``: ``path_arg``, as a Path."""
     return Path(path_arg(text))

@@ -111,7 +111,7 @@ def cmd_push_many(ctx: Context, args: argparse.Namespace) -> int:
         ledger = PushLedger()
         rows: list[dict[str, Any]] = []
         failed = 0
-        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
             futures = [(t, pool.submit(_push_one, source, t, client, ledger)) for t in targets]
             for t, f in futures:
                 try:

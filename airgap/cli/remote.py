@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import UsageError
 from ..words import plural
-from .context import Context, name_arg, path_arg
+from .context import Context, jobs_arg, name_arg, path_arg
 from . import report
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--all", action="store_true", help="every named image of the store (or of the bundle, -i)")
     p.add_argument("-f", "--file", metavar="LIST", type=path_arg, help="the images a list names (one per line, # comments)")
     p.add_argument("-i", "--input", metavar="BUNDLE", type=path_arg, help="push from a bundle, after the trust checks of load")
-    p.add_argument("--jobs", type=int, default=4, help="images pushed at once (default 4)")
+    p.add_argument("--jobs", type=jobs_arg, default=4, help="images pushed at once (default 4, at most 64)")
     p.add_argument("--no-attached", action="store_true",
                    help="leave the signatures, SBOMs and attestations attached to the images behind")
     p.add_argument("--trust", action="append", default=[], metavar="PUBKEY", type=path_arg, help="as for load")

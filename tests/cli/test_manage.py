@@ -235,3 +235,11 @@ def test_each_verb_builds_only_its_module() -> None:
 def test_help_and_unknown_verbs_still_list_everything(airgap: Airgap) -> None:
     res = airgap("nosuchverb", ok=False)
     assert res.code == 2 and "invalid choice: 'nosuchverb'" in res.err and "mirror-config" in res.err
+
+
+def test_push_jobs_is_bounded(airgap: Airgap, three_images: list[str]) -> None:
+    """Each image pushed at once holds its upload buffers: --jobs is 1 to 64, not 0 read
+    as 1 or 100000 threads."""
+    for jobs in ("0", "-3", "65", "100000", "x"):
+        res = airgap("push", "--jobs", jobs, "--all", "127.0.0.1:9", ok=False)
+        assert res.code == 2 and "argument --jobs" in res.err, (jobs, res.err)
