@@ -220,6 +220,8 @@ def cmd_login(ctx: Context, args: argparse.Namespace) -> int:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = args.password
+        if password is not None:  # as docker login says it
+            ctx.info("WARNING! Using --password via the CLI is insecure. Use --password-stdin.")
     if not user:
         if not sys.stdin.isatty():
             raise UsageError("give -u USERNAME (no terminal to ask on)")

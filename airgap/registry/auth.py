@@ -50,7 +50,25 @@ def _load_config() -> dict[str, object]:
         return {}
     except (OSError, ValueError) as exc:
         raise AirgapError(f"cannot read {config_path()}: {exc}") from None
-    return doc if isinstance(doc, dict) else {}
+    if not isinstance(doc, dict):  # as Docker's CLI: an error, not an empty file to overwrite
+        raise AirgapError(f"cannot read {config_path()}: not a JSON object")
+    return doc
+
+
+def _helper_for(cfg: dict[str, object], host: str, key: str) -> str:
+    """The credential helper Docker asks for ``host``: its credHelpers entry, else
+    credsStore; "" for none (``auths`` in the file)."""
+    helpers = cfg.get("credHelpers")
+    helpers = helpers if isinstance(helpers, dict) else {}
+    helper = helpers.get(host) or helpers.get(key) or cfg.get("credsStore")
+    return helper if isinstance(helper, str) else ""
+
+
+def _auths(cfg: dict[str, object]) -> dict[str, object]:
+    auths = cfg.setdefault("auths", {})
+    if not isinstance(auths, dict):
+        raise AirgapError(f"cannot read {config_path()}: its \"auths\" is not an object")
+    return auths
 
 
 def _helper(name: str, action: str, payload: str) -> str:
@@ -71,16 +89,18 @@ def lookup(host: str) -> Credentials | None:
     """Credentials for a registry host: credHelpers, credsStore, then ``auths``."""
     cfg = _load_config()
     key = _auth_key(host)
-    helpers = cfg.get("credHelpers")
-    helpers = helpers if isinstance(helpers, dict) else {}
-    helper = helpers.get(host) or helpers.get(key) or cfg.get("credsStore")
-    if isinstance(helper, str) and helper:
+    helper = _helper_for(cfg, host, key)
+    if helper:
         out = _helper(helper, "get", key)
         if out:
-            doc = json.loads(out)
+            try:
+                doc = json.loads(out)
+            except ValueError:
+                doc = None
+            if not isinstance(doc, dict):
+                raise AirgapError(f"docker-credential-{helper} get {key}: its answer is not a JSON object")
             return Credentials(str(doc.get("Username", "")), str(doc.get("Secret", "")))
-    auths = cfg.get("auths")
-    auths = auths if isinstance(auths, dict) else {}
+    auths = _auths(cfg)
     entry = auths.get(key) or auths.get(f"https://{host}")
     if isinstance(entry, dict) and entry.get("auth"):
         try:
@@ -105,13 +125,12 @@ def store(host: str, creds: Credentials) -> str:
     """Save credentials as ``docker login`` does; return where they went."""
     cfg = _load_config()
     key = _auth_key(host)
-    helper = cfg.get("credsStore")
-    if isinstance(helper, str) and helper:
+    helper = _helper_for(cfg, host, key)
+    if helper:  # never in the file when a helper keeps this registry's secrets
         _helper(helper, "store", json.dumps({"ServerURL": key, "Username": creds.username,
                                               "Secret": creds.password}))
         return f"docker-credential-{helper}"
-    auths = cfg.setdefault("auths", {})
-    assert isinstance(auths, dict)
+    auths = _auths(cfg)
     token = base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
     auths[key] = {"auth": token}
     _save_config(cfg)
@@ -121,12 +140,12 @@ def store(host: str, creds: Credentials) -> str:
 def erase(host: str) -> bool:
     cfg = _load_config()
     key = _auth_key(host)
-    helper = cfg.get("credsStore")
-    if isinstance(helper, str) and helper:
+    helper = _helper_for(cfg, host, key)
+    if helper:
         _helper(helper, "erase", key)
         return True
-    auths = cfg.get("auths")
-    if isinstance(auths, dict) and key in auths:
+    auths = _auths(cfg)
+    if key in auths:
         del auths[key]
         _save_config(cfg)
         return True

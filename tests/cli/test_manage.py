@@ -243,3 +243,16 @@ def test_push_jobs_is_bounded(airgap: Airgap, three_images: list[str]) -> None:
     for jobs in ("0", "-3", "65", "100000", "x"):
         res = airgap("push", "--jobs", jobs, "--all", "127.0.0.1:9", ok=False)
         assert res.code == 2 and "argument --jobs" in res.err, (jobs, res.err)
+
+
+def test_a_docker_config_of_the_wrong_shape_is_refused(airgap: Airgap, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """~/.docker/config.json that is not an object, or whose "auths" is not one, stops
+    login/logout/pull with its name (Docker's CLI refuses to load it too), and is never
+    rewritten: it was read as empty, and a login would have replaced it."""
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    for text in ("[]", '{"auths": []}', '"x"'):
+        (tmp_path / "config.json").write_text(text)
+        res = airgap("logout", "registry.example:5000", ok=False)
+        assert res.code == 1 and str(tmp_path / "config.json") in res.err, (text, res.err)
+        assert (tmp_path / "config.json").read_text() == text

@@ -519,5 +519,15 @@ def test_credential_helper(tmp_path: Path, env: Path, source_layout: Path, make_
         a = make_airgap("helped")
         a("pull", f"{reg.host}/test/app:1")
         assert log.read_text().split() == ["get", reg.host]
+        # login and logout go to the registry's helper too, as Docker's: its secret never
+        # lands in config.json beside a helper that keeps this registry's secrets
+        res = a("login", "-u", USER, "-p", PASSWORD, reg.host)
+        assert "Login Succeeded" in res.out and "docker-credential-airgaptest" in res.err
+        assert "--password via the CLI is insecure" in res.err
+        a("logout", reg.host)
+        calls = log.read_text().splitlines()
+        assert calls[1].startswith("store {") and json.loads(calls[1][6:])["ServerURL"] == reg.host, calls
+        assert calls[2:] == [f"erase {reg.host}"], calls
+        assert json.loads((env / "config.json").read_text()) == {"credHelpers": {reg.host: "airgaptest"}}
     finally:
         reg.stop()
