@@ -113,6 +113,8 @@ def lookup(host: str) -> Credentials | None:
 
 def _save_config(cfg: dict[str, object]) -> None:
     path = config_path()
+    if path.is_symlink():  # a linked config (dotfiles): replace what it points at, as Docker's CLI
+        path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -256,3 +256,21 @@ def test_a_docker_config_of_the_wrong_shape_is_refused(airgap: Airgap, tmp_path:
         res = airgap("logout", "registry.example:5000", ok=False)
         assert res.code == 1 and str(tmp_path / "config.json") in res.err, (text, res.err)
         assert (tmp_path / "config.json").read_text() == text
+
+
+def test_logout_keeps_a_linked_docker_config_linked(airgap: Airgap, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """config.json as a symbolic link (a dotfiles checkout): the file it points at is
+    rewritten, the link stays, as Docker's CLI does."""
+    import base64
+    import json
+    real = tmp_path / "dotfiles" / "docker.json"
+    real.parent.mkdir()
+    token = base64.b64encode(b"u:p").decode()
+    real.write_text(json.dumps({"auths": {"a.example": {"auth": token}, "b.example": {"auth": token}}}))
+    (tmp_path / "docker").mkdir()
+    (tmp_path / "docker" / "config.json").symlink_to(real)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+    airgap("logout", "a.example")
+    assert (tmp_path / "docker" / "config.json").is_symlink()
+    assert json.loads(real.read_text()) == {"auths": {"b.example": {"auth": token}}}
