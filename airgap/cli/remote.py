@@ -255,8 +255,8 @@ def cmd_logout(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     from ..registry.server import serve
     host, sep, port = args.addr.rpartition(":")
-    if not sep or not port.isdigit():
-        raise UsageError(f"--addr {args.addr!r}: expected HOST:PORT")
+    if not sep or not port.isascii() or not port.isdigit() or int(port) > 65535:
+        raise UsageError(f"--addr {args.addr!r}: expected HOST:PORT (a port from 0 to 65535)")
     if bool(args.tls_cert) != bool(args.tls_key):
         raise UsageError("--tls-cert and --tls-key go together")
     serve(ctx.store, host.strip("[]") or "0.0.0.0", int(port), args.tls_cert, args.tls_key, ctx.err)

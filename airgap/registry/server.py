@@ -438,14 +438,20 @@ class _Server(ThreadingHTTPServer):
 
 def make_server(store: Store, host: str, port: int, cert: str | None = None, key: str | None = None,
                 log: TextIO | None = None) -> _Server:
+    ctx = None
+    if cert and key:  # before the socket: a bad pair is said as such, and nothing is bound
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        try:
+            ctx.load_cert_chain(cert, key)
+        except OSError as exc:  # ssl.SSLError too
+            raise AirgapError(f"--tls-cert {cert} and --tls-key {key}: cannot load a certificate and "
+                              f"its private key from them ({exc.strerror or exc})") from None
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     cls = type("_BoundServer", (_Server,), {"address_family": family})
     server: _Server = cls((host, port), _Handler)
     server.view = _View(store)
     server.log = log or _Discard()
-    if cert and key:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(cert, key)
+    if ctx is not None:
         server.socket = ctx.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     return server
 

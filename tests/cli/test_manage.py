@@ -274,3 +274,20 @@ def test_logout_keeps_a_linked_docker_config_linked(airgap: Airgap, tmp_path: Pa
     airgap("logout", "a.example")
     assert (tmp_path / "docker" / "config.json").is_symlink()
     assert json.loads(real.read_text()) == {"auths": {"b.example": {"auth": token}}}
+
+
+def test_serve_refuses_a_bad_address_or_certificate_at_once(airgap: Airgap, tmp_path: Path) -> None:
+    """In a child with a timeout: were one taken, serve would serve."""
+    not_a_cert = tmp_path / "k.pem"
+    not_a_cert.write_text("not a certificate\n")
+    cases = [(["--addr", "127.0.0.1:99999"], 2, "a port from 0 to 65535"),
+             (["--addr", "127.0.0.1:\u0663"], 2, "a port from 0 to 65535"),  # a digit, but not ASCII
+             (["--addr", "127.0.0.1:0", "--tls-cert", str(not_a_cert), "--tls-key", str(not_a_cert)], 1,
+              f"--tls-cert {not_a_cert} and --tls-key {not_a_cert}: cannot load a certificate"),
+             (["--addr", "127.0.0.1:0", "--tls-cert", str(tmp_path / "no.crt"), "--tls-key", str(not_a_cert)], 1,
+              "No such file or directory")]
+    for args, code, needle in cases:
+        res = subprocess.run([sys.executable, "-m", "airgap", "--store", str(airgap.store), "serve", *args],
+                             capture_output=True, text=True, timeout=30)
+        assert res.returncode == code and needle in res.stderr and "internal error" not in res.stderr, \
+            (args, res.returncode, res.stderr)
