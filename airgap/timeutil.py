@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from .words import is_number
+
 if TYPE_CHECKING:  # datetime is imported where a time is read or made: not on a load's path
     from datetime import datetime
 
@@ -17,7 +19,7 @@ def parse_time(text: str) -> datetime | None:
     t = text.strip().replace("Z", "+00:00")
     if "." in t:
         head, _, rest = t.partition(".")
-        frac = "".join(ch for ch in rest if ch.isdigit())
+        frac = "".join(ch for ch in rest if "0" <= ch <= "9")
         tz = rest[len(frac):]
         t = f"{head}.{frac[:6]}{tz}"
     try:
@@ -49,4 +51,4 @@ def source_date_epoch() -> int | None:
     """``$SOURCE_DATE_EPOCH`` (reproducible builds), when it is set to a number."""
     import os
     epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-    return int(epoch) if epoch.isascii() and epoch.isdigit() else None
+    return int(epoch) if is_number(epoch) else None

@@ -1,5 +1,5 @@
 """Words for messages: counted nouns (``1 part``, ``2 parts``), and text from outside made
-safe to print on a terminal."""
+safe to print on a terminal; and the one test of a number written in text from outside."""
 
 from __future__ import annotations
 
@@ -17,3 +17,10 @@ def printable(text: str, keep: str = "\n\t") -> str:
         return text
     return "".join(c if c.isprintable() or c in keep else f"\\x{ord(c):02x}" if ord(c) < 0x100
                    else f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}" for c in text)
+
+
+def is_number(text: str) -> bool:
+    """``text`` is a decimal number in ASCII digits, as Go's strconv reads one. Not
+    ``str.isdigit``, which takes ``²`` (int() then fails on it: a header or a query from
+    outside made that an internal error) and ``٣`` (which int() reads as 3)."""
+    return text.isascii() and text.isdigit()

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 from ..digest import Hasher, copy_verified
 from ..writeback import WritebackFile
 from ..errors import AirgapError, FormatError, IntegrityError, NotFound, UsageError
-from ..words import plural
+from ..words import is_number, plural
 
 FAT32_MAX = 4 * 1024 ** 3 - 1
 MAX_PARTS = 999
@@ -85,7 +85,7 @@ class SplitWriter:
             self._forget()
             return 0
         for text, want in sorted(doc["parts"].items()):
-            if not (isinstance(text, str) and text.isdigit() and isinstance(want, str)):
+            if not (isinstance(text, str) and is_number(text) and isinstance(want, str)):
                 continue
             n = int(text)
             path = self._hidden(n, "part")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import InvalidReference, UsageError
+from ..words import is_number
 from .context import Context, path_arg
 
 DESCRIPTION_LABEL = "org.opencontainers.image.description"
@@ -36,7 +37,7 @@ def _filters(items: list[str]) -> tuple[bool | None, int]:
         key, _, value = item.partition("=")
         if key == "is-official" and value in ("true", "false"):
             official = value == "true"
-        elif key == "stars" and value.isdigit():
+        elif key == "stars" and is_number(value):
             stars = int(value)
         elif key == "is-automated" and value in ("true", "false"):
             if value == "true":

@@ -15,6 +15,7 @@ import shlex
 from typing import Any, Callable
 
 from ..errors import UsageError
+from ..words import is_number
 
 _ACTION = re.compile(r"{{(-?)\s*(.*?)\s*(-?)}}", re.S)
 
@@ -192,7 +193,7 @@ class Template:
                 else:
                     raise UsageError(f"template: can't evaluate field {part} in {go_value(v)!r}")
             return v
-        if word.lstrip("-").isdigit():
+        if is_number(word.lstrip("-")):
             return int(word)
         if word in ("true", "false"):
             return word == "true"

@@ -15,6 +15,7 @@ import httpx
 
 from ..digest import CHUNK, validate_digest
 from ..errors import AirgapError, DigestMismatch, NotFound, RegistryError
+from ..words import is_number
 from ..oci import DOCKER_LIST, DOCKER_MANIFEST, MAX_DOCUMENT, OCI_INDEX, OCI_MANIFEST, Descriptor
 from . import auth
 
@@ -212,7 +213,7 @@ class RegistryClient:
                 resp.close()
                 attempt += 1
                 delay = resp.headers.get("Retry-After", "").strip()
-                wait = float(delay) if delay.isdigit() and len(delay) < 10 else self.backoff * 2 ** (attempt - 1)
+                wait = float(delay) if is_number(delay) and len(delay) < 10 else self.backoff * 2 ** (attempt - 1)
                 if wait > max_retry_wait():
                     raise RegistryError(f"{what}: {self.host} answered {resp.status_code} and asks to "
                                         f"retry after {delay} s, longer than airgap waits "
@@ -440,7 +441,7 @@ class RegistryClient:
         resp = self.request("GET", location, scope=scope, what=f"{what}: status", ok=(204,))
         rng = resp.headers.get("Range", "")
         _, _, end = rng.partition("-")
-        offset = int(end) + 1 if end.isdigit() and len(end) < 19 else 0
+        offset = int(end) + 1 if is_number(end) and len(end) < 19 else 0
         return self._location(resp) if resp.headers.get("Location") else location, offset
 
     def put_manifest(self, repo: str, ref: str, data: bytes, media_type: str, what: str) -> str:
@@ -521,7 +522,7 @@ class _BlobStream(io.RawIOBase):
         self._resp = resp
         length = resp.headers.get("Content-Length", "")
         start = self.pos if resp.status_code == 206 else 0
-        if length.isdigit() and start + int(length) != self.desc.size:  # a size that lies: say so now
+        if is_number(length) and start + int(length) != self.desc.size:  # a size that lies: say so now
             self._close_resp()
             raise DigestMismatch(f"{self.what}: the registry's Content-Length", self.desc.digest, "",
                                  self.desc.size, start + int(length))

@@ -28,7 +28,7 @@ from ..errors import AirgapError
 from ..oci import INDEX_TYPES, MANIFEST_TYPES, load_json
 from ..store.gc import reachable
 from ..store.layout import Store
-from ..words import printable
+from ..words import is_number, printable
 
 _ROUTES = [
     ("base", re.compile(r"^/v2/?$")),
@@ -183,7 +183,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _unsupported(self) -> None:
         raw = (self.headers.get("Content-Length") or "0").strip()
-        if not raw.isdigit() or len(raw) > 12:
+        if not is_number(raw) or len(raw) > 12:
             self.close_connection = True
             self._send(400, _error("UNSUPPORTED", f"invalid Content-Length {raw[:40]!r}"))
             return
@@ -228,7 +228,7 @@ class _Handler(BaseHTTPRequestHandler):
         last = query.get("last", [""])[0]
         items = [i for i in items if i > last] if last else items
         n = query.get("n", [""])[0]
-        if n and (not n.isdigit() or len(n) > 9):
+        if n and (not is_number(n) or len(n) > 9):
             self._send(400, _error("PAGINATION_NUMBER_INVALID", f"invalid number of results requested: {n[:40]!r}"))
             return None
         if n and int(n) < len(items):

@@ -26,6 +26,7 @@ from typing import Any, BinaryIO, NamedTuple
 from ..digest import check_bytes, copy_verified, sha256_digest, validate_digest
 from ..writeback import DiskWriter
 from ..errors import AirgapError, IntegrityError, NotFound, StoreCorrupt
+from ..words import is_number
 from ..oci import (ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, MAX_DOCUMENT, OCI_INDEX,
                    Descriptor, load_json, subject_of)
 from ..reference import Reference, parse_reference
@@ -298,7 +299,7 @@ class Store:
             return
         for entry in entries:
             pid = entry.name.split("-", 1)[0]
-            if not pid.isdigit() or _alive(int(pid)):
+            if not is_number(pid) or _alive(int(pid)):
                 continue
             with contextlib.suppress(OSError):
                 os.unlink(entry.path)

@@ -8,6 +8,7 @@ from ..digest import validate_digest
 from ..errors import DigestMismatch, FormatError, IntegrityError
 from ..layers import uncompressed_digest
 from ..oci import Descriptor, is_uncompressed_layer
+from ..words import is_number
 from ..reference import Reference
 from ..store.layout import Store, Transaction
 from .base import Outcome, ProgressFn, SourceImage, StagedBlob
@@ -47,7 +48,7 @@ class StoreSource:
         if is_uncompressed_layer(desc.media_type):
             return desc.digest, desc.size
         cached = (self.store.cache_get("uncompressed", desc.digest) or "").split()
-        if len(cached) == 2 and cached[1].isdigit():  # else damaged: work it out again
+        if len(cached) == 2 and is_number(cached[1]):  # else damaged: work it out again
             try:
                 validate_digest(cached[0])
                 return cached[0], int(cached[1])

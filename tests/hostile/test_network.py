@@ -235,6 +235,18 @@ def test_retry_after_is_capped(tmp_path: Path) -> None:
     assert run.seconds < 10
 
 
+def test_numbers_in_headers_are_ascii_digits(tmp_path: Path) -> None:
+    """``Retry-After: ²`` (a latin-1 header byte that str.isdigit takes and float() refuses)
+    is no number: the client backs off as for a missing one, and says what failed."""
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        if h.path == "/v2/":
+            return _send(h, 200, b"{}")
+        h.wfile.write(b"HTTP/1.1 503 Busy\r\nRetry-After: \xb2\r\nContent-Length: 2\r\n\r\n{}")
+    with fake_registry(handle) as host:
+        run = run_airgap(tmp_path / "s", "pull", f"{host}/team/app:1", timeout=60)
+    assert run.code == 1 and "503" in run.err and "internal error" not in run.err, run.err
+
+
 @pytest.mark.parametrize("where,needle", [("ftp://127.0.0.1/x", "not HTTP(S)"), ("loop", "redirects")])
 def test_redirects(tmp_path: Path, where: str, needle: str) -> None:
     def handle(h: BaseHTTPRequestHandler) -> None:
@@ -364,6 +376,11 @@ def test_serve_answers_malformed_requests(airgap: Airgap, three_images: list[str
         with socket.create_connection(("127.0.0.1", port), timeout=10) as c:  # what httpx will not send
             c.sendall(b"POST /v2/x/blobs/uploads/ HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")
             assert c.recv(100).startswith(b"HTTP/1.1 400")
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as c:  # a digit to isdigit, not to int
+            c.sendall(b"POST /v2/x/blobs/uploads/ HTTP/1.1\r\nHost: x\r\nContent-Length: \xb2\r\n\r\n")
+            assert c.recv(100).startswith(b"HTTP/1.1 400")
+        assert httpx.get(f"{url}/v2/_catalog?n=%C2%B2").status_code == 400
+        assert httpx.get(f"{url}/v2/_catalog?n=%D9%A3").status_code == 400  # an Arabic 3
         assert httpx.request("DELETE", f"{url}/v2/x/manifests/y").status_code == 405
         with socket.create_connection(("127.0.0.1", port), timeout=10) as c:  # an escape sequence for the log
             c.sendall(b"GET /v2/\x1b]0;owned\x07\\/x HTTP/1.1\r\nHost: x\r\n\r\n")
