@@ -233,6 +233,7 @@ def open_split(base: Path) -> tuple[JoinedFile, str]:
     it as they are read (``JoinedFile``): one read of every volume, not two."""
     sums_file = base.with_name(base.name + ".sha256")
     listed: list[tuple[str, str]] = []
+    named: set[str] = set()
     if sums_file.exists():
         with _open_part(sums_file, base, 0, 1) as f:
             text = f.read(1 << 20).decode("utf-8", "replace")
@@ -244,8 +245,9 @@ def open_split(base: Path) -> tuple[JoinedFile, str]:
                 raise FormatError(f"{sums_file}: line {i} is not a sha256sum line (HEX  NAME): "
                                   f"{line[:80]!r}")
             name = _part_name(m.group("name"), sums_file)
-            if any(name == seen for _, seen in listed):  # the same bytes twice: not a bundle's parts
+            if name in named:  # the same bytes twice: not a bundle's parts
                 raise FormatError(f"{sums_file}: names {name!r} twice (line {i}); each part is listed once")
+            named.add(name)
             listed.append((m.group("hex").lower(), name))
         parts = [base.with_name(name) for _, name in listed]
     else:
