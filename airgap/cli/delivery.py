@@ -54,8 +54,10 @@ def parse_dest(text: str) -> tuple[str, str]:
     host, _, prefix = text.strip("/").partition("/")
     if not host or ("." not in host and ":" not in host and host != "localhost"):
         raise UsageError(f"{text!r}: DEST must be a registry: host[:port][/prefix]")
-    if prefix:
-        parse_reference(f"{host}/{prefix}/x")  # refuses a prefix that no name could have
+    parse_reference(f"{host}/{prefix}/x" if prefix else f"{host}/x")  # a host and prefix names can have
+    port = host.rpartition("]")[2].partition(":")[2]  # after an IPv6 address's brackets
+    if port and int(port) > 65535:  # the grammar has checked it is digits
+        raise UsageError(f"{text!r}: port {port} is not a port (0 to 65535)")
     return host, prefix
 
 

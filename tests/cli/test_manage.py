@@ -291,3 +291,15 @@ def test_serve_refuses_a_bad_address_or_certificate_at_once(airgap: Airgap, tmp_
                              capture_output=True, text=True, timeout=30)
         assert res.returncode == code and needle in res.stderr and "internal error" not in res.stderr, \
             (args, res.returncode, res.stderr)
+
+
+@pytest.mark.parametrize("dest,needle", [("host:abc", "invalid reference format"), ("host:99999", "port 99999"),
+                                         ("host:5000/a//b", "invalid reference format"), ("ho st", "DEST must be"),
+                                         ("http://host:5000", "invalid reference format")])
+def test_a_registry_dest_must_be_a_host_and_port(airgap: Airgap, dest: str, needle: str) -> None:
+    """mirror-config --registry and push --all DEST: a port that is no port was written
+    into node configuration (http://host:abc) or pushed to."""
+    for verb in (["mirror-config", "containerd", "--insecure", "--registry", dest], ["push", "--all", dest]):
+        res = airgap(*verb, ok=False)
+        assert res.code == 2 and needle in res.err and res.out == "", (verb, res.err)
+    assert airgap("mirror-config", "containerd", "--insecure", "--registry", "[::1]:5000/p").code == 0
