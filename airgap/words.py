@@ -24,3 +24,8 @@ def is_number(text: str) -> bool:
     ``str.isdigit``, which takes ``²`` (int() then fails on it: a header or a query from
     outside made that an internal error) and ``٣`` (which int() reads as 3)."""
     return text.isascii() and text.isdigit()
+
+
+def is_port(text: str) -> bool:
+    """``text`` is a TCP port, 0 to 65535, in ASCII digits."""
+    return is_number(text) and int(text) <= 65535

@@ -8,7 +8,7 @@ from pathlib import Path
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from ..words import printable
+from ..words import is_number, printable
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -33,18 +33,14 @@ def _given(text: str, what: str) -> str:
     return text
 
 
+MAX_JOBS = 64
+
+
 def jobs_arg(text: str) -> int:
     """The type of ``push --jobs``: 1 to 64 images at once (each holds its upload buffers)."""
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 1 <= n <= MAX_JOBS:
-        raise argparse.ArgumentTypeError(f"{n}: from 1 to {MAX_JOBS} images at once")
-    return n
-
-
-MAX_JOBS = 64
+    if not is_number(text) or not 1 <= int(text) <= MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"{text!r}: from 1 to {MAX_JOBS} images at once")
+    return int(text)
 
 
 def store_arg(text: str) -> Path:

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AirgapError, UsageError
-from ..words import plural
+from ..words import is_port, plural
 from . import report
 from .context import Context
 from .format import human_size
@@ -56,7 +56,7 @@ def parse_dest(text: str) -> tuple[str, str]:
         raise UsageError(f"{text!r}: DEST must be a registry: host[:port][/prefix]")
     parse_reference(f"{host}/{prefix}/x" if prefix else f"{host}/x")  # a host and prefix names can have
     port = host.rpartition("]")[2].partition(":")[2]  # after an IPv6 address's brackets
-    if port and int(port) > 65535:  # the grammar has checked it is digits
+    if port and not is_port(port):
         raise UsageError(f"{text!r}: port {port} is not a port (0 to 65535)")
     return host, prefix
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..errors import UsageError
-from ..words import is_number, plural
+from ..words import is_port, plural
 from .context import Context, jobs_arg, name_arg, path_arg
 from . import report
 
@@ -255,7 +255,7 @@ def cmd_logout(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     from ..registry.server import serve
     host, sep, port = args.addr.rpartition(":")
-    if not sep or not is_number(port) or int(port) > 65535:
+    if not sep or not is_port(port):
         raise UsageError(f"--addr {args.addr!r}: expected HOST:PORT (a port from 0 to 65535)")
     if bool(args.tls_cert) != bool(args.tls_key):
         raise UsageError("--tls-cert and --tls-key go together")
