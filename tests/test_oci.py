@@ -20,3 +20,10 @@ def test_a_descriptor_is_its_media_type_digest_and_size() -> None:
         assert plain != other
     assert plain != (plain.media_type, DIGEST, 10)  # not a tuple of its fields
     assert plain.annotations == {} and plain.raw == {} and plain.annotations is not Descriptor("x", DIGEST, 1).annotations
+
+
+def test_a_platform_is_read_as_containerd_normalizes_it() -> None:
+    from airgap.oci import parse_platform
+    assert parse_platform("Linux/x86_64") == Platform("linux", "amd64")
+    assert parse_platform("linux/AARCH64/v8") == Platform("linux", "arm64", "v8")
+    assert parse_platform("linux/s390x") == Platform("linux", "s390x")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -303,3 +304,22 @@ def test_a_registry_dest_must_be_a_host_and_port(airgap: Airgap, dest: str, need
         res = airgap(*verb, ok=False)
         assert res.code == 2 and needle in res.err and res.out == "", (verb, res.err)
     assert airgap("mirror-config", "containerd", "--insecure", "--registry", "[::1]:5000/p").code == 0
+
+
+def test_a_credential_helper_that_answers_garbage_is_said(airgap: Airgap, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A helper's answer that is not a JSON object names the helper (it was an internal error)."""
+    from airgap.errors import AirgapError
+    from airgap.registry import auth
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for name, answer in (("garbage", "not json"), ("list", "[1, 2]")):
+        helper = bindir / f"docker-credential-{name}"
+        helper.write_text(f"#!/bin/sh\ncat > /dev/null\necho '{answer}'\n")
+        helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    for name in ("garbage", "list"):
+        (tmp_path / "config.json").write_text(json.dumps({"credHelpers": {"reg.example": name}}))
+        with pytest.raises(AirgapError, match=f"docker-credential-{name} get reg.example: its answer is not a JSON"):
+            auth.lookup("reg.example")
