@@ -44,14 +44,26 @@ def max_retry_wait() -> float:
         return MAX_RETRY_WAIT
 
 
-def read_limited(resp: httpx.Response, limit: int, what: str) -> bytes:
+def raw_body(resp: httpx.Response, what: str) -> Iterator[bytes]:
+    """A response body as it came over the wire. airgap asks for no content coding
+    (``Accept-Encoding: identity``) and decodes none: a few KiB of zstd or gzip would
+    inflate to gigabytes in one step, before any size limit could look at them."""
+    coding = resp.headers.get("Content-Encoding", "").strip().lower()
+    if coding not in ("", "identity"):
+        resp.close()
+        raise RegistryError(f"{what}: the registry sent a {coding[:40]!r}-encoded response although "
+                            "airgap asked for none (Accept-Encoding: identity); refused")
+    return resp.iter_raw()
+
+
+def read_limited(resp: httpx.Response, limit: int, what: str, too_long: str = "") -> bytes:
     """A response body, refusing one longer than ``limit`` (an endless chunked body)."""
     data = bytearray()
     try:
-        for chunk in resp.iter_bytes():
+        for chunk in raw_body(resp, what):
             data += chunk
             if len(data) > limit:
-                raise RegistryError(f"{what}: the registry sent more than {limit} bytes; refused")
+                raise RegistryError(too_long or f"{what}: the registry sent more than {limit} bytes; refused")
     except (httpx.TransportError, httpx.StreamError) as exc:
         raise RegistryError(f"{what}: {_describe(exc)}") from None
     finally:
@@ -129,7 +141,7 @@ class RegistryClient:
         return httpx.Client(verify=verify, timeout=httpx.Timeout(60.0, connect=15.0),
                             follow_redirects=True, max_redirects=MAX_REDIRECTS,
                             limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
-                            headers={"User-Agent": "airgap"})
+                            headers={"User-Agent": "airgap", "Accept-Encoding": "identity"})
 
     def _ssl_context(self, ca_cert: str | None) -> ssl.SSLContext:
         ctx = ssl.create_default_context()
@@ -333,14 +345,7 @@ class RegistryClient:
         """The manifest bytes as served, their media type, and the digest header."""
         resp = self.request("GET", f"/v2/{repo}/manifests/{ref}", scope=self.scope(repo), what=what,
                             headers={"Accept": MANIFEST_ACCEPT}, stream=True)
-        try:
-            data = b""
-            for chunk in resp.iter_bytes():
-                data += chunk
-                if len(data) > MAX_DOCUMENT:
-                    raise RegistryError(f"{what}: manifest larger than {MAX_DOCUMENT} bytes")
-        finally:
-            resp.close()
+        data = read_limited(resp, MAX_DOCUMENT, what, f"{what}: manifest larger than {MAX_DOCUMENT} bytes")
         media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
         return data, media_type, resp.headers.get("Docker-Content-Digest", "")
 
@@ -520,13 +525,14 @@ class _BlobStream(io.RawIOBase):
                                    scope=self.client.scope(self.repo), what=self.what,
                                    headers=headers, stream=True, ok=(200, 206))
         self._resp = resp
+        chunks = raw_body(resp, self.what)
         length = resp.headers.get("Content-Length", "")
         start = self.pos if resp.status_code == 206 else 0
         if is_number(length) and start + int(length) != self.desc.size:  # a size that lies: say so now
             self._close_resp()
             raise DigestMismatch(f"{self.what}: the registry's Content-Length", self.desc.digest, "",
                                  self.desc.size, start + int(length))
-        self._chunks = resp.iter_raw()  # as it arrives, so a break loses little
+        self._chunks = chunks  # as it arrives, so a break loses little
         if self.pos and resp.status_code == 200:
             self._skip(self.pos)  # no Range support: read past what we have
 

@@ -203,6 +203,51 @@ def test_a_blob_served_at_another_length_is_refused(tmp_path: Path, lie: str) ->
     assert run_airgap(tmp_path / "s", "images", "-q").out == ""
 
 
+def _zstd_bomb() -> bytes:
+    """A few hundred KiB of zstd that inflate to 2 GiB of zeros."""
+    import zstandard
+    w = zstandard.ZstdCompressor(level=1).compressobj()
+    zeros = bytes(64 << 20)
+    return b"".join(w.compress(zeros) for _ in range(32)) + w.flush()
+
+
+@pytest.mark.parametrize("where", ["manifest", "error body", "blob"])
+def test_content_coding_is_neither_asked_for_nor_decoded(tmp_path: Path, where: str) -> None:
+    """A registry may answer with ``Content-Encoding`` whatever the client asked: a zstd
+    body of ~200 KiB inflates to gigabytes in one decoding step, before a size limit sees
+    it (2 GiB of memory, seen). airgap asks for ``identity`` and refuses a coded answer,
+    naming it; memory stays small."""
+    img = image(layers=[gzip.compress(tar_of([("a", b"a")]), 1)], layer_type=OCI_LAYER_GZIP,
+                diff_ids=[sha256_digest(tar_of([("a", b"a")]))])
+    layer = json.loads(img.manifest)["layers"][0]["digest"]
+    bomb = _zstd_bomb()
+    asked: list[str] = []
+    honest = _image_registry(img.manifest, img.blobs)
+
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        asked.append(h.headers.get("Accept-Encoding", ""))
+        if where == "manifest" and "/manifests/" in h.path:
+            return _send(h, 200, bomb, {"Content-Type": json.loads(img.manifest)["mediaType"],
+                                        "Content-Encoding": "zstd"})
+        if where == "error body" and "/manifests/" in h.path:
+            return _send(h, 500, bomb, {"Content-Encoding": "zstd"})
+        if where == "blob" and h.path.endswith(layer):
+            data = gzip.compress(img.blobs[layer])
+            return _send(h, 200, data, {"Content-Encoding": "gzip"})
+        honest(h)
+    with fake_registry(handle) as host:
+        run = run_airgap(tmp_path / "s", "pull", f"{host}/team/app:1", timeout=60,
+                         env={"AIRGAP_MAX_RETRY_WAIT": "0"})
+    assert run.code in (1, 3) and "Traceback" not in run.err, run.err
+    if where == "error body":
+        assert "500" in run.err, run.err
+    else:
+        assert ("zstd" if where == "manifest" else "gzip") in run.err and "encoded" in run.err, run.err
+    assert run.max_rss_mb < 100, run.max_rss_mb
+    assert asked and set(asked) == {"identity"}, set(asked)
+    assert run_airgap(tmp_path / "s", "images", "-q").out == ""
+
+
 def test_pull_checks_each_layer_against_its_diff_id(tmp_path: Path) -> None:
     """As ``docker pull`` ("layers from manifest don't match image configuration"): a
     compressed layer whose tar is not the diff_id its config lists is refused, nothing is
