@@ -84,6 +84,9 @@ def _spread_globals(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:  # a lone surrogate from a hostile document prints as "?", not a crash
+        reconfigure(errors="replace")
     verb = verb_of(words)
     parser = build_parser([VERBS[verb]] if verb in VERBS else
                           () if words == ["--version"] else MODULES)

@@ -567,6 +567,23 @@ def test_a_platform_from_a_config_is_printed_escaped(tmp_path: Path) -> None:
     assert "\x1b" not in run.out + run.err and "\u202e" not in run.out + run.err
 
 
+def test_lone_surrogates_in_a_config_print_as_replacements(tmp_path: Path) -> None:
+    """JSON may escape half of a UTF-16 pair (``"\\udc80"``); Python reads it into a string
+    that cannot be written as UTF-8. Printed by ``inspect -f`` it was an internal error;
+    it is written as "?" (Go's reader makes it U+FFFD), and the JSON of ``inspect`` keeps
+    the escape."""
+    img = image({"a": b"a"}, config={"author": "\udc80x", "config": {"Labels": {"\ud800k": "v\udfff"},
+                                                                       "WorkingDir": "\ud83d"}})
+    path = oci_archive(tmp_path / "a.tar", [img], [index_entry(img, "docker.io/example/half:1")])
+    store = tmp_path / "s"
+    assert run_airgap(store, "load", "-i", str(path)).code == 0
+    run = run_airgap(store, "inspect", "-f", "{{.Author}} {{.Config.Labels}} {{.Config.WorkingDir}}",
+                     "example/half:1")
+    assert (run.code, run.out) == (0, "?x map[?k:v?] ?\n"), (run.out, run.err)
+    run = run_airgap(store, "inspect", "example/half:1")
+    assert run.code == 0 and json.loads(run.out)[0]["Author"] == "\udc80x", (run.out, run.err)
+
+
 def _respelled(img: Any, edit: Any) -> Any:
     """``img`` with ``edit`` applied to its manifest document, the digests made right."""
     from ..builders import Image
