@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 import httpx
 
 from ..digest import CHUNK, validate_digest
-from ..errors import AirgapError, DigestMismatch, NotFound, RegistryError
+from ..errors import AirgapError, DigestMismatch, NotFound, RegistryError, UsageError
 from ..words import is_number
 from ..oci import DOCKER_LIST, DOCKER_MANIFEST, MAX_DOCUMENT, OCI_INDEX, OCI_MANIFEST, Descriptor
 from . import auth
@@ -38,10 +38,16 @@ UPLOAD_PIECE = 1 << 20   # bytes handed to the socket at a time: up to 4 images 
 
 
 def max_retry_wait() -> float:
-    try:
-        return float(os.environ.get(MAX_RETRY_WAIT_ENV, "") or MAX_RETRY_WAIT)
-    except ValueError:
+    """``$AIRGAP_MAX_RETRY_WAIT``: seconds in ASCII digits, a fraction allowed. Anything else
+    is a usage error, not the default: ``float()`` takes ``nan`` (no wait is longer than
+    that, so every Retry-After would be slept) and ``٣``."""
+    raw = os.environ.get(MAX_RETRY_WAIT_ENV, "").strip()
+    if not raw:
         return MAX_RETRY_WAIT
+    whole, dot, fraction = raw.partition(".")
+    if len(raw) <= 12 and is_number(whole) and (not dot or is_number(fraction)):
+        return float(raw)
+    raise UsageError(f"${MAX_RETRY_WAIT_ENV}={raw[:40]!r}: not a number of seconds")
 
 
 def raw_body(resp: httpx.Response, what: str) -> Iterator[bytes]:
@@ -127,6 +133,7 @@ class RegistryClient:
         self.insecure = (host in insecure_hosts() or self.api_host in insecure_hosts()
                          or is_loopback(self.api_host))
         self.retries, self.backoff = retries, backoff
+        self.max_wait = max_retry_wait()
         self._creds = credentials
         self._creds_loaded = credentials is not None
         self._tokens: dict[str, str] = {}
@@ -226,10 +233,10 @@ class RegistryClient:
                 attempt += 1
                 delay = resp.headers.get("Retry-After", "").strip()
                 wait = float(delay) if is_number(delay) and len(delay) < 10 else self.backoff * 2 ** (attempt - 1)
-                if wait > max_retry_wait():
+                if wait > self.max_wait:
                     raise RegistryError(f"{what}: {self.host} answered {resp.status_code} and asks to "
                                         f"retry after {delay} s, longer than airgap waits "
-                                        f"({max_retry_wait():g} s, ${MAX_RETRY_WAIT_ENV}); try again later",
+                                        f"({self.max_wait:g} s, ${MAX_RETRY_WAIT_ENV}); try again later",
                                         resp.status_code)
                 time.sleep(wait)
                 continue

@@ -280,6 +280,24 @@ def test_retry_after_is_capped(tmp_path: Path) -> None:
     assert run.seconds < 10
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "\u0663", "1e3", "10s"])
+def test_max_retry_wait_must_be_seconds(tmp_path: Path, value: str) -> None:
+    """``float()`` read ``nan`` (no wait compares longer, so a Retry-After of days was slept)
+    and ``٣``; anything but seconds in ASCII digits is a usage error, said before a byte
+    moves."""
+    served: list[str] = []
+
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        served.append(h.path)
+        if h.path == "/v2/":
+            return _send(h, 200, b"{}")
+        _send(h, 503, b"{}", {"Retry-After": "100000"})
+    with fake_registry(handle) as host:
+        run = run_airgap(tmp_path / "s", "pull", f"{host}/team/app:1", timeout=30,
+                         env={"AIRGAP_MAX_RETRY_WAIT": value})
+    assert run.code == 2 and "AIRGAP_MAX_RETRY_WAIT" in run.err and not served, (run.err, served)
+
+
 def test_numbers_in_headers_are_ascii_digits(tmp_path: Path) -> None:
     """``Retry-After: ²`` (a latin-1 header byte that str.isdigit takes and float() refuses)
     is no number: the client backs off as for a missing one, and says what failed."""
