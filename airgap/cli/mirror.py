@@ -29,9 +29,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def cmd_mirror_config(ctx: Context, args: argparse.Namespace) -> int:
     from .delivery import parse_dest
     host, prefix = parse_dest(args.registry)
+    for up in args.upstream:  # each becomes a file name under -o DIR and a quoted word in it
+        if parse_dest(up) != (up, ""):
+            raise UsageError(f"--upstream {up!r}: a registry host[:port], without a path")
     upstreams = args.upstream or sorted({n.domain for img in ctx.store.images() for n in img.names}) or ["docker.io"]
     scheme = "http" if args.insecure else "https"
     ca = str(Path(args.ca_cert).resolve()) if args.ca_cert else None
+    if ca is not None and not ca.isprintable():
+        raise UsageError(f"--ca-cert {ca!r}: a file name with control characters cannot be written "
+                         "into node configuration")
     files = {"containerd": _containerd, "docker": _docker, "podman": _podman, "k3s": _k3s}[args.kind](
         host, prefix, scheme, ca, upstreams, ctx)
     if args.output:
@@ -47,6 +53,12 @@ def cmd_mirror_config(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+def _quoted(text: str) -> str:
+    """A printable string as a TOML basic string and a YAML double-quoted scalar: both
+    read JSON's escapes of ``"`` and ``\\``."""
+    return json.dumps(text, ensure_ascii=False)
+
+
 def _containerd(host: str, prefix: str, scheme: str, ca: str | None, upstreams: list[str],
                 ctx: Context) -> dict[str, str]:
     """``certs.d/<upstream>/hosts.toml`` (containerd's config_path, ctr --hosts-dir)."""
@@ -58,7 +70,7 @@ def _containerd(host: str, prefix: str, scheme: str, ca: str | None, upstreams: 
         if prefix:
             lines.append("  override_path = true")
         if ca:
-            lines.append(f'  ca = "{ca}"')
+            lines.append(f"  ca = {_quoted(ca)}")
         out[f"{up}/hosts.toml"] = "\n".join(lines) + "\n"
     return out
 
@@ -87,7 +99,7 @@ def _k3s(host: str, prefix: str, scheme: str, ca: str | None, upstreams: list[st
             lines += ["    rewrite:", f'      "^(.*)$": "{prefix}/$1"']
     if ca or scheme == "http":
         lines += ["configs:", f'  "{host}":', "    tls:"]
-        lines.append(f'      ca_file: "{ca}"' if ca else "      insecure_skip_verify: true")
+        lines.append(f"      ca_file: {_quoted(ca)}" if ca else "      insecure_skip_verify: true")
     return {"registries.yaml": "\n".join(lines) + "\n"}
 
 

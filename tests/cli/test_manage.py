@@ -306,6 +306,34 @@ def test_a_registry_dest_must_be_a_host_and_port(airgap: Airgap, dest: str, need
     assert airgap("mirror-config", "containerd", "--insecure", "--registry", "[::1]:5000/p").code == 0
 
 
+@pytest.mark.parametrize("upstream", ["../..", "ghcr.io/team", 'ghcr.io"\n[host."evil"]', "ghcr.io:99999"])
+def test_mirror_config_upstreams_are_registry_hosts(airgap: Airgap, tmp_path: Path, upstream: str) -> None:
+    """An --upstream is a file name under -o DIR and a quoted word inside it: ``../..``
+    wrote hosts.toml two levels above DIR, a quote wrote TOML of its own."""
+    out = tmp_path / "o" / "certs.d"
+    res = airgap("mirror-config", "containerd", "--registry", "site.lan:5000", "--upstream", upstream,
+                 "-o", str(out), ok=False)
+    assert res.code == 2 and not (tmp_path / "o").exists(), res.err
+    assert not list(tmp_path.rglob("hosts.toml"))
+
+
+def test_mirror_config_quotes_the_ca_path(airgap: Airgap, tmp_path: Path) -> None:
+    """A CA file whose name has a quote or a backslash is written escaped (it ended the TOML
+    and YAML string early); one with a newline is refused."""
+    import tomllib
+    ca = tmp_path / 'site "ca"\\.pem'
+    ca.write_text("x")
+    toml = airgap("mirror-config", "containerd", "--registry", "site.lan:5000", "--ca-cert", str(ca),
+                  "--upstream", "ghcr.io").out
+    assert tomllib.loads(toml.partition("\n")[2])["host"]["https://site.lan:5000"]["ca"] == str(ca)
+    k3s = airgap("mirror-config", "k3s", "--registry", "site.lan:5000", "--ca-cert", str(ca)).out
+    assert json.loads(k3s.split("ca_file: ", 1)[1].splitlines()[0]) == str(ca)  # YAML's "..." reads JSON's
+    bad = tmp_path / "a\nb.pem"
+    bad.write_text("x")
+    res = airgap("mirror-config", "k3s", "--registry", "site.lan:5000", "--ca-cert", str(bad), ok=False)
+    assert res.code == 2 and "control characters" in res.err and res.out == "", res.err
+
+
 def test_a_credential_helper_that_answers_garbage_is_said(airgap: Airgap, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """A helper's answer that is not a JSON object names the helper (it was an internal error)."""
