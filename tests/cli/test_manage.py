@@ -126,6 +126,8 @@ def test_search(airgap: Airgap, tmp_path: Path) -> None:
     assert airgap("search", "--limit", "1", "--format", "{{.Name}}", "nginx").out == "acme/nginx-exporter\n"
     assert airgap("search", "--format", "{{.Name}} {{.IsOfficial}}", "redis").out == "registry.local:5000/ops/redis \n"
     assert airgap("search", "--limit", "0", "x", ok=False).code == 2
+    res = airgap("search", "--limit", "\uff13", "nginx", ok=False)  # a fullwidth 3: int() read it
+    assert res.code == 2 and "invalid number" in res.err and res.out == "", res.err
     assert airgap("search", "-f", "bogus=1", "x", ok=False).code == 2
 
 
