@@ -247,3 +247,31 @@ def test_docker_reads_a_field_in_another_case_so_airgap_refuses_it(docker: Docke
     assert json.loads(docker("inspect", "example/spelled:1").stdout)[0]["Id"] == sha256_digest(configs[1])
     res = airgap("load", "-i", str(archive), ok=False)
     assert res.code == 3 and "spelled another way" in res.err, res.err
+
+
+def _layer_with(member: str, kind: str, link: str) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        tf.addfile(tarfile.TarInfo("d"), io.BytesIO(b""))
+        ti = tarfile.TarInfo(member)
+        ti.type = {"file": tarfile.REGTYPE, "hard link": tarfile.LNKTYPE, "symlink": tarfile.SYMTYPE}[kind]
+        ti.linkname = link
+        tf.addfile(ti, io.BytesIO(b""))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("member,kind,link", [("../x", "file", ""), ("a/../../x", "file", ""),
+                                               ("s/t", "symlink", "../../etc/passwd")])
+def test_names_leaving_a_layers_root_are_clamped_as_docker_does(docker: Docker, airgap: Airgap, tmp_path: Path,
+                                                                member: str, kind: str, link: str) -> None:
+    """Docker applies a layer inside a chroot of its root, so ``../x`` is ``/x`` there:
+    `docker import` takes such a tar, and so does `airgap import`, whose image then loads
+    into Docker. (airgap never unpacks a layer.)"""
+    layer = tmp_path / "layer.tar"
+    layer.write_bytes(_layer_with(member, kind, link))
+    docker("import", str(layer), "example/docker-made:1")
+    airgap("import", str(layer), "example/odd:1")
+    bundle = tmp_path / "b.tar"
+    airgap("save", "-o", str(bundle), "example/odd:1")
+    docker("load", "-i", str(bundle))
+    assert docker("inspect", "-f", "{{.Id}}", "example/odd:1").stdout.strip() == airgap.image_id("example/odd:1")
