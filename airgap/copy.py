@@ -14,7 +14,7 @@ from typing import Any, BinaryIO, Callable, NamedTuple
 from .digest import CHUNK, short_id, side_by_side
 from .errors import FormatError, NotFound
 from .layers import DiffIdTee, check_layer
-from .oci import (IMAGE_CONFIG_TYPES, MAX_DOCUMENT, Descriptor, Index, Manifest, Platform,
+from .oci import (IMAGE_CONFIG_TYPES, MAX_DOCUMENT, Descriptor, Index, Manifest, Platform, attached,
                   config_platform, host_platform, is_uncompressed_layer, parse_config, parse_manifest,
                   subject_of)
 from .reference import Reference
@@ -125,6 +125,11 @@ def plan(source: Source, images: list[SourceImage], *, platform: Platform | None
         desc = img.descriptor
         raw = source.read_document(desc, f"{what}: manifest {source.where(desc)}")
         doc = parse_manifest(raw, f"{what}: manifest {source.where(desc)}", desc.media_type)
+        if doc.subject is not None and subject_of(desc) is None and not img.names:
+            # an OCI 1.1 referrer in a foreign layout (cosign, oras): attached to its subject,
+            # as pull keeps the ones it finds through the referrers API; not an image
+            img = SourceImage(attached(desc, doc.subject, "referrer"), [], img.label)
+            desc = img.descriptor
         manifests: list[ImageManifest] = []
         top = desc
         if isinstance(doc, Index):

@@ -208,6 +208,7 @@ class Manifest(NamedTuple):
     media_type: str
     config: Descriptor
     layers: tuple[Descriptor, ...]
+    subject: str | None = None  # the digest of the manifest this one is attached to (OCI 1.1)
 
     @property
     def blobs(self) -> tuple[Descriptor, ...]:
@@ -217,6 +218,7 @@ class Manifest(NamedTuple):
 class Index(NamedTuple):
     media_type: str
     manifests: tuple[Descriptor, ...]
+    subject: str | None = None
 
 
 def parse_manifest(data: bytes, what: str, declared: str | None = None) -> Manifest | Index:
@@ -228,8 +230,9 @@ def parse_manifest(data: bytes, what: str, declared: str | None = None) -> Manif
     if not isinstance(doc, dict):
         raise FormatError(f"{what}: not a JSON object")
     check_fields(doc, DOCUMENT, what)
+    subject = None
     if doc.get("subject") is not None:
-        Descriptor.from_json(doc["subject"], f"{what} subject")
+        subject = Descriptor.from_json(doc["subject"], f"{what} subject").digest
     mt = doc.get("mediaType") or (OCI_INDEX if "manifests" in doc else OCI_MANIFEST)
     if not isinstance(mt, str):
         raise FormatError(f"{what}: mediaType must be a string")
@@ -242,11 +245,11 @@ def parse_manifest(data: bytes, what: str, declared: str | None = None) -> Manif
                           f"the document {mt[:200]!r}")
     if mt in INDEX_TYPES:
         items = need_list(doc.get("manifests"), what, "manifests", MAX_MANIFESTS)
-        return Index(mt, tuple(Descriptor.from_json(d, what) for d in items))
+        return Index(mt, tuple(Descriptor.from_json(d, what) for d in items), subject)
     if mt in MANIFEST_TYPES:
         layers = need_list(doc.get("layers"), what, "layers", MAX_LAYERS)
         return Manifest(mt, Descriptor.from_json(doc.get("config"), f"{what} config"),
-                        tuple(Descriptor.from_json(d, f"{what} layer") for d in layers))
+                        tuple(Descriptor.from_json(d, f"{what} layer") for d in layers), subject)
     raise FormatError(f"{what}: unsupported manifest media type {mt!r}")
 
 

@@ -132,3 +132,17 @@ def archive_with_field(path: Path, where: str, field: str, value: Any) -> Path:
     elif where == "index.json":
         index = canonical_json({field: value, "mediaType": OCI_INDEX, "manifests": [entry]})
     return oci_archive(path, [img], [entry], index=index)
+
+
+EMPTY_CONFIG = b"{}"
+OCI_EMPTY = "application/vnd.oci.empty.v1+json"
+
+
+def referrer(subject: bytes, note: str, artifact_type: str = "application/vnd.dev.cosign.artifact.sig.v1+json") -> Image:
+    """An OCI 1.1 artifact manifest attached to the manifest ``subject`` (as cosign and oras
+    write them into a layout), with its blobs."""
+    empty = desc(OCI_EMPTY, EMPTY_CONFIG)
+    manifest = canonical_json({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": artifact_type,
+                               "config": empty, "layers": [empty], "subject": desc(OCI_MANIFEST, subject),
+                               "annotations": {"note": note}})
+    return Image(manifest, {sha256_digest(EMPTY_CONFIG): EMPTY_CONFIG, sha256_digest(manifest): manifest})

@@ -267,17 +267,9 @@ def attachments_of(store: Store, images: list[SourceImage]) -> list[SourceImage]
     from ..oci import ANNOTATION_ATTACHMENT
     from ..transports.base import SourceImage
     subjects = {i.descriptor.digest for i in images} | {n.digest for i in images for n in i.names if n.digest}
-    out: list[SourceImage] = []
-    seen: set[str] = set()
-    while True:
-        found = [a for a in store.attachments(subjects) if a.digest not in seen]
-        if not found:
-            return out
-        for a in found:
-            seen.add(a.digest)
-            kind = a.descriptor.annotations.get(ANNOTATION_ATTACHMENT, "artifact")
-            out.append(SourceImage(a.descriptor, list(a.names), f"{kind} {a.digest[:19]}"))
-        subjects = {a.digest for a in found}
+    return [SourceImage(a.descriptor, list(a.names),
+                        f"{a.descriptor.annotations.get(ANNOTATION_ATTACHMENT, 'artifact')} {a.digest[:19]}")
+            for a in store.attachments(subjects, transitive=True)]
 
 
 def _source_date() -> str | None:

@@ -111,14 +111,18 @@ def without_orphaned_attachments(store: Store, entries: list[Descriptor]) -> lis
         name = entry_name(e)
         if name is not None and name.digest:
             alive.add(name.digest)
-    pending = [e for e in entries if subject_of(e) is not None]
-    while True:
-        taken = [e for e in pending if subject_of(e) in alive]
-        if not taken:
-            return [e for e in entries if subject_of(e) is None or e in keep]
-        keep += taken
-        alive.update(e.digest for e in taken)
-        pending = [e for e in pending if e not in taken]
+    by_subject: dict[str, list[Descriptor]] = {}
+    for e in entries:
+        subject = subject_of(e)
+        if subject is not None:
+            by_subject.setdefault(subject, []).append(e)
+    kept: set[int] = set()  # the entries kept, by identity (a chain of them: one pass)
+    level = [d for d in by_subject if d in alive]
+    while level:
+        found = [e for d in level for e in by_subject.pop(d, ())]
+        kept.update(id(e) for e in found)
+        level = [e.digest for e in found if e.digest in by_subject]
+    return [e for e in entries if subject_of(e) is None or id(e) in kept]
 
 
 def deleted_ids(info: ImageInfo, others: list[ImageInfo]) -> list[str]:

@@ -908,3 +908,32 @@ def test_a_platform_asked_of_a_single_platform_image_must_be_its_own(airgap: Air
     site("load", "-i", str(out), "--platform", "linux/s390x")
     site("load", "-i", str(bundle))  # none asked for: each image as it is
     assert sorted(site("images", "--format", "{{.Repository}}").out.split()) == ["example/app-a", "example/other"]
+
+
+def test_a_foreign_layouts_referrers_load_as_attachments(airgap: Airgap, tmp_path: Path) -> None:
+    """An OCI archive as cosign or oras write one: an image and, untagged, artifact
+    manifests whose ``subject`` is the image (and one attached to that artifact). They were
+    loaded as dangling images ("Loaded image ID" of the empty config); they are the image's
+    attachments, as pull keeps the referrers it finds: not in `images -a`, listed by
+    `inspect`, carried by `save` (bundle.json names their subject), removed by `rmi`."""
+    from ..builders import image, index_entry, oci_archive, referrer
+    from airgap.digest import sha256_digest
+    img = image({"a": b"a"})
+    sig = referrer(img.manifest, "sig")
+    sbom = referrer(sig.manifest, "on the sig", "application/spdx+json")
+    archive = oci_archive(tmp_path / "cosign.tar", [img, sig, sbom],
+                          [index_entry(img, "docker.io/example/signed:1"), index_entry(sig), index_entry(sbom)])
+    res = airgap("load", "-i", str(archive))
+    assert "Loaded image ID" not in res.out and "Loaded image: example/signed:1" in res.out, res.out
+    assert airgap("images", "-aq").out.split() == [airgap.image_id("example/signed:1")[7:19]]
+    doc = json.loads(airgap("inspect", "example/signed:1").out)[0]
+    assert [(a["Kind"], a["Digest"]) for a in doc["Attachments"]] == [("referrer", sig.digest)]
+    bundle = tmp_path / "b.tar"
+    airgap("save", "-o", str(bundle), "example/signed:1")
+    with tarfile.open(bundle) as tf:
+        listed = json.loads(tf.extractfile("airgap/bundle.json").read())  # type: ignore[union-attr]
+    subjects = {i["digest"]: i.get("subject") for i in listed["images"]}
+    assert subjects.get(sig.digest) == img.digest and subjects.get(sbom.digest) == sig.digest, listed["images"]
+    airgap("rmi", "example/signed:1")
+    assert json.loads((airgap.store / "index.json").read_text())["manifests"] == []
+    assert not (airgap.store / "blobs" / "sha256" / sha256_digest(sbom.manifest)[7:]).exists()
