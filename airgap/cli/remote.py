@@ -12,6 +12,8 @@ from ..words import is_port, plural
 from .context import Context, jobs_arg, name_arg, path_arg
 from . import report
 
+MAX_PASSWORD = 64 << 10  # characters of --password-stdin (a token is a few KiB)
+
 if TYPE_CHECKING:
     from ..copy import Plan
     from ..store import Store, Transaction
@@ -217,7 +219,14 @@ def cmd_login(ctx: Context, args: argparse.Namespace) -> int:
     if args.password_stdin:
         if args.password:
             raise UsageError("--password and --password-stdin are mutually exclusive")
-        password = sys.stdin.readline().rstrip("\r\n")
+        # all of stdin less one line end, as docker login reads it; with a cap (it may be /dev/zero)
+        try:
+            password = sys.stdin.read(MAX_PASSWORD + 1)
+        except UnicodeDecodeError:
+            password = "\udcff"  # said below
+        if len(password) > MAX_PASSWORD:
+            raise UsageError(f"--password-stdin: more than {MAX_PASSWORD} characters on standard input")
+        password = password.removesuffix("\n").removesuffix("\r")
     else:
         password = args.password
         if password is not None:  # as docker login says it
@@ -230,6 +239,11 @@ def cmd_login(ctx: Context, args: argparse.Namespace) -> int:
         if not sys.stdin.isatty():
             raise UsageError("give --password-stdin or -p (no terminal to ask on)")
         password = getpass.getpass("Password: ")
+    for what, text in (("the username", user), ("the password", password)):
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            raise UsageError(f"{what} is not UTF-8 text") from None
     creds = auth.Credentials(user, password)
     client = RegistryClient(host, ca_cert=args.ca_cert, credentials=creds)
     try:

@@ -531,3 +531,24 @@ def test_credential_helper(tmp_path: Path, env: Path, source_layout: Path, make_
         assert json.loads((env / "config.json").read_text()) == {"credHelpers": {reg.host: "airgaptest"}}
     finally:
         reg.stop()
+
+
+def test_login_password_stdin(tmp_path: Path, env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--password-stdin` reads all of standard input less one line end, as docker login
+    does (it read one line, and without end: from /dev/zero it grew until memory ran out);
+    more than 64 KiB is a usage error, said at once."""
+    reg = _start(tmp_path, "basic", "basic", monkeypatch)
+    try:
+        cmd = [sys.executable, "-m", "airgap", "login", "-u", USER, "--password-stdin", reg.host]
+        res = subprocess.run(cmd, input=f"{PASSWORD}\r\n".encode(), capture_output=True, timeout=60)
+        assert res.returncode == 0 and b"Login Succeeded" in res.stdout, res.stderr
+        assert (env / "config.json").exists()
+        with open("/dev/zero", "rb") as zeros:
+            res = subprocess.run(cmd, stdin=zeros, capture_output=True, timeout=60)
+        assert res.returncode == 2 and b"more than 65536 characters" in res.stderr, res.stderr
+        res = subprocess.run(cmd, input=f"{PASSWORD}\nsecond line\n".encode(), capture_output=True, timeout=60)
+        assert res.returncode == 1 and b"UNAUTHORIZED" in res.stderr, res.stderr  # the whole input is the password
+        res = subprocess.run(cmd, input=b"\xff\xfe\n", capture_output=True, timeout=60)
+        assert res.returncode == 2 and b"not UTF-8" in res.stderr, res.stderr  # was an internal error
+    finally:
+        reg.stop()
