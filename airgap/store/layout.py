@@ -251,6 +251,9 @@ class Store:
                 self._atomic_write(self.root / "oci-layout", LAYOUT)
             if not self.index_path.exists():
                 self._atomic_write(self.index_path, self._index_bytes([]))
+        except FileExistsError as exc:  # mkdir(exist_ok) over a file
+            raise AirgapError(f"cannot create store at {self.root}: {exc.filename or self.root} exists "
+                              "and is not a directory") from None
         except OSError as exc:
             raise AirgapError(f"cannot create store at {self.root}: {exc.strerror}") from None
 

@@ -946,3 +946,18 @@ def test_an_interrupted_load_resumes(airgap: Airgap, three_images: list[str], tm
     assert snapshot(target.store) == snapshot(control.store)
     assert list((target.store / ".resume").iterdir()) == []
     assert target("store", "check").out.startswith("OK:")
+
+
+@pytest.mark.parametrize("where", ["store", "blobs"])
+def test_a_store_path_that_is_a_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str) -> None:
+    """`--store FILE` (or a store whose blobs/ is a file) said "File exists"; it names
+    what is not a directory, and the file is left as it was."""
+    from airgap.cli.main import main
+    store = tmp_path / "s"
+    if where == "blobs":
+        store.mkdir()
+    odd = store if where == "store" else store / "blobs"
+    odd.write_bytes(b"not a directory")
+    assert main(["--store", str(store), "images"]) == 1
+    assert f"{odd} exists and is not a directory" in capsys.readouterr().err
+    assert odd.read_bytes() == b"not a directory"
