@@ -250,6 +250,7 @@ class Store:
             if not (self.root / "oci-layout").exists():
                 self._atomic_write(self.root / "oci-layout", LAYOUT)
             if not self.index_path.exists():
+                self._check_new()
                 self._atomic_write(self.index_path, self._index_bytes([]))
         except FileExistsError as exc:  # mkdir(exist_ok) over a file
             raise AirgapError(f"cannot create store at {self.root}: {exc.filename or self.root} exists "
@@ -438,11 +439,25 @@ class Store:
         try:
             data = self.index_path.read_bytes()
         except FileNotFoundError:
+            self._check_new()
             return []
         doc = load_json(data, f"{self.index_path}")
-        if not isinstance(doc, dict) or not isinstance(doc.get("manifests", []), list):
-            raise StoreCorrupt(f"{self.index_path} is not an OCI index")
-        return [Descriptor.from_json(d, str(self.index_path)) for d in doc.get("manifests") or []]
+        if not isinstance(doc, dict) or not isinstance(doc.get("manifests"), list):
+            raise StoreCorrupt(f"{self.index_path} is not an OCI index (no manifests list)")
+        return [Descriptor.from_json(d, str(self.index_path)) for d in doc["manifests"]]
+
+    def _check_new(self) -> None:
+        """A store without ``index.json`` is a new one only if it holds no blob. Otherwise
+        its names are lost, and to prune every blob would look unreferenced: refuse."""
+        try:
+            with os.scandir(self.blobs) as it:
+                held = next(it, None) is not None
+        except FileNotFoundError:
+            held = False
+        if held:
+            raise StoreCorrupt(f"{self.index_path} is missing, but the store holds blobs: its names "
+                               "are lost, and airgap will not take it for an empty store (restore "
+                               "index.json, or load the bundles again into a new store)")
 
     @staticmethod
     def _index_bytes(entries: list[Descriptor]) -> bytes:

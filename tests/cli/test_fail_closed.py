@@ -379,6 +379,23 @@ def test_gc_stops_at_a_damaged_manifest(airgap: Airgap, three_images: list[str],
     assert sorted(p.name for p in (airgap.store / "blobs" / "sha256").iterdir()) == blobs
 
 
+@pytest.mark.parametrize("damage", ["no manifests list", "index.json missing"])
+@pytest.mark.parametrize("verb", [["system", "prune", "-a", "-f"], ["image", "prune", "-a", "-f"],
+                                  ["tag", "example/app-b:1", "example/x:1"]])
+def test_gc_stops_at_a_damaged_index(airgap: Airgap, three_images: list[str], damage: str, verb: list[str]) -> None:
+    """An index.json without its manifests list, or gone, read as an empty store: prune
+    then deleted every blob, and a writer replaced the index with its own names only."""
+    index = airgap.store / "index.json"
+    if damage == "index.json missing":
+        index.unlink()
+    else:
+        index.write_text('{"schemaVersion": 2}')
+    before = snapshot(airgap.store)
+    res = airgap(*verb, ok=False)
+    assert res.code == 3 and str(index) in res.err, res.err
+    assert snapshot(airgap.store) == before
+
+
 # -- 3. modes and owners ------------------------------------------------------------------------
 
 def test_store_files_follow_the_umask_and_the_owner(airgap: Airgap, three_images: list[str], tmp_path: Path,
