@@ -170,7 +170,7 @@ def signature_required() -> str:
     if value not in ("", "0", "false", "no", "off"):
         raise UsageError(f"${REQUIRE_ENV}={value[:40]!r}: expected 1 (require a trusted signature) or 0; "
                          "refusing to guess")
-    if REQUIRE_FILE.exists():
+    if REQUIRE_FILE.exists() or REQUIRE_FILE.is_symlink():  # a dangling link still says "required"
         return str(REQUIRE_FILE)
     return ""
 

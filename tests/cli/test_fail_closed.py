@@ -284,7 +284,7 @@ def test_system_trust_dir_without_keys(airgap: Airgap, three_images: list[str], 
     assert res.code == 3 and "holds no public key" in res.err and str(signing.SYSTEM_TRUST_DIR) in res.err
 
 
-@pytest.mark.parametrize("how", ["flag", "env", "file"])
+@pytest.mark.parametrize("how", ["flag", "env", "file", "dangling link"])
 def test_require_signature(airgap: Airgap, three_images: list[str], tmp_path: Path, make_airgap: Any,
                            signer: dict[str, Path], monkeypatch: pytest.MonkeyPatch, how: str) -> None:
     from airgap import signing
@@ -298,6 +298,8 @@ def test_require_signature(airgap: Airgap, three_images: list[str], tmp_path: Pa
         monkeypatch.setenv("AIRGAP_REQUIRE_SIGNATURE", "1")
     if how == "file":
         signing.REQUIRE_FILE.write_text("")
+    if how == "dangling link":  # to a file on a mount that is not there: still "required"
+        signing.REQUIRE_FILE.symlink_to(tmp_path / "not-mounted" / "require-signature")
     for bundle, extra in ((signed, []), (unsigned, []), (signed, ["--insecure-skip-signature"])):
         res = site("load", "-i", str(bundle), *flag, *extra, ok=False)
         assert res.code == 3 and "required" in res.err, res.err
