@@ -234,7 +234,7 @@ def open_split(base: Path) -> tuple[JoinedFile, str]:
     sums_file = base.with_name(base.name + ".sha256")
     listed: list[tuple[str, str]] = []
     named: set[str] = set()
-    if sums_file.exists():
+    if sums_file.exists() or sums_file.is_symlink():  # a dangling link is refused, not skipped
         with _open_part(sums_file, base, 0, 1) as f:
             text = f.read(1 << 20).decode("utf-8", "replace")
         for i, line in enumerate(text.splitlines()[:MAX_PARTS + 1], 1):

@@ -465,7 +465,8 @@ def _save(ctx: Context, args: argparse.Namespace, store: Store) -> int:
         where = args.output
         if split:
             n = -(-sink.tar.written // split)
-            where = f"{args.output}.001 … {args.output}.{n:03d} and {args.output}.sha256"
+            where = (f"{args.output}.001 … {args.output}.{n:03d}" if n > 1 else f"{args.output}.001") \
+                + f" and {args.output}.sha256"
         ctx.info(f"Saved {plural(len(result.plan.images), 'image')}, {plural(len(result.plan.blobs), 'blob')}, "
                  f"{human_size(sink.tar.written)} to {where}")
     say(f"Bundle digest: {sha256_digest(sink.bundle_raw)}")

@@ -211,5 +211,10 @@ def test_split_parts_must_be_regular_files(airgap: Airgap, three_images: list[st
     sums.write_text(good.rstrip("\n") + "\n" + good.splitlines()[0] + "\n")  # a part listed twice: its bytes would be read twice
     refused(run_airgap(tmp_path / "s", "load", "-i", str(parts[0]), timeout=20), f"names {parts[0].name!r} twice",
             seconds=10)
+    sums.unlink()
+    sums.symlink_to(tmp_path / "not-mounted" / "b.tar.sha256")  # dangling: refused, not taken for absent
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(parts[0]), timeout=20), sums.name, "symbolic link",
+            seconds=10)
+    sums.unlink()
     sums.write_text(good)
     assert run_airgap(tmp_path / "s", "load", "-i", str(parts[0])).code == 0
