@@ -82,7 +82,20 @@ def _spread_globals(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
             _add_globals(parser, top=False)
 
 
+def _standard_fds() -> None:
+    """Descriptors 0-2 closed at start (``airgap load <&-``): /dev/null is opened on them,
+    as Go's runtime does for docker, so that no file airgap opens becomes "standard
+    output", and ``sys.stdin``/``stdout``/``stderr`` are never None (an internal error)."""
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one
+            setattr(sys, name, open(fd, mode, closefd=False))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _standard_fds()
     words = list(sys.argv[1:] if argv is None else argv)
     reconfigure = getattr(sys.stdout, "reconfigure", None)
     if reconfigure is not None:  # a lone surrogate from a hostile document prints as "?", not a crash

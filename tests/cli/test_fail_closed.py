@@ -980,3 +980,20 @@ def test_a_store_path_that_is_a_file_is_named(tmp_path: Path, capsys: pytest.Cap
     assert main(["--store", str(store), "images"]) == 1
     assert f"{odd} exists and is not a directory" in capsys.readouterr().err
     assert odd.read_bytes() == b"not a directory"
+
+
+@pytest.mark.parametrize("closed,args,code,says", [
+    (0, ["load", "-i", "-"], 3, "stdin: not a tar archive"),
+    (1, ["save", "-o", "-", "example/none:1"], 1, "No such image"),
+])
+def test_closed_standard_descriptors(tmp_path: Path, closed: int, args: list[str], code: int, says: str) -> None:
+    """`airgap load <&-` was an internal error (sys.stdin is None), and an error with
+    `>&-` a traceback; /dev/null stands in for a closed descriptor, as Go's runtime
+    does for docker."""
+    err = tmp_path / "err"
+    with err.open("wb") as f:
+        res = subprocess.run([sys.executable, "-m", "airgap", "--store", str(tmp_path / "s"), *args],
+                             stdout=subprocess.DEVNULL if closed != 1 else None, stderr=f,
+                             preexec_fn=lambda: os.close(closed), timeout=60)
+    text = err.read_text()
+    assert res.returncode == code and says in text and "Traceback" not in text and "internal" not in text, text
