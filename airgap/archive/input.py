@@ -14,7 +14,7 @@ from typing import Any, BinaryIO, NamedTuple
 from ..digest import CHUNK, STREAM_BUFFER
 from ..errors import AirgapError, FormatError, NotFound
 
-from ..layers import compression_of
+from ..layers import MAGIC, compression_of
 from .split import JoinedFile
 
 
@@ -101,12 +101,64 @@ def _decompressing(kind: str, stream: BinaryIO, name: str, head: bytes = b"") ->
         import bz2
         out = bz2.BZ2File(stream, "rb")
     elif kind == "xz":
-        import lzma
-        out = lzma.LZMAFile(stream, "rb")
+        out = _XzReader(stream, name)
     else:
         from ..layers import zstd_reader
         out = zstd_reader(stream, head, name)
     return _Decompressed(out, kind, name, stream)  # type: ignore[return-value]
+
+
+MAX_XZ_MEMORY = 80 << 20  # xz -9 and -9e decode in 65 MiB; zstd's budget is the same kind
+MAGIC_XZ = next(magic for magic, kind in MAGIC if kind == "xz")
+
+
+class _XzReader(io.RawIOBase):
+    """.xz decoded under a memory budget (``LZMAFile`` has none: 90 KB of xz whose header
+    asks for a 1.5 GiB dictionary filled 650 MB of it). Concatenated streams and the zero
+    padding between them are read as ``xz -d`` reads them; anything else after a stream
+    ends the input, as ``LZMAFile`` does (the tar reader then says what is missing)."""
+
+    def __init__(self, stream: BinaryIO, name: str) -> None:
+        import lzma
+        self._lzma, self._s, self._name = lzma, stream, name
+        self._d: Any = None  # the decoder of the stream under way; None between streams
+        self._raw = b""      # input read, not yet given to a decoder
+        self._streams = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while True:
+            if self._d is None or self._d.needs_input:
+                if not self._raw:
+                    self._raw = self._s.read(CHUNK)
+                    if not self._raw:
+                        if self._d is not None:
+                            raise EOFError("the input ended before the end of the xz stream")
+                        return 0
+                if self._d is None:
+                    self._raw = self._raw.lstrip(b"\0")  # stream padding
+                    if not self._raw:
+                        continue
+                    if self._streams and not self._raw.startswith(MAGIC_XZ[:len(self._raw)]):
+                        return 0
+                    self._d = self._lzma.LZMADecompressor(memlimit=MAX_XZ_MEMORY)
+                    self._streams += 1
+            raw, self._raw = self._raw, b""
+            try:
+                data = self._d.decompress(raw, len(b))
+            except self._lzma.LZMAError as exc:
+                if "memory" in str(exc).lower():
+                    raise FormatError(f"{self._name}: the xz stream needs more than {MAX_XZ_MEMORY >> 20} "
+                                      "MiB to decode (its dictionary); refused (recompress with xz -9 "
+                                      "or lower)") from None
+                raise
+            if self._d.eof:
+                self._raw, self._d = self._d.unused_data, None
+            if data:
+                b[:len(data)] = data
+                return len(data)
 
 
 class _Decompressed(io.RawIOBase):
@@ -121,6 +173,8 @@ class _Decompressed(io.RawIOBase):
     def readinto(self, b: Any) -> int:
         try:
             data = self._f.read(len(b))
+        except AirgapError:
+            raise
         except (OSError, EOFError, ValueError) as exc:
             if isinstance(exc, OSError) and exc.errno is not None:
                 raise

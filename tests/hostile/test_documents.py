@@ -429,6 +429,46 @@ def test_a_7z_bomb_is_not_extracted(tmp_path: Path, policy: list[str]) -> None:
     refused(run_airgap(tmp_path / "s", "load", "-i", str(packed), timeout=60), seconds=30)
 
 
+def _xz_asking_for(dict_code: int, payload: int) -> bytes:
+    """An .xz of a tar of ``payload`` zero bytes, whose block header then claims the LZMA2
+    dictionary ``dict_code`` stands for (38: 2 GiB), its CRC made right: the decoder keeps
+    as much of the output as the dictionary holds."""
+    import lzma
+    import zlib
+    enc = lzma.LZMACompressor(format=lzma.FORMAT_XZ, filters=[{"id": lzma.FILTER_LZMA2, "preset": 1,
+                                                                "dict_size": 1 << 20}])
+    head = tar_of([("layer.tar", b"")])[:512]  # a member header; its size patched below
+    head = head[:124] + b"%011o\0" % payload + head[136:]
+    head = head[:148] + b"        " + head[156:]
+    head = head[:148] + b"%06o\0 " % sum(head) + head[156:]
+    out = [enc.compress(head)]
+    zeros = bytes(8 << 20)
+    for _ in range(payload // len(zeros)):
+        out.append(enc.compress(zeros))
+    data = bytearray(b"".join(out) + enc.flush())
+    size = (data[12] + 1) * 4  # the first block header, after the 12-byte stream header
+    at = data.index(b"\x21\x01", 12, 12 + size)  # filter LZMA2, one byte of properties
+    data[at + 2] = dict_code
+    data[12 + size - 4:12 + size] = zlib.crc32(bytes(data[12:12 + size - 4])).to_bytes(4, "little")
+    return bytes(data)
+
+
+def test_an_xz_asking_for_a_huge_dictionary_is_refused(tmp_path: Path) -> None:
+    """lzma.LZMAFile has no memory limit: 90 KB of xz whose header asks for a 1.5 GiB
+    dictionary held the 600 MB it decoded (650 MB of memory, seen). airgap decodes xz
+    under 80 MiB (xz -9e needs 65) and refuses more at the header."""
+    bomb = tmp_path / "bomb.tar.xz"
+    bomb.write_bytes(_xz_asking_for(38, 300 << 20))
+    assert bomb.stat().st_size < 1 << 20
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(bomb), timeout=60), "MiB to decode", seconds=15)
+    refused(run_airgap(tmp_path / "s", "verify", str(bomb), timeout=60), "MiB to decode", seconds=15)
+    import lzma  # the same bytes with a dictionary xz -9 uses are read (and refused as no image)
+    ok = tmp_path / "ok.tar.xz"
+    ok.write_bytes(lzma.compress(tar_of([("a", b"a")]), preset=9 | lzma.PRESET_EXTREME))
+    run = run_airgap(tmp_path / "s", "load", "-i", str(ok))
+    assert run.code == 3 and "no manifest.json" in run.err, run.err
+
+
 @pytest.mark.parametrize("encoded", [True, False])
 def test_a_7z_of_many_entries_is_refused_by_its_header_size(tmp_path: Path, encoded: bool) -> None:
     """py7zr turns every entry of a 7z header into objects: 200,000 empty files (a 120 KB
