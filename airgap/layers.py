@@ -17,6 +17,7 @@ from .oci import Descriptor, is_uncompressed_layer
 
 MAGIC = [(b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd")]
 MAX_ZSTD_WINDOW = 32 << 20  # zstd's default levels use 8 MiB at most; --long=27 would need 128
+MAX_LZMA_DICTIONARY = 80 << 20  # xz -9e and 7z -mx=9 decode in ~65 MiB (a 64 MiB dictionary)
 
 
 def compression_of(head: bytes) -> str:

@@ -14,7 +14,7 @@ from typing import Any, BinaryIO, NamedTuple
 from ..digest import CHUNK, STREAM_BUFFER
 from ..errors import AirgapError, FormatError, NotFound
 
-from ..layers import MAGIC, compression_of
+from ..layers import MAGIC, MAX_LZMA_DICTIONARY, compression_of
 from .split import JoinedFile
 
 
@@ -108,7 +108,6 @@ def _decompressing(kind: str, stream: BinaryIO, name: str, head: bytes = b"") ->
     return _Decompressed(out, kind, name, stream)  # type: ignore[return-value]
 
 
-MAX_XZ_MEMORY = 80 << 20  # xz -9 and -9e decode in 65 MiB; zstd's budget is the same kind
 MAGIC_XZ = next(magic for magic, kind in MAGIC if kind == "xz")
 
 
@@ -143,14 +142,14 @@ class _XzReader(io.RawIOBase):
                         continue
                     if self._streams and not self._raw.startswith(MAGIC_XZ[:len(self._raw)]):
                         return 0
-                    self._d = self._lzma.LZMADecompressor(memlimit=MAX_XZ_MEMORY)
+                    self._d = self._lzma.LZMADecompressor(memlimit=MAX_LZMA_DICTIONARY)
                     self._streams += 1
             raw, self._raw = self._raw, b""
             try:
                 data = self._d.decompress(raw, len(b))
             except self._lzma.LZMAError as exc:
                 if "memory" in str(exc).lower():
-                    raise FormatError(f"{self._name}: the xz stream needs more than {MAX_XZ_MEMORY >> 20} "
+                    raise FormatError(f"{self._name}: the xz stream needs more than {MAX_LZMA_DICTIONARY >> 20} "
                                       "MiB to decode (its dictionary); refused (recompress with xz -9 "
                                       "or lower)") from None
                 raise

@@ -32,6 +32,26 @@ def _check_header_size(path: str) -> None:
                               f"{MAX_HEADER} a 7z of one tar needs; refused")
 
 
+def _check_memory(z: Any, path: str) -> None:
+    """Refuse coders whose properties ask for more memory than the budget, before py7zr
+    decodes a byte: it sets no limit (a 90 KB .7z with a 768 MiB LZMA2 dictionary held
+    the 600 MB it decoded), and Python's raw LZMA decoder takes none."""
+    from ..layers import MAX_LZMA_DICTIONARY
+    for folder in z.header.main_streams.unpackinfo.folders if z.header.main_streams else ():
+        for coder in folder.coders:
+            method, props = bytes(coder.get("method") or b""), bytes(coder.get("properties") or b"")
+            need = 0
+            if method == b"\x21" and props:  # LZMA2: a dictionary size code, as in .xz
+                code = min(props[0], 40)
+                need = (1 << 32) - 1 if code == 40 else (2 | (code & 1)) << (code // 2 + 11)
+            elif method in (b"\x03\x01\x01", b"\x03\x04\x01") and len(props) >= 5:  # LZMA, PPMd
+                need = int.from_bytes(props[1:5], "little")  # the dictionary, or PPMd's model size
+            if need > MAX_LZMA_DICTIONARY:
+                raise FormatError(f"{path}: the 7z archive needs {need >> 20} MiB to decode (its "
+                                  f"dictionary), more than airgap allows ({MAX_LZMA_DICTIONARY >> 20} "
+                                  "MiB); refused (7z -mx=9 and lower stay under it)")
+
+
 def _damaged(path: str, exc: BaseException) -> FormatError:
     return FormatError(f"{path}: damaged 7z archive ({type(exc).__name__}: {exc})")
 
@@ -87,6 +107,7 @@ def open_7z(path: str) -> tuple[BinaryIO, str]:
     try:
         if z.needs_password():
             raise FormatError(f"{path}: the 7z archive is encrypted; airgap reads plain 7z only")
+        _check_memory(z, path)
         items = [i for i in z.list() if not i.is_directory]
         if len(items) != 1:
             raise FormatError(f"{path}: a 7z bundle must hold exactly one tar, it holds "

@@ -469,6 +469,38 @@ def test_an_xz_asking_for_a_huge_dictionary_is_refused(tmp_path: Path) -> None:
     assert run.code == 3 and "no manifest.json" in run.err, run.err
 
 
+def _7z_asking_for(tmp_path: Path, dict_code: int) -> Path:
+    """A .7z of one small tar whose LZMA2 coder then claims the dictionary ``dict_code``
+    stands for (38: 2 GiB), its header CRCs made right."""
+    import lzma
+    import zlib
+    import py7zr
+    path = tmp_path / "big-dictionary.7z"
+    z = py7zr.SevenZipFile(path, "w", filters=[{"id": lzma.FILTER_LZMA2, "preset": 1}])
+    z.encoded_header_mode = False  # the coder's properties in plain bytes
+    z.writestr(tar_of([("a", b"a")]), "b.tar")
+    z.close()
+    data = bytearray(path.read_bytes())
+    start = 32 + int.from_bytes(data[12:20], "little")
+    end = start + int.from_bytes(data[20:28], "little")
+    at = data.index(b"\x21\x21\x01", start, end) + 3  # flags, LZMA2, one byte of properties
+    data[at] = dict_code
+    data[28:32] = zlib.crc32(bytes(data[start:end])).to_bytes(4, "little")
+    data[8:12] = zlib.crc32(bytes(data[12:32])).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_7z_asking_for_a_huge_dictionary_is_refused(tmp_path: Path) -> None:
+    """py7zr sets no memory limit, and Python's raw LZMA decoder takes none: a 90 KB .7z
+    with a 768 MiB dictionary held the 600 MB it decoded. The coders' properties are read
+    first, and more than 80 MiB is refused before a byte is decoded."""
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(_7z_asking_for(tmp_path, 38)), timeout=60),
+            "needs 2048 MiB to decode", seconds=15)
+    run = run_airgap(tmp_path / "s", "load", "-i", str(_7z_asking_for(tmp_path, 16)))  # 1 MiB: read
+    assert run.code == 3 and "no manifest.json" in run.err, run.err
+
+
 @pytest.mark.parametrize("encoded", [True, False])
 def test_a_7z_of_many_entries_is_refused_by_its_header_size(tmp_path: Path, encoded: bool) -> None:
     """py7zr turns every entry of a 7z header into objects: 200,000 empty files (a 120 KB
