@@ -35,6 +35,10 @@ class Progress:
     def end(self) -> None: ...
 
 
+MAX_PLAN_DOCUMENTS = 32 << 20
+PLANNED_CONFIG = ("os", "architecture", "variant", "created")  # what a plan needs of a config
+
+
 class ImageManifest(NamedTuple):
     descriptor: Descriptor
     manifest: Manifest
@@ -70,12 +74,14 @@ class PlannedImage(NamedTuple):
 
 
 class Plan:
-    __slots__ = ("source", "images", "documents", "blobs", "labels", "diff_ids", "uncompressed")
+    __slots__ = ("source", "images", "documents", "document_bytes", "blobs", "labels", "diff_ids",
+                 "uncompressed")
 
     def __init__(self, source: Source) -> None:
         self.source = source
         self.images: list[PlannedImage] = []
         self.documents: dict[str, bytes] = {}     # manifests, indexes, configs
+        self.document_bytes = 0                   # their size together (capped)
         self.blobs: dict[str, Descriptor] = {}    # every blob, documents too
         self.labels: dict[str, str] = {}          # digest -> "layer of image x"
         self.diff_ids: dict[str, str] = {}        # layer digest -> diff_id
@@ -176,6 +182,15 @@ def _check_names(p: Plan, where: str) -> None:
 
 
 def _add_doc(out: Plan, desc: Descriptor, raw: bytes, label: str) -> None:
+    """Keep a manifest, index or config to write it later. They are held in memory, so
+    all of them together are capped (each is at most MAX_DOCUMENT): a hundred 4 MiB
+    configs held 850 MB. Real ones are KiBs: 32 MiB is a thousand images or more."""
+    if desc.digest not in out.documents:
+        out.document_bytes += len(raw)
+        if out.document_bytes > MAX_PLAN_DOCUMENTS:
+            raise FormatError(f"{out.source.name}: the manifests and configs of the images take more than "
+                              f"{MAX_PLAN_DOCUMENTS >> 20} MiB together (at the {label}); refused "
+                              "(carry the images in several bundles)")
     out.documents[desc.digest] = raw
     _add_blob(out, Descriptor(desc.media_type, desc.digest, desc.size), label)
 
@@ -204,6 +219,7 @@ def _plan_manifest(out: Plan, source: Source, desc: Descriptor, raw: bytes, m: M
         return ImageManifest(desc, m, {})
     craw = source.read_document(m.config, f"{what}: config {source.where(m.config)}")
     config, ids = parse_config(craw, f"{what}: config {source.where(m.config)}")
+    config = {k: config[k] for k in PLANNED_CONFIG if k in config}  # the rest is in craw
     _add_doc(out, m.config, craw, f"config of {what}")
     if len(ids) != len(m.layers):
         raise FormatError(f"{what}: manifest {source.where(desc)} lists {plural(len(m.layers), 'layer')}, "

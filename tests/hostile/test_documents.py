@@ -339,6 +339,18 @@ def test_created_out_of_range_does_not_break_images(airgap: Airgap, tmp_path: Pa
     airgap("inspect", "t0:1", "t1:1", "t2:1")
 
 
+def test_the_documents_of_all_the_images_are_capped_together(tmp_path: Path) -> None:
+    """Manifests and configs are held from planning to writing; each is at most 8 MiB, but
+    a hundred 4 MiB configs held 850 MB. Together they may take 32 MiB (thousands of real
+    images), more is refused, naming the image where the sum went over."""
+    images = [image({"a": b"a"}, config={"comment": f"{i}" + "x" * (3 << 20)}) for i in range(12)]
+    path = oci_archive(tmp_path / "fat.tar", images,
+                       [index_entry(img, f"docker.io/example/fat{i}:1") for i, img in enumerate(images)])
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(path), timeout=60), "more than 32 MiB together",
+            "config of image example/fat10:1")
+    assert run_airgap(tmp_path / "s", "images", "-q").out == ""
+
+
 def test_documents_of_many_tiny_objects(tmp_path: Path) -> None:
     index = b'{"manifests": [' + b",".join([b"{}"] * 2_500_000) + b"]}"  # 7.5 MB
     path = oci_archive(tmp_path / "a.tar", [image({"a": b"a"})], index=index)
