@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, Final, NamedTuple
 
 from .digest import validate_digest
@@ -140,20 +143,25 @@ _PLATFORM = {"architecture": "string", "os": "string", "os.version": "string", "
              "variant": "string", "features": "strings"}
 
 
+_NONE: Mapping[str, Any] = MappingProxyType({})  # shared by descriptors without annotations or
+                                                # extra fields; read-only, so none can change it
+_PLAIN = frozenset(("mediaType", "digest", "size"))
+
+
 class Descriptor:
     """A blob's media type, digest and size (what equality and hashing go by), with the
     annotations, platform and other fields of the JSON it came from (``raw``)."""
 
     __slots__ = ("media_type", "digest", "size", "annotations", "platform", "raw")
 
-    def __init__(self, media_type: str, digest: str, size: int, annotations: dict[str, str] | None = None,
-                 platform: Platform | None = None, raw: dict[str, Any] | None = None) -> None:
+    def __init__(self, media_type: str, digest: str, size: int, annotations: Mapping[str, str] | None = None,
+                 platform: Platform | None = None, raw: Mapping[str, Any] | None = None) -> None:
         self.media_type: Final = media_type  # Final: mypy refuses any assignment after this
         self.digest: Final = digest
         self.size: Final = size
-        self.annotations: Final[dict[str, str]] = {} if annotations is None else annotations
+        self.annotations: Final[Mapping[str, str]] = _NONE if annotations is None else annotations
         self.platform: Final = platform
-        self.raw: Final[dict[str, Any]] = {} if raw is None else raw
+        self.raw: Final[Mapping[str, Any]] = _NONE if raw is None else raw
 
     def _key(self) -> tuple[str, str, int]:
         return self.media_type, self.digest, self.size
@@ -189,8 +197,9 @@ class Descriptor:
         ann = obj.get("annotations") or {}
         if not isinstance(ann, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in ann.items()):
             raise FormatError(f"{what}: descriptor of {digest}: annotations must map strings to strings")
-        return cls(need_str(obj.get("mediaType", ""), what, "mediaType"), str(digest), size,
-                   dict(ann), platform, dict(obj))
+        # no dicts of its own for a plain descriptor (most are: a manifest may list 20,000)
+        return cls(sys.intern(need_str(obj.get("mediaType", ""), what, "mediaType")), sys.intern(str(digest)), size,
+                   dict(ann) if ann else _NONE, platform, dict(obj) if obj.keys() - _PLAIN else _NONE)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = dict(self.raw)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from airgap.oci import Descriptor, Platform
 
 DIGEST = "sha256:" + "ab" * 32
@@ -19,7 +21,11 @@ def test_a_descriptor_is_its_media_type_digest_and_size() -> None:
                   Descriptor(plain.media_type, DIGEST, 11)):
         assert plain != other
     assert plain != (plain.media_type, DIGEST, 10)  # not a tuple of its fields
-    assert plain.annotations == {} and plain.raw == {} and plain.annotations is not Descriptor("x", DIGEST, 1).annotations
+    assert plain.annotations == {} and plain.raw == {}
+    with pytest.raises(TypeError):  # the empty ones are shared, and so read-only: no descriptor can change another
+        plain.annotations["a"] = "b"  # type: ignore[index]
+    with pytest.raises(TypeError):
+        Descriptor.from_json({"mediaType": "x", "digest": DIGEST, "size": 1}, "test").raw["a"] = "b"  # type: ignore[index]
 
 
 def test_a_platform_is_read_as_containerd_normalizes_it() -> None:

@@ -351,6 +351,30 @@ def test_the_documents_of_all_the_images_are_capped_together(tmp_path: Path) -> 
     assert run_airgap(tmp_path / "s", "images", "-q").out == ""
 
 
+def test_manifests_of_many_layers_are_held_compactly(tmp_path: Path) -> None:
+    """Seven images of 20,000 layers each (one small blob, listed again and again) are
+    31 MB of manifests and configs, under the cap; each layer's descriptor held two dicts
+    of its own and its own copies of the digest and media type strings (144 MB at peak).
+    Plain descriptors share them now, and the load stays under 100 MB."""
+    from ..builders import Image
+    layer = layer_tar({"a": b"a"})
+    entry = desc(OCI_LAYER, layer)
+    images = []
+    for i in range(7):
+        config = canonical_json({"architecture": "amd64", "os": "linux", "comment": str(i),
+                                 "rootfs": {"type": "layers", "diff_ids": [entry["digest"]] * 20_000}})
+        manifest = canonical_json({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                                   "config": desc("application/vnd.oci.image.config.v1+json", config),
+                                   "layers": [entry] * 20_000})
+        images.append(Image(manifest, {sha256_digest(config): config, entry["digest"]: layer,
+                                       sha256_digest(manifest): manifest}))
+    path = oci_archive(tmp_path / "long.tar", images,
+                       [index_entry(img, f"docker.io/example/long{i}:1") for i, img in enumerate(images)])
+    run = run_airgap(tmp_path / "s", "load", "-i", str(path), timeout=120)
+    assert run.code == 0, run.err
+    assert run.max_rss_mb < 100, f"peak RSS {run.max_rss_mb:.0f} MB"
+
+
 def test_documents_of_many_tiny_objects(tmp_path: Path) -> None:
     index = b'{"manifests": [' + b",".join([b"{}"] * 2_500_000) + b"]}"  # 7.5 MB
     path = oci_archive(tmp_path / "a.tar", [image({"a": b"a"})], index=index)
