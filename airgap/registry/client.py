@@ -152,11 +152,15 @@ class RegistryClient:
 
     def _ssl_context(self, ca_cert: str | None) -> ssl.SSLContext:
         ctx = ssl.create_default_context()
-        for path in [ca_cert] if ca_cert else []:
-            ctx.load_verify_locations(cafile=path)
         site = CERTS_DIR / self.api_host / "ca.crt"
-        if site.is_file():
-            ctx.load_verify_locations(cafile=str(site))
+        for path, given in [(ca_cert, "--ca-cert"), (str(site) if site.is_file() else None, "the site CA")]:
+            if path is None:
+                continue
+            try:
+                ctx.load_verify_locations(cafile=path)
+            except OSError as exc:  # ssl.SSLError too: no certificate in it
+                raise AirgapError(f"{given} {path}: cannot read a CA certificate from it "
+                                  f"({exc.strerror or getattr(exc, 'reason', None) or exc})") from None
         return ctx
 
     def close(self) -> None:

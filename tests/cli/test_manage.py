@@ -353,3 +353,16 @@ def test_a_credential_helper_that_answers_garbage_is_said(airgap: Airgap, tmp_pa
         (tmp_path / "config.json").write_text(json.dumps({"credHelpers": {"reg.example": name}}))
         with pytest.raises(AirgapError, match=f"docker-credential-{name} get reg.example: its answer is not a JSON"):
             auth.lookup("reg.example")
+
+
+@pytest.mark.parametrize("content", [None, "not a certificate\n"])
+def test_a_ca_cert_that_cannot_be_read_is_named(airgap: Airgap, tmp_path: Path, content: str | None) -> None:
+    """`--ca-cert F` missing said "No such file or directory", one without a certificate
+    "[X509: NO_CERTIFICATE_OR_CRL_FOUND]": neither named F. Said before connecting."""
+    ca = tmp_path / "site-ca.pem"
+    if content is not None:
+        ca.write_text(content)
+    for verb in (["pull", "127.0.0.1:9/x:1"], ["search", "--registry", "127.0.0.1:9", "x"]):
+        res = airgap(*verb, "--ca-cert", str(ca), ok=False)
+        assert res.code == 1 and f"--ca-cert {ca}: cannot read a CA certificate" in res.err, res.err
+        assert "connect" not in res.err
