@@ -33,7 +33,8 @@ def _check_header_size(path: str) -> None:
 
 
 def _check_memory(z: Any, path: str) -> None:
-    """Refuse coders whose properties ask for more memory than the budget, before py7zr
+    """Refuse coders whose properties ask for more memory than the budget (an LZMA or
+    LZMA2 dictionary, a PPMd model), before py7zr
     decodes a byte: it sets no limit (a 90 KB .7z with a 768 MiB LZMA2 dictionary held
     the 600 MB it decoded), and Python's raw LZMA decoder takes none."""
     from ..layers import MAX_LZMA_DICTIONARY
@@ -45,7 +46,7 @@ def _check_memory(z: Any, path: str) -> None:
                 code = min(props[0], 40)
                 need = (1 << 32) - 1 if code == 40 else (2 | (code & 1)) << (code // 2 + 11)
             elif method in (b"\x03\x01\x01", b"\x03\x04\x01") and len(props) >= 5:  # LZMA, PPMd
-                need = int.from_bytes(props[1:5], "little")  # the dictionary, or PPMd's model size
+                need = int.from_bytes(props[1:5], "little")  # after lc/lp/pb, or PPMd's order
             if need > MAX_LZMA_DICTIONARY:
                 raise FormatError(f"{path}: the 7z archive needs {need >> 20} MiB to decode (its "
                                   f"dictionary), more than airgap allows ({MAX_LZMA_DICTIONARY >> 20} "

@@ -17,7 +17,7 @@ from airgap.digest import sha256_digest
 from airgap.oci import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, canonical_json
 
 from ..builders import archive_with_field, desc, image, index_entry, layer_tar, members_of, oci_archive, resign, tar_of
-from ..conftest import Airgap, snapshot
+from ..conftest import Airgap, need, snapshot
 from .limits import refused, run_airgap
 
 
@@ -505,36 +505,55 @@ def test_an_xz_asking_for_a_huge_dictionary_is_refused(tmp_path: Path) -> None:
     assert run.code == 3 and "no manifest.json" in run.err, run.err
 
 
-def _7z_asking_for(tmp_path: Path, dict_code: int) -> Path:
-    """A .7z of one small tar whose LZMA2 coder then claims the dictionary ``dict_code``
-    stands for (38: 2 GiB), its header CRCs made right."""
-    import lzma
+_7Z_CODERS = {  # how py7zr writes each, and where its memory size sits in the header
+    "LZMA2": ({"id": 0x21, "preset": 1}, b"\x21\x21\x01", 1),       # one byte: a size code
+    "LZMA": ({"id": 0x4000000000000001, "dict_size": 1 << 20}, b"\x23\x03\x01\x01\x05", 4),
+    "PPMd": ({}, b"\x23\x03\x04\x01\x05", 4),  # written by 7zz: its order, then its model size
+}
+
+
+def _7z_asking_for(tmp_path: Path, method: str, memory: int) -> Path:
+    """A .7z of one small tar whose coder then claims to need ``memory`` bytes (its
+    dictionary, or PPMd's model), the header's CRCs made right."""
     import zlib
     import py7zr
-    path = tmp_path / "big-dictionary.7z"
-    z = py7zr.SevenZipFile(path, "w", filters=[{"id": lzma.FILTER_LZMA2, "preset": 1}])
-    z.encoded_header_mode = False  # the coder's properties in plain bytes
-    z.writestr(tar_of([("a", b"a")]), "b.tar")
-    z.close()
+    filters, pattern, width = _7Z_CODERS[method]
+    path = tmp_path / f"big-{method}.7z"
+    if method == "PPMd":  # py7zr reads PPMd, but does not write it
+        tar = tmp_path / "b.tar"
+        tar.write_bytes(tar_of([("a", b"a")]))
+        path.unlink(missing_ok=True)
+        subprocess.run([need("7zz"), "a", "-m0=PPMd:mem=1m:o=6", "-mhc=off", str(path), str(tar)],
+                       check=True, capture_output=True)
+    else:
+        z = py7zr.SevenZipFile(path, "w", filters=[filters])
+        z.encoded_header_mode = False  # the coder's properties in plain bytes
+        z.writestr(tar_of([("a", b"a")]), "b.tar")
+        z.close()
     data = bytearray(path.read_bytes())
     start = 32 + int.from_bytes(data[12:20], "little")
     end = start + int.from_bytes(data[20:28], "little")
-    at = data.index(b"\x21\x21\x01", start, end) + 3  # flags, LZMA2, one byte of properties
-    data[at] = dict_code
+    at = data.index(pattern, start, end) + len(pattern)
+    if width == 1:  # LZMA2's code: 2 or 3 times a power of two, as in .xz
+        data[at] = next(c for c in range(41) if (2 | (c & 1)) << (c // 2 + 11) >= memory)
+    else:  # after LZMA's lc/lp/pb byte, or PPMd's order
+        data[at + 1:at + 5] = memory.to_bytes(4, "little")
     data[28:32] = zlib.crc32(bytes(data[start:end])).to_bytes(4, "little")
     data[8:12] = zlib.crc32(bytes(data[12:32])).to_bytes(4, "little")
     path.write_bytes(bytes(data))
     return path
 
 
-def test_a_7z_asking_for_a_huge_dictionary_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", sorted(_7Z_CODERS))
+def test_a_7z_asking_for_a_huge_dictionary_is_refused(tmp_path: Path, method: str) -> None:
     """py7zr sets no memory limit, and Python's raw LZMA decoder takes none: a 90 KB .7z
     with a 768 MiB dictionary held the 600 MB it decoded. The coders' properties are read
-    first, and more than 80 MiB is refused before a byte is decoded."""
-    refused(run_airgap(tmp_path / "s", "load", "-i", str(_7z_asking_for(tmp_path, 38)), timeout=60),
-            "needs 2048 MiB to decode", seconds=15)
-    run = run_airgap(tmp_path / "s", "load", "-i", str(_7z_asking_for(tmp_path, 16)))  # 1 MiB: read
-    assert run.code == 3 and "no manifest.json" in run.err, run.err
+    first, and more than 80 MiB (a dictionary, a PPMd model) is refused before a byte is
+    decoded."""
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(_7z_asking_for(tmp_path, method, 2 << 30)),
+                       timeout=60), "needs 2048 MiB to decode", seconds=15)
+    run = run_airgap(tmp_path / "s", "load", "-i", str(_7z_asking_for(tmp_path, method, 64 << 20)))
+    assert run.code == 3 and "no manifest.json" in run.err, run.err  # 64 MiB (7z -mx=9): read
 
 
 @pytest.mark.parametrize("encoded", [True, False])
