@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import InvalidReference, UsageError
-from ..words import is_number
+from ..words import is_number, printable
 from .context import Context, path_arg
 
 DESCRIPTION_LABEL = "org.opencontainers.image.description"
@@ -102,6 +102,8 @@ def cmd_search(ctx: Context, args: argparse.Namespace) -> int:
         if stars > 0:
             continue  # no stars offline
         desc = desc.replace("\r", " ").replace("\n", " ")
+        if args.format is None:  # the table is for a terminal: a label from an archive must not
+            desc = printable(desc)  # retitle or clear it (--format output is data, as Docker's)
         rows.append({"Name": name, "Description": desc if args.no_trunc else ellipsis(desc, 45),
                      "StarCount": "0", "IsOfficial": "[OK]" if is_official else "",
                      "IsAutomated": ""})

@@ -686,6 +686,21 @@ def test_names_from_an_archive_cannot_reach_the_terminal_raw(airgap: Airgap, thr
     assert not any(c in run.err for c in "\x1b\x07\u202e"), run.err
 
 
+def test_a_description_label_is_printed_escaped_in_the_search_table(tmp_path: Path) -> None:
+    """`search` shows an image's description label: from an archive, it may carry escape
+    sequences, which the table (for a terminal) writes escaped; `--format` is data, as
+    Docker's, and keeps them."""
+    hostile = "evil\x1b]0;owned\x07\x1b[2J\u202edesc"
+    img = image({"a": b"a"}, config={"config": {"Labels": {"org.opencontainers.image.description": hostile}}})
+    path = oci_archive(tmp_path / "a.tar", [img], [index_entry(img, "docker.io/example/evil:1")])
+    store = tmp_path / "s"
+    assert run_airgap(store, "load", "-i", str(path)).code == 0
+    run = run_airgap(store, "search", "--no-trunc", "evil")
+    assert run.code == 0 and "evil\\x1b]0;owned\\x07\\x1b[2J\\u202edesc" in run.out, run.out
+    assert not any(c in run.out for c in "\x1b\x07\u202e"), run.out
+    assert run_airgap(store, "search", "--format", "{{.Description}}", "evil").out == hostile + "\n"
+
+
 def test_a_platform_from_a_config_is_printed_escaped(tmp_path: Path) -> None:
     img = image({"a": b"a"}, config={"architecture": "amd64\x1b[2J", "os": "linux", "variant": "v8\u202e"})
     path = oci_archive(tmp_path / "a.tar", [img], [index_entry(img, "docker.io/example/plat:1")])
