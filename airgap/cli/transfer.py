@@ -361,6 +361,8 @@ def _output(ctx: Context, path: str | None, dest: str, split: int | None = None)
         except BrokenPipeError:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
             raise _reader_gone("stdout") from None
+        except OSError as exc:
+            raise _full("stdout", exc) from None
         return
     if dest == "stream":
         try:
@@ -368,6 +370,8 @@ def _output(ctx: Context, path: str | None, dest: str, split: int | None = None)
                 yield stream
         except BrokenPipeError:
             raise _reader_gone(path) from None
+        except OSError as exc:
+            raise _full(path, exc) from None
         return
     target = Path(path)
     if not target.parent.is_dir():
@@ -382,6 +386,14 @@ def _output(ctx: Context, path: str | None, dest: str, split: int | None = None)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _full(where: str, exc: OSError) -> OSError | AirgapError:
+    """A device or stdout that is full, said with its name (a write's OSError has none)."""
+    import errno
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return AirgapError(f"{where}: no space left on device; what was written is not a whole bundle")
+    return exc
 
 
 def _reader_gone(where: str) -> AirgapError:

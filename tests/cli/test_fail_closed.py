@@ -997,3 +997,13 @@ def test_closed_standard_descriptors(tmp_path: Path, closed: int, args: list[str
                              preexec_fn=lambda: os.close(closed), timeout=60)
     text = err.read_text()
     assert res.returncode == code and says in text and "Traceback" not in text and "internal" not in text, text
+
+
+def test_a_full_device_or_stdout_is_named(airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
+    """`save -o /dev/full` (and stdout on it) said "No space left on device", naming nothing."""
+    cmd = [sys.executable, "-m", "airgap", "--store", str(airgap.store), "--progress", "none", "save"]
+    res = subprocess.run([*cmd, "-o", "/dev/full", three_images[0]], capture_output=True, timeout=60)
+    assert res.returncode == 1 and b"/dev/full: no space left on device" in res.stderr, res.stderr
+    with open("/dev/full", "wb") as full:
+        res = subprocess.run([*cmd, "-o", "-", three_images[0]], stdout=full, stderr=subprocess.PIPE, timeout=60)
+    assert res.returncode == 1 and b"stdout: no space left on device" in res.stderr, res.stderr
