@@ -130,13 +130,11 @@ def _labels_match(wanted: list[str], labels: dict[str, str]) -> bool:
 
 def select_images(ctx: Context, args: argparse.Namespace) -> list[tuple[ImageInfo, list[Reference]]]:
     """The images ``images`` shows, each with the names the reference filter keeps."""
-    from ..reference import parse_reference
     from ..store.query import all_images, find_image
     store = ctx.store
     infos = all_images(store)
     filters = _parse_filters(args.filter)
-    if args.repository:
-        parse_reference(args.repository)  # an invalid name is a usage error, as in Docker
+    if args.repository:  # a reference filter, glob and all (`images 'team/*'`), as Docker's
         filters.setdefault("reference", []).append(args.repository)
     patterns = [_glob_regex(p) for p in filters.get("reference", [])]
     dangling = {v.lower() in ("true", "1") for v in filters.get("dangling", [])}

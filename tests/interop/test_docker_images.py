@@ -88,6 +88,10 @@ def test_images_listings(both: tuple[Docker, Airgap]) -> None:
     _compare(d, a, "example/app-a:2", size_column=True)
     _compare(d, a, "localhost:5000/team/tool", size_column=True)
     _compare(d, a, "nothing-here", size_column=True)
+    # the argument is a reference filter, glob and all, never checked as a name (Docker 20.10)
+    for pattern in ("example/*", "example/app-?:1", "*/team/*", "example/app-a:*", "UPPER", "bad::x",
+                    "docker.io/example/base"):
+        _compare(d, a, pattern, size_column=True)
 
 
 @pytest.mark.parametrize("filters", [
