@@ -239,8 +239,8 @@ def check(policy: TrustPolicy, archive: str, bundle: bytes | None, sig: bytes | 
         else "a trust policy is in force"
     if bundle is None:
         if policy.in_force:
-            raise SignatureError(f"{archive}: not an airgap bundle (no airgap/bundle.json), so "
-                                 f"not signed, and {why}{hint}")
+            raise SignatureError(f"{archive}: not an airgap bundle (no airgap/bundle.json at its start, "
+                                 f"where a bundle has it), so not signed, and {why}{hint}")
         return TrustResult("unsigned")
     if sig is None:
         if policy.in_force:

@@ -168,6 +168,15 @@ def test_unsigned_and_foreign_under_policy(site: Airgap, airgap: Airgap, three_i
     foreign = tmp_path / "foreign.tar"
     rewrite_tar(unsigned, foreign, lambda m, d: [] if m.name.startswith("airgap") else [(m, d)])
     _refused_both(site, foreign, [f"{keys['packager']}.pub"], "not an airgap bundle")
+    signed = tmp_path / "signed.tar"  # a signed bundle whose bundle.json was moved to the end
+    airgap("save", "--sign", f"{keys['packager']}.key", "-o", str(signed), three_images[0])
+    late = tmp_path / "late.tar"
+    with tarfile.open(signed) as tf:
+        members = [(m, tf.extractfile(m).read() if m.isreg() else None) for m in tf.getmembers()]  # type: ignore[union-attr]
+    with tarfile.open(late, "w", format=tarfile.PAX_FORMAT) as out:
+        for m, d in sorted(members, key=lambda md: md[0].name.startswith("airgap")):
+            out.addfile(m, io.BytesIO(d) if d is not None else None)
+    _refused_both(site, late, [f"{keys['packager']}.pub"], "no airgap/bundle.json at its start")
     res = site("load", "-i", str(foreign), "--trust", f"{keys['packager']}.pub", "--insecure-skip-signature")
     assert "WARNING" in res.err and res.out == f"Loaded image: {three_images[0]}\n"
     # without a policy both load, and say they are unsigned
