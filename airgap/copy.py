@@ -149,7 +149,14 @@ def plan(source: Source, images: list[SourceImage], *, platform: Platform | None
                 cdoc = parse_manifest(craw, f"{what}: manifest {source.where(child)}", child.media_type)
                 if not isinstance(cdoc, Manifest):
                     raise FormatError(f"{what}: nested index {child.digest} is not supported")
-                manifests.append(_plan_manifest(out, source, child, craw, cdoc, what))
+                im = _plan_manifest(out, source, child, craw, cdoc, what)
+                if child.platform is not None and im.platform.os and im.platform.architecture \
+                        and not child.platform.normalized().matches(im.platform.normalized()):
+                    # an index that lies about a child would have a node run another
+                    # architecture's image (exec format error); containerd picks by the index
+                    raise FormatError(f"{what}: the index lists manifest {child.digest} as "
+                                      f"{child.platform}, but its config says {im.platform}")
+                manifests.append(im)
         else:  # a single manifest is taken whatever its platform, as docker load does, unless
             m = _plan_manifest(out, source, desc, raw, doc, what)  # one was asked for (Docker 27 too)
             if platform is not None and doc.config.media_type in IMAGE_CONFIG_TYPES \

@@ -107,6 +107,11 @@ class Platform(NamedTuple):
     def __str__(self) -> str:
         return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
 
+    def normalized(self) -> Platform:
+        """As containerd normalizes it: ``Linux/x86_64`` is ``linux/amd64``."""
+        arch = self.architecture.lower()
+        return Platform(self.os.lower(), _ARCH_ALIASES.get(arch, arch), self.variant.lower())
+
     def matches(self, other: Platform) -> bool:
         if (self.os, self.architecture) != (other.os, other.architecture):
             return False
@@ -126,11 +131,10 @@ def host_platform() -> Platform:
 
 def parse_platform(text: str) -> Platform:
     from .errors import UsageError
-    parts = text.lower().split("/")  # as containerd normalizes: Linux/x86_64 is linux/amd64
+    parts = text.split("/")
     if len(parts) not in (2, 3) or not all(parts):
         raise UsageError(f"invalid platform {text!r}: expected OS/ARCH[/VARIANT]")
-    parts[1] = _ARCH_ALIASES.get(parts[1], parts[1])
-    return Platform(*parts)
+    return Platform(*parts).normalized()
 
 
 # the fields of the documents Go programs read into structs (case-insensitively), with their

@@ -726,6 +726,42 @@ def test_lone_surrogates_in_a_config_print_as_replacements(tmp_path: Path) -> No
     assert run.code == 0 and json.loads(run.out)[0]["Author"] == "\udc80x", (run.out, run.err)
 
 
+def _index_of(tmp_path: Path, children: list[tuple[dict[str, str], dict[str, str]]]) -> Path:
+    """An OCI archive of one multi-platform image (``example/multi:1``): for each child, the
+    platform its index entry claims and the platform fields of its config."""
+    from ..builders import Image
+    images, entries = [], []
+    for i, (claimed, config) in enumerate(children):
+        img = image({f"f{i}": str(i).encode()}, config=config)
+        images.append(img)
+        entries.append(desc(OCI_MANIFEST, img.manifest, platform=claimed))
+    raw = canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
+    top = Image(raw, {sha256_digest(raw): raw})
+    name = "docker.io/example/multi:1"
+    entry = desc(OCI_INDEX, raw, annotations={"io.containerd.image.name": name,
+                                              "org.opencontainers.image.ref.name": name})
+    return oci_archive(tmp_path / "multi.tar", [*images, top], [entry])
+
+
+def test_an_index_that_lies_about_a_platform_is_refused(tmp_path: Path) -> None:
+    """An index whose entry says linux/amd64 for a manifest whose config says linux/arm64
+    would have a node pull and run the wrong architecture (containerd and Docker pick by
+    the index): refused, naming the manifest. Spellings containerd normalizes agree."""
+    path = _index_of(tmp_path, [({"os": "linux", "architecture": "amd64"}, {"architecture": "arm64"}),
+                                ({"os": "linux", "architecture": "arm64"}, {"architecture": "amd64"})])
+    index = json.loads(_tar_member(path, "index.json"))["manifests"][0]["digest"]
+    bad = json.loads(_tar_member(path, f"blobs/sha256/{index[7:]}"))["manifests"][0]["digest"]
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(path)), bad, "as linux/amd64", "says linux/arm64")
+    assert run_airgap(tmp_path / "s", "images", "-aq").out == ""
+    path = _index_of(tmp_path, [({"os": "linux", "architecture": "arm64", "variant": "v8"}, {"architecture": "arm64"}),
+                                ({"os": "Linux", "architecture": "x86_64"}, {"architecture": "amd64"})])
+    assert run_airgap(tmp_path / "s", "load", "-i", str(path)).code == 0
+
+
+def _tar_member(path: Path, name: str) -> bytes:
+    return dict(members_of(path))[name]
+
+
 def _respelled(img: Any, edit: Any) -> Any:
     """``img`` with ``edit`` applied to its manifest document, the digests made right."""
     from ..builders import Image
