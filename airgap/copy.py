@@ -131,7 +131,11 @@ def plan(source: Source, images: list[SourceImage], *, platform: Platform | None
         desc = img.descriptor
         raw = source.read_document(desc, f"{what}: manifest {source.where(desc)}")
         doc = parse_manifest(raw, f"{what}: manifest {source.where(desc)}", desc.media_type)
-        if doc.subject is not None and subject_of(desc) is None and not img.names:
+        claimed = subject_of(desc)
+        if claimed is not None and doc.subject is not None and doc.subject != claimed:
+            raise FormatError(f"{what}: listed as attached to {claimed}, but its manifest "
+                              f"{desc.digest} names {doc.subject} as its subject")
+        if doc.subject is not None and claimed is None and not img.names:
             # an OCI 1.1 referrer in a foreign layout (cosign, oras): attached to its subject,
             # as pull keeps the ones it finds through the referrers API; not an image
             img = SourceImage(attached(desc, doc.subject, "referrer"), [], img.label)

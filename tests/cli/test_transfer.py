@@ -940,3 +940,30 @@ def test_a_foreign_layouts_referrers_load_as_attachments(airgap: Airgap, tmp_pat
     airgap("rmi", "example/signed:1")
     assert json.loads((airgap.store / "index.json").read_text())["manifests"] == []
     assert not (airgap.store / "blobs" / "sha256" / sha256_digest(sbom.manifest)[7:]).exists()
+
+
+def test_an_attachment_listed_under_another_subject_is_refused(airgap: Airgap, tmp_path: Path) -> None:
+    """A bundle.json (or a registry's referrers list) that lists a signature as attached to
+    image A when its manifest names image B as its subject: refused, naming both, even
+    when the bundle is signed (a packager's tool that got it wrong)."""
+    from airgap.signing import generate_key
+    from ..builders import image, index_entry, members_of, oci_archive, referrer, resign, tar_of
+    a, b = image({"a": b"a"}), image({"b": b"b"})
+    sig = referrer(b.manifest, "sig of b")
+    archive = oci_archive(tmp_path / "cosign.tar", [a, b, sig], [index_entry(a, "docker.io/example/a:1"),
+                                                              index_entry(b, "docker.io/example/b:1"), index_entry(sig)])
+    airgap("load", "-i", str(archive))
+    key, pub, _, _ = generate_key(str(tmp_path / "k"))
+    bundle = tmp_path / "b.tar"
+    airgap("save", "--sign", str(key), "-o", str(bundle), "example/a:1", "example/b:1")
+    members = members_of(bundle)
+    doc = json.loads(dict(members)["airgap/bundle.json"])
+    listed = [i for i in doc["images"] if i["digest"] == sig.digest]
+    assert listed and listed[0]["subject"] == b.digest
+    listed[0]["subject"] = a.digest
+    liar = tmp_path / "liar.tar"
+    liar.write_bytes(tar_of(resign(members, doc, key)))
+    site = Airgap(tmp_path / "site", airgap.capsys)
+    res = site("load", "-i", str(liar), "--trust", str(pub), ok=False)
+    assert res.code == 3 and f"attached to {a.digest}" in res.err and f"names {b.digest}" in res.err, res.err
+    assert site("images", "-aq").out == ""
