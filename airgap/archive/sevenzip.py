@@ -32,21 +32,37 @@ def _check_header_size(path: str) -> None:
                               f"{MAX_HEADER} a 7z of one tar needs; refused")
 
 
-def _check_memory(z: Any, path: str) -> None:
-    """Refuse coders whose properties ask for more memory than the budget (an LZMA or
-    LZMA2 dictionary, a PPMd model), before py7zr
-    decodes a byte: it sets no limit (a 90 KB .7z with a 768 MiB LZMA2 dictionary held
-    the 600 MB it decoded), and Python's raw LZMA decoder takes none."""
+def _unread_coders() -> dict[bytes, str]:
+    """The 7z coders airgap does not let py7zr decode (beyond what 7-Zip writes by default):
+    PPMd, whose decoder (pyppmd) crashes the process on damaged data (a bit flipped in a
+    2 KB .7z: SIGSEGV, no message), and Zstandard and Brotli, which 7-Zip does not write.
+    They are taken out of py7zr's table of decoders, so that an encoded header using one
+    is refused too, before it is decoded."""
+    import py7zr.compressor as decoders
+    from py7zr.properties import COMPRESSION_METHOD as ids, FILTER_BROTLI, FILTER_PPMD, FILTER_ZSTD
+    for unread in (FILTER_PPMD, FILTER_ZSTD, FILTER_BROTLI):
+        decoders.algorithm_class_map.pop(unread, None)
+    return {ids.PPMD: "PPMd", ids.MISC_ZSTD: "Zstandard", ids.MISC_BROTLI: "Brotli"}
+
+
+def _check_coders(z: Any, path: str, unread: dict[bytes, str]) -> None:
+    """Before py7zr decodes a byte of the tar: refuse the coders in ``unread``, and LZMA or
+    LZMA2 dictionaries over the memory budget: py7zr sets no limit (a 90 KB .7z with a
+    768 MiB dictionary held the 600 MB it decoded), nor does Python's raw decoder."""
     from ..layers import MAX_LZMA_DICTIONARY
     for folder in z.header.main_streams.unpackinfo.folders if z.header.main_streams else ():
         for coder in folder.coders:
             method, props = bytes(coder.get("method") or b""), bytes(coder.get("properties") or b"")
+            if method in unread:
+                raise FormatError(f"{path}: the 7z archive is compressed with {unread[method]}, which "
+                                  "airgap does not read (PPMd's decoder crashes on damaged data); "
+                                  "recompress with 7z's default (LZMA2)")
             need = 0
             if method == b"\x21" and props:  # LZMA2: a dictionary size code, as in .xz
                 code = min(props[0], 40)
                 need = (1 << 32) - 1 if code == 40 else (2 | (code & 1)) << (code // 2 + 11)
-            elif method in (b"\x03\x01\x01", b"\x03\x04\x01") and len(props) >= 5:  # LZMA, PPMd
-                need = int.from_bytes(props[1:5], "little")  # after lc/lp/pb, or PPMd's order
+            elif method == b"\x03\x01\x01" and len(props) >= 5:  # LZMA: lc/lp/pb, then the dictionary
+                need = int.from_bytes(props[1:5], "little")
             if need > MAX_LZMA_DICTIONARY:
                 raise FormatError(f"{path}: the 7z archive needs {need >> 20} MiB to decode (its "
                                   f"dictionary), more than airgap allows ({MAX_LZMA_DICTIONARY >> 20} "
@@ -93,6 +109,7 @@ def open_7z(path: str) -> tuple[BinaryIO, str]:
     # against the size the header declares, before it decodes it (py7zr's own cap: 256 MiB)
     import py7zr.archiveinfo as headers
     headers.MAX_HEADER_SIZE = MAX_HEADER
+    unread = _unread_coders()
     _check_header_size(path)
     try:
         z = py7zr.SevenZipFile(path, "r")
@@ -108,7 +125,7 @@ def open_7z(path: str) -> tuple[BinaryIO, str]:
     try:
         if z.needs_password():
             raise FormatError(f"{path}: the 7z archive is encrypted; airgap reads plain 7z only")
-        _check_memory(z, path)
+        _check_coders(z, path, unread)
         items = [i for i in z.list() if not i.is_directory]
         if len(items) != 1:
             raise FormatError(f"{path}: a 7z bundle must hold exactly one tar, it holds "

@@ -508,35 +508,27 @@ def test_an_xz_asking_for_a_huge_dictionary_is_refused(tmp_path: Path) -> None:
 _7Z_CODERS = {  # how py7zr writes each, and where its memory size sits in the header
     "LZMA2": ({"id": 0x21, "preset": 1}, b"\x21\x21\x01", 1),       # one byte: a size code
     "LZMA": ({"id": 0x4000000000000001, "dict_size": 1 << 20}, b"\x23\x03\x01\x01\x05", 4),
-    "PPMd": ({}, b"\x23\x03\x04\x01\x05", 4),  # written by 7zz: its order, then its model size
 }
 
 
 def _7z_asking_for(tmp_path: Path, method: str, memory: int) -> Path:
-    """A .7z of one small tar whose coder then claims to need ``memory`` bytes (its
-    dictionary, or PPMd's model), the header's CRCs made right."""
+    """A .7z of one small tar whose coder then claims a dictionary of ``memory`` bytes,
+    the header's CRCs made right."""
     import zlib
     import py7zr
     filters, pattern, width = _7Z_CODERS[method]
     path = tmp_path / f"big-{method}.7z"
-    if method == "PPMd":  # py7zr reads PPMd, but does not write it
-        tar = tmp_path / "b.tar"
-        tar.write_bytes(tar_of([("a", b"a")]))
-        path.unlink(missing_ok=True)
-        subprocess.run([need("7zz"), "a", "-m0=PPMd:mem=1m:o=6", "-mhc=off", str(path), str(tar)],
-                       check=True, capture_output=True)
-    else:
-        z = py7zr.SevenZipFile(path, "w", filters=[filters])
-        z.encoded_header_mode = False  # the coder's properties in plain bytes
-        z.writestr(tar_of([("a", b"a")]), "b.tar")
-        z.close()
+    z = py7zr.SevenZipFile(path, "w", filters=[filters])
+    z.encoded_header_mode = False  # the coder's properties in plain bytes
+    z.writestr(tar_of([("a", b"a")]), "b.tar")
+    z.close()
     data = bytearray(path.read_bytes())
     start = 32 + int.from_bytes(data[12:20], "little")
     end = start + int.from_bytes(data[20:28], "little")
     at = data.index(pattern, start, end) + len(pattern)
     if width == 1:  # LZMA2's code: 2 or 3 times a power of two, as in .xz
         data[at] = next(c for c in range(41) if (2 | (c & 1)) << (c // 2 + 11) >= memory)
-    else:  # after LZMA's lc/lp/pb byte, or PPMd's order
+    else:  # after LZMA's lc/lp/pb byte
         data[at + 1:at + 5] = memory.to_bytes(4, "little")
     data[28:32] = zlib.crc32(bytes(data[start:end])).to_bytes(4, "little")
     data[8:12] = zlib.crc32(bytes(data[12:32])).to_bytes(4, "little")
@@ -548,12 +540,28 @@ def _7z_asking_for(tmp_path: Path, method: str, memory: int) -> Path:
 def test_a_7z_asking_for_a_huge_dictionary_is_refused(tmp_path: Path, method: str) -> None:
     """py7zr sets no memory limit, and Python's raw LZMA decoder takes none: a 90 KB .7z
     with a 768 MiB dictionary held the 600 MB it decoded. The coders' properties are read
-    first, and more than 80 MiB (a dictionary, a PPMd model) is refused before a byte is
-    decoded."""
+    first, and a dictionary over 80 MiB is refused before a byte is decoded."""
     refused(run_airgap(tmp_path / "s", "load", "-i", str(_7z_asking_for(tmp_path, method, 2 << 30)),
                        timeout=60), "needs 2048 MiB to decode", seconds=15)
     run = run_airgap(tmp_path / "s", "load", "-i", str(_7z_asking_for(tmp_path, method, 64 << 20)))
     assert run.code == 3 and "no manifest.json" in run.err, run.err  # 64 MiB (7z -mx=9): read
+
+
+def test_a_ppmd_7z_is_refused_before_its_decoder_runs(tmp_path: Path) -> None:
+    """py7zr decodes PPMd with pyppmd, which crashed the loader (SIGSEGV, no message, exit
+    -11) on a .7z with a bit flipped in its data. PPMd is refused by its coder, before any
+    decoding, damaged or not (7-Zip writes LZMA2 unless told otherwise)."""
+    tar = tmp_path / "b.tar"
+    tar.write_bytes(tar_of([("a", os.urandom(20_000))]))
+    path = tmp_path / "ppmd.7z"
+    subprocess.run([need("7zz"), "a", "-m0=PPMd:mem=1m:o=6", "-mhc=off", str(path), str(tar)],
+                   check=True, capture_output=True)
+    data = bytearray(path.read_bytes())
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(path)), "compressed with PPMd")
+    for at in (37, 172, 188):  # where flipped bits crashed pyppmd (seen)
+        data[at] ^= 0x10
+    path.write_bytes(bytes(data))
+    refused(run_airgap(tmp_path / "s", "verify", str(path)), "compressed with PPMd")
 
 
 @pytest.mark.parametrize("encoded", [True, False])
