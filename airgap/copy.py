@@ -155,7 +155,7 @@ def plan(source: Source, images: list[SourceImage], *, platform: Platform | None
                     raise FormatError(f"{what}: nested index {child.digest} is not supported")
                 im = _plan_manifest(out, source, child, craw, cdoc, what)
                 if child.platform is not None and im.platform.os and im.platform.architecture \
-                        and not child.platform.normalized().matches(im.platform.normalized()):
+                        and not child.platform.matches(im.platform):
                     # an index that lies about a child would have a node run another
                     # architecture's image (exec format error); containerd picks by the index
                     raise FormatError(f"{what}: the index lists manifest {child.digest} as "

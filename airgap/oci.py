@@ -113,9 +113,12 @@ class Platform(NamedTuple):
         return Platform(self.os.lower(), _ARCH_ALIASES.get(arch, arch), self.variant.lower())
 
     def matches(self, other: Platform) -> bool:
-        if (self.os, self.architecture) != (other.os, other.architecture):
+        """The same platform, as containerd compares them: normalized, and a variant on one
+        side only agrees. (Platforms are kept as written, for what airgap prints.)"""
+        a, b = self.normalized(), other.normalized()
+        if (a.os, a.architecture) != (b.os, b.architecture):
             return False
-        return not self.variant or not other.variant or self.variant == other.variant
+        return not a.variant or not b.variant or a.variant == b.variant
 
 
 _ARCH_ALIASES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i386": "386",

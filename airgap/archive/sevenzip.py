@@ -42,7 +42,8 @@ def _unread_coders() -> dict[bytes, str]:
     from py7zr.properties import COMPRESSION_METHOD as ids, FILTER_BROTLI, FILTER_PPMD, FILTER_ZSTD
     for unread in (FILTER_PPMD, FILTER_ZSTD, FILTER_BROTLI):
         decoders.algorithm_class_map.pop(unread, None)
-    return {ids.PPMD: "PPMd", ids.MISC_ZSTD: "Zstandard", ids.MISC_BROTLI: "Brotli"}
+    return {ids.PPMD: "PPMd (its decoder crashes on damaged data)",
+            ids.MISC_ZSTD: "Zstandard (7-Zip does not write it)", ids.MISC_BROTLI: "Brotli (7-Zip does not write it)"}
 
 
 def _check_coders(z: Any, path: str, unread: dict[bytes, str]) -> None:
@@ -55,8 +56,7 @@ def _check_coders(z: Any, path: str, unread: dict[bytes, str]) -> None:
             method, props = bytes(coder.get("method") or b""), bytes(coder.get("properties") or b"")
             if method in unread:
                 raise FormatError(f"{path}: the 7z archive is compressed with {unread[method]}, which "
-                                  "airgap does not read (PPMd's decoder crashes on damaged data); "
-                                  "recompress with 7z's default (LZMA2)")
+                                  "airgap does not read; recompress with 7z's default (LZMA2)")
             need = 0
             if method == b"\x21" and props:  # LZMA2: a dictionary size code, as in .xz
                 code = min(props[0], 40)

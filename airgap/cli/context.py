@@ -36,6 +36,14 @@ def _given(text: str, what: str) -> str:
 MAX_JOBS = 64
 
 
+def int_arg(text: str) -> int:
+    """The argparse type of a whole number: ASCII digits with an optional ``-``, as Go's
+    flag package reads one (``int()`` takes ``３`` and `` 4 ``)."""
+    if not is_number(text.removeprefix("-")) or len(text) > 20:
+        raise argparse.ArgumentTypeError(f"invalid number {text!r}")
+    return int(text)
+
+
 def jobs_arg(text: str) -> int:
     """The type of ``push --jobs``: 1 to 64 images at once (each holds its upload buffers)."""
     if not is_number(text) or not 1 <= int(text) <= MAX_JOBS:

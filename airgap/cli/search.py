@@ -6,18 +6,11 @@ import argparse
 
 from ..errors import InvalidReference, UsageError
 from ..words import is_number, printable
-from .context import Context, path_arg
+from .context import Context, int_arg, path_arg
 
 DESCRIPTION_LABEL = "org.opencontainers.image.description"
 SEARCH_HEADERS = {"Name": "NAME", "Description": "DESCRIPTION", "StarCount": "STARS",
                   "IsOfficial": "OFFICIAL", "IsAutomated": "AUTOMATED"}
-
-
-def _whole_number(text: str) -> int:
-    """An integer in ASCII digits, as Go's flag package reads one (``int`` took ``３``)."""
-    if not is_number(text.removeprefix("-")) or len(text) > 20:
-        raise argparse.ArgumentTypeError(f"invalid number {text!r}")
-    return int(text)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -25,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("term", metavar="TERM")
     p.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
                    help="is-official=true|false, stars=N")
-    p.add_argument("--limit", type=_whole_number, default=25, help="at most this many results (1-100)")
+    p.add_argument("--limit", type=int_arg, default=25, help="at most this many results (1-100)")
     p.add_argument("--no-trunc", action="store_true", help="do not truncate descriptions")
     p.add_argument("--format", help="Go template, 'table TEMPLATE', or 'json'")
     p.add_argument("--registry", metavar="HOST", help="also search HOST's /v2/_catalog")

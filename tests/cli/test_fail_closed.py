@@ -396,6 +396,10 @@ def test_gc_stops_at_a_damaged_index(airgap: Airgap, three_images: list[str], da
     res = airgap(*verb, ok=False)
     assert res.code == 3 and str(index) in res.err, res.err
     assert snapshot(airgap.store) == before
+    from airgap.errors import StoreCorrupt
+    from airgap.store import Store
+    with pytest.raises(StoreCorrupt, match="index.json"):  # read by a store opened without creating
+        Store(airgap.store, create=False).entries()
 
 
 # -- 3. modes and owners ------------------------------------------------------------------------
