@@ -109,6 +109,7 @@ def _decompressing(kind: str, stream: BinaryIO, name: str, head: bytes = b"") ->
 
 
 MAGIC_XZ = next(magic for magic, kind in MAGIC if kind == "xz")
+MAX_XZ_PADDING = 1 << 20  # zero bytes between xz streams read before the input counts as ended
 
 
 class _XzReader(io.RawIOBase):
@@ -123,6 +124,7 @@ class _XzReader(io.RawIOBase):
         self._d: Any = None  # the decoder of the stream under way; None between streams
         self._raw = b""      # input read, not yet given to a decoder
         self._streams = 0
+        self._padding = 0    # zero bytes skipped between streams
 
     def readable(self) -> bool:
         return True
@@ -137,7 +139,11 @@ class _XzReader(io.RawIOBase):
                             raise EOFError("the input ended before the end of the xz stream")
                         return 0
                 if self._d is None:
-                    self._raw = self._raw.lstrip(b"\0")  # stream padding
+                    stripped = self._raw.lstrip(b"\0")  # stream padding: a few bytes, by the format
+                    self._padding += len(self._raw) - len(stripped)
+                    self._raw = stripped
+                    if self._padding > MAX_XZ_PADDING:  # endless zeros on a pipe: the end
+                        return 0
                     if not self._raw:
                         continue
                     if self._streams and not self._raw.startswith(MAGIC_XZ[:len(self._raw)]):

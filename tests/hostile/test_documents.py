@@ -505,6 +505,27 @@ def test_an_xz_asking_for_a_huge_dictionary_is_refused(tmp_path: Path) -> None:
     assert run.code == 3 and "no manifest.json" in run.err, run.err
 
 
+def test_endless_zeros_after_an_xz_stream_end_the_input(tmp_path: Path) -> None:
+    """Zero bytes between xz streams are padding, skipped; a pipe that sends them without
+    end after half an archive was read forever. Past 1 MiB of them the input has ended,
+    and the cut archive is refused."""
+    import lzma
+    import threading
+    r, w = os.pipe()
+    head = lzma.compress(tar_of([("a", os.urandom(4096))])[:3000])
+
+    def feed() -> None:
+        with os.fdopen(w, "wb") as out:
+            try:
+                out.write(head)
+                while True:
+                    out.write(bytes(1 << 20))
+            except (BrokenPipeError, ValueError):
+                pass
+    threading.Thread(target=feed, daemon=True).start()
+    refused(run_airgap(tmp_path / "s", "load", stdin=r, timeout=60), "truncated", seconds=20)
+
+
 _7Z_CODERS = {  # how py7zr writes each, and where its memory size sits in the header
     "LZMA2": ({"id": 0x21, "preset": 1}, b"\x21\x21\x01", 1),       # one byte: a size code
     "LZMA": ({"id": 0x4000000000000001, "dict_size": 1 << 20}, b"\x23\x03\x01\x01\x05", 4),
