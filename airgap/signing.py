@@ -56,7 +56,7 @@ def generate_key(name: str) -> tuple[Path, Path, str, bool]:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     key_path, pub_path = Path(f"{name}.key"), Path(f"{name}.pub")
     for p in (key_path, pub_path):
-        if p.exists():
+        if p.exists() or p.is_symlink():  # a dangling link too: it would be written through
             raise AirgapError(f"{p} already exists; refusing to overwrite a key")
     key = Ed25519PrivateKey.generate()
     secret = _passphrase("Passphrase for the new key (empty for none): ", confirm=True)
@@ -67,8 +67,9 @@ def generate_key(name: str) -> tuple[Path, Path, str, bool]:
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
     pub = key.public_key()
-    pub_path.write_bytes(pub.public_bytes(serialization.Encoding.PEM,
-                                          serialization.PublicFormat.SubjectPublicKeyInfo))
+    fd = os.open(pub_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pub.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     return key_path, pub_path, fingerprint(pub), secret is not None
 
 

@@ -67,6 +67,18 @@ class Context:
         from ..store import default_store_path
         return Path(self.args.store or default_store_path())
 
+    def refuse_inside_store(self, path: str, flag: str) -> None:
+        """A file airgap is asked to write (``save -o``, ``inventory -o``) must not be in the
+        store's directory: a bundle renamed onto ``index.json`` or a blob would destroy the
+        store (links are followed: a link into the store is refused too)."""
+        import os
+        root = os.path.realpath(self.store_path)
+        target = os.path.realpath(path)
+        if target == root or target.startswith(root.rstrip("/") + "/"):
+            from ..errors import UsageError
+            raise UsageError(f"{flag} {path} is inside the store ({root}), which only airgap "
+                             "writes; write it elsewhere")
+
     @cached_property
     def store(self) -> Store:
         from ..store import Store

@@ -402,6 +402,8 @@ def _reader_gone(where: str) -> AirgapError:
 
 
 def cmd_save(ctx: Context, args: argparse.Namespace) -> int:
+    if args.output not in (None, "-"):
+        ctx.refuse_inside_store(args.output, "-o")
     store = ctx.store
     with store.lock(shared=True):  # rmi and prune wait: nothing is removed while it is read
         return _save(ctx, args, store)
@@ -500,6 +502,8 @@ def _inventory(path: str) -> set[str]:
 
 
 def cmd_inventory(ctx: Context, args: argparse.Namespace) -> int:
+    if args.output not in (None, "-"):
+        ctx.refuse_inside_store(args.output, "-o")
     store = ctx.store
     blobs = [{"digest": d, "size": store.blob_size(d)} for d in sorted(store.all_blobs())]
     doc = {"schemaVersion": 1, "mediaType": INVENTORY_MEDIA_TYPE, "store": str(store.root),

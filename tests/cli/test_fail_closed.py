@@ -367,6 +367,19 @@ def test_key_generate_warns_when_unencrypted(airgap: Airgap, tmp_path: Path, mon
     assert "NOT encrypted" not in airgap("key", "generate", "locked").err
 
 
+@pytest.mark.parametrize("planted", ["k.key", "k.pub"])
+def test_key_generate_writes_through_no_link(airgap: Airgap, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             planted: str) -> None:
+    """A dangling link where a key file goes (planted in a shared directory) would have the
+    key written wherever it points: refused, nothing made there."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AIRGAP_KEY_PASSPHRASE", "pw")
+    (tmp_path / planted).symlink_to(tmp_path / "elsewhere")
+    res = airgap("key", "generate", "k", ok=False)
+    assert res.code == 1 and f"{planted} already exists" in res.err
+    assert not (tmp_path / "elsewhere").exists()
+
+
 # -- 2. garbage collection fails closed ---------------------------------------------------------
 
 @pytest.mark.parametrize("verb", [["rmi", "example/app-b:1"], ["system", "prune", "-f"], ["image", "prune", "-f"]])
@@ -770,6 +783,27 @@ def test_prune_answer_no(airgap: Airgap, three_images: list[str], monkeypatch: p
 def test_save_into_a_missing_directory(airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
     res = airgap("save", "-o", str(tmp_path / "nope" / "b.tar"), three_images[0], ok=False)
     assert res.code == 1 and f"{tmp_path / 'nope'}: no such directory" in res.err and ".tmp" not in res.err
+
+
+def test_nothing_is_written_into_the_store_by_name(airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
+    """``save -o STORE/index.json`` renamed a bundle over the store's index (every image
+    gone), ``-o STORE/blobs/sha256/HEX`` over a blob, and ``inventory -o`` truncated what it
+    named: a file named inside the store, directly or through a link, is a usage error."""
+    store = airgap.store
+    before = snapshot(store)
+    blob = next((store / "blobs" / "sha256").iterdir())
+    (tmp_path / "into").symlink_to(store / "blobs")
+    for args in (["save", "-o", str(store / "index.json"), three_images[0]],
+                 ["save", "-o", str(blob), "--split", "1M", three_images[0]],
+                 ["save", "-o", str(tmp_path / "into" / "sha256" / blob.name), three_images[0]],
+                 ["save", "-o", str(store / "new.tar"), three_images[0]],
+                 ["inventory", "-o", str(store / "index.json")],
+                 ["inventory", "-o", str(store)]):
+        res = airgap(*args, ok=False)
+        assert res.code == 2 and "is inside the store" in res.err, args
+        assert snapshot(store) == before, args
+    airgap("save", "-o", str(tmp_path / "b.tar"), three_images[0])  # beside it: fine
+    assert airgap("store", "check").code == 0
 
 
 # -- checks the README promises, each with a test that fails without it ---------------------
