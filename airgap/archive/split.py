@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..digest import Hasher, copy_verified
+from ..newfile import create
 from ..writeback import WritebackFile
 from ..errors import AirgapError, FormatError, IntegrityError, NotFound, UsageError
 from ..words import is_number, plural
@@ -110,7 +111,7 @@ class SplitWriter:
         self._h = Hasher()
         self._left = self.part_size
         if self.count not in self.kept:
-            self._f = WritebackFile(open(self._hidden(self.count, "tmp"), "wb"))
+            self._f = WritebackFile(open(create(self._hidden(self.count, "tmp")), "wb"))
 
     def _finish_part(self) -> None:
         if self._h is None:
@@ -133,7 +134,7 @@ class SplitWriter:
 
     def _write_journal(self) -> None:
         tmp = self.journal.with_name(self.journal.name + ".tmp")
-        with open(tmp, "w") as f:  # only whole parts are done before commit
+        with open(create(tmp), "w") as f:  # only whole parts are done before commit
             json.dump({"key": self.key, "partSize": self.part_size,
                        "parts": {str(n): h for n, h in self.done.items()}}, f)
             f.flush()
@@ -163,7 +164,12 @@ class SplitWriter:
             part_name(self.base, n).unlink()
             n += 1
         sums = "".join(f"{self.done[i]}  {final.name}\n" for i, final in enumerate(finals, 1))
-        (self.base.with_name(self.base.name + ".sha256")).write_text(sums)
+        tmp = self._hidden(0, "tmp")  # .FILE.000.tmp: no part has number 0
+        with open(create(tmp), "w") as f:
+            f.write(sums)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.base.with_name(self.base.name + ".sha256"))
         self.journal.unlink(missing_ok=True)
         return finals
 

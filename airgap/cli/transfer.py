@@ -378,7 +378,8 @@ def _output(ctx: Context, path: str | None, dest: str, split: int | None = None)
         raise NotFound(f"{target.parent}: no such directory (for -o {path})")
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        with disk_full(target.parent, 0), open(tmp, "wb") as f:
+        from ..newfile import create
+        with disk_full(target.parent, 0), open(create(tmp), "wb") as f:
             from ..writeback import WritebackFile
             yield WritebackFile(f)  # type: ignore[misc]
             f.flush()

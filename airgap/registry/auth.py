@@ -117,7 +117,8 @@ def _save_config(cfg: dict[str, object]) -> None:
         path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    from ..newfile import create
+    fd = create(tmp, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(cfg, f, indent="\t")
     os.replace(tmp, path)

@@ -367,6 +367,31 @@ def test_key_generate_warns_when_unencrypted(airgap: Airgap, tmp_path: Path, mon
     assert "NOT encrypted" not in airgap("key", "generate", "locked").err
 
 
+@pytest.mark.parametrize("planted", [".b.tar.{pid}.tmp", ".b.tar.001.tmp", ".b.tar.002.tmp", ".b.tar.resume.tmp",
+                                     ".b.tar.000.tmp", "docker/.config.json.{pid}"])
+def test_no_write_goes_through_a_link_planted_at_a_temp_name(airgap: Airgap, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              planted: str) -> None:
+    """The names save writes before renaming (``.FILE.PID.tmp``, the parts, the resume
+    journal, the checksum file) and login's config are predictable; in a shared directory
+    a link planted at one had the bundle written wherever it pointed (as root, /etc/...)."""
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    link = tmp_path / planted.format(pid=os.getpid())
+    link.parent.mkdir(exist_ok=True)
+    link.symlink_to(victim)
+    if planted.startswith("docker/"):
+        monkeypatch.setenv("DOCKER_CONFIG", str(link.parent))
+        from airgap.registry import auth
+        auth.store("registry.example:5000", auth.Credentials("u", "p"))
+        assert "registry.example:5000" in (link.parent / "config.json").read_text()
+    else:  # an image of 2.5 MB: three parts of 1M, a journal written after the first
+        airgap("import", str(write_tree(tmp_path / "big", {"big": os.urandom(5 << 19)})), "example/big:1")
+        split = [] if planted.endswith(".{pid}.tmp") else ["--split", "1M"]
+        airgap("save", "-o", str(tmp_path / "b.tar"), *split, "example/big:1")
+        assert airgap("verify", str(tmp_path / ("b.tar.001" if split else "b.tar"))).code == 0
+        assert not split or (tmp_path / "b.tar.003").exists()
+    assert victim.read_text() == "keep" and not link.exists()
+
 @pytest.mark.parametrize("planted", ["k.key", "k.pub"])
 def test_key_generate_writes_through_no_link(airgap: Airgap, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                              planted: str) -> None:
