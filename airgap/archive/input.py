@@ -205,8 +205,12 @@ class Input(NamedTuple):
 
 
 def _seekable(f: BinaryIO) -> bool:
+    """Whether ``f`` can be read by offset: it seeks to its end too (a file of /proc or
+    /sys is "regular" and seeks from its start, but not from its end: a stream then)."""
     try:
-        f.seek(0, os.SEEK_CUR)
+        pos = f.seek(0, os.SEEK_CUR)
+        f.seek(0, os.SEEK_END)
+        f.seek(pos)
         return f.seekable()
     except OSError:
         return False
@@ -282,7 +286,7 @@ def _open_path(path: str, on_read: Callable[[int], None] | None) -> tuple[Binary
         raise NotFound(f"{path}: no such file") from None
     except IsADirectoryError:
         raise AirgapError(f"{path}: is a directory, not an archive") from None
-    if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+    if not stat.S_ISREG(os.fstat(f.fileno()).st_mode) or not _seekable(f):
         return _pipe(f, on_read), path, False
     if os.pread(f.fileno(), len(MAGIC), 0) == MAGIC:
         f.close()

@@ -640,6 +640,21 @@ def test_not_an_archive(airgap: Airgap, tmp_path: Path, content: bytes, looks: s
     assert snapshot(airgap.store) == before
 
 
+def test_a_file_that_seeks_only_from_its_start(airgap: Airgap, tmp_path: Path) -> None:
+    """A file of /proc is "regular" but cannot seek from its end: it was taken for a
+    seekable archive and the load stopped at "Invalid argument", naming nothing. It is
+    read as a stream: named, and refused for what it holds."""
+    airgap("images")
+    before = snapshot(airgap.store)
+    res = airgap("load", "-i", "/proc/self/status", ok=False)
+    assert res.code == 3 and "/proc/self/status: not a tar archive (it looks like a text" in res.err, res.err
+    with open("/proc/self/status", "rb") as f:
+        proc = subprocess.run([sys.executable, "-m", "airgap", "--store", str(airgap.store), "load"], stdin=f,
+                              capture_output=True, text=True)
+    assert proc.returncode == 3 and "stdin: not a tar archive" in proc.stderr, proc.stderr
+    assert snapshot(airgap.store) == before
+
+
 # -- 6. free space ------------------------------------------------------------------------------
 
 def test_refused_before_writing_when_it_does_not_fit(airgap: Airgap, three_images: list[str], tmp_path: Path,
