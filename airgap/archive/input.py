@@ -280,8 +280,9 @@ def _open_path(path: str, on_read: Callable[[int], None] | None) -> tuple[Binary
     if base is not None:
         joined, name = open_split(base)
         return joined, name, True  # type: ignore[return-value]
+    from .named import open_named
     try:
-        f = open(path, "rb")
+        f: BinaryIO = open_named(path, path)
     except FileNotFoundError:
         raise NotFound(f"{path}: no such file") from None
     except IsADirectoryError:

@@ -231,7 +231,8 @@ def _open_part(path: Path, base: Path, i: int, n: int) -> BinaryIO:
         raise FormatError(f"{base}: part {path.name} is not a regular file (a device, FIFO or "
                           "directory); parts must be regular files")
     os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb")
+    from .named import open_named
+    return open_named(fd, str(path))
 
 
 def open_split(base: Path) -> tuple[JoinedFile, str]:

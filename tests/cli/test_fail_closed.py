@@ -655,6 +655,18 @@ def test_a_file_that_seeks_only_from_its_start(airgap: Airgap, tmp_path: Path) -
     assert snapshot(airgap.store) == before
 
 
+def test_a_read_error_names_the_file(airgap: Airgap) -> None:
+    """A stick pulled out mid-load answers reads with EIO, whose error carries no name: the
+    load said "Input/output error" and nothing more. /proc/self/mem gives a real EIO at
+    its first read."""
+    airgap("images")
+    before = snapshot(airgap.store)
+    for verb in (["load", "-i", "/proc/self/mem"], ["verify", "/proc/self/mem"]):
+        res = airgap(*verb, ok=False)
+        assert res.code == 1 and res.err == "airgap: error: Input/output error: /proc/self/mem\n", res.err
+    assert snapshot(airgap.store) == before
+
+
 # -- 6. free space ------------------------------------------------------------------------------
 
 def test_refused_before_writing_when_it_does_not_fit(airgap: Airgap, three_images: list[str], tmp_path: Path,
