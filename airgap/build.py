@@ -44,7 +44,7 @@ def _check_tar(path: Path, src: Path) -> None:
         with tarfile.open(path, mode="r:") as tf:
             tf.next()
     except tarfile.TarError as exc:
-        raise FormatError(f"{src}: not a tar archive ({exc})") from None
+        raise FormatError(f"{'stdin' if str(src) == STDIN else src}: not a tar archive ({exc})") from None
 
 
 def _now() -> str:

@@ -164,6 +164,9 @@ def test_import_from_stdin_a_fifo_and_xz(airgap: Airgap, tmp_path: Path) -> None
     layers = {n: json.loads(airgap("inspect", n).out)[0]["RootFS"]["Layers"]
               for n in ("from/stdin:1", "from/fifo:1", "from/xz:1", "from/file:1")}
     assert all(v == layers["from/file:1"] for v in layers.values()), layers
+    garbage = subprocess.run([*cmd, "-", "from/garbage:1"], input=os.urandom(2048), capture_output=True)
+    assert garbage.returncode == 3 and garbage.stderr.startswith(b"airgap: error: stdin: not a tar archive"), \
+        garbage.stderr
 
 
 # -- bad input: each refused with exit 3, naming member and image, store unchanged -------
