@@ -303,7 +303,7 @@ def spool(stream: BinaryIO, spool_dir: Path | None, name: str) -> BinaryIO:
     from .tar import TarStream
     out = tempfile.TemporaryFile(dir=spool_dir, prefix=f"{os.getpid()}-stdin-")
     try:
-        walk = TarStream(_Tee(stream, out), name)  # type: ignore[arg-type]
+        walk = TarStream(Tee(stream, out), name)  # type: ignore[arg-type]
         while walk.next() is not None:  # each member's data is read past, through the tee
             pass
         out.flush()
@@ -316,7 +316,7 @@ def spool(stream: BinaryIO, spool_dir: Path | None, name: str) -> BinaryIO:
     return out
 
 
-class _Tee:
+class Tee:
     """A reader of ``f`` that writes what it reads to ``out``."""
 
     def __init__(self, f: BinaryIO, out: BinaryIO) -> None:

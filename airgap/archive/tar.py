@@ -223,10 +223,16 @@ class TarStream:
     end is known), every step moves forward, and the archive must end with a zero block
     (a second one, or the end of the input, may follow: nothing else). Handles ustar and
     PAX (``path``, ``size``, ``linkpath``); refuses sparse files, GNU long names and volumes.
+
+    With ``layer``, the tar is a layer's content (``import``) and is only walked, to know it
+    whole: names are content there (a name given twice replaces the first, as Docker
+    unpacks it), so they are neither checked nor held, nor are headers counted (nothing is
+    kept per member), and GNU long names, which GNU tar writes, are read past.
     """
 
-    def __init__(self, f: BinaryIO, archive: str, seekable: bool = False, end: int | None = None) -> None:
-        self.f, self.archive, self.seekable, self.end = f, archive, seekable, end
+    def __init__(self, f: BinaryIO, archive: str, seekable: bool = False, end: int | None = None,
+                 layer: bool = False) -> None:
+        self.f, self.archive, self.seekable, self.end, self.layer = f, archive, seekable, end, layer
         self._open: _Bounded | None = None
         self._pad = 0
         self._first = True  # the first header tells a tar from something else
@@ -267,8 +273,9 @@ class TarStream:
             self._open, self._pad = None, 0
             return
         if self._open is not None:
+            view = memoryview(bytearray(min(self._open.left, 1 << 20)))  # one buffer, read into
             while self._open.left:
-                if not self._open.read(min(self._open.left, 1 << 20)):
+                if not self._open.readinto(view[:self._open.left]):
                     raise FormatError(f"{self.archive}: truncated: the stream ends inside a member")
             self._open = None
         if self._pad:
@@ -292,20 +299,22 @@ class TarStream:
                 self._trailer()
                 return None  # the end-of-archive marker
             self._headers += 1
-            if self._headers > MAX_MEMBERS:
+            if self._headers > MAX_MEMBERS and not self.layer:
                 raise FormatError(f"{self.archive}: more than {MAX_MEMBERS} tar headers; "
                                   "no image archive has that many")
             ti = self._header(block)
             self._first = False
             size = ti.size
-            if ti.type in (tarfile.XHDTYPE, tarfile.XGLTYPE):
+            special = self.layer and ti.type in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
+            if ti.type in (tarfile.XHDTYPE, tarfile.XGLTYPE) or special:
                 if size > MAX_PAX:
-                    raise FormatError(f"{self.archive}: a PAX extended header of {size} bytes at "
-                                      f"offset {start}; at most {MAX_PAX} are allowed")
+                    raise FormatError(f"{self.archive}: a {'GNU long name' if special else 'PAX extended header'} "
+                                      f"of {size} bytes at offset {start}; at most {MAX_PAX} are allowed")
                 records = self._read(size + (-size % BLOCK))[:size]
-                parsed = _pax_records(records, self.archive)
                 if ti.type == tarfile.XHDTYPE:
-                    pax.update(parsed)
+                    pax.update(_pax_records(records, self.archive))
+                elif ti.type == tarfile.XGLTYPE:
+                    _pax_records(records, self.archive)
                 continue
             if ti.type in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK):
                 raise FormatError(f"{self.archive}: GNU long-name headers are not used in bundles")
@@ -326,7 +335,8 @@ class TarStream:
                 self._pos += ti.size  # counted as read: the caller reads it, or _finish skips it
             if self._pos <= start:  # cannot happen with the checks above; never loop on input
                 raise FormatError(f"{self.archive}: damaged tar header at offset {start}")
-            ti.name = self._place(ti)
+            if not self.layer:
+                ti.name = self._place(ti)
             return ti
 
     def _place(self, ti: tarfile.TarInfo) -> str:

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from airgap.digest import sha256_digest
+
 from ..conftest import Airgap, flip, rewrite_tar, snapshot, write_tree
 
 
@@ -167,6 +169,36 @@ def test_import_from_stdin_a_fifo_and_xz(airgap: Airgap, tmp_path: Path) -> None
     garbage = subprocess.run([*cmd, "-", "from/garbage:1"], input=os.urandom(2048), capture_output=True)
     assert garbage.returncode == 3 and garbage.stderr.startswith(b"airgap: error: stdin: not a tar archive"), \
         garbage.stderr
+
+
+def test_import_reads_a_tar_to_its_end_and_no_further(airgap: Airgap, tmp_path: Path) -> None:
+    """The layer is the whole tar and the zeros that fill its last record; data after its
+    end, or zeros without end (``import /dev/zero``, a pipe of them), are refused, and each
+    header is checked on the way (a member cut short is named)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tf:
+        ti = tarfile.TarInfo("n" * 300)  # a GNU long name
+        ti.size = 5000
+        tf.addfile(ti, io.BytesIO(os.urandom(5000)))
+    whole = buf.getvalue()
+    assert len(whole) % 10240 == 0  # tarfile, as GNU tar, fills its last record
+    (tmp_path / "ok.tar").write_bytes(whole)
+    airgap("import", str(tmp_path / "ok.tar"), "ok/tar:1")
+    diff_id = json.loads(airgap("inspect", "ok/tar:1").out)[0]["RootFS"]["Layers"][0]
+    assert diff_id == sha256_digest(whole)
+    airgap("images")
+    before = snapshot(airgap.store)
+    cases = {"after.tar": (whole + b"more", "data after the end of the tar archive"),
+             "zeros.tar": (whole + bytes(3 << 20), "more than 1 MiB of zeros after the end of the tar archive"),
+             "cut.tar": (whole[:3000], "truncated: the stream ends inside a member")}
+    for name, (data, says) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        res = airgap("import", str(tmp_path / name), "bad/tar:1", ok=False)
+        assert res.code == 3 and res.err == f"airgap: error: {tmp_path / name}: {says}\n", res.err
+    proc = subprocess.run([sys.executable, "-m", "airgap", "--store", str(airgap.store), "import", "/dev/zero",
+                           "bad/zero:1"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 3 and "/dev/zero: more than 1 MiB of zeros" in proc.stderr, proc.stderr
+    assert snapshot(airgap.store) == before
 
 
 # -- bad input: each refused with exit 3, naming member and image, store unchanged -------

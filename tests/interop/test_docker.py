@@ -6,13 +6,14 @@ import hashlib
 import io
 import json
 import os
+import subprocess
 import tarfile
 from pathlib import Path
 
 import pytest
 from typing import Any
 
-from ..conftest import Airgap, Docker, write_tree
+from ..conftest import Airgap, Docker, snapshot, write_tree
 
 pytestmark = pytest.mark.interop
 
@@ -275,3 +276,31 @@ def test_names_leaving_a_layers_root_are_clamped_as_docker_does(docker: Docker, 
     airgap("save", "-o", str(bundle), "example/odd:1")
     docker("load", "-i", str(bundle))
     assert docker("inspect", "-f", "{{.Id}}", "example/odd:1").stdout.strip() == airgap.image_id("example/odd:1")
+
+
+def test_import_takes_what_gnu_tar_writes_and_refuses_a_cut_tar(docker: Docker, airgap: Airgap,
+                                                                 tmp_path: Path) -> None:
+    """A tar as GNU tar writes it (GNU long names, its last record filled with zeros) gets
+    the layer Docker gets from it, padding hashed in as Docker hashes it; the same tar cut
+    short is refused by both (airgap read only its first header, and stored what it was
+    given: an image no `docker load` would take)."""
+    root = tmp_path / "root"
+    deep = root / ("d" * 120) / ("f" * 110)
+    deep.parent.mkdir(parents=True)
+    deep.write_bytes(os.urandom(30000))
+    (root / "small").write_text("x\n")
+    layer = tmp_path / "gnu.tar"
+    subprocess.run(["tar", "--format=gnu", "-cf", str(layer), "-C", str(root), "."], check=True)
+    assert layer.stat().st_size % 10240 == 0 and b"././@LongLink" in layer.read_bytes()
+    docker("import", str(layer), "example/gnu:1")
+    airgap("import", str(layer), "example/gnu:1")
+    want = json.loads(docker("inspect", "example/gnu:1").stdout)[0]["RootFS"]["Layers"]
+    assert json.loads(airgap("inspect", "example/gnu:1").out)[0]["RootFS"]["Layers"] == want
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(layer.read_bytes()[:20000])
+    assert docker("import", str(cut), "example/cut:1", check=False).returncode != 0
+    airgap("images")
+    before = snapshot(airgap.store)
+    res = airgap("import", str(cut), "example/cut:1", ok=False)
+    assert res.code == 3 and f"{cut}: truncated" in res.err, res.err
+    assert snapshot(airgap.store) == before
