@@ -111,13 +111,17 @@ def open_7z(path: str) -> tuple[BinaryIO, str]:
     headers.MAX_HEADER_SIZE = MAX_HEADER
     unread = _unread_coders()
     _check_header_size(path)
+    from .named import open_named
+    f = open_named(path, path)  # a read error names the file; py7zr leaves it to us to close
     try:
-        z = py7zr.SevenZipFile(path, "r")
+        z = py7zr.SevenZipFile(f, "r")
     except OSError as exc:
+        f.close()
         if exc.errno is not None:
             raise
         raise _damaged(path, exc) from None
     except Exception as exc:  # the decoders raise their own kinds (LZMAError, Bad7zFile, ...)
+        f.close()
         if "header size exceeds limit" in str(exc):  # py7zr's check of MAX_HEADER_SIZE (above)
             raise FormatError(f"{path}: the 7z header decodes to more than the {MAX_HEADER} bytes a "
                               "7z of one tar needs; refused") from None
@@ -137,6 +141,7 @@ def open_7z(path: str) -> tuple[BinaryIO, str]:
             raise FormatError(f"{path}: {name} is a symbolic link, not a tar")
     except BaseException:
         z.close()
+        f.close()
         raise
     r, w = os.pipe()
     failure: list[BaseException] = []
@@ -174,6 +179,7 @@ def open_7z(path: str) -> tuple[BinaryIO, str]:
         finally:
             os.close(w)
             z.close()
+            f.close()
     worker = threading.Thread(target=extract, name="7z", daemon=True)
     worker.start()
     return io.BufferedReader(_PipeReader(r, path, worker, failure), 1 << 20), f"{path}!{name}"
