@@ -325,10 +325,18 @@ class Store:
             raise NotFound(f"blob {digest} is not in the store") from None
 
     def open_blob(self, digest: str) -> BinaryIO:
+        """A stored blob, open for reading; anything but a regular file at its name (a FIFO
+        would block the reader forever, a directory) is damage, said as such."""
         try:
-            return open(self.blob_path(digest), "rb")
+            fd = os.open(self.blob_path(digest), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
             raise StoreCorrupt(f"blob {digest} is missing from the store {self.root}") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise StoreCorrupt(f"blob {digest} in the store {self.root} is not a regular file; "
+                               "run `airgap store check`")
+        os.set_blocking(fd, True)
+        return open(fd, "rb")
 
     def read_blob(self, digest: str, limit: int = MAX_DOCUMENT, verify: bool = True) -> bytes:
         """Read a small blob (manifest, config) whole and check its digest.

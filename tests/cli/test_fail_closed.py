@@ -837,6 +837,19 @@ def test_save_into_a_missing_directory(airgap: Airgap, three_images: list[str], 
     assert res.code == 1 and f"{tmp_path / 'nope'}: no such directory" in res.err and ".tmp" not in res.err
 
 
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_a_blob_that_is_not_a_file_is_damage(airgap: Airgap, three_images: list[str], tmp_path: Path,
+                                             kind: str) -> None:
+    """A FIFO where a layer's blob should be had save wait forever for a writer."""
+    blob = _blob(airgap.store, _layer_of(airgap, three_images[0]))
+    blob.unlink()
+    os.mkfifo(blob) if kind == "fifo" else blob.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "airgap", "--store", str(airgap.store), "save", "-o",
+                           str(tmp_path / "b.tar"), three_images[0]], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 3 and f"blob sha256:{blob.name} in the store" in proc.stderr \
+        and "not a regular file" in proc.stderr, proc.stderr
+
+
 def test_nothing_is_written_into_the_store_by_name(airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
     """``save -o STORE/index.json`` renamed a bundle over the store's index (every image
     gone), ``-o STORE/blobs/sha256/HEX`` over a blob, and ``inventory -o`` truncated what it
