@@ -25,7 +25,7 @@ from typing import Any, BinaryIO, NamedTuple
 
 from ..digest import check_bytes, copy_verified, sha256_digest, validate_digest
 from ..writeback import DiskWriter
-from ..errors import AirgapError, IntegrityError, NotFound, StoreCorrupt
+from ..errors import AirgapError, FormatError, IntegrityError, NotFound, StoreCorrupt
 from ..words import is_number
 from ..oci import (ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, MAX_DOCUMENT, OCI_INDEX,
                    Descriptor, load_json, subject_of)
@@ -37,6 +37,7 @@ TMP_DIR = ".tmp"
 RESUME_DIR = ".resume"
 CACHED_BLOBS = "blobs"  # under .cache/: compressed forms of stored layers
 LOCK_FILE = ".lock"
+MAX_INDEX = 256 << 20  # index.json: a million images' entries
 
 
 def default_store_path() -> Path:
@@ -444,11 +445,14 @@ class Store:
 
     # -- index -----------------------------------------------------------------
     def entries(self) -> list[Descriptor]:
-        try:
-            data = self.index_path.read_bytes()
+        from ..smallfile import read_small
+        try:  # a regular file (a FIFO there would block every verb), of a bounded size
+            data = read_small(self.index_path, MAX_INDEX, "store index", regular_only=True)
         except FileNotFoundError:
             self._check_new()
             return []
+        except FormatError as exc:
+            raise StoreCorrupt(str(exc)) from None
         doc = load_json(data, f"{self.index_path}")
         if not isinstance(doc, dict) or not isinstance(doc.get("manifests"), list):
             raise StoreCorrupt(f"{self.index_path} is not an OCI index (no manifests list)")

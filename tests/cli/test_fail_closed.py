@@ -419,7 +419,7 @@ def test_gc_stops_at_a_damaged_manifest(airgap: Airgap, three_images: list[str],
     assert sorted(p.name for p in (airgap.store / "blobs" / "sha256").iterdir()) == blobs
 
 
-@pytest.mark.parametrize("damage", ["no manifests list", "index.json missing"])
+@pytest.mark.parametrize("damage", ["no manifests list", "index.json missing", "index.json a FIFO"])
 @pytest.mark.parametrize("verb", [["system", "prune", "-a", "-f"], ["image", "prune", "-a", "-f"],
                                   ["tag", "example/app-b:1", "example/x:1"]])
 def test_gc_stops_at_a_damaged_index(airgap: Airgap, three_images: list[str], damage: str, verb: list[str]) -> None:
@@ -428,6 +428,9 @@ def test_gc_stops_at_a_damaged_index(airgap: Airgap, three_images: list[str], da
     index = airgap.store / "index.json"
     if damage == "index.json missing":
         index.unlink()
+    elif damage == "index.json a FIFO":  # every verb waited for a writer, forever
+        index.unlink()
+        os.mkfifo(index)
     else:
         index.write_text('{"schemaVersion": 2}')
     before = snapshot(airgap.store)
