@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
@@ -69,7 +70,8 @@ def cached_layer(store: Store, layer: Descriptor, method: str) -> Compressed | N
         digest, size_text = cached.split()
         size = int(size_text)
         path = store.cached_blob_path(digest)
-        if path.stat().st_size == size:
+        st = path.stat()
+        if stat.S_ISREG(st.st_mode) and st.st_size == size:  # a FIFO there would block the save
             return Compressed(layer.digest, digest, size, layer.size, path)
     except (ValueError, OSError, FormatError):
         pass  # a damaged or stale entry: made again

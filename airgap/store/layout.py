@@ -412,10 +412,14 @@ class Store:
         _fsync_dir(path.parent)
 
     def cache_get(self, kind: str, digest: str) -> str | None:
-        """Facts derived from a blob (never trusted for integrity, only to save work)."""
+        """Facts derived from a blob (never trusted for integrity, only to save work); a
+        cache entry that is not a small regular file is no entry."""
+        from ..smallfile import read_small
         try:
-            return (self.root / ".cache" / kind / validate_digest(digest)).read_text()
-        except (FileNotFoundError, NotADirectoryError):
+            data = read_small(self.root / ".cache" / kind / validate_digest(digest), 4096, "cache entry",
+                              regular_only=True)
+            return data.decode()
+        except (OSError, FormatError, UnicodeDecodeError):
             return None
 
     def cache_put(self, kind: str, digest: str, value: str) -> None:

@@ -110,6 +110,31 @@ def test_damaged_cache_and_rotten_layer_are_refused(airgap: Airgap, three_images
     assert not (airgap.store / ".cache" / "compressed-zstd" / layer[7:]).exists()
 
 
+@pytest.mark.parametrize("where", ["fact", "blob"])
+def test_a_cache_entry_that_is_not_a_file_is_made_again(airgap: Airgap, three_images: list[str], tmp_path: Path,
+                                                        where: str) -> None:
+    """A FIFO in the cache (where a layer's compressed digest is noted, or the compressed
+    blob itself, with a note that matches a FIFO's size) had the next save wait forever."""
+    import os
+    import subprocess
+    import sys
+    airgap("save", "--compress", "gzip", "-o", str(tmp_path / "one.tar"), three_images[0])
+    notes = sorted((airgap.store / ".cache" / "compressed-gzip").iterdir())
+    assert notes
+    for note in notes:
+        digest = note.read_text().split()[0]
+        target = note if where == "fact" else airgap.store / ".cache" / "blobs" / digest[7:]
+        if where == "blob":
+            note.write_text(f"{digest} 0")
+        target.unlink()
+        os.mkfifo(target)
+    proc = subprocess.run([sys.executable, "-m", "airgap", "--store", str(airgap.store), "--progress", "none",
+                           "save", "--compress", "gzip", "-o", str(tmp_path / "two.tar"), three_images[0]],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "two.tar").read_bytes() == (tmp_path / "one.tar").read_bytes()
+
+
 def test_pinned_manifests_are_kept(airgap: Airgap, make_airgap, tmp_path: Path) -> None:
     """A name that pins a digest (as pulled by digest) must still name that digest."""
     img = image(layers=[layer_tar({"a.txt": b"a" * 10000})])
