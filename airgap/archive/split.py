@@ -108,6 +108,9 @@ class SplitWriter:
     def _rotate(self) -> None:
         self._finish_part()
         self.count += 1
+        if self.count > MAX_PARTS:  # save checks the estimate first; never write FILE.1000
+            raise AirgapError(f"{self.base}: the bundle needs more than {MAX_PARTS} parts of "
+                              f"{self.part_size} bytes; use larger parts")
         self._h = Hasher()
         self._left = self.part_size
         if self.count not in self.kept:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from airgap.digest import sha256_digest
+from airgap.errors import AirgapError
 
 from ..conftest import Airgap, flip, rewrite_tar, snapshot, write_tree
 
@@ -504,6 +505,31 @@ def test_a_sha256_list_in_binary_mode_or_with_crlf_is_read(airgap: Airgap, three
     (out.parent / "b.tar.sha256").write_text("sha256 of every part, see mail\n")
     res = make_airgap("third")("load", "-i", str(out), ok=False)
     assert res.code == 3 and "line 1 is not a sha256sum line" in res.err, res.err
+
+
+def test_a_split_save_never_makes_more_parts_than_can_be_named(airgap: Airgap, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parts are FILE.001 … FILE.999: `--split 1M` of a 1.1 GB bundle wrote FILE.1000 …
+    FILE.1051, which the loader refused ("more than 999 parts") and `cat FILE.0*` left out.
+    Refused before a byte is written, with the size that fits (the limit is made 3 here)."""
+    from airgap.archive import split
+    monkeypatch.setattr(split, "MAX_PARTS", 3)
+    big = write_tree(tmp_path / "big", {"big.bin": os.urandom(3 << 20)})
+    airgap("import", str(big), "example/big:1")
+    out = tmp_path / "usb" / "b.tar"
+    out.parent.mkdir()
+    res = airgap("save", "--split", "1M", "-o", str(out), "example/big:1", ok=False)
+    assert res.code == 2 and "needs 4 parts of 1048576 bytes, more than the 3" in res.err, res.err
+    assert "use --split 2M or more" in res.err and list(out.parent.iterdir()) == []
+    airgap("save", "--split", "2M", "-o", str(out), "example/big:1")
+    assert sorted(p.name for p in out.parent.iterdir()) == ["b.tar.001", "b.tar.002", "b.tar.sha256"]
+    # and the writer itself stops at the limit, should an estimate ever fall short
+    monkeypatch.setattr(split, "MAX_PARTS", 1)
+    writer = split.SplitWriter(tmp_path / "w.tar", 1 << 20)
+    writer.write(bytes(1 << 20))
+    with pytest.raises(AirgapError, match="more than 1 parts"):
+        writer.write(b"x")
+    writer.abort()
 
 
 def test_split_bundle_is_read_once(airgap: Airgap, three_images: list[str], tmp_path: Path,
