@@ -186,3 +186,23 @@ def _blob(b: Any, where: str) -> BundleBlob:
     usize = b.get("uncompressedSize")
     return BundleBlob(b["digest"], _size(b["size"], where), need_str(b["mediaType"], where, "mediaType"),
                       diff_id, None if usize is None else _size(usize, where))
+
+
+def check_loadable(raw: bytes, files: dict[str, bytes]) -> None:
+    """Refuse to write a bundle that a loader would refuse for its size: ``bundle.json``
+    and the top files are read against the same limits a load applies (a save of thousands
+    of images would otherwise ship a bundle no airgap takes)."""
+    from .errors import UsageError
+    from .oci import MAX_DOCUMENT
+    advice = "save the images in several bundles"
+    if len(raw) > MAX_BUNDLE_JSON:
+        raise UsageError(f"this bundle's bundle.json would take {len(raw)} bytes, more than the "
+                         f"{MAX_BUNDLE_JSON} a load reads; {advice}")
+    for name, data in files.items():
+        if len(data) > MAX_DOCUMENT:
+            raise UsageError(f"this bundle's {name} would take {len(data)} bytes, more than the "
+                             f"{MAX_DOCUMENT} a load reads; {advice}")
+    try:
+        Bundle.from_bytes(raw, "bundle.json")
+    except FormatError as exc:
+        raise UsageError(f"this save would make a bundle that airgap cannot load ({exc}); {advice}") from None

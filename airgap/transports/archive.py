@@ -11,7 +11,7 @@ import os
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable
 
 from ..archive.tar import TarIndex, TarWriter
-from ..bundle import (MAX_BUNDLE_JSON, MAX_NAMES, TOP_FILES, Bundle, BundleBlob, BundleImage,
+from ..bundle import (MAX_BUNDLE_JSON, MAX_NAMES, TOP_FILES, Bundle, BundleBlob, BundleImage, check_loadable,
                       BundleManifest)
 from ..digest import check_bytes, copy_verified, sha256_digest, validate_digest
 from ..errors import AirgapError, DigestMismatch, FormatError
@@ -445,6 +445,7 @@ class BundleSink:
         self.exclude = {d for d in self.exclude if d in plan.diff_ids}  # layers only
         bundle = make_bundle(plan, self.created, self._files, self.exclude)
         self.bundle_raw = bundle.to_bytes()
+        check_loadable(self.bundle_raw, self._files)
         self.signature_raw = self.signer(self.bundle_raw) if self.signer is not None else b""
 
     def begin(self, plan: Plan) -> None:

@@ -532,6 +532,24 @@ def test_a_split_save_never_makes_more_parts_than_can_be_named(airgap: Airgap, t
     writer.abort()
 
 
+@pytest.mark.parametrize("limit,says", [("MAX_IMAGES", "images has 3 entries, more than airgap allows (2)"),
+                                         ("MAX_BUNDLE_JSON", "bundle.json would take"),
+                                         ("MAX_DOCUMENT", "index.json would take")])
+def test_save_never_writes_a_bundle_too_large_to_load(airgap: Airgap, three_images: list[str], tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch, limit: str, says: str) -> None:
+    """A load refuses a bundle.json of more than 10,000 images or 16 MiB (and top files
+    over 8 MiB): a save of that many images wrote one anyway, to be refused at the far
+    end. The save is refused instead (the limits are made small here)."""
+    from airgap import bundle, oci
+    monkeypatch.setattr(*{"MAX_IMAGES": (bundle, "MAX_IMAGES", 2), "MAX_BUNDLE_JSON": (bundle, "MAX_BUNDLE_JSON", 2000),
+                          "MAX_DOCUMENT": (oci, "MAX_DOCUMENT", 300)}[limit])
+    out = tmp_path / "out"
+    out.mkdir()
+    res = airgap("save", "-o", str(out / "b.tar"), *three_images, ok=False)
+    assert res.code == 2 and says in res.err and "several bundles" in res.err, res.err
+    assert list(out.iterdir()) == []
+
+
 def test_split_bundle_is_read_once(airgap: Airgap, three_images: list[str], tmp_path: Path,
                                    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """Each part is checked against FILE.sha256 in the same read that loads its blobs
