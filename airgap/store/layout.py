@@ -37,7 +37,8 @@ TMP_DIR = ".tmp"
 RESUME_DIR = ".resume"
 CACHED_BLOBS = "blobs"  # under .cache/: compressed forms of stored layers
 LOCK_FILE = ".lock"
-MAX_INDEX = 256 << 20  # index.json: a million images' entries
+MAX_INDEX = 256 << 20  # index.json: some 600,000 images' entries
+MAX_INDEX_CONTAINERS = 4_000_000  # its JSON objects and arrays (two or three an entry)
 
 
 def default_store_path() -> Path:
@@ -457,7 +458,7 @@ class Store:
             return []
         except FormatError as exc:
             raise StoreCorrupt(str(exc)) from None
-        doc = load_json(data, f"{self.index_path}")
+        doc = load_json(data, f"{self.index_path}", max_containers=MAX_INDEX_CONTAINERS)
         if not isinstance(doc, dict) or not isinstance(doc.get("manifests"), list):
             raise StoreCorrupt(f"{self.index_path} is not an OCI index (no manifests list)")
         return [Descriptor.from_json(d, str(self.index_path)) for d in doc["manifests"]]
@@ -482,9 +483,15 @@ class Store:
         return json.dumps(doc, indent=2).encode() + b"\n"
 
     def write_entries(self, entries: list[Descriptor]) -> None:
-        """Replace index.json atomically. Call with the lock held."""
+        """Replace index.json atomically. Call with the lock held. An index that ``entries``
+        would refuse to read back (the store then unusable) is not written."""
+        data = self._index_bytes(entries)
+        if len(data) > MAX_INDEX or data.count(b"{") + data.count(b"[") > MAX_INDEX_CONTAINERS:
+            raise AirgapError(f"{self.root}: the store's index would list {len(entries)} entries in "
+                              f"{len(data)} bytes, more than airgap reads back ({MAX_INDEX >> 20} MiB); "
+                              "remove images (rmi, image prune) or use another store")
         with disk_full(self.root, 0):
-            self._atomic_write(self.index_path, self._index_bytes(entries))
+            self._atomic_write(self.index_path, data)
 
     def images(self) -> list[Image]:
         """Every stored image, in index order, with its names (none: dangling)."""

@@ -443,6 +443,39 @@ def test_gc_stops_at_a_damaged_index(airgap: Airgap, three_images: list[str], da
         Store(airgap.store, create=False).entries()
 
 
+def test_the_store_never_writes_an_index_it_cannot_read_back(airgap: Airgap, three_images: list[str],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """index.json was read with the cap of a document from outside (200,000 JSON objects):
+    a store of some 70,000 names, which tags and loads could make, then refused every verb
+    as damaged. The store reads its own index with its own, larger caps, and a writer
+    refuses an index past them (the caps are made small here)."""
+    from airgap.store import layout
+    monkeypatch.setattr(layout, "MAX_INDEX_CONTAINERS", 40)
+    made = []
+    for i in range(40):
+        res = airgap("tag", three_images[0], f"example/many:{i}", ok=False)
+        if res.code:
+            break
+        made.append(f"example/many:{i}")
+    assert res.code == 1 and "more than airgap reads back" in res.err, res.err
+    listing = airgap("images", "--format", "{{.Repository}}:{{.Tag}}").out.split()
+    assert made and f"example/many:{len(made)}" not in listing
+    before = snapshot(airgap.store)
+    assert airgap("tag", three_images[0], "example/many:x", ok=False).code == 1
+    assert snapshot(airgap.store) == before
+    listed = airgap("images", "--format", "{{.Repository}}:{{.Tag}}").out.split()
+    assert set(made) <= set(listed)
+    # and an index of 110,000 names (220,000 JSON objects) reads back at the real caps
+    monkeypatch.undo()
+    index = json.loads((airgap.store / "index.json").read_bytes())
+    entry = index["manifests"][0]
+    index["manifests"] = [{**entry, "annotations": {"org.opencontainers.image.ref.name": f"docker.io/x/y:{i}"}}
+                          for i in range(110_000)]
+    (airgap.store / "index.json").write_text(json.dumps(index))
+    from airgap.store import Store
+    assert len(Store(airgap.store, create=False).entries()) == 110_000
+
+
 # -- 3. modes and owners ------------------------------------------------------------------------
 
 def test_store_files_follow_the_umask_and_the_owner(airgap: Airgap, three_images: list[str], tmp_path: Path,
