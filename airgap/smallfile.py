@@ -12,7 +12,8 @@ from .errors import FormatError
 
 KEY_LIMIT = 64 << 10         # a PEM key is under 1 KiB
 LIST_LIMIT = 16 << 20        # an image list: 100,000 names of 160 bytes
-INVENTORY_LIMIT = 64 << 20   # an inventory: 100,000 blobs with their sizes and diff_ids
+INVENTORY_LIMIT = 64 << 20   # an inventory: MAX_INVENTORY_BLOBS blobs of ~110 bytes each
+MAX_INVENTORY_BLOBS = 500_000  # blobs one inventory lists: `inventory` writes no more, a save reads no more
 
 
 def read_small(path: Path | str, limit: int, what: str, regular_only: bool = False) -> bytes:

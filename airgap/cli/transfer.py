@@ -497,26 +497,33 @@ def _save(ctx: Context, args: argparse.Namespace, store: Store) -> int:
 
 
 def _inventory(path: str) -> set[str]:
-    from ..oci import MAX_CONTAINERS, load_json, need_list
-    from ..smallfile import INVENTORY_LIMIT, read_small
+    from ..oci import load_json, need_list
+    from ..smallfile import INVENTORY_LIMIT, MAX_INVENTORY_BLOBS, read_small
     try:
-        doc = load_json(read_small(path, INVENTORY_LIMIT, "inventory"), path)
+        doc = load_json(read_small(path, INVENTORY_LIMIT, "inventory"), path, max_containers=MAX_INVENTORY_BLOBS + 2)
     except FileNotFoundError:
         raise NotFound(f"{path}: no such file") from None
     if not isinstance(doc, dict) or doc.get("mediaType") != INVENTORY_MEDIA_TYPE:
         raise UsageError(f"{path}: not an airgap inventory (make one with `airgap inventory -o FILE`)")
-    blobs = need_list(doc.get("blobs") or [], path, "blobs", MAX_CONTAINERS)
+    blobs = need_list(doc.get("blobs") or [], path, "blobs", MAX_INVENTORY_BLOBS)
     return {str(b["digest"]) for b in blobs if isinstance(b, dict) and "digest" in b}
 
 
 def cmd_inventory(ctx: Context, args: argparse.Namespace) -> int:
     if args.output not in (None, "-"):
         ctx.refuse_inside_store(args.output, "-o")
+    from ..smallfile import INVENTORY_LIMIT, MAX_INVENTORY_BLOBS
     store = ctx.store
     blobs = [{"digest": d, "size": store.blob_size(d)} for d in sorted(store.all_blobs())]
+    if len(blobs) > MAX_INVENTORY_BLOBS:  # what `save --exclude-from` reads back, no more
+        raise AirgapError(f"{store.root} holds {len(blobs)} blobs, more than an inventory lists "
+                          f"({MAX_INVENTORY_BLOBS}); prune the store, or make full bundles")
     doc = {"schemaVersion": 1, "mediaType": INVENTORY_MEDIA_TYPE, "store": str(store.root),
            "blobs": blobs}
     text = json.dumps(doc, indent=1) + "\n"
+    if len(text) > INVENTORY_LIMIT:
+        raise AirgapError(f"the inventory of {store.root} would take {len(text)} bytes, more than a save "
+                          f"reads ({INVENTORY_LIMIT >> 20} MiB); prune the store, or make full bundles")
     if args.output in (None, "-"):
         ctx.out.write(text)
     else:

@@ -799,6 +799,28 @@ def test_delta_bundle(airgap: Airgap, three_images: list[str], make_airgap, tmp_
     assert empty("save", "--exclude-from", str(seed), "-o", str(tmp_path / "x.tar"), three_images[0], ok=False).code in (1, 2)
 
 
+def test_an_inventory_of_a_large_store_is_read_back(airgap: Airgap, three_images: list[str], tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """An inventory was read with the cap of any outside document (200,000 JSON objects): a
+    far store of 200,000 blobs wrote one that `save --exclude-from` then refused. Both ends
+    share one limit now (500,000 blobs): `inventory` refuses to write past it."""
+    inv = tmp_path / "inventory.json"
+    airgap("inventory", "-o", str(inv))
+    doc = json.loads(inv.read_text())
+    doc["blobs"] += [{"digest": f"sha256:{i:064x}", "size": 1} for i in range(210_000)]
+    inv.write_text(json.dumps(doc, indent=1))
+    airgap("save", "--exclude-from", str(inv), "-o", str(tmp_path / "delta.tar"), three_images[0])
+    layers = json.loads(airgap("inspect", three_images[0]).out)[0]["RootFS"]["Layers"]
+    with tarfile.open(tmp_path / "delta.tar") as tf:
+        doc = json.load(tf.extractfile("airgap/bundle.json"))  # type: ignore[arg-type]
+    assert sorted(b["digest"] for b in doc["expectedPresent"]) == sorted(layers)  # all were there
+    from airgap import smallfile
+    monkeypatch.setattr(smallfile, "MAX_INVENTORY_BLOBS", 3)
+    res = airgap("inventory", "-o", str(tmp_path / "small.json"), ok=False)
+    assert res.code == 1 and "more than an inventory lists (3)" in res.err, res.err
+    assert not (tmp_path / "small.json").exists()
+
+
 def _load_from_pipe(store: Path, archive: Path, *extra: str) -> subprocess.CompletedProcess[bytes]:
     """`cat archive | airgap load`: a real pipe, which cannot seek."""
     cat = subprocess.Popen(["cat", str(archive)], stdout=subprocess.PIPE)
