@@ -19,6 +19,11 @@ class InvalidReference(UsageError):
     """An image reference that does not follow Docker's grammar."""
 
 
+class AmbiguousReference(InvalidReference):
+    """A name in the repository ``sha256``: refused as a name (it reads as an image ID), but
+    to a lookup simply no image, as Docker answers it."""
+
+
 class NotFound(AirgapError):
     """An image, blob or file that is not there."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from .errors import InvalidReference
+from .errors import AmbiguousReference, InvalidReference
 
 DEFAULT_DOMAIN = "docker.io"
 LEGACY_DEFAULT_DOMAIN = "index.docker.io"
@@ -134,6 +134,6 @@ def parse_reference(text: str) -> Reference:
         _check_digest(digest, text)
     domain, _, path = name.partition("/")
     if domain == DEFAULT_DOMAIN and path == OFFICIAL_PREFIX + "sha256":
-        raise InvalidReference(f"invalid reference: {text[:300]!r} names the repository 'sha256', "
+        raise AmbiguousReference(f"invalid reference: {text[:300]!r} names the repository 'sha256', "
                                "which reads as an image ID (Docker refuses it as ambiguous)")
     return Reference(domain, path, tag, digest)

@@ -8,7 +8,7 @@ from functools import cached_property
 from typing import Any
 
 from ..digest import sha256_digest
-from ..errors import AirgapError, Conflict, FormatError, NotFound
+from ..errors import AirgapError, AmbiguousReference, Conflict, FormatError, NotFound
 from ..oci import Descriptor, Index, Manifest, host_platform, load_json, parse_manifest
 from ..reference import Reference, parse_reference
 from ..timeutil import parse_time
@@ -131,6 +131,9 @@ def find_image(store: Store, text: str, images: list[ImageInfo] | None = None) -
         return _by_id(images, text, by_id.group(2)), None
     try:
         ref = parse_reference(text).with_default_tag()
+    except AmbiguousReference:  # no image can be named so: to a lookup, none is (Docker's answer)
+        if not by_id:
+            raise NotFound(f"No such image: {text}") from None
     except AirgapError:
         if not by_id:
             raise

@@ -147,6 +147,21 @@ def test_inspect_matches(both: tuple[Docker, Airgap]) -> None:
     assert a("inspect", "-f", fmt, "example/app-a:1").out == d("inspect", "-f", fmt, "example/app-a:1").stdout
 
 
+def test_the_repository_sha256_is_no_image_to_a_lookup(both: tuple[Docker, Airgap]) -> None:
+    """`sha256` (or `sha256:x`) reads as an image ID: Docker refuses it as a new name, and
+    to inspect or rmi it is simply no image (exit 1). airgap refused it as an invalid
+    reference (exit 2) for lookups too."""
+    d, a = both
+    for verb in (["inspect"], ["image", "inspect"], ["rmi"]):
+        for name in ("sha256", "library/sha256:x"):
+            want = d(*verb, name, check=False)
+            got = a(*verb, name, ok=False)
+            assert (got.code, got.out.strip()) == (want.returncode, want.stdout.strip()), (verb, name, got)
+            assert "No such" in got.err and "No such" in want.stderr, (got.err, want.stderr)
+    assert d("tag", "web:1", "sha256:x", check=False).returncode != 0
+    assert a("tag", "web:1", "sha256:x", ok=False).code == 2
+
+
 def _rmi(d: Docker, a: Airgap, *args: str) -> None:
     want = d("rmi", *args, check=False)
     got = a("rmi", *args, ok=False)
