@@ -14,6 +14,7 @@ is not the store's owner (root loading into a user's store), handed to the owner
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -275,11 +276,27 @@ class Store:
     def lock(self, shared: bool = False) -> Iterator[None]:
         """Hold the writer lock (``shared``: a reader's, which writers wait for, as ``save``
         takes so that nothing it reads is removed under it); blocks, saying so, while
-        another process holds it the other way."""
-        fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, file_mode())
+        another process holds it the other way. A reader that may not write the store (on a
+        read-only filesystem, or another user's) takes its shared lock on the file opened
+        read-only, or none when there is no lock file it could open: nothing it could
+        coordinate with has one."""
+        path = self.root / LOCK_FILE
+        writable = True
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, file_mode())
+        except OSError as exc:
+            if not shared or exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise
+            writable = False
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                yield
+                return
         mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
         try:
-            self.own(fd)
+            if writable:
+                self.own(fd)
             try:
                 fcntl.flock(fd, mode | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -443,6 +443,31 @@ def test_gc_stops_at_a_damaged_index(airgap: Airgap, three_images: list[str], da
         Store(airgap.store, create=False).entries()
 
 
+@pytest.mark.parametrize("lock_file", ["there", "missing"])
+def test_save_reads_a_store_it_may_not_write(airgap: Airgap, three_images: list[str], tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch, lock_file: str) -> None:
+    """A store on a read-only filesystem (or another user's): save opened the lock file
+    to write it, for its shared lock, and stopped at "Read-only file system: STORE/.lock".
+    Its shared lock is taken on the file opened read-only, or none when there is none;
+    a writer still fails, naming the file."""
+    lock = airgap.store / ".lock"
+    if lock_file == "missing":
+        lock.unlink(missing_ok=True)
+    real_open = os.open
+
+    def read_only(path: Any, flags: int, *args: Any, **kw: Any) -> int:
+        if str(path).startswith(str(airgap.store)) and flags & (os.O_RDWR | os.O_WRONLY | os.O_CREAT):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real_open(path, flags, *args, **kw)
+    monkeypatch.setattr(os, "open", read_only)
+    airgap("save", "-o", str(tmp_path / "b.tar"), three_images[0])
+    res = airgap("tag", three_images[0], "example/other:1", ok=False)
+    assert res.code == 1 and "Read-only file system" in res.err and ".lock" in res.err, res.err
+    monkeypatch.undo()
+    site = Airgap(tmp_path / "site", airgap.capsys)
+    assert site("load", "-i", str(tmp_path / "b.tar")).out == f"Loaded image: {three_images[0]}\n"
+
+
 def test_the_store_never_writes_an_index_it_cannot_read_back(airgap: Airgap, three_images: list[str],
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """index.json was read with the cap of a document from outside (200,000 JSON objects):
