@@ -435,7 +435,7 @@ def _compressed(ctx: Context, store: Store, p: Plan, method: str,
 
 
 def _save(ctx: Context, args: argparse.Namespace, store: Store) -> int:
-    from ..copy import plan, transfer
+    from ..copy import TooManyDocuments, plan, transfer
     from ..digest import sha256_digest
     from ..oci import parse_platform
     from ..transports.archive import BundleSink
@@ -462,7 +462,10 @@ def _save(ctx: Context, args: argparse.Namespace, store: Store) -> int:
         signer = lambda data: signing.sign(data, key)
     exclude = _inventory(args.exclude_from) if args.exclude_from else None
     source: Source = StoreSource(store, selection)
-    p = plan(source, source.images(), platform=platform)
+    try:
+        p = plan(source, source.images(), platform=platform)
+    except TooManyDocuments as exc:  # the store's own images: too many for one bundle, not damage
+        raise UsageError(str(exc)) from None
     if args.compress:
         source, p = _compressed(ctx, store, p, args.compress, platform)
     dest = _destination(args.output)

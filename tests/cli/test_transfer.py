@@ -550,6 +550,18 @@ def test_save_never_writes_a_bundle_too_large_to_load(airgap: Airgap, three_imag
     assert list(out.iterdir()) == []
 
 
+def test_a_save_of_too_many_documents_is_a_usage_error(airgap: Airgap, three_images: list[str], tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The manifests and configs one plan holds are capped together (32 MiB): from an
+    archive, more is damage (exit 3); for the store's own images it is a save too large
+    for one bundle (exit 2), not an integrity failure. (The cap is made small here.)"""
+    from airgap import copy
+    monkeypatch.setattr(copy, "MAX_PLAN_DOCUMENTS", 1500)
+    res = airgap("save", "-o", str(tmp_path / "b.tar"), *three_images, ok=False)
+    assert res.code == 2 and "together" in res.err and "several bundles" in res.err, res.err
+    assert not (tmp_path / "b.tar").exists()
+
+
 def test_split_bundle_is_read_once(airgap: Airgap, three_images: list[str], tmp_path: Path,
                                    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """Each part is checked against FILE.sha256 in the same read that loads its blobs
