@@ -36,12 +36,12 @@ class Progress:
 
 
 MAX_PLAN_DOCUMENTS = 32 << 20
+PLANNED_CONFIG = ("os", "architecture", "variant", "created")  # what a plan needs of a config
 
 
 class TooManyDocuments(FormatError):
     """More manifests and configs than one plan holds: damage from an archive or a registry,
     a request too large when the images are the store's own (``save`` says so, exit 2)."""
-PLANNED_CONFIG = ("os", "architecture", "variant", "created")  # what a plan needs of a config
 
 
 class ImageManifest(NamedTuple):
@@ -204,9 +204,9 @@ def _add_doc(out: Plan, desc: Descriptor, raw: bytes, label: str) -> None:
     if desc.digest not in out.documents:
         out.document_bytes += len(raw)
         if out.document_bytes > MAX_PLAN_DOCUMENTS:
-            raise TooManyDocuments(f"{out.source.name}: the manifests and configs of the images take more than "
-                              f"{MAX_PLAN_DOCUMENTS >> 20} MiB together (at the {label}); refused "
-                              "(carry the images in several bundles)")
+            raise TooManyDocuments(f"{out.source.name}: the manifests and configs of the images take more "
+                                   f"than {MAX_PLAN_DOCUMENTS >> 20} MiB together (at the {label}); refused "
+                                   "(carry the images in several bundles)")
     out.documents[desc.digest] = raw
     _add_blob(out, Descriptor(desc.media_type, desc.digest, desc.size), label)
 

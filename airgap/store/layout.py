@@ -291,8 +291,10 @@ class Store:
             try:
                 fd = os.open(path, os.O_RDONLY)
             except FileNotFoundError:
-                yield
-                return
+                fd = -1
+        if fd < 0:
+            yield
+            return
         mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
         try:
             if writable:
