@@ -135,6 +135,10 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "airgap"
     server: _Server
 
+    def version_string(self) -> str:
+        """The Server header: airgap, not the Python version it runs on."""
+        return self.server_version
+
     def log_message(self, format: str, *args: Any) -> None:
         self.server.say(f"{self.address_string()} - [{self.log_date_time_string()}] {format % args}")
 
@@ -194,7 +198,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         self._send(405, _error("UNSUPPORTED", "The operation is unsupported: this registry is read-only"))
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = _unsupported
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_TRACE = do_CONNECT = _unsupported
 
     def _route(self, head: bool) -> None:
         """Every request gets an HTTP answer; a failure is a 500 and one log line."""

@@ -445,6 +445,10 @@ def test_serve_answers_malformed_requests(airgap: Airgap, three_images: list[str
         assert httpx.get(f"{url}/v2/_catalog?n=%C2%B2").status_code == 400
         assert httpx.get(f"{url}/v2/_catalog?n=%D9%A3").status_code == 400  # an Arabic 3
         assert httpx.request("DELETE", f"{url}/v2/x/manifests/y").status_code == 405
+        for method in ("OPTIONS", "TRACE"):  # JSON like the other refusals, not http.server's HTML 501
+            r = httpx.request(method, f"{url}/v2/")
+            assert r.status_code == 405 and r.json()["errors"][0]["code"] == "UNSUPPORTED", (method, r.text)
+        assert httpx.get(f"{url}/v2/").headers["Server"] == "airgap"  # not the Python version
         with socket.create_connection(("127.0.0.1", port), timeout=10) as c:  # an escape sequence for the log
             c.sendall(b"GET /v2/\x1b]0;owned\x07\\/x HTTP/1.1\r\nHost: x\r\n\r\n")
             assert c.recv(100).startswith(b"HTTP/1.1 4")
