@@ -490,6 +490,9 @@ def test_the_store_never_writes_an_index_it_cannot_read_back(airgap: Airgap, thr
     assert snapshot(airgap.store) == before
     listed = airgap("images", "--format", "{{.Repository}}:{{.Tag}}").out.split()
     assert set(made) <= set(listed)
+    monkeypatch.setattr(layout, "MAX_INDEX", 1000)  # and by its size: damage, exit 3, never read whole
+    res = airgap("images", ok=False)
+    assert res.code == 3 and "index.json: more than 0 KiB" in res.err, res.err
     # and an index of 110,000 names (220,000 JSON objects) reads back at the real caps
     monkeypatch.undo()
     index = json.loads((airgap.store / "index.json").read_bytes())

@@ -830,6 +830,10 @@ def test_an_inventory_of_a_large_store_is_read_back(airgap: Airgap, three_images
     monkeypatch.setattr(smallfile, "MAX_INVENTORY_BLOBS", 3)
     res = airgap("inventory", "-o", str(tmp_path / "small.json"), ok=False)
     assert res.code == 1 and "more than an inventory lists (3)" in res.err, res.err
+    monkeypatch.setattr(smallfile, "MAX_INVENTORY_BLOBS", 500_000)
+    monkeypatch.setattr(smallfile, "INVENTORY_LIMIT", 300)  # and by its size in bytes
+    res = airgap("inventory", "-o", str(tmp_path / "small.json"), ok=False)
+    assert res.code == 1 and "more than a save reads" in res.err, res.err
     assert not (tmp_path / "small.json").exists()
 
 
