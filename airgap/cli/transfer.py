@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # the implementations are imported where they are used: start
     from ..intake import Opened
     from ..reference import Reference
     from ..store import Store
+    from ..store.layout import Image
     from ..store.query import ImageInfo
     from ..oci import Platform
     from ..transports.base import BundleSource, Source, SourceImage
@@ -128,7 +129,7 @@ def cmd_load(ctx: Context, args: argparse.Namespace) -> int:
         source, trust = opened.source, opened.trust
         if not args.quiet and args.format != "json":
             ctx.info(f"{source.name}: {trust.describe()}")
-        before = {str(n): img.digest for img in store.images() for n in img.names}
+        before = {str(n): img for img in store.images() for n in img.names}
         result = load_into(source, StoreSink(txn), has_blob=txn.has_blob, platform=platform,
                            progress=make_progress(ctx.progress_mode, "Loading"),
                            verify_full=args.verify == "full", space=store.root,
@@ -143,9 +144,10 @@ def cmd_load(ctx: Context, args: argparse.Namespace) -> int:
     for img in result.plan.images:
         for n in img.names:
             old = before.get(str(n))
-            if old is not None and old != img.descriptor.digest:
-                ctx.info(f"The image {n.familiar()} already exists, renaming the old one "
-                         f"with digest {old} to empty string")
+            if old is not None and old.digest != img.descriptor.digest:  # Docker's words, on stdout
+                say = ctx.info if args.format == "json" else ctx.print
+                say(f"The image {n.familiar()} already exists, renaming the old one with ID "
+                    f"{_image_id(store, old)} to empty string")
     if args.format == "json":
         report.emit(ctx, {"source": source.name, "signature": report.trust(trust),
                           "images": report.images(result.plan), **report.transfer(result),
@@ -163,6 +165,17 @@ def cmd_load(ctx: Context, args: argparse.Namespace) -> int:
     if extras:
         ctx.info(f"Loaded {plural(extras, 'attached artifact')} (signatures, SBOMs, attestations)")
     return 0
+
+
+def _image_id(store: Store, img: Image) -> str:
+    """Docker's image ID of a stored image (its config digest); its digest if that cannot
+    be read."""
+    from ..errors import AirgapError
+    from ..store.query import ImageInfo
+    try:
+        return ImageInfo(store, img).id
+    except AirgapError:
+        return img.digest
 
 
 def _notes(ctx: Context, source: BundleSource) -> None:

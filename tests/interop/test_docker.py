@@ -304,3 +304,18 @@ def test_import_takes_what_gnu_tar_writes_and_refuses_a_cut_tar(docker: Docker, 
     res = airgap("import", str(cut), "example/cut:1", ok=False)
     assert res.code == 3 and f"{cut}: truncated" in res.err, res.err
     assert snapshot(airgap.store) == before
+
+
+def test_a_load_that_takes_a_name_says_so_as_docker_does(docker: Docker, airgap: Airgap, tmp_path: Path) -> None:
+    """A name moved to a newly loaded image: Docker prints "The image X already exists,
+    renaming the old one with ID <old image ID> to empty string" on stdout, before its
+    "Loaded image" line. airgap printed it on stderr, with the old manifest's digest."""
+    site = Airgap(tmp_path / "site", airgap.capsys)
+    for i in (1, 2):
+        airgap("import", str(write_tree(tmp_path / f"d{i}", {"f": f"{i}\n"})), "example/moved:1")
+        bundle = tmp_path / f"b{i}.tar"
+        airgap("save", "-o", str(bundle), "example/moved:1")
+        want = docker("load", "-i", str(bundle)).stdout
+        got = site("load", "-i", str(bundle)).out
+        assert got == want, (got, want)
+    assert "renaming the old one with ID sha256:" in got
