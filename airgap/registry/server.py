@@ -44,6 +44,7 @@ _DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
 _DIGEST_SHAPED = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+", re.ASCII)
 REQUEST_TIMEOUT = 15.0   # seconds for a request to arrive (idle keep-alive, slow headers)
 MAX_CONNECTIONS = 256    # open at once; each has a thread
+CATALOG_PAGE = 1000      # repositories in a _catalog page without `n`, as distribution's default
 
 
 class _Repo:
@@ -244,6 +245,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _catalog(self, head: bool, query: dict[str, list[str]]) -> None:
         _, primary = self.server.view.repos()
+        query.setdefault("n", [str(CATALOG_PAGE)])  # pages, as distribution's catalog (maxentries)
         page = self._page(primary, query)
         if page is None:
             return

@@ -531,3 +531,32 @@ def test_save_racing_rmi_never_claims_damage(airgap: Airgap, three_images: list[
         if saver.returncode == 0:
             assert run_airgap(tmp_path / f"check{i}", "load", "-i", str(tmp_path / f"r{i}.tar")).code == 0
     assert airgap("store", "check").out.startswith("OK:")
+
+
+def test_serve_pages_its_catalog_as_distribution_does(airgap: Airgap, three_images: list[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `_catalog` without `n` listed every repository of the store in one answer (a
+    client's limit is a few MiB; distribution answers 1000 and a `Link` to the next page).
+    Pages of CATALOG_PAGE (made 2 here), followed to the end, list them all once."""
+    import io
+    import threading
+    from airgap.registry import server as srv
+    from airgap.store import Store
+    monkeypatch.setattr(srv, "CATALOG_PAGE", 2)
+    server = srv.make_server(Store(airgap.store), "127.0.0.1", 0, log=io.StringIO())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        seen, path, pages = [], "/v2/_catalog", 0
+        while path:
+            r = httpx.get(base + path)
+            assert r.status_code == 200 and len(r.json()["repositories"]) <= 2
+            seen += r.json()["repositories"]
+            link = r.headers.get("Link", "")
+            path = link[1:link.index(">")] if link else ""
+            pages += 1
+        assert pages == 2 and seen == sorted(set(seen)) and len(seen) == 4, seen
+        assert len(httpx.get(base + "/v2/_catalog?n=10").json()["repositories"]) == 4
+    finally:
+        server.shutdown()
+        server.server_close()
