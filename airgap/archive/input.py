@@ -235,7 +235,7 @@ def open_input(path: str, spool_dir: Path | None, stdin: BinaryIO | None = None,
     if path == "-":
         if sys.stdin.isatty():
             raise AirgapError("requested to read stdin, but stdin is a terminal; name a FILE or redirect")
-        raw = stdin or sys.stdin.buffer
+        raw = stdin or _named_stdin()
         name = "stdin"
         seekable = _seekable(raw)
         if not seekable:
@@ -262,6 +262,16 @@ def open_input(path: str, spool_dir: Path | None, stdin: BinaryIO | None = None,
     except BaseException:
         raw.close()
         raise
+
+
+def _named_stdin() -> BinaryIO:
+    """Standard input, whose read errors name it (a file on a failing stick, ``< b.tar``)."""
+    from .named import open_named
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by a wrapper with no descriptor
+        return sys.stdin.buffer
+    return open_named(os.dup(fd), "stdin")
 
 
 def _pipe(raw: BinaryIO, on_read: Callable[[int], None] | None) -> BinaryIO:

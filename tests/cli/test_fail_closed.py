@@ -728,6 +728,10 @@ def test_a_read_error_names_the_file(airgap: Airgap) -> None:
     for verb in (["load", "-i", "/proc/self/mem"], ["verify", "/proc/self/mem"]):
         res = airgap(*verb, ok=False)
         assert res.code == 1 and res.err == "airgap: error: Input/output error: /proc/self/mem\n", res.err
+    with open("/proc/self/mem", "rb") as mem:  # this process's memory, as another's stdin: EIO too
+        proc = subprocess.run([sys.executable, "-m", "airgap", "--store", str(airgap.store), "load"], stdin=mem,
+                              capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and proc.stderr == "airgap: error: Input/output error: stdin\n", proc.stderr
     assert snapshot(airgap.store) == before
 
 
