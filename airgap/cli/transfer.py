@@ -38,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.add_argument("--repair", action="store_true",
                    help="re-hash the blobs the store already has and replace damaged ones from the input")
+    p.add_argument("stray", nargs="*", help=argparse.SUPPRESS)  # `load b.tar`: said plainly below
     _trust_args(p)
     report.add_format(p)
     p.set_defaults(func=cmd_load)
@@ -117,6 +118,9 @@ def _open(ctx: Context, args: argparse.Namespace, stack: contextlib.ExitStack, s
 
 
 def cmd_load(ctx: Context, args: argparse.Namespace) -> int:
+    if args.stray:  # before stdin is read
+        raise UsageError(f"load takes the archive with -i: airgap load -i {printable(args.stray[0])} "
+                         "(or on stdin)")
     from ..intake import load_into
     from ..oci import parse_platform
     from ..transports.store import StoreSink

@@ -507,6 +507,17 @@ def test_a_sha256_list_in_binary_mode_or_with_crlf_is_read(airgap: Airgap, three
     assert res.code == 3 and "line 1 is not a sha256sum line" in res.err, res.err
 
 
+def test_load_without_dash_i_says_how(airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
+    """`airgap load b.tar` (as `verify b.tar` is typed) was "unrecognized arguments"; it
+    says how to name the archive, exit 2, and reads nothing (not stdin either)."""
+    bundle = tmp_path / "b.tar"
+    airgap("save", "-o", str(bundle), three_images[0])
+    proc = subprocess.run([sys.executable, "-m", "airgap", "--store", str(tmp_path / "s"), "load", str(bundle)],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and f"airgap load -i {bundle}" in proc.stderr, proc.stderr
+    assert not (tmp_path / "s").exists()
+
+
 def test_a_split_save_never_makes_more_parts_than_can_be_named(airgap: Airgap, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """Parts are FILE.001 … FILE.999: `--split 1M` of a 1.1 GB bundle wrote FILE.1000 …
