@@ -296,13 +296,32 @@ def _open_path(path: str, on_read: Callable[[int], None] | None) -> tuple[Binary
     except FileNotFoundError:
         raise NotFound(f"{path}: no such file") from None
     except IsADirectoryError:
-        raise AirgapError(f"{path}: is a directory, not an archive") from None
+        raise AirgapError(f"{path}: is a directory, not an archive{_archives_in(path)}") from None
     if not stat.S_ISREG(os.fstat(f.fileno()).st_mode) or not _seekable(f):
         return _pipe(f, on_read), path, False
     if os.pread(f.fileno(), len(MAGIC), 0) == MAGIC:
         f.close()
         return (*open_7z(path), False)
     return f, path, True
+
+
+def _archives_in(directory: str) -> str:
+    """A hint naming the archives a directory holds (`-i /media/usb`), from its first
+    names only (a stick may hold many files)."""
+    import itertools
+    if os.path.isfile(os.path.join(directory, "oci-layout")):
+        return (f" (it is an OCI layout: load it as an archive, `tar -C {directory} -c . | airgap load`, "
+                f"or with skopeo copy oci:{directory} oci-archive:FILE)")
+    try:
+        with os.scandir(directory) as it:
+            names = sorted(e.name for e in itertools.islice(it, 1000)
+                           if e.name.endswith((".tar", ".001", ".7z", ".gz", ".xz", ".zst", ".bz2")))
+    except OSError:
+        return ""
+    if not names:
+        return ""
+    return "; name the archive in it: " + ", ".join(os.path.join(directory, n) for n in names[:3]) + \
+        (", …" if len(names) > 3 else "")
 
 
 def spool(stream: BinaryIO, spool_dir: Path | None, name: str) -> BinaryIO:

@@ -518,6 +518,25 @@ def test_load_without_dash_i_says_how(airgap: Airgap, three_images: list[str], t
     assert not (tmp_path / "s").exists()
 
 
+def test_a_directory_given_as_the_archive_gets_a_hint(airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
+    """`-i /media/usb` names the archives the directory holds; an OCI layout directory (a
+    store, `skopeo copy … oci:DIR`) says how to load it, and that way works."""
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    airgap("save", "-o", str(usb / "images.tar"), three_images[0])
+    (usb / "notes.txt").write_text("read me")
+    res = airgap("load", "-i", str(usb), ok=False)
+    assert res.code == 1 and f"is a directory, not an archive; name the archive in it: {usb / 'images.tar'}" \
+        in res.err, res.err
+    res = airgap("load", "-i", str(airgap.store), ok=False)
+    assert res.code == 1 and "it is an OCI layout" in res.err and f"tar -C {airgap.store} -c . | airgap load" \
+        in res.err, res.err
+    tar = subprocess.run(["tar", "-C", str(airgap.store), "-c", "."], capture_output=True, check=True).stdout
+    proc = subprocess.run([sys.executable, "-m", "airgap", "--store", str(tmp_path / "site"), "load"], input=tar,
+                          capture_output=True, timeout=60)
+    assert proc.returncode == 0 and b"Loaded image: example/app-a:1" in proc.stdout, proc.stderr
+
+
 def test_a_split_save_never_makes_more_parts_than_can_be_named(airgap: Airgap, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """Parts are FILE.001 … FILE.999: `--split 1M` of a 1.1 GB bundle wrote FILE.1000 …
