@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import tarfile
 import time
 from datetime import datetime, UTC
@@ -31,8 +33,14 @@ def _reset_owner(ti: tarfile.TarInfo) -> tarfile.TarInfo:
 def _write_layer(src: Path, out: HashingWriter) -> None:
     if src.is_dir():
         with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:  # type: ignore[call-overload]
-            for entry in sorted(src.iterdir()):
-                tf.add(entry, arcname=entry.name, filter=_reset_owner)
+            # depth first, each directory's entries by name (tarfile.add's own order), with a
+            # stack of our own: tarfile.add recurses, and a tree 1,000 deep ended in RecursionError
+            stack = [(entry, entry.name) for entry in sorted(src.iterdir(), reverse=True)]
+            while stack:
+                path, arcname = stack.pop()
+                tf.add(path, arcname=arcname, recursive=False, filter=_reset_owner)
+                if stat.S_ISDIR(os.lstat(path).st_mode):
+                    stack += [(path / name, f"{arcname}/{name}") for name in sorted(os.listdir(path), reverse=True)]
         return
     from .archive.input import Tee, open_input  # "-", FIFOs, and gzip/bzip2/xz/zstd, as load reads them
     from .archive.tar import TarStream

@@ -507,6 +507,41 @@ def test_a_sha256_list_in_binary_mode_or_with_crlf_is_read(airgap: Airgap, three
     assert res.code == 3 and "line 1 is not a sha256sum line" in res.err, res.err
 
 
+def test_import_of_a_deep_tree(airgap: Airgap, tmp_path: Path) -> None:
+    """A directory 1,200 levels deep ended `import` in RecursionError (tarfile.add recurses):
+    the tree is walked with a stack of its own, in tarfile's own order, so the layer is the
+    tar `tarfile.add` makes of a tree it can walk (same bytes, same diff_id)."""
+    deep = tmp_path / "deep"
+    path = deep
+    deep.mkdir()
+    for _ in range(1200):  # one level at a time (Path.mkdir(parents=True) recurses too)
+        path = path / "a"
+        path.mkdir()
+    (path / "f").write_text("bottom\n")
+    try:
+        airgap("import", str(deep), "example/deep:1")
+    finally:  # pytest's own clean-up (shutil.rmtree) recurses too: take the tree down from the bottom
+        (path / "f").unlink()
+        while path != tmp_path:
+            path.rmdir()
+            path = path.parent
+    tree = write_tree(tmp_path / "tree", {"x/y/f": "1", "B/g": "2", "a.txt": "3", "x/z": "4"})
+    (tree / "lnk").symlink_to("x")
+    os.link(tree / "x" / "y" / "f", tree / "hard")
+    airgap("import", str(tree), "example/tree:1")
+    layer = json.loads(airgap("inspect", "example/tree:1").out)[0]["RootFS"]["Layers"][0]
+
+    def owner(ti: tarfile.TarInfo) -> tarfile.TarInfo:
+        ti.uid = ti.gid = 0
+        ti.uname = ti.gname = ""
+        return ti
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+        for entry in sorted(tree.iterdir()):
+            tf.add(entry, arcname=entry.name, filter=owner)
+    assert layer == sha256_digest(buf.getvalue())
+
+
 def test_load_without_dash_i_says_how(airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
     """`airgap load b.tar` (as `verify b.tar` is typed) was "unrecognized arguments"; it
     says how to name the archive, exit 2, and reads nothing (not stdin either)."""
