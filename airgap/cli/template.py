@@ -31,17 +31,37 @@ class _Node:
 
 
 def go_value(v: Any) -> str:
-    """Go's ``%v`` formatting of a JSON-like value."""
+    """Go's ``%v`` formatting of a JSON-like value. A stack of its own, not recursion: a
+    config from an archive may nest hundreds deep (Python's JSON reader takes ~1,000)."""
+    out: list[str] = []
+    todo: list[tuple[bool, Any]] = [(False, v)]  # (is text to emit, value)
+    while todo:
+        text, x = todo.pop()
+        if text:
+            out.append(x)
+        elif isinstance(x, list):
+            todo.append((True, "]"))
+            for i, item in enumerate(reversed(x)):
+                todo += [(False, item)] if i == len(x) - 1 else [(False, item), (True, " ")]
+            todo.append((True, "["))
+        elif isinstance(x, dict):
+            todo.append((True, "]"))
+            keys = sorted(x)
+            for i, k in enumerate(reversed(keys)):
+                todo += [(False, x[k]), (True, f"{k}:")] + ([(True, " ")] if i != len(keys) - 1 else [])
+            todo.append((True, "map["))
+        else:
+            out.append(_scalar(x))
+    return "".join(out)
+
+
+def _scalar(v: Any) -> str:
     if v is None:
         return "<no value>"
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
-    if isinstance(v, list):
-        return "[" + " ".join(go_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "map[" + " ".join(f"{k}:{go_value(v[k])}" for k in sorted(v)) + "]"
     return str(v)
 
 

@@ -48,6 +48,18 @@ def test_deeply_nested_json(tmp_path: Path, where: str) -> None:
     refused(run, "nested too deeply" if where != "config" else "")
 
 
+def test_a_config_nested_as_deep_as_json_reads_is_printed(airgap: Airgap, tmp_path: Path) -> None:
+    """A config value nested 900 deep (Python's JSON reader takes ~1,000) loaded, and then
+    `inspect -f '{{.Config}}'` ended in an internal RecursionError: Go's %v formatting
+    recursed. It prints, as Docker's does."""
+    img = image({"a": b"a"}, config={"config": {"X": json.loads(_deep(900))}})
+    path = oci_archive(tmp_path / "deep.tar", [img], [index_entry(img, "docker.io/example/deep:1")])
+    airgap("load", "-i", str(path))
+    out = airgap("inspect", "-f", "{{.Config}}", "example/deep:1").out
+    assert out == "map[X:" + "[" * 900 + "]" * 900 + "]\n"
+    assert json.loads(airgap("inspect", "example/deep:1").out)[0]["Config"]["X"] == json.loads(_deep(900))
+
+
 def test_deeply_nested_bundle_json_and_signature(airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
     from airgap.signing import generate_key
     key, pub, _, _ = generate_key(str(tmp_path / "k"))
