@@ -59,20 +59,42 @@ MAX_DOCUMENT = 8 << 20  # manifests, indexes and configs are read whole, up to t
 MAX_CONTAINERS = 200_000  # JSON objects and arrays in one document: a real one has far fewer
 MAX_LAYERS = 20_000       # layers in one manifest
 MAX_MANIFESTS = 20_000    # manifests in one index
+MAX_DEPTH = 200           # JSON nesting (a real image document nests under 10)
 
 
-def load_json(data: bytes, what: str, max_containers: int = MAX_CONTAINERS) -> Any:
+def load_json(data: bytes, what: str, max_containers: int = MAX_CONTAINERS, depth: bool = True) -> Any:
     """Parse a document from outside: bounded in objects (a few MB of ``[{},{},...]`` would
-    take many times its size in memory) and nesting depth; any failure is a FormatError."""
-    if data.count(b"{") + data.count(b"[") > max_containers:
+    take many times its size in memory) and in nesting, to MAX_DEPTH whatever the reader's
+    own stack allows where it runs (Python's reader stops ~1,000 deep less the calls above
+    it: a config that loaded at one depth of the stack was refused by `images` at another);
+    any failure is a FormatError. ``depth=False`` is for the store's own index, which
+    airgap writes (its nesting is fixed) and which may hold millions of objects."""
+    containers = data.count(b"{") + data.count(b"[")
+    if containers > max_containers:
         raise FormatError(f"{what}: more than {max_containers} JSON objects and arrays; "
                           "refusing to parse it")
     try:
-        return json.loads(data, parse_constant=_not_json)
+        doc = json.loads(data, parse_constant=_not_json)
     except RecursionError:
         raise FormatError(f"{what}: JSON nested too deeply") from None
     except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, and numbers too long
         raise FormatError(f"{what}: not valid JSON: {exc}") from None
+    if depth and containers > MAX_DEPTH and _nesting(doc) > MAX_DEPTH:
+        raise FormatError(f"{what}: JSON nested more than {MAX_DEPTH} deep")
+    return doc
+
+
+def _nesting(doc: Any) -> int:
+    """How deep ``doc``'s objects and arrays nest, walked with a stack."""
+    deepest, todo = 0, [(doc, 1)]
+    while todo:
+        value, level = todo.pop()
+        items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if items is None:
+            continue
+        deepest = max(deepest, level)
+        todo += [(x, level + 1) for x in items if isinstance(x, (dict, list))]
+    return deepest
 
 
 def _not_json(word: str) -> Any:

@@ -477,7 +477,7 @@ class Store:
             return []
         except FormatError as exc:
             raise StoreCorrupt(str(exc)) from None
-        doc = load_json(data, f"{self.index_path}", max_containers=MAX_INDEX_CONTAINERS)
+        doc = load_json(data, f"{self.index_path}", max_containers=MAX_INDEX_CONTAINERS, depth=False)
         if not isinstance(doc, dict) or not isinstance(doc.get("manifests"), list):
             raise StoreCorrupt(f"{self.index_path} is not an OCI index (no manifests list)")
         return [Descriptor.from_json(d, str(self.index_path)) for d in doc["manifests"]]
