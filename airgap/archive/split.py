@@ -56,9 +56,14 @@ class SplitWriter:
     (a bundle's bytes are reproducible) checks each kept part on disk against the
     journal, skips writing it, and checks that the bytes it would have written hash the
     same. ``abort`` removes only the part that was being written.
+
+    One split save at a time writes in a directory (an ``flock`` on the directory, held
+    from here to ``commit`` or ``abort``): two saves of one name would share the hidden
+    part names and write over each other's parts.
     """
 
     def __init__(self, base: Path, part_size: int) -> None:
+        self._lock = _lock_directory(base.parent)
         self.base, self.part_size = base, part_size
         self.journal = base.with_name(f".{base.name}.resume")
         self.key = ""                    # the bundle these parts belong to
@@ -174,16 +179,42 @@ class SplitWriter:
             os.fsync(f.fileno())
         os.replace(tmp, self.base.with_name(self.base.name + ".sha256"))
         self.journal.unlink(missing_ok=True)
+        self._unlock()
         return finals
 
     def abort(self) -> None:
         """Remove the part being written; whole parts stay for the next run."""
-        if self._f is not None:
-            self._f.close()
-            self._f = None
-        self._hidden(self.count, "tmp").unlink(missing_ok=True)
-        if not self.done and not self.kept:
-            self.journal.unlink(missing_ok=True)
+        try:
+            if self._f is not None:
+                self._f.close()
+                self._f = None
+            self._hidden(self.count, "tmp").unlink(missing_ok=True)
+            if not self.done and not self.kept:
+                self.journal.unlink(missing_ok=True)
+        finally:
+            self._unlock()
+
+    def _unlock(self) -> None:
+        if self._lock >= 0:
+            os.close(self._lock)
+            self._lock = -1
+
+
+def _lock_directory(directory: Path) -> int:
+    """An exclusive ``flock`` on ``directory`` (its descriptor), or -1 where the filesystem
+    has none; another split save holding it is said at once, not waited for."""
+    import fcntl
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise AirgapError(f"{directory}: another airgap save is writing split parts in this directory; "
+                          "wait for it to end, or save elsewhere") from None
+    except OSError:  # no flock here (some network filesystems): as before, unlocked
+        os.close(fd)
+        return -1
+    return fd
 
 
 def _whole(path: Path, size: int, want: str) -> bool:

@@ -572,6 +572,29 @@ def test_a_directory_given_as_the_archive_gets_a_hint(airgap: Airgap, three_imag
     assert proc.returncode == 0 and b"Loaded image: example/app-a:1" in proc.stdout, proc.stderr
 
 
+def test_one_split_save_at_a_time_in_a_directory(airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
+    """Two split saves of one name share the hidden part names (`.FILE.001.tmp`, the
+    journal): each would write over the other's parts. The second is told at once."""
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, os, sys, time\n"
+                               f"fd = os.open({str(usb)!r}, os.O_RDONLY)\n"
+                               "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('locked', flush=True)\ntime.sleep(60)\n"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        res = airgap("save", "--split", "1M", "-o", str(usb / "b.tar"), three_images[0], ok=False)
+        assert res.code == 1 and "another airgap save is writing split parts" in res.err, res.err
+        assert list(usb.iterdir()) == []
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+    airgap("save", "--split", "1M", "-o", str(usb / "b.tar"), three_images[0])
+    assert sorted(p.name for p in usb.iterdir()) == ["b.tar.001", "b.tar.sha256"]
+
+
 def test_a_split_save_never_makes_more_parts_than_can_be_named(airgap: Airgap, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """Parts are FILE.001 … FILE.999: `--split 1M` of a 1.1 GB bundle wrote FILE.1000 …
