@@ -204,7 +204,10 @@ def _lock_directory(directory: Path) -> int:
     """An exclusive ``flock`` on ``directory`` (its descriptor), or -1 where the filesystem
     has none; another split save holding it is said at once, not waited for."""
     import fcntl
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:  # a directory one may write but not read (a drop box): unlocked; a missing
+        return -1    # one is said where the parts are written
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
