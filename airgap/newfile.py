@@ -20,3 +20,13 @@ def create(path: Path | str, mode: int = 0o666) -> int:
     except FileNotFoundError:
         pass
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+
+
+def replace(path: Path, data: bytes, tmp: Path, mode: int = 0o666) -> None:
+    """Give ``path`` the content ``data`` whole or not at all: written to ``tmp`` (made
+    new), fsynced, and renamed over ``path``."""
+    with open(create(tmp, mode), "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

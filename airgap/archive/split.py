@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..digest import Hasher, copy_verified
-from ..newfile import create
+from ..newfile import create, replace
 from ..writeback import WritebackFile
 from ..errors import AirgapError, FormatError, IntegrityError, NotFound, UsageError
 from ..words import is_number, plural
@@ -141,13 +141,9 @@ class SplitWriter:
             self._write_journal()
 
     def _write_journal(self) -> None:
-        tmp = self.journal.with_name(self.journal.name + ".tmp")
-        with open(create(tmp), "w") as f:  # only whole parts are done before commit
-            json.dump({"key": self.key, "partSize": self.part_size,
-                       "parts": {str(n): h for n, h in self.done.items()}}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.journal)
+        """Only whole parts are done before commit."""
+        doc = {"key": self.key, "partSize": self.part_size, "parts": {str(n): h for n, h in self.done.items()}}
+        replace(self.journal, json.dumps(doc).encode(), self.journal.with_name(self.journal.name + ".tmp"))
 
     def write(self, data: bytes | memoryview) -> int:
         view = memoryview(data)
@@ -172,12 +168,8 @@ class SplitWriter:
             part_name(self.base, n).unlink()
             n += 1
         sums = "".join(f"{self.done[i]}  {final.name}\n" for i, final in enumerate(finals, 1))
-        tmp = self._hidden(0, "tmp")  # .FILE.000.tmp: no part has number 0
-        with open(create(tmp), "w") as f:
-            f.write(sums)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.base.with_name(self.base.name + ".sha256"))
+        replace(self.base.with_name(self.base.name + ".sha256"), sums.encode(),
+                self._hidden(0, "tmp"))  # .FILE.000.tmp: no part has number 0
         self.journal.unlink(missing_ok=True)
         self._unlock()
         return finals

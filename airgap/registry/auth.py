@@ -116,12 +116,8 @@ def _save_config(cfg: dict[str, object]) -> None:
     if path.is_symlink():  # a linked config (dotfiles): replace what it points at, as Docker's CLI
         path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    from ..newfile import create
-    fd = create(tmp, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(cfg, f, indent="\t")
-    os.replace(tmp, path)
+    from ..newfile import replace
+    replace(path, json.dumps(cfg, indent="\t").encode(), path.with_name(f".{path.name}.{os.getpid()}"), 0o600)
 
 
 def store(host: str, creds: Credentials) -> str:
