@@ -34,24 +34,23 @@ def go_value(v: Any) -> str:
     """Go's ``%v`` formatting of a JSON-like value. A stack of its own, not recursion: a
     config from an archive may nest hundreds deep (Python's JSON reader takes ~1,000)."""
     out: list[str] = []
-    todo: list[tuple[bool, Any]] = [(False, v)]  # (is text to emit, value)
+    todo: list[tuple[bool, Any]] = [(False, v)]  # (is text to emit, value), next one last
     while todo:
         text, x = todo.pop()
         if text:
             out.append(x)
+            continue
+        if isinstance(x, dict):
+            opening, items = "map[", [(f"{k}:", x[k]) for k in sorted(x)]
         elif isinstance(x, list):
-            todo.append((True, "]"))
-            for i, item in enumerate(reversed(x)):
-                todo += [(False, item)] if i == len(x) - 1 else [(False, item), (True, " ")]
-            todo.append((True, "["))
-        elif isinstance(x, dict):
-            todo.append((True, "]"))
-            keys = sorted(x)
-            for i, k in enumerate(reversed(keys)):
-                todo += [(False, x[k]), (True, f"{k}:")] + ([(True, " ")] if i != len(keys) - 1 else [])
-            todo.append((True, "map["))
+            opening, items = "[", [("", item) for item in x]
         else:
             out.append(_scalar(x))
+            continue
+        seq: list[tuple[bool, Any]] = [(True, opening)]
+        for i, (prefix, item) in enumerate(items):
+            seq += [(True, (" " if i else "") + prefix), (False, item)]
+        todo += reversed([*seq, (True, "]")])
     return "".join(out)
 
 

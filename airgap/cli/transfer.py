@@ -338,9 +338,10 @@ def _check_output(path: str | None, dest: str, split: int | None, p: Plan) -> No
     estimate = p.total_bytes + 1024 * (len(p.blobs) + 8)  # tar headers and top files
     if split is not None:
         from ..archive.split import MAX_PARTS
-        if -(-estimate // split) > MAX_PARTS:  # FILE.001 … FILE.999: a 1000th would not be found
+        parts = -(-estimate // split)
+        if parts > MAX_PARTS:  # FILE.001 … FILE.999: a 1000th would not be found
             least = -(-estimate // (MAX_PARTS << 20))  # in MiB, as --split takes it
-            raise UsageError(f"--split: a bundle of about {human_size(estimate)} needs {-(-estimate // split)} "
+            raise UsageError(f"--split: a bundle of about {human_size(estimate)} needs {parts} "
                              f"parts of {split} bytes, more than the {MAX_PARTS} that FILE.001 … FILE.{MAX_PARTS} "
                              f"can name; use --split {least}M or more")
     if is_fat(parent):
