@@ -490,6 +490,10 @@ def test_the_store_never_writes_an_index_it_cannot_read_back(airgap: Airgap, thr
     assert snapshot(airgap.store) == before
     listed = airgap("images", "--format", "{{.Repository}}:{{.Tag}}").out.split()
     assert set(made) <= set(listed)
+    monkeypatch.setattr(layout, "MAX_INDEX_CONTAINERS", 4_000_000)  # by its size, too: the index as it
+    monkeypatch.setattr(layout, "MAX_INDEX", (airgap.store / "index.json").stat().st_size + 10)  # is reads back,
+    res = airgap("tag", three_images[0], "example/one-more:1", ok=False)  # one name more would not
+    assert res.code == 1 and "more than airgap reads back" in res.err, res.err
     monkeypatch.setattr(layout, "MAX_INDEX", 1000)  # and by its size: damage, exit 3, never read whole
     res = airgap("images", ok=False)
     assert res.code == 3 and "index.json: more than 0 KiB" in res.err, res.err
