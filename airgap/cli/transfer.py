@@ -545,11 +545,13 @@ def cmd_inventory(ctx: Context, args: argparse.Namespace) -> int:
     if len(text) > INVENTORY_LIMIT:
         raise AirgapError(f"the inventory of {store.root} would take {len(text)} bytes, more than a save "
                           f"reads ({INVENTORY_LIMIT >> 20} MiB); prune the store, or make full bundles")
-    if args.output in (None, "-"):
+    dest = _destination(args.output)
+    if dest == "stdout":
         ctx.out.write(text)
-    else:
-        Path(args.output).write_text(text)
-        ctx.info(f"{plural(len(blobs), 'blob')} listed in {args.output}")
+        return 0
+    with _output(ctx, args.output, dest) as out:  # as save's: the old one stays whole until then
+        out.write(text.encode())
+    ctx.info(f"{plural(len(blobs), 'blob')} listed in {args.output}")
     return 0
 
 

@@ -907,6 +907,22 @@ def test_delta_bundle(airgap: Airgap, three_images: list[str], make_airgap, tmp_
     assert empty("save", "--exclude-from", str(seed), "-o", str(tmp_path / "x.tar"), three_images[0], ok=False).code in (1, 2)
 
 
+def test_inventory_replaces_its_file_whole(airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
+    """`inventory -o` wrote its file in place (a crash left half an inventory, and the old one
+    was gone): it is written beside it and renamed, as save's bundle is."""
+    inv = tmp_path / "inventory.json"
+    inv.write_text("old inventory\n")
+    keep = tmp_path / "link"
+    os.link(inv, keep)  # a second name of the old file: it must still say what it said
+    res = airgap("inventory", "-o", str(inv))
+    assert "listed in" in res.err
+    assert keep.read_text() == "old inventory\n"
+    assert json.loads(inv.read_text())["mediaType"] == "application/vnd.airgap.inventory.v1+json"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # no temp left
+    res = airgap("inventory", "-o", str(tmp_path / "nodir" / "inv.json"), ok=False)
+    assert res.code == 1 and "nodir: no such directory" in res.err, res.err
+
+
 def test_an_inventory_of_a_large_store_is_read_back(airgap: Airgap, three_images: list[str], tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """An inventory was read with the cap of any outside document (200,000 JSON objects): a
