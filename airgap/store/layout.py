@@ -26,7 +26,7 @@ from typing import Any, BinaryIO, NamedTuple
 
 from ..digest import check_bytes, copy_verified, sha256_digest, validate_digest
 from ..writeback import DiskWriter
-from ..errors import AirgapError, FormatError, IntegrityError, NotFound, StoreCorrupt
+from ..errors import AirgapError, FormatError, IntegrityError, NotFound, StoreCorrupt, UsageError
 from ..words import is_number
 from ..oci import (ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, MAX_DOCUMENT, OCI_INDEX,
                    Descriptor, load_json, subject_of)
@@ -43,12 +43,21 @@ MAX_INDEX_CONTAINERS = 4_000_000  # its JSON objects and arrays (two or three an
 
 
 def default_store_path() -> Path:
+    """``$AIRGAP_STORE``; /var/lib/airgap for root; ``$XDG_DATA_HOME/airgap`` (a relative
+    one is ignored, as the XDG spec says), else ``~/.local/share/airgap``. No home directory
+    is an error: never a store made in the current directory (``~`` left as it is)."""
     env = os.environ.get("AIRGAP_STORE")
     if env:
         return Path(env)
     if os.geteuid() == 0:
         return Path("/var/lib/airgap")
-    data = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    data = os.environ.get("XDG_DATA_HOME", "")
+    if not os.path.isabs(data):
+        home = os.path.expanduser("~")
+        if not os.path.isabs(home):
+            raise UsageError("no home directory to keep the store in ($HOME is not set and the user has "
+                             "none); name one with --store DIR or $AIRGAP_STORE")
+        data = os.path.join(home, ".local", "share")
     return Path(data) / "airgap"
 
 

@@ -366,3 +366,30 @@ def test_a_ca_cert_that_cannot_be_read_is_named(airgap: Airgap, tmp_path: Path, 
         res = airgap(*verb, "--ca-cert", str(ca), ok=False)
         assert res.code == 1 and f"--ca-cert {ca}: cannot read a CA certificate" in res.err, res.err
         assert "connect" not in res.err
+
+
+def test_a_users_default_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Not root: $XDG_DATA_HOME/airgap, a relative $XDG_DATA_HOME ignored (the XDG spec), else
+    ~/.local/share/airgap; with no home directory at all, a usage error, never a directory
+    named `~` made in the current one."""
+    import pwd
+    from airgap.cli.main import main
+    from airgap.store import default_store_path
+    monkeypatch.delenv("AIRGAP_STORE", raising=False)
+    monkeypatch.setattr(os, "geteuid", lambda: 4321)
+    monkeypatch.setenv("HOME", "/home/u")
+    monkeypatch.setenv("XDG_DATA_HOME", "/srv/data")
+    assert default_store_path() == Path("/srv/data/airgap")
+    for relative in ("data", ""):
+        monkeypatch.setenv("XDG_DATA_HOME", relative)
+        assert default_store_path() == Path("/home/u/.local/share/airgap")
+    monkeypatch.delenv("HOME")
+
+    def no_user(uid: int) -> pwd.struct_passwd:
+        raise KeyError(uid)
+    monkeypatch.setattr(pwd, "getpwuid", no_user)
+    monkeypatch.chdir(tmp_path)
+    assert main(["images"]) == 2
+    assert "no home directory to keep the store in" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
