@@ -35,7 +35,11 @@ def parse_challenge(header: str) -> Challenge | None:
 
 
 def config_path() -> Path:
-    base = os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker")
+    base = os.environ.get("DOCKER_CONFIG")
+    if not base:
+        from ..userdirs import home
+        base = os.path.join(home("set $DOCKER_CONFIG to the directory of the registry logins (config.json)"),
+                            ".docker")
     return Path(base) / "config.json"
 
 

@@ -26,7 +26,7 @@ from typing import Any, BinaryIO, NamedTuple
 
 from ..digest import check_bytes, copy_verified, sha256_digest, validate_digest
 from ..writeback import DiskWriter
-from ..errors import AirgapError, FormatError, IntegrityError, NotFound, StoreCorrupt, UsageError
+from ..errors import AirgapError, FormatError, IntegrityError, NotFound, StoreCorrupt
 from ..words import is_number
 from ..oci import (ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, MAX_DOCUMENT, OCI_INDEX,
                    Descriptor, load_json, subject_of)
@@ -53,11 +53,8 @@ def default_store_path() -> Path:
         return Path("/var/lib/airgap")
     data = os.environ.get("XDG_DATA_HOME", "")
     if not os.path.isabs(data):
-        home = os.path.expanduser("~")
-        if not os.path.isabs(home):
-            raise UsageError("no home directory to keep the store in ($HOME is not set and the user has "
-                             "none); name one with --store DIR or $AIRGAP_STORE")
-        data = os.path.join(home, ".local", "share")
+        from ..userdirs import home
+        data = os.path.join(home("name a store with --store DIR or $AIRGAP_STORE"), ".local", "share")
     return Path(data) / "airgap"
 
 

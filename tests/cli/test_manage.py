@@ -391,5 +391,10 @@ def test_a_users_default_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     monkeypatch.setattr(pwd, "getpwuid", no_user)
     monkeypatch.chdir(tmp_path)
     assert main(["images"]) == 2
-    assert "no home directory to keep the store in" in capsys.readouterr().err
+    assert "no home directory" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    # the registry logins (~/.docker/config.json) likewise, unless $DOCKER_CONFIG names them
+    monkeypatch.delenv("DOCKER_CONFIG", raising=False)
+    assert main(["logout", "127.0.0.1:1"]) == 2
+    assert "set $DOCKER_CONFIG" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
