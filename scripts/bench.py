@@ -349,6 +349,10 @@ def main() -> int:
         b.row("load again (every image present)", *t, asize, "the first load", t[0] / load[0], "<= 0.05x")
         t = median(lambda: tool(AIRGAP, "load", "--help"), n)
         b.row("start-up alone (airgap load --help)", *t, asize, "the first load", t[0] / load[0], "")
+        # the floor under both: the interpreter and the standard modules any load imports
+        t = median(lambda: tool(sys.executable, "-c", "import argparse, hashlib, json, pathlib, tarfile"), n)
+        b.row("python + the stdlib modules a load needs", *t, asize, "the first load",
+              t[0] / load[0], "")
         reread = (bytes_read([AIRGAP, "--store", str(store), "--progress", "none", "load", "-i", str(archive)]),
                   bytes_read([AIRGAP, "load", "--help"]))
         if BINARY.exists():  # what the disconnected host runs: it unpacks itself at every start
