@@ -129,6 +129,9 @@ def test_search(airgap: Airgap, tmp_path: Path) -> None:
     res = airgap("search", "--limit", "\uff13", "nginx", ok=False)  # a fullwidth 3: int() read it
     assert res.code == 2 and "invalid number" in res.err and res.out == "", res.err
     assert airgap("search", "-f", "bogus=1", "x", ok=False).code == 2
+    # an empty term lists every repository (README), in the order of the others
+    assert airgap("search", "--format", "{{.Name}}", "").out.split() == \
+        ["acme/nginx-exporter", "nginx", "registry.local:5000/ops/redis"]
 
 
 def test_bad_filters_and_templates(airgap: Airgap, three_images: list[str]) -> None:
