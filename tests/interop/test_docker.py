@@ -319,3 +319,47 @@ def test_a_load_that_takes_a_name_says_so_as_docker_does(docker: Docker, airgap:
         got = site("load", "-i", str(bundle)).out
         assert got == want, (got, want)
     assert "renaming the old one with ID sha256:" in got
+
+
+def test_an_image_that_repeats_a_layer_goes_both_ways(docker: Docker, airgap: Airgap, tmp_path: Path) -> None:
+    """A file written, changed, and written back as it was makes a third layer byte for byte
+    the first: the manifest lists one blob twice and the config one diff_id twice. Loaded
+    from `docker save`, saved again and loaded by Docker, the image keeps its ID and its
+    whole layer list; the blob is stored and carried once."""
+    ctx = write_tree(tmp_path / "ctx", {"a/same.txt": "the first\n" * 100, "b/same.txt": "the second\n"})
+    os.utime(ctx / "a" / "same.txt", (1_600_000_000, 1_600_000_000))
+    image_id = docker.build(ctx, "airgap-test/twice:1", "FROM scratch\nCOPY a/ /\nCOPY b/ /\nCOPY a/ /\n")
+    layers = json.loads(docker("inspect", "airgap-test/twice:1").stdout)[0]["RootFS"]["Layers"]
+    assert len(layers) == 3 and layers[0] == layers[2] != layers[1]  # what the test is about
+    archive = tmp_path / "docker.tar"
+    docker("save", "-o", str(archive), "airgap-test/twice:1")
+    assert airgap("load", "-i", str(archive)).out == "Loaded image: airgap-test/twice:1\n"
+    assert airgap.image_id("airgap-test/twice:1") == image_id
+    assert json.loads(airgap("inspect", "airgap-test/twice:1").out)[0]["RootFS"]["Layers"] == layers
+    airgap("store", "check")
+    bundle = tmp_path / "bundle.tar"
+    airgap("save", "-o", str(bundle), "airgap-test/twice:1")
+    with tarfile.open(bundle) as tf:
+        names = tf.getnames()
+    assert len(names) == len(set(names)) and names.count(f"blobs/sha256/{layers[0][7:]}") == 1
+    docker("rmi", "airgap-test/twice:1")
+    assert "Loaded image: airgap-test/twice:1" in docker("load", "-i", str(bundle)).stdout
+    again = json.loads(docker("inspect", "airgap-test/twice:1").stdout)[0]
+    assert again["Id"] == image_id and again["RootFS"]["Layers"] == layers
+
+
+
+def test_an_image_without_layers_loads_into_docker(docker: Docker, airgap: Airgap, tmp_path: Path) -> None:
+    """An image of a config alone (no layer: what `FROM scratch` + `LABEL` builds, which
+    `docker save` refuses to export) comes in an OCI archive; airgap loads and saves it, and
+    Docker loads the bundle with the same image ID."""
+    from ..builders import image, index_entry, oci_archive
+    img = image(layers=[], config={"config": {"Labels": {"only": "label"}}})
+    archive = oci_archive(tmp_path / "oci.tar", [img], [index_entry(img, "docker.io/airgap-test/empty:1")])
+    assert airgap("load", "-i", str(archive)).out == "Loaded image: airgap-test/empty:1\n"
+    assert airgap.image_id("airgap-test/empty:1") == img.config_digest
+    bundle = tmp_path / "bundle.tar"
+    airgap("save", "-o", str(bundle), "airgap-test/empty:1")
+    assert "Loaded image: airgap-test/empty:1" in docker("load", "-i", str(bundle)).stdout
+    info = json.loads(docker("inspect", "airgap-test/empty:1").stdout)[0]
+    assert info["Id"] == img.config_digest and info["Config"]["Labels"] == {"only": "label"}
