@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..digest import copy_verified
 from ..errors import AirgapError
-from ..oci import Index, Manifest, parse_config, parse_manifest
+from ..oci import IMAGE_CONFIG_TYPES, Index, Manifest, parse_config, parse_manifest
 from .layout import Store, entry_name
 
 
@@ -64,7 +64,8 @@ def _check_document(store: Store, digest: str, size: int, label: str, damaged: s
                     _check_document(store, child.digest, child.size, label, damaged, report, 1)
             return
         assert isinstance(doc, Manifest)
-        if _present(store, doc.config.digest, doc.config.size, f"{label}: config", damaged, report):
+        if _present(store, doc.config.digest, doc.config.size, f"{label}: config", damaged, report) \
+                and doc.config.media_type in IMAGE_CONFIG_TYPES:  # an artifact's (a signature's) is not one
             parse_config(store.read_blob(doc.config.digest), f"{label}: config {doc.config.digest}")
         for layer in doc.layers:
             _present(store, layer.digest, layer.size, f"{label}: layer", damaged, report)
