@@ -148,10 +148,13 @@ def cmd_load(ctx: Context, args: argparse.Namespace) -> int:
     for img in result.plan.images:
         for n in img.names:
             old = before.get(str(n))
-            if old is not None and old.digest != img.descriptor.digest:  # Docker's words, on stdout
-                say = ctx.info if args.format == "json" else ctx.print
+            if old is None or old.digest == img.descriptor.digest:
+                continue
+            old_id = _image_id(store, old)
+            if old_id != img.host_manifest.manifest.config.digest:  # by image ID, as Docker
+                say = ctx.info if args.format == "json" else ctx.print  # Docker's words, on stdout
                 say(f"The image {n.familiar()} already exists, renaming the old one with ID "
-                    f"{_image_id(store, old)} to empty string")
+                    f"{old_id} to empty string")
     if args.format == "json":
         report.emit(ctx, {"source": source.name, "signature": report.trust(trust),
                           "images": report.images(result.plan), **report.transfer(result),

@@ -28,7 +28,7 @@ from ..digest import check_bytes, copy_verified, sha256_digest, validate_digest
 from ..writeback import DiskWriter
 from ..errors import AirgapError, FormatError, IntegrityError, NotFound, StoreCorrupt
 from ..words import is_number
-from ..oci import (ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, MAX_DOCUMENT, OCI_INDEX,
+from ..oci import (ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, IMAGE_CONFIG_TYPES, MAX_DOCUMENT, OCI_INDEX,
                    Descriptor, load_json, subject_of)
 from ..reference import Reference, parse_reference
 from ..space import disk_full
@@ -518,6 +518,18 @@ class Store:
         with disk_full(self.root, 0):
             self._atomic_write(self.index_path, data)
 
+    def same_image(self, a: Descriptor, b: Descriptor) -> bool:
+        """Whether two stored manifests or indexes are one image to Docker: the same image
+        ID (the config digest of the manifest, or of an index's manifest for this host).
+        Anything unreadable is not the same (what loses its name then stays, dangling)."""
+        from .query import ImageInfo
+        try:
+            one, other = ImageInfo(self, Image(a, [])).manifest, ImageInfo(self, Image(b, [])).manifest
+        except AirgapError:
+            return False
+        # artifacts (OCI's empty config is every artifact's) are never one image by their config
+        return one.config.media_type in IMAGE_CONFIG_TYPES and one.config.digest == other.config.digest
+
     def images(self) -> list[Image]:
         """Every stored image, in index order, with its names (none: dangling)."""
         by_digest: dict[str, Image] = {}
@@ -685,7 +697,7 @@ class Transaction:
         self._staged.clear()
         if self._names:
             before = store.entries()
-            after = apply_names(before, self._names)
+            after = apply_names(before, self._names, store.same_image)
             if [e.to_json() for e in after] != [e.to_json() for e in before]:  # a reload changes nothing
                 store.write_entries(after)
         self._names.clear()
@@ -697,12 +709,15 @@ class Transaction:
         self._names.clear()
 
 
-def apply_names(entries: list[Descriptor], changes: list[tuple[Descriptor, Reference | None]]) -> list[Descriptor]:
+def apply_names(entries: list[Descriptor], changes: list[tuple[Descriptor, Reference | None]],
+                same_image: Callable[[Descriptor, Descriptor], bool] = lambda a, b: False) -> list[Descriptor]:
     """Return ``entries`` with each ``(desc, name)`` applied in order, in one pass.
 
     A name moves to its new image; the image that loses its last name stays as an unnamed
-    (dangling) entry, as Docker's ``<none>:<none>``; ``(desc, None)`` keeps ``desc`` as an
-    unnamed image; an unnamed entry for an image that also has a name is dropped.
+    (dangling) entry, as Docker's ``<none>:<none>``, unless ``same_image`` says the name's
+    new image is the same image (Docker's rule, by image ID: a platform's manifest whose
+    name moves to the index that holds it); ``(desc, None)`` keeps ``desc`` as an unnamed
+    image; an unnamed entry for an image that also has a name is dropped.
     """
     final: dict[Reference, Descriptor] = {}
     unnamed: list[Descriptor] = []
@@ -713,21 +728,25 @@ def apply_names(entries: list[Descriptor], changes: list[tuple[Descriptor, Refer
             final.pop(name, None)  # a name set again moves to the end, as set one by one
             final[name] = desc
     out: list[Descriptor] = []
-    orphaned: list[Descriptor] = []
+    orphaned: list[tuple[Descriptor, Descriptor]] = []  # an entry whose name moved, and where to
     for e in entries:
         name = entry_name(e)
         if name is not None and name in final:
             if e.digest != final[name].digest:
-                orphaned.append(e)
+                orphaned.append((e, final[name]))
             continue
         out.append(e)
     out += [named_descriptor(d, n) for n, d in final.items()]
     out += [named_descriptor(d, None) for d in unnamed]
     present = {e.digest for e in out}
-    for e in orphaned:
+    moved: dict[str, bool] = {}  # orphan digest -> whether every name went to the same image
+    for e, to in orphaned:
+        moved[e.digest] = moved.get(e.digest, True) and same_image(e, to)
+    for e, _ in orphaned:
         if e.digest not in present:
             present.add(e.digest)
-            out.append(named_descriptor(e, None))
+            if not moved[e.digest]:
+                out.append(named_descriptor(e, None))
     return dedupe_entries(out)
 
 

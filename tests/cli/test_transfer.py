@@ -1198,3 +1198,46 @@ def test_an_attachment_listed_under_another_subject_is_refused(airgap: Airgap, t
     res = site("load", "-i", str(liar), "--trust", str(pub), ok=False)
     assert res.code == 3 and f"attached to {a.digest}" in res.err and f"names {b.digest}" in res.err, res.err
     assert site("images", "-aq").out == ""
+
+
+def test_a_name_that_moves_to_the_same_image_leaves_nothing_dangling(airgap: Airgap, tmp_path: Path) -> None:
+    """Docker's rule, by image ID: a name moved to another manifest of the same image (one
+    platform of an index, then the whole index; a bundle, then the same image compressed)
+    neither says "renaming the old one" nor leaves a `<none>` row of that same ID. A name
+    moved to another image does both, as before."""
+    from ..builders import Image, desc, image, oci_archive
+    from airgap.digest import sha256_digest
+    from airgap.oci import OCI_INDEX, OCI_MANIFEST, canonical_json, host_platform
+    here = host_platform()
+    other = "arm64" if here.architecture != "arm64" else "amd64"
+    mine = image({"mine": b"m" * 100}, config={"architecture": here.architecture, "os": "linux"})
+    theirs = image({"theirs": b"t" * 100}, config={"architecture": other, "os": "linux"})
+    raw = canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        desc(OCI_MANIFEST, mine.manifest, platform={"os": "linux", "architecture": here.architecture}),
+        desc(OCI_MANIFEST, theirs.manifest, platform={"os": "linux", "architecture": other})]})
+    multi = Image(raw, {**mine.blobs, **theirs.blobs, sha256_digest(raw): raw})
+    entry = {**desc(OCI_INDEX, raw), "annotations": {"io.containerd.image.name": "docker.io/example/multi:1"}}
+    archive = oci_archive(tmp_path / "multi.tar", [multi], [entry])
+
+    def rows() -> list[str]:
+        return airgap("images", "-a", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}").out.splitlines()
+
+    mine_id = mine.config_digest[7:19]
+    res = airgap("load", "-i", str(archive), "--platform", f"linux/{here.architecture}")
+    assert rows() == [f"example/multi:1 {mine_id}"]
+    res = airgap("load", "-i", str(archive))  # the whole index now: the same image here
+    assert "renaming" not in res.out + res.err and rows() == [f"example/multi:1 {mine_id}"], (res.out, rows())
+    assert json.loads(airgap("inspect", "example/multi:1").out)[0]["Descriptor"]["digest"] == multi.digest
+    res = airgap("load", "-i", str(archive), "--platform", f"linux/{other}")  # another image
+    assert f"renaming the old one with ID {mine.config_digest} to empty string" in res.out, res.out
+    assert rows() == [f"example/multi:1 {theirs.config_digest[7:19]}", f"<none>:<none> {mine_id}"], rows()
+    # a bundle, then the same image with its layers compressed (another manifest digest)
+    airgap("import", str(write_tree(tmp_path / "d", {"f": "f\n"})), "example/app:1")
+    plain, packed = tmp_path / "plain.tar", tmp_path / "packed.tar"
+    airgap("save", "-o", str(plain), "example/app:1")
+    airgap("save", "--compress", "gzip", "-o", str(packed), "example/app:1")
+    site = Airgap(tmp_path / "site", airgap.capsys)
+    site("load", "-i", str(plain))
+    res = site("load", "-i", str(packed))
+    assert res.out == "Loaded image: example/app:1\n" and "renaming" not in res.err, (res.out, res.err)
+    assert site("images", "-aq").out.split() == [airgap.image_id("example/app:1")[7:19]]

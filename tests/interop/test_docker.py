@@ -363,3 +363,19 @@ def test_an_image_without_layers_loads_into_docker(docker: Docker, airgap: Airga
     assert "Loaded image: airgap-test/empty:1" in docker("load", "-i", str(bundle)).stdout
     info = json.loads(docker("inspect", "airgap-test/empty:1").stdout)[0]
     assert info["Id"] == img.config_digest and info["Config"]["Labels"] == {"only": "label"}
+
+
+def test_a_load_of_the_same_image_again_says_what_docker_says(docker: Docker, airgap: Airgap, tmp_path: Path) -> None:
+    """The same image under another manifest digest (its layers compressed by `save
+    --compress`): Docker compares image IDs, says nothing of renaming and leaves no
+    `<none>` image; nor does airgap."""
+    airgap("import", str(write_tree(tmp_path / "d", {"f": "same\n"})), "example/same:1")
+    plain, packed = tmp_path / "plain.tar", tmp_path / "packed.tar"
+    airgap("save", "-o", str(plain), "example/same:1")
+    airgap("save", "--compress", "gzip", "-o", str(packed), "example/same:1")
+    site = Airgap(tmp_path / "site", airgap.capsys)
+    for bundle in (plain, packed):
+        want = docker("load", "-i", str(bundle)).stdout
+        got = site("load", "-i", str(bundle)).out
+        assert got == want, (got, want)
+    assert docker("images", "-aq", "--no-trunc").stdout.split() == site("images", "-aq", "--no-trunc").out.split()
