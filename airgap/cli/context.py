@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from functools import cached_property
+from functools import cached_property, wraps
 from typing import TYPE_CHECKING
 
 from ..words import is_number, printable
@@ -100,3 +101,27 @@ class Context:
         """A message on stderr; names from an archive in it cannot reach the terminal as
         control sequences."""
         self.err.write(printable(" ".join(str(p) for p in parts)) + "\n")
+
+
+READ_ATTEMPTS = 3
+
+
+def stable_read(verb: Callable[[Context, argparse.Namespace], int]) -> Callable[[Context, argparse.Namespace], int]:
+    """A verb that reads the store without its lock (images, inspect, system df, search:
+    a load holds the lock for minutes, and Docker lists images during one) and prints only
+    when it has read everything. An rmi or prune that removes what it read (it rewrites
+    ``index.json`` first, then removes blobs) makes it read the store again, up to
+    READ_ATTEMPTS times, instead of reporting damage; an error with the index unchanged is
+    the store's own."""
+    @wraps(verb)
+    def run(ctx: Context, args: argparse.Namespace) -> int:
+        from ..errors import AirgapError
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            stamp = ctx.store.index_stamp()
+            try:
+                return verb(ctx, args)
+            except AirgapError:
+                if attempt == READ_ATTEMPTS or ctx.store.index_stamp() == stamp:
+                    raise
+        raise AssertionError("unreachable")
+    return run

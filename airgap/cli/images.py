@@ -9,7 +9,7 @@ from datetime import datetime, UTC
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AirgapError, NotFound, UsageError
-from .context import Context
+from .context import Context, stable_read
 from .format import human_size, since, table
 from ..timeutil import rfc3339nano
 from .template import Template, expand_escapes, go_json
@@ -227,6 +227,7 @@ def render(ctx: Context, fmt: str, rows: list[dict[str, str]], headers: dict[str
         ctx.print(text)
 
 
+@stable_read
 def cmd_images(ctx: Context, args: argparse.Namespace) -> int:
     selected = select_images(ctx, args)
     if args.quiet:
@@ -290,6 +291,7 @@ def _comment(cfg: dict[str, Any]) -> str:
     return str(last.get("comment") or "") if isinstance(last, dict) else ""
 
 
+@stable_read
 def cmd_inspect(ctx: Context, args: argparse.Namespace) -> int:
     from ..store.query import all_images, find_image
     store = ctx.store

@@ -6,7 +6,7 @@ import argparse
 
 from ..errors import InvalidReference, UsageError
 from ..words import is_number, printable
-from .context import Context, int_arg, path_arg
+from .context import Context, int_arg, path_arg, stable_read
 
 DESCRIPTION_LABEL = "org.opencontainers.image.description"
 SEARCH_HEADERS = {"Name": "NAME", "Description": "DESCRIPTION", "StarCount": "STARS",
@@ -80,6 +80,7 @@ def known_repositories(ctx: Context, args: argparse.Namespace) -> dict[str, tupl
     return repos
 
 
+@stable_read
 def cmd_search(ctx: Context, args: argparse.Namespace) -> int:
     from .images import render
     if not 1 <= args.limit <= 100:

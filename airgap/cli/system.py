@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..errors import StoreCorrupt
-from .context import Context
+from .context import Context, stable_read
 from .format import human_size, since, table
 from ..words import plural
 
@@ -79,6 +79,7 @@ def cmd_system_prune(ctx: Context, args: argparse.Namespace) -> int:
     return _prune(ctx, args, warning, system=True)
 
 
+@stable_read
 def cmd_df(ctx: Context, args: argparse.Namespace) -> int:
     from ..store.gc import referenced, temp_files
     from ..store.query import all_images
@@ -122,7 +123,8 @@ def cmd_df(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_check(ctx: Context, args: argparse.Namespace) -> int:
     from ..store.check import check_store
-    report = check_store(ctx.store)
+    with ctx.store.lock(shared=True):  # rmi and prune wait: a blob they remove is not damage
+        report = check_store(ctx.store)
     for problem in report.problems:
         ctx.print(f"DAMAGED: {problem}")
     summary = (f"{plural(report.images, 'image')}, {plural(report.blobs, 'blob')}, {human_size(report.bytes)} re-hashed "

@@ -60,14 +60,13 @@ class _View:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, int] | None = (-1, -1)  # never a stamp: the first call builds
         self._repos: dict[str, _Repo] = {}
         self._primary: list[str] = []
         self._lock = threading.Lock()
 
     def repos(self) -> tuple[dict[str, _Repo], list[str]]:
-        st = os.stat(self.store.index_path)
-        stamp = (st.st_mtime_ns, st.st_ino)
+        stamp = self.store.index_stamp()
         with self._lock:
             if stamp != self._stamp:
                 self._repos, self._primary = self._build()

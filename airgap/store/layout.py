@@ -7,7 +7,9 @@ transaction publishes its staged blobs into ``blobs/`` by rename and then replac
 ``index.json`` (write, fsync, rename); if the index cannot be written, the blobs it
 published are taken back, so blobs and names appear together or not at all. Writers
 hold an exclusive ``flock`` on ``.lock``; readers take none and see either the old or
-the new ``index.json``. Files are created with the process umask and, when the writer
+the new ``index.json`` (a blob that the old one named may be gone by the time they read
+it: the CLI's ``stable_read`` reads again then; ``save`` and ``store check`` take the lock
+shared instead). Files are created with the process umask and, when the writer
 is not the store's owner (root loading into a user's store), handed to the owner.
 """
 
@@ -474,6 +476,14 @@ class Store:
         return target
 
     # -- index -----------------------------------------------------------------
+    def index_stamp(self) -> tuple[int, int] | None:
+        """What changes whenever ``index.json`` is replaced (its inode and time), or None."""
+        try:
+            st = os.stat(self.index_path)
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_mtime_ns
+
     def entries(self) -> list[Descriptor]:
         from ..smallfile import read_small
         try:  # a regular file (a FIFO there would block every verb), of a bounded size

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from typing import Any
 
 from airgap.cli.template import Template
 
@@ -167,6 +168,86 @@ def test_bad_filters_and_templates(airgap: Airgap, three_images: list[str]) -> N
 def test_template(tmpl: str, dot: dict[str, object], out: str) -> None:
     assert Template(tmpl).render(dot) == out
 
+
+
+def _dangling_and_named(airgap: Airgap, tmp_path: Path) -> None:
+    """x:1 made twice: the first becomes dangling, with a layer of its own."""
+    for i in (1, 2):
+        airgap("import", str(write_tree(tmp_path / f"c{i}", {"f": os.urandom(5000)})), "example/x:1")
+    assert len(airgap("images", "-aq").out.split()) == 2
+
+
+def _prune_in_another_process(store: Path, wait: float | None) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([sys.executable, "-m", "airgap", "--store", str(store), "image", "prune", "-f"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        proc.wait(wait)
+    except subprocess.TimeoutExpired:
+        pass  # it waits for a lock: the caller's
+    return proc
+
+
+def test_a_listing_reads_again_what_a_prune_removed_under_it(airgap: Airgap, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """`images`, `inspect` and `system df` read the store without its lock. A prune in another
+    process between their reading of index.json and of the blobs it names removed a manifest
+    they were about to read: "blob ... is missing from the store", exit 3, on a sound store.
+    They read it again (index.json changed under them)."""
+    from airgap.store import Store
+    real = Store.entries
+    for argv in (["images", "-a"], ["system", "df", "-v"], ["search", "example"]):
+        airgap("rmi", "-f", "example/x:1", ok=False)
+        airgap("image", "prune", "-f")
+        _dangling_and_named(airgap, tmp_path)
+        raced: list[bool] = []
+
+        def racing(self: Store, raced: list[bool] = raced) -> list[Any]:
+            out = real(self)
+            if not raced:
+                raced.append(True)
+                assert _prune_in_another_process(self.root, None).returncode == 0
+            return out
+        monkeypatch.setattr(Store, "entries", racing)
+        res = airgap(*argv, ok=False)
+        monkeypatch.setattr(Store, "entries", real)
+        assert raced and res.code == 0, (argv, res.err)
+        assert len(airgap("images", "-aq").out.split()) == 1
+    # inspect, the image found, then removed (rmi and prune) before its config is read: it
+    # is gone, as Docker would say (exit 1), not damage (exit 3)
+    from airgap.cli import images
+    real_doc = images.inspect_doc
+
+    def removed_first(info: Any) -> dict[str, Any]:
+        if not raced_doc:
+            raced_doc.append(True)
+            subprocess.run([sys.executable, "-m", "airgap", "--store", str(info.store.root), "rmi", "example/x:1"],
+                           check=True, capture_output=True)
+        return real_doc(info)
+    raced_doc: list[bool] = []
+    monkeypatch.setattr(images, "inspect_doc", removed_first)
+    res = airgap("inspect", "example/x:1", ok=False)
+    assert raced_doc and res.code == 1 and res.err == "Error: No such object: example/x:1\n", res.err
+
+
+def test_store_check_holds_off_a_prune(airgap: Airgap, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`store check` re-hashes every blob it lists: a prune that removed one of them meanwhile
+    was reported as damage (exit 3). It takes the shared lock, as save does: the prune waits."""
+    from airgap.store import Store
+    _dangling_and_named(airgap, tmp_path)
+    real = Store.all_blobs
+    pruners: list[subprocess.Popen[bytes]] = []
+
+    def racing(self: Store) -> Any:
+        out = list(real(self))
+        if not pruners:
+            pruners.append(_prune_in_another_process(self.root, 3))
+        return iter(out)
+    monkeypatch.setattr(Store, "all_blobs", racing)
+    res = airgap("store", "check", ok=False)
+    monkeypatch.setattr(Store, "all_blobs", real)
+    assert pruners and res.code == 0 and res.out.startswith("OK: 2 images"), (res.out, res.err)
+    assert pruners[0].wait(30) == 0  # then it ran
+    assert len(airgap("images", "-aq").out.split()) == 1
 
 def test_concurrent_load_and_remove(airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
     """A loader, a remover and a pruner working on one store at once; a checker that takes
