@@ -12,7 +12,7 @@ from typing import Any
 
 from .digest import CHUNK, HashingWriter, sha256_digest
 from .errors import AirgapError, FormatError, NotFound
-from .oci import (OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Descriptor, Platform, canonical_json,
+from .oci import (DOCKER_MAX_LAYERS, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Descriptor, Platform, canonical_json,
                   host_platform)
 from .reference import Reference
 from .store.layout import Store, Transaction
@@ -75,6 +75,9 @@ def import_image(store: Store, txn: Transaction, src: Path, ref: Reference | Non
     """Stage the layer, config and manifest of a new image; return its manifest digest."""
     if str(src) != STDIN and not src.exists():
         raise NotFound(f"{src}: no such file or directory")
+    if base is not None and len(base.manifest.layers) >= DOCKER_MAX_LAYERS:  # as docker commit says it
+        raise AirgapError(f"max depth exceeded: the base image has {len(base.manifest.layers)} layers, and "
+                          f"Docker loads no image of more than {DOCKER_MAX_LAYERS}")
     staged = store.new_staged()
     try:
         hf = HashingWriter(staged)

@@ -58,6 +58,7 @@ def subject_of(desc: Descriptor) -> str | None:
 MAX_DOCUMENT = 8 << 20  # manifests, indexes and configs are read whole, up to this size
 MAX_CONTAINERS = 200_000  # JSON objects and arrays in one document: a real one has far fewer
 MAX_LAYERS = 20_000       # layers in one manifest
+DOCKER_MAX_LAYERS = 125   # what `docker load` takes (moby's layer store): more is "max depth exceeded"
 MAX_MANIFESTS = 20_000    # manifests in one index
 MAX_DEPTH = 200           # JSON nesting (a real image document nests under 10)
 

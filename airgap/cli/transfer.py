@@ -455,6 +455,17 @@ def _compressed(ctx: Context, store: Store, p: Plan, method: str,
     return source, plan(source, source.images(), platform=platform)
 
 
+def _warn_deep(ctx: Context, p: Plan) -> None:
+    """An image of more layers than `docker load` takes (a registry's, built by BuildKit or
+    containerd): saved, since containerd and podman load it, with a warning."""
+    from ..oci import DOCKER_MAX_LAYERS
+    for img in p.images:
+        deepest = max(len(m.manifest.layers) for m in img.manifests)
+        if img.subject is None and deepest > DOCKER_MAX_LAYERS:
+            ctx.info(f"WARNING: {img.display()} has {deepest} layers: `docker load` refuses more than "
+                     f"{DOCKER_MAX_LAYERS} (max depth exceeded); containerd and podman load it")
+
+
 def _save(ctx: Context, args: argparse.Namespace, store: Store) -> int:
     from ..copy import TooManyDocuments, plan, transfer
     from ..digest import sha256_digest
@@ -487,6 +498,7 @@ def _save(ctx: Context, args: argparse.Namespace, store: Store) -> int:
         p = plan(source, source.images(), platform=platform)
     except TooManyDocuments as exc:  # the store's own images: too many for one bundle, not damage
         raise UsageError(str(exc)) from None
+    _warn_deep(ctx, p)
     if args.compress:
         source, p = _compressed(ctx, store, p, args.compress, platform)
     dest = _destination(args.output)

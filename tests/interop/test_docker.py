@@ -379,3 +379,28 @@ def test_a_load_of_the_same_image_again_says_what_docker_says(docker: Docker, ai
         got = site("load", "-i", str(bundle)).out
         assert got == want, (got, want)
     assert docker("images", "-aq", "--no-trunc").stdout.split() == site("images", "-aq", "--no-trunc").out.split()
+
+
+def test_docker_loads_at_most_125_layers_and_airgap_says_so(docker: Docker, airgap: Airgap, tmp_path: Path) -> None:
+    """Docker's layer store refuses a chain deeper than 125 ("max depth exceeded"), at
+    `docker load` too. `import --base` refuses to make a 126th layer, as `docker commit`
+    does; `save` of a deeper image (a registry's) warns, and Docker does refuse it."""
+    from ..builders import image, index_entry, layer_tar, oci_archive
+    images = {n: image(layers=[layer_tar({f"f{i}": b"%d\n" % i}) for i in range(n)]) for n in (124, 126)}
+    for n, img in images.items():
+        archive = oci_archive(tmp_path / f"deep{n}.tar", [img], [index_entry(img, f"docker.io/example/deep:{n}")])
+        airgap("load", "-i", str(archive))
+    ctx = write_tree(tmp_path / "top", {"top": "top\n"})
+    airgap("import", str(ctx), "example/deep:125", "--base", "example/deep:124")  # the 125th layer
+    res = airgap("import", str(ctx), "example/deep:too", "--base", "example/deep:125", ok=False)
+    assert res.code == 1 and "max depth exceeded" in res.err, res.err
+    assert "example/deep:too" not in airgap("images").out
+    ok, deep = tmp_path / "ok.tar", tmp_path / "deep.tar"
+    res = airgap("save", "-o", str(ok), "example/deep:125")
+    assert "WARNING" not in res.err
+    assert "Loaded image: example/deep:125" in docker("load", "-i", str(ok)).stdout
+    assert json.loads(docker("inspect", "example/deep:125").stdout)[0]["Id"] == airgap.image_id("example/deep:125")
+    res = airgap("save", "-o", str(deep), "example/deep:126")
+    assert "WARNING: example/deep:126 has 126 layers: `docker load` refuses more than 125" in res.err, res.err
+    refused = docker("load", "-i", str(deep), check=False)
+    assert refused.returncode != 0 and "max depth exceeded" in refused.stderr, refused.stderr
