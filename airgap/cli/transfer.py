@@ -455,15 +455,20 @@ def _compressed(ctx: Context, store: Store, p: Plan, method: str,
     return source, plan(source, source.images(), platform=platform)
 
 
-def _warn_deep(ctx: Context, p: Plan) -> None:
-    """An image of more layers than `docker load` takes (a registry's, built by BuildKit or
-    containerd): saved, since containerd and podman load it, with a warning."""
+def _docker_warnings(ctx: Context, p: Plan) -> None:
+    """Images `docker load` on Linux refuses, saved with a warning: more layers than it
+    takes (a registry's, built by BuildKit or containerd, which load it), or Windows only."""
     from ..oci import DOCKER_MAX_LAYERS
     for img in p.images:
+        if img.subject is not None:
+            continue
         deepest = max(len(m.manifest.layers) for m in img.manifests)
-        if img.subject is None and deepest > DOCKER_MAX_LAYERS:
+        if deepest > DOCKER_MAX_LAYERS:
             ctx.info(f"WARNING: {img.display()} has {deepest} layers: `docker load` refuses more than "
                      f"{DOCKER_MAX_LAYERS} (max depth exceeded); containerd and podman load it")
+        if all(m.platform.os == "windows" for m in img.manifests):
+            ctx.info(f"WARNING: {img.display()} is a Windows image: Docker on Linux refuses it "
+                     "(cannot load windows image on linux)")
 
 
 def _save(ctx: Context, args: argparse.Namespace, store: Store) -> int:
@@ -498,7 +503,7 @@ def _save(ctx: Context, args: argparse.Namespace, store: Store) -> int:
         p = plan(source, source.images(), platform=platform)
     except TooManyDocuments as exc:  # the store's own images: too many for one bundle, not damage
         raise UsageError(str(exc)) from None
-    _warn_deep(ctx, p)
+    _docker_warnings(ctx, p)
     if args.compress:
         source, p = _compressed(ctx, store, p, args.compress, platform)
     dest = _destination(args.output)

@@ -404,3 +404,21 @@ def test_docker_loads_at_most_125_layers_and_airgap_says_so(docker: Docker, airg
     assert "WARNING: example/deep:126 has 126 layers: `docker load` refuses more than 125" in res.err, res.err
     refused = docker("load", "-i", str(deep), check=False)
     assert refused.returncode != 0 and "max depth exceeded" in refused.stderr, refused.stderr
+
+
+def test_a_windows_image_is_saved_with_a_warning_docker_on_linux_refuses_it(docker: Docker, airgap: Airgap,
+                                                                             tmp_path: Path) -> None:
+    """A Windows image loads into the store and saves (a Windows site takes it), with a
+    warning: Docker on Linux refuses it, as it says. A Linux image gets no warning."""
+    from ..builders import image, index_entry, oci_archive
+    for name, os_ in (("win", "windows"), ("lin", "linux")):
+        img = image({name: b"x"}, config={"os": os_, "architecture": "amd64"})
+        airgap("load", "-i", str(oci_archive(tmp_path / f"{name}.tar", [img], [index_entry(img, f"docker.io/example/{name}:1")])))
+        bundle = tmp_path / f"{name}-bundle.tar"
+        res = airgap("save", "-o", str(bundle), f"example/{name}:1")
+        loaded = docker("load", "-i", str(bundle), check=False)
+        if os_ == "windows":
+            assert "WARNING: example/win:1 is a Windows image: Docker on Linux refuses it" in res.err, res.err
+            assert loaded.returncode != 0 and "cannot load windows image on linux" in loaded.stderr, loaded.stderr
+        else:
+            assert "WARNING" not in res.err and loaded.returncode == 0, (res.err, loaded.stderr)
