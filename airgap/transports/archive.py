@@ -508,8 +508,11 @@ def top_files(plan: Plan) -> dict[str, bytes]:
             continue  # an attachment is no image for docker load
         im = pimg.host_manifest
         layers = [blob_member(d.digest) for d in im.manifest.layers]
+        # RepoTags in full (docker.io/library/nginx:1.25): docker load shows them familiar as
+        # ever, and podman, which reads a bundle of several images as a docker archive, takes a
+        # familiar name there for localhost/ (as it does Docker's own saves)
         docker.append({"Config": blob_member(im.manifest.config.digest),
-                       "RepoTags": [n.familiar() for n in names if not n.digest] or None,
+                       "RepoTags": [str(n) for n in names if not n.digest] or None,
                        "Layers": layers})
         for n in names:
             if layers and n.tag:

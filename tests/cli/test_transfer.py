@@ -49,7 +49,7 @@ def test_bundle_layout_and_shared_layer_once(airgap: Airgap, three_images: list[
         index = json.load(tf.extractfile("index.json"))  # type: ignore[arg-type]
         for m in tf.getmembers():
             assert (m.mtime, m.uid, m.gid) == (0, 0, 0)
-    assert [e["RepoTags"] for e in manifest] == [[n] for n in three_images]
+    assert [e["RepoTags"] for e in manifest] == [[f"docker.io/{n}"] for n in three_images]  # in full: podman
     assert [e["annotations"]["io.containerd.image.name"] for e in index["manifests"]] == \
         [f"docker.io/{n}" for n in three_images]
 
@@ -97,7 +97,7 @@ def test_save_by_repository_takes_all_tags_and_by_id_no_name(airgap: Airgap, thr
     airgap("save", "-o", str(out), "example/app-a")
     with tarfile.open(out) as tf:
         manifest = json.load(tf.extractfile("manifest.json"))  # type: ignore[arg-type]
-    assert manifest[0]["RepoTags"] == ["example/app-a:1", "example/app-a:2"]
+    assert manifest[0]["RepoTags"] == ["docker.io/example/app-a:1", "docker.io/example/app-a:2"]
     image_id = airgap.image_id("example/app-b:1")
     airgap("save", "-o", str(out), image_id[7:19])
     with tarfile.open(out) as tf:
