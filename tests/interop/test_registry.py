@@ -563,11 +563,18 @@ def test_containerd_and_podman_pull_from_serve(served: str, containerd: Containe
     info = json.loads(airgap("inspect", "example/app:1").out)[0]
     ref = f"{served}/example/app:1"
     containerd.ctr("images", "pull", "--plain-http", ref)
+    # and, as a node does, the original name resolved at serve by mirror-config's hosts.toml
+    # (containerd adds ?ns=docker.io to what it asks a mirror)
+    hosts = tmp_path / "certs.d"
+    airgap("mirror-config", "containerd", "--registry", served, "--insecure", "-o", str(hosts))
+    containerd.ctr("images", "pull", "--hosts-dir", str(hosts), "docker.io/example/app:1")
     try:
         listed = containerd.ctr("images", "ls").stdout
-        assert any(ref in line and info["Descriptor"]["digest"] in line for line in listed.splitlines()), listed
+        for name in (ref, "docker.io/example/app:1"):
+            assert any(line.startswith(name + " ") and info["Descriptor"]["digest"] in line
+                       for line in listed.splitlines()), (name, listed)
     finally:
-        containerd.ctr("images", "rm", ref)
+        containerd.ctr("images", "rm", ref, "docker.io/example/app:1")
     podman = need("podman")
     runroot = tempfile.mkdtemp(prefix="pm-", dir="/tmp")
     base = [podman, "--root", str(tmp_path / "proot"), "--runroot", runroot,
