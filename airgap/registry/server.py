@@ -132,6 +132,7 @@ def _error(code: str, message: str) -> bytes:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    default_request_version = "HTTP/1.1"  # no HTTP/0.9: a request line it cannot read gets a whole answer
     server_version = "airgap"
     server: _Server
 
@@ -161,6 +162,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if body and not head:
             self.wfile.write(body)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own errors (a request line it cannot read, a line too long, an unknown
+        method) in the registry's JSON, not its HTML page; the connection is closed after."""
+        self.close_connection = True
+        kind = "UNSUPPORTED" if code == 501 else "UNKNOWN"
+        body = b"" if code < 200 or code in (204, 304) else _error(kind, message or explain or str(code))
+        self.log_error("code %d, message %s", code, message)
+        self._send(code, body, {"Connection": "close"}, head=self.command == "HEAD")
 
     def _not_found(self, code: str, message: str, head: bool) -> None:
         self._send(404, _error(code, message), head=head)

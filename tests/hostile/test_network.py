@@ -449,6 +449,19 @@ def test_serve_answers_malformed_requests(airgap: Airgap, three_images: list[str
             r = httpx.request(method, f"{url}/v2/")
             assert r.status_code == 405 and r.json()["errors"][0]["code"] == "UNSUPPORTED", (method, r.text)
         assert httpx.get(f"{url}/v2/").headers["Server"] == "airgap"  # not the Python version
+        # what http.server refuses itself (an unknown method, a request line or a header it
+        # cannot read) in the registry's JSON too, not its HTML page
+        for raw, status in ((b"GETX /v2/ HTTP/1.1\r\nHost: x\r\n\r\n", b"501"),
+                            (b"GARBAGE\r\n\r\n", b"400"), (b"GET /v2/ HTTP/9.9\r\n\r\n", b"505"),
+                            (b"GET /v2/ HTTP/1.1\r\nX: " + b"a" * 70000 + b"\r\n\r\n", b"431")):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+                c.sendall(raw)
+                answer = b""
+                while chunk := c.recv(65536):
+                    answer += chunk
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 " + status) and b"Content-Type: application/json" in head, answer[:300]
+            assert json.loads(body)["errors"][0]["code"] in ("UNSUPPORTED", "UNKNOWN"), body
         with socket.create_connection(("127.0.0.1", port), timeout=10) as c:  # an escape sequence for the log
             c.sendall(b"GET /v2/\x1b]0;owned\x07\\/x HTTP/1.1\r\nHost: x\r\n\r\n")
             assert c.recv(100).startswith(b"HTTP/1.1 4")
