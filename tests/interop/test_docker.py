@@ -422,3 +422,28 @@ def test_a_windows_image_is_saved_with_a_warning_docker_on_linux_refuses_it(dock
             assert loaded.returncode != 0 and "cannot load windows image on linux" in loaded.stderr, loaded.stderr
         else:
             assert "WARNING" not in res.err and loaded.returncode == 0, (res.err, loaded.stderr)
+
+
+def test_zstd_bundles_are_for_docker_23_and_later(docker: Docker, docker_images: dict[str, str],
+                                                  airgap: Airgap, tmp_path: Path) -> None:
+    """`save --compress zstd` is for Docker >= 23 (README, `save --help`): an engine from
+    before refuses its layers (Debian 12's 20.10: "archive/tar: invalid tar header"); a
+    later one loads them with the image IDs it gave the images itself."""
+    archive = tmp_path / "docker.tar"
+    docker("save", "-o", str(archive), *docker_images)
+    airgap("load", "-i", str(archive))
+    bundle = tmp_path / "zstd.tar"
+    airgap("save", "--compress", "zstd", "-o", str(bundle), *docker_images)
+    with tarfile.open(bundle) as tf:
+        for entry in json.load(tf.extractfile("manifest.json")):  # type: ignore[arg-type]
+            for layer in entry["Layers"]:
+                assert tf.extractfile(layer).read(4) == b"\x28\xb5\x2f\xfd"  # type: ignore[union-attr]
+    docker.reset()
+    version = docker("version", "--format", "{{.Server.Version}}").stdout.strip()
+    loaded = docker("load", "-i", str(bundle), check=False)
+    if int(version.split(".")[0]) < 23:
+        assert loaded.returncode != 0 and "invalid tar header" in loaded.stderr, (version, loaded.stderr)
+        return
+    assert loaded.returncode == 0, (version, loaded.stderr)
+    for name, image_id in docker_images.items():
+        assert json.loads(docker("inspect", name).stdout)[0]["Id"] == image_id
