@@ -150,11 +150,10 @@ def cmd_load(ctx: Context, args: argparse.Namespace) -> int:
             old = before.get(str(n))
             if old is None or old.digest == img.descriptor.digest:
                 continue
-            old_id = _image_id(store, old)
-            if old_id != img.host_manifest.manifest.config.digest:  # by image ID, as Docker
+            if not store.same_image(old.descriptor, img.descriptor):  # by image ID, as Docker
                 say = ctx.info if args.format == "json" else ctx.print  # Docker's words, on stdout
                 say(f"The image {n.familiar()} already exists, renaming the old one with ID "
-                    f"{old_id} to empty string")
+                    f"{_image_id(store, old)} to empty string")
     if args.format == "json":
         report.emit(ctx, {"source": source.name, "signature": report.trust(trust),
                           "images": report.images(result.plan), **report.transfer(result),

@@ -1241,3 +1241,15 @@ def test_a_name_that_moves_to_the_same_image_leaves_nothing_dangling(airgap: Air
     res = site("load", "-i", str(packed))
     assert res.out == "Loaded image: example/app:1\n" and "renaming" not in res.err, (res.out, res.err)
     assert site("images", "-aq").out.split() == [airgap.image_id("example/app:1")[7:19]]
+    # two named artifacts share OCI's empty config, hence an "image ID": not one image for that
+    empty = b"{}"
+    for n in (1, 2):
+        data = f"artifact {n}\n".encode()
+        raw_m = canonical_json({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": "application/x.example",
+                                "config": desc("application/vnd.oci.empty.v1+json", empty),
+                                "layers": [desc("application/x.example.data", data)]})
+        art = Image(raw_m, {sha256_digest(empty): empty, sha256_digest(data): data, sha256_digest(raw_m): raw_m})
+        entry = {**desc(OCI_MANIFEST, raw_m), "annotations": {"io.containerd.image.name": "docker.io/example/art:1"}}
+        res = site("load", "-i", str(oci_archive(tmp_path / f"art{n}.tar", [art], [entry])))
+    assert "renaming the old one" in res.out, res.out
+    assert site("images", "-a", "--format", "{{.Repository}}").out.split().count("<none>") == 1
