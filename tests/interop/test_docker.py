@@ -76,20 +76,27 @@ def test_airgap_bundle_loads_into_docker(docker: Docker, docker_images: dict[str
         assert info["RepoTags"] == [name]
 
 
+
+def _recompressed(docker: Docker, docker_images: dict[str, str], airgap: Airgap, tmp_path: Path,
+                  method: str, magic: bytes) -> tuple[Path, Path]:
+    """Docker's save of the images, loaded by airgap and saved with ``--compress method``:
+    every layer of the bundle starts with ``magic``."""
+    archive = tmp_path / "docker.tar"
+    docker("save", "-o", str(archive), *docker_images)
+    airgap("load", "-i", str(archive))
+    bundle = tmp_path / f"{method}.tar"
+    airgap("save", "--compress", method, "-o", str(bundle), *docker_images)
+    with tarfile.open(bundle) as tf:
+        for entry in json.load(tf.extractfile("manifest.json")):  # type: ignore[arg-type]
+            for layer in entry["Layers"]:
+                assert tf.extractfile(layer).read(len(magic)) == magic  # type: ignore[union-attr]
+    return archive, bundle
+
 def test_compressed_bundle_loads_into_docker_with_same_ids(docker: Docker, docker_images: dict[str, str],
                                                           airgap: Airgap, tmp_path: Path) -> None:
     """`docker save` layers are plain tars; `save --compress gzip` ships them gzip'd and
     Docker (20.10 here) loads them with the image IDs it gave them itself."""
-    archive = tmp_path / "docker.tar"
-    docker("save", "-o", str(archive), *docker_images)
-    airgap("load", "-i", str(archive))
-    bundle = tmp_path / "gz.tar"
-    airgap("save", "--compress", "gzip", "-o", str(bundle), *docker_images)
-    with tarfile.open(bundle) as tf:
-        manifest = json.load(tf.extractfile("manifest.json"))  # type: ignore[arg-type]
-        for entry in manifest:
-            for layer in entry["Layers"]:
-                assert tf.extractfile(layer).read(2) == b"\x1f\x8b"  # type: ignore[union-attr]
+    archive, bundle = _recompressed(docker, docker_images, airgap, tmp_path, "gzip", b"\x1f\x8b")
     assert bundle.stat().st_size < archive.stat().st_size
     docker.reset()
     out = docker("load", "-i", str(bundle)).stdout
@@ -429,15 +436,7 @@ def test_zstd_bundles_are_for_docker_23_and_later(docker: Docker, docker_images:
     """`save --compress zstd` is for Docker >= 23 (README, `save --help`): an engine from
     before refuses its layers (Debian 12's 20.10: "archive/tar: invalid tar header"); a
     later one loads them with the image IDs it gave the images itself."""
-    archive = tmp_path / "docker.tar"
-    docker("save", "-o", str(archive), *docker_images)
-    airgap("load", "-i", str(archive))
-    bundle = tmp_path / "zstd.tar"
-    airgap("save", "--compress", "zstd", "-o", str(bundle), *docker_images)
-    with tarfile.open(bundle) as tf:
-        for entry in json.load(tf.extractfile("manifest.json")):  # type: ignore[arg-type]
-            for layer in entry["Layers"]:
-                assert tf.extractfile(layer).read(4) == b"\x28\xb5\x2f\xfd"  # type: ignore[union-attr]
+    _, bundle = _recompressed(docker, docker_images, airgap, tmp_path, "zstd", b"\x28\xb5\x2f\xfd")
     docker.reset()
     version = docker("version", "--format", "{{.Server.Version}}").stdout.strip()
     loaded = docker("load", "-i", str(bundle), check=False)
