@@ -296,20 +296,21 @@ def cmd_inspect(ctx: Context, args: argparse.Namespace) -> int:
     from ..store.query import all_images, find_image
     store = ctx.store
     infos = all_images(store)
-    docs, status = [], 0
+    docs, missing = [], []
     for text in args.images:
         try:
             docs.append(inspect_doc(find_image(store, text, infos)[0]))
         except NotFound:
-            ctx.info(f"Error: No such object: {text}")
-            status = 1
+            missing.append(text)
+    for text in missing:  # said once everything is read (stable_read may read it all again)
+        ctx.info(f"Error: No such object: {text}")
     if args.format:
         tmpl = Template(expand_escapes(args.format))
         for d in docs:
             ctx.print(tmpl.render(d))
     else:
         ctx.print(json.dumps(docs, indent=4))
-    return status
+    return 1 if missing else 0
 
 
 def cmd_tag(ctx: Context, args: argparse.Namespace) -> int:

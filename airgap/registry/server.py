@@ -167,9 +167,8 @@ class _Handler(BaseHTTPRequestHandler):
         """http.server's own errors (a request line it cannot read, a line too long, an unknown
         method) in the registry's JSON, not its HTML page; the connection is closed after."""
         self.close_connection = True
-        kind = "UNSUPPORTED" if code == 501 else "UNKNOWN"
-        body = b"" if code < 200 or code in (204, 304) else _error(kind, message or explain or str(code))
         self.log_error("code %d, message %s", code, message)
+        body = _error("UNSUPPORTED" if code == 501 else "UNKNOWN", message or explain or str(code))
         self._send(code, body, {"Connection": "close"}, head=self.command == "HEAD")
 
     def _not_found(self, code: str, message: str, head: bool) -> None:
