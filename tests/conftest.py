@@ -13,6 +13,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,20 @@ def need(binary: str) -> str:
             pytest.fail(msg)
         pytest.skip(msg)
     return path
+
+
+@contextmanager
+def podman(root: Path) -> Iterator[list[str]]:
+    """The podman command line for a private store at ``root`` (vfs, no cgroups or events,
+    as a test runs it); its runroot is made under /tmp (podman wants it under 50
+    characters) and removed after."""
+    binary = need("podman")
+    runroot = tempfile.mkdtemp(prefix="pm-", dir="/tmp")
+    try:
+        yield [binary, "--root", str(root), "--runroot", runroot, "--storage-driver", "vfs",
+               "--cgroup-manager", "cgroupfs", "--events-backend", "none"]
+    finally:
+        shutil.rmtree(runroot, ignore_errors=True)
 
 
 @dataclass

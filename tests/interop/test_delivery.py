@@ -283,25 +283,21 @@ def test_podman_pulls_the_original_name_through_the_mirror(airgap: Airgap, three
     """push --all with a prefix, mirror-config podman, then `podman pull docker.io/...`."""
     import os
     import subprocess
-    podman = need("podman")
+
+    from ..conftest import podman
     airgap("push", "--all", f"{site.host}/mirror")
     conf = tmp_path / "containers"
     airgap("mirror-config", "podman", "--registry", f"{site.host}/mirror", "--insecure", "-o", str(conf))
     dropin = conf / "registries.conf.d" / "50-airgap-mirror.conf"
     assert dropin.is_file()
-    import shutil
-    import tempfile
     env = {k: v for k, v in os.environ.items() if k != "DOCKER_CONFIG"}
     env["CONTAINERS_REGISTRIES_CONF"] = str(dropin)
-    runroot = tempfile.mkdtemp(prefix="pm-", dir="/tmp")  # podman wants it under 50 characters
-    base = [podman, "--root", str(tmp_path / "proot"), "--runroot", runroot,
-            "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "none"]
-    res = subprocess.run([*base, "pull", "-q", "docker.io/example/app-c:1"], env=env, capture_output=True,
-                         text=True, timeout=300)
-    assert res.returncode == 0, res.stderr
-    got = subprocess.run([*base, "image", "inspect", "--format", "{{.Id}}", "docker.io/example/app-c:1"],
-                         env=env, capture_output=True, text=True, timeout=120).stdout.strip()
-    shutil.rmtree(runroot, ignore_errors=True)
+    with podman(tmp_path / "proot") as base:
+        res = subprocess.run([*base, "pull", "-q", "docker.io/example/app-c:1"], env=env, capture_output=True,
+                             text=True, timeout=300)
+        assert res.returncode == 0, res.stderr
+        got = subprocess.run([*base, "image", "inspect", "--format", "{{.Id}}", "docker.io/example/app-c:1"],
+                             env=env, capture_output=True, text=True, timeout=120).stdout.strip()
     assert "sha256:" + got == airgap.image_id("example/app-c:1")
 
 

@@ -140,19 +140,13 @@ def test_a_document_containerd_cannot_read_is_refused_by_both(containerd: Contai
 def test_podman_loads_plain_gzip_and_zstd_bundles(airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
     """`podman load` of what `save` writes, plain and with `--compress gzip|zstd` (README:
     podman takes all three): the same image IDs as airgap's, every name loaded."""
-    import shutil
     import subprocess
-    import tempfile
 
-    from ..conftest import need
-    podman = need("podman")
+    from ..conftest import podman
     for method in ("", "gzip", "zstd"):
         bundle = tmp_path / f"b-{method or 'plain'}.tar"
         airgap("save", *(["--compress", method] if method else []), "-o", str(bundle), *three_images)
-        runroot = tempfile.mkdtemp(prefix="pm-", dir="/tmp")  # podman wants it under 50 characters
-        base = [podman, "--root", str(tmp_path / f"proot-{method}"), "--runroot", runroot,
-                "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "none"]
-        try:
+        with podman(tmp_path / f"proot-{method}") as base:
             res = subprocess.run([*base, "load", "-i", str(bundle)], capture_output=True, text=True, timeout=300)
             assert res.returncode == 0, (method, res.stderr)
             for name in three_images:
@@ -160,8 +154,6 @@ def test_podman_loads_plain_gzip_and_zstd_bundles(airgap: Airgap, three_images: 
                                      capture_output=True, text=True, timeout=120)
                 assert got.returncode == 0, (method, name, got.stderr)
                 assert "sha256:" + got.stdout.strip() == airgap.image_id(name), (method, name)
-        finally:
-            shutil.rmtree(runroot, ignore_errors=True)
 
 
 def test_podman_loads_several_images_under_their_names(airgap: Airgap, three_images: list[str],
@@ -170,22 +162,14 @@ def test_podman_loads_several_images_under_their_names(airgap: Airgap, three_ima
     RepoTags name (example/app-a:1, as `docker save` writes it) for localhost/example/app-a:1.
     airgap writes them in full: podman loads docker.io/example/app-a:1, Docker the familiar
     name as before (tests/interop/test_docker.py loads these bundles)."""
-    import shutil
     import subprocess
-    import tempfile
 
-    from ..conftest import need
-    podman = need("podman")
+    from ..conftest import podman
     bundle = tmp_path / "b.tar"
     airgap("save", "-o", str(bundle), *three_images)
-    runroot = tempfile.mkdtemp(prefix="pm-", dir="/tmp")
-    base = [podman, "--root", str(tmp_path / "proot"), "--runroot", runroot,
-            "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "none"]
-    try:
+    with podman(tmp_path / "proot") as base:
         res = subprocess.run([*base, "load", "-i", str(bundle)], capture_output=True, text=True, timeout=300)
         assert res.returncode == 0, res.stderr
         listed = subprocess.run([*base, "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True,
                                 text=True, timeout=120).stdout.split()
-        assert sorted(listed) == sorted(f"docker.io/{n}" for n in three_images), listed
-    finally:
-        shutil.rmtree(runroot, ignore_errors=True)
+    assert sorted(listed) == sorted(f"docker.io/{n}" for n in three_images), listed

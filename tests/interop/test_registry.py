@@ -20,7 +20,7 @@ import pytest
 from airgap.digest import sha256_digest
 from airgap.oci import OCI_INDEX
 
-from ..conftest import Airgap, Containerd, Docker, need, run_tool, snapshot, write_tree
+from ..conftest import Airgap, Containerd, Docker, need, podman, run_tool, snapshot, write_tree
 from ..registry_peer import PASSWORD, USER, BreakingProxy, Registry, free_port, start_registry
 
 pytestmark = pytest.mark.interop
@@ -559,7 +559,6 @@ def test_containerd_and_podman_pull_from_serve(served: str, containerd: Containe
     """The nodes of a disconnected cluster pull from `airgap serve`: containerd (`ctr pull`,
     its own resolver: HEAD of the manifest, then blobs) and podman, with the registry's
     digest and Docker's image ID."""
-    import tempfile
     info = json.loads(airgap("inspect", "example/app:1").out)[0]
     ref = f"{served}/example/app:1"
     containerd.ctr("images", "pull", "--plain-http", ref)
@@ -575,15 +574,9 @@ def test_containerd_and_podman_pull_from_serve(served: str, containerd: Containe
                        for line in listed.splitlines()), (name, listed)
     finally:
         containerd.ctr("images", "rm", ref, "docker.io/example/app:1")
-    podman = need("podman")
-    runroot = tempfile.mkdtemp(prefix="pm-", dir="/tmp")
-    base = [podman, "--root", str(tmp_path / "proot"), "--runroot", runroot,
-            "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "none"]
-    try:
+    with podman(tmp_path / "proot") as base:
         res = subprocess.run([*base, "pull", "-q", "--tls-verify=false", ref], capture_output=True, text=True, timeout=300)
         assert res.returncode == 0, res.stderr
         got = subprocess.run([*base, "image", "inspect", "--format", "{{.Id}} {{.Digest}}", ref],
                              capture_output=True, text=True, timeout=120).stdout.split()
-        assert got == [info["Id"][7:], info["Descriptor"]["digest"]], got
-    finally:
-        shutil.rmtree(runroot, ignore_errors=True)
+    assert got == [info["Id"][7:], info["Descriptor"]["digest"]], got
