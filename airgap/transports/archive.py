@@ -83,6 +83,16 @@ class ArchiveSource:
     def check_plan(self, plan: Plan) -> None:
         if self.bundle is not None:
             check_bundle_plan(self.bundle, self.name, plan)
+        # the tar headers say every member's size: a descriptor that lies about one is damage,
+        # said before the space check adds up the sizes the descriptors claim
+        for digest, desc in plan.blobs.items():
+            if digest in self._synthetic:
+                continue
+            member = self._member_of(digest)
+            m = self.tar.lookup(member) if member is not None else None
+            if m is not None and m.size != desc.size:
+                raise DigestMismatch(f"{self.where(desc)} ({plan.labels.get(digest, desc.media_type)})",
+                                     digest, "?", desc.size, m.size)
 
     def expected_present(self, plan: Plan) -> list[Descriptor]:
         """The blobs a delta bundle leaves out, which the target store must already have."""

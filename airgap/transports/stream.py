@@ -84,7 +84,8 @@ class StreamedBundle:
         self._since = 0  # where the member being read began (to name a damaged part)
         self._pending_since = 0
         skip = volumes is not None and stream.seekable()
-        self.tar = TarStream(stream, name, seekable=skip, end=volumes.size if skip and volumes else None)
+        self.size = volumes.size if skip and volumes else None  # of the tar itself, when known
+        self.tar = TarStream(stream, name, seekable=skip, end=self.size)
         self._staged: dict[str, Path] = {}
         self._files: dict[str, bytes] = {}
         self._pending: tarfile.TarInfo | None = None
@@ -129,6 +130,10 @@ class StreamedBundle:
         """Read the rest of the stream against bundle.json: stage what the store lacks."""
         self.bundle = bundle = Bundle.from_bytes(self.bundle_raw or b"", f"{self.name}: {BUNDLE_JSON}")
         listed = {blob_member(b.digest): b for b in bundle.blobs}
+        claimed = sum(b.size for b in bundle.blobs)
+        if self.size is not None and claimed > self.size:  # parts on disk bound what they hold
+            raise FormatError(f"{self.name}: {BUNDLE_JSON} lists {claimed} bytes of blobs, more than "
+                              f"the {self.size} bytes of its parts: a size it lists is false")
         check_space(self.store.root, sum(b.size for b in bundle.blobs if not self.present(b.digest)),
                     f"load {self.name}")
         seen: set[str] = {BUNDLE_JSON, BUNDLE_SIG}

@@ -256,6 +256,10 @@ def test_a_stored_layer_listed_at_another_size_is_refused(tmp_path: Path) -> Non
     before = snapshot(tmp_path / "s")
     liar = _lying(image(layers=[layer], config={"author": "liar"}), layer_size=len(layer) - 512)
     path = oci_archive(tmp_path / "l.tar", [liar], [index_entry(liar, "docker.io/example/liar:1")])
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(path)),  # the archive's member says it first
+            f"member blobs/sha256/{sha256_digest(layer)[7:]}", f"size {len(layer)}, expected {len(layer) - 512}")
+    del liar.blobs[sha256_digest(layer)]  # without the member, the stored blob tells
+    path = oci_archive(tmp_path / "l.tar", [liar], [index_entry(liar, "docker.io/example/liar:1")])
     refused(run_airgap(tmp_path / "s", "load", "-i", str(path)),
             f"listed at {len(layer) - 512} bytes, but blob {sha256_digest(layer)} has {len(layer)}")
     assert snapshot(tmp_path / "s") == before
@@ -290,6 +294,55 @@ def test_a_descriptor_whose_size_lies_is_refused(tmp_path: Path) -> None:
     path = oci_archive(tmp_path / "a.tar", [img], [{**entry, "size": entry["size"] + 1}])
     refused(run_airgap(tmp_path / "s", "load", "-i", str(path)),
             f"content does not match: size {entry['size']}, expected {entry['size'] + 1}")
+
+
+def test_a_size_beyond_the_disk_is_a_lie_not_a_full_disk(tmp_path: Path) -> None:
+    """A layer descriptor claiming a petabyte for a member of 10 KiB: the tar header says
+    the member's size, so the claim is damage (exit 3, the member named), not a store too
+    small for it (exit 1)."""
+    img = image({"a": b"a"})
+    doc = json.loads(img.manifest)
+    doc["layers"][0]["size"] = 10 ** 15
+    img.manifest = canonical_json(doc)
+    img.blobs[sha256_digest(img.manifest)] = img.manifest
+    path = oci_archive(tmp_path / "a.tar", [img], [index_entry(img, "docker.io/example/big:1")])
+    assert run_airgap(tmp_path / "s", "images").code == 0
+    before = snapshot(tmp_path / "s")
+    for how in ("file", "pipe"):
+        with open(path, "rb") as f:
+            run = run_airgap(tmp_path / "s", "load", *(["-i", str(path)] if how == "file" else []),
+                             stdin=None if how == "file" else f)
+        refused(run, f"member blobs/sha256/{doc['layers'][0]['digest'][7:]}", "layer",
+                f"expected {10 ** 15}")
+        assert snapshot(tmp_path / "s") == before
+
+
+def test_split_parts_bound_the_sizes_bundle_json_claims(airgap: Airgap, three_images: list[str],
+                                                       tmp_path: Path) -> None:
+    """Split parts are read as a stream, but their size is known: a bundle.json whose
+    blobs add up to more than the parts is refused before the space check, not taken for
+    a full disk."""
+    import hashlib as _h
+    bundle = tmp_path / "b.tar"
+    airgap("save", "-o", str(bundle), three_images[0])
+    members = members_of(bundle)
+    doc = json.loads(dict(members)["airgap/bundle.json"])
+    layer = next(b for b in doc["blobs"] if "layer" in b["mediaType"])
+    layer["size"] = layer["uncompressedSize"] = 10 ** 15
+    whole = tar_of([(n, json.dumps(doc).encode() if n == "airgap/bundle.json" else d) for n, d in members])
+    names = []
+    for i in range(0, len(whole), 16 << 10):
+        names.append(f"b2.tar.{i // (16 << 10) + 1:03d}")
+        (tmp_path / names[-1]).write_bytes(whole[i:i + (16 << 10)])
+    (tmp_path / "b2.tar.sha256").write_text("".join(
+        f"{_h.sha256((tmp_path / n).read_bytes()).hexdigest()}  {n}\n" for n in names))
+    assert len(names) > 1
+    store = tmp_path / "s"
+    assert run_airgap(store, "images").code == 0
+    before = snapshot(store)
+    refused(run_airgap(store, "load", "-i", str(tmp_path / names[0])), "bundle.json lists",
+            f"more than the {len(whole)} bytes of its parts")
+    assert snapshot(store) == before
 
 
 def test_invalid_references_inside_archives_are_damage(airgap: Airgap, three_images: list[str],
