@@ -105,3 +105,31 @@ def test_members_read_on_several_threads_at_once(tmp_path: Path) -> None:
         for t in threads:
             t.join()
     assert wrong == []
+
+
+def _links(chain: int, loop: bool = False) -> bytes:
+    """``l0`` a file, ``l1`` .. ``l<chain>`` each a symbolic link to the one before (with
+    ``loop``, ``l0`` a link to the last instead)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        ti = tarfile.TarInfo("l0")
+        if loop:
+            ti.type, ti.linkname = tarfile.SYMTYPE, f"l{chain}"
+        tf.addfile(ti, io.BytesIO(b""))
+        for i in range(1, chain + 1):
+            ti = tarfile.TarInfo(f"l{i}")
+            ti.type, ti.linkname = tarfile.SYMTYPE, f"l{i - 1}"
+            tf.addfile(ti)
+    return buf.getvalue()
+
+
+def test_links_are_followed_a_bounded_number_of_times() -> None:
+    from airgap.archive.tar import MAX_LINK_DEPTH
+    index = TarIndex(io.BytesIO(_links(MAX_LINK_DEPTH)), "t.tar")
+    member = index.lookup(f"l{MAX_LINK_DEPTH}")  # a chain of MAX_LINK_DEPTH links: followed
+    assert member is not None and member.name == "l0"
+    last = f"l{MAX_LINK_DEPTH + 1}"  # one more: refused, the link named (not the file at its end)
+    with pytest.raises(FormatError, match=f"link '{last}' goes round in a loop or through more than"):
+        TarIndex(io.BytesIO(_links(MAX_LINK_DEPTH + 1)), "t.tar")
+    with pytest.raises(FormatError, match="link 'l0' goes round in a loop"):
+        TarIndex(io.BytesIO(_links(3, loop=True)), "t.tar")

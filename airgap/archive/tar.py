@@ -122,14 +122,16 @@ class TarIndex:
 
     def lookup(self, name: str) -> Member | None:
         """The regular file behind ``name``, following links inside the archive."""
-        for _ in range(MAX_LINK_DEPTH):
+        start = name
+        for _ in range(MAX_LINK_DEPTH + 1):  # the name, then up to MAX_LINK_DEPTH links on
             if name in self.files:
                 return self.files[name]
             link = self._links.get(name)
             if link is None:
                 return None
             name = link[0]
-        raise FormatError(f"{self.archive}: link loop at {name!r}")
+        raise FormatError(f"{self.archive}: link {start!r} goes round in a loop or through more than "
+                          f"{MAX_LINK_DEPTH} links")
 
     def names(self) -> list[str]:
         return sorted([*self.files, *self._links])
