@@ -112,6 +112,9 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     if b"PRIVATE KEY" in data:
         raise SignatureError(f"trusted key {path} holds a private key; {expected}, and keep "
                              "private keys off the loading host")
+    if data.count(b"-----BEGIN ") > 1:  # PEM readers take the first and ignore the rest
+        raise SignatureError(f"trusted key {path} holds more than one PEM block; {expected}, one "
+                             "key per file (trust a directory of them for several)")
     try:
         key = serialization.load_pem_public_key(data)
     except (ValueError, TypeError):

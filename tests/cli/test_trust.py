@@ -275,3 +275,17 @@ def test_a_key_that_is_not_a_regular_file_is_refused_at_once(signed: Path, keys:
         assert run_airgap(tmp_path / "s", "import", str(tmp_path / "root"), "x:1").code == 0
         run = run_airgap(tmp_path / "s", "save", "--sign", str(odd), "-o", str(tmp_path / "b.tar"), "x:1", timeout=20)
         assert run.code == 3 and "is not a regular file" in run.err, run.err
+
+
+def test_a_key_file_of_several_keys_is_refused(site: Airgap, signed: Path, keys: dict[str, Path],
+                                              tmp_path: Path) -> None:
+    """PEM readers take a file's first block and ignore the rest: a file of two keys would
+    trust only the first, whatever its writer meant. One key per file; a directory holds several."""
+    both = tmp_path / "both.pub"
+    both.write_bytes(keys["packager"].with_suffix(".pub").read_bytes() + keys["stranger"].with_suffix(".pub").read_bytes())
+    _refused_both(site, signed, [str(both)], "both.pub holds more than one PEM block")
+    folder = tmp_path / "keys"
+    folder.mkdir()
+    for n in ("packager", "stranger"):
+        (folder / f"{n}.pub").write_bytes(keys[n].with_suffix(".pub").read_bytes())
+    assert "Loaded image" in site("load", "-i", str(signed), "--trust", str(folder)).out
