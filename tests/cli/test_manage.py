@@ -15,6 +15,7 @@ import pytest
 from typing import Any
 
 from airgap.cli.template import Template
+from airgap.errors import UsageError
 
 from ..conftest import Airgap, write_tree
 
@@ -167,6 +168,57 @@ def test_bad_filters_and_templates(airgap: Airgap, three_images: list[str]) -> N
 ])
 def test_template(tmpl: str, dot: dict[str, object], out: str) -> None:
     assert Template(tmpl).render(dot) == out
+
+
+INSPECTED = {"Id": "sha256:abc", "RepoTags": ["a:1", "b:2"], "Os": "linux", "Size": 1234, "F": 1.5,
+             "Config": {"Labels": {"k.1": "v1", "z": "zz"}, "Env": ["A=1"]}, "Empty": [], "N": None}
+
+
+@pytest.mark.parametrize("tmpl,out", [
+    # what Docker's documentation and users' scripts write, with the output Go gives
+    ('{{range $i, $t := .RepoTags}}{{$i}}={{$t}};{{end}}', "0=a:1;1=b:2;"),
+    ('{{range $k, $v := .Config.Labels}}{{$k}}={{$v}}{{"\n"}}{{end}}', "k.1=v1\nz=zz\n"),
+    ('{{if eq .Os "linux"}}L{{else}}O{{end}}', "L"),
+    ('{{if ne .Os "linux"}}L{{else if eq .Os "linux"}}EL{{else}}O{{end}}', "EL"),
+    ('{{with .Config}}{{.Env}}{{end}} {{with .Empty}}x{{else}}none{{end}}', "[A=1] none"),
+    ('{{printf "%-6s|%5d|%05.1f|%q|%x|%v" .Os .Size .F .Os 255 .RepoTags}}', 'linux | 1234|001.5|"linux"|ff|[a:1 b:2]'),
+    ('{{printf "%d" .Os}} {{printf "%s %s" .Os}} {{printf "%s" .Os 1}}',
+     "%!d(string=linux) linux %!s(MISSING) linux%!(EXTRA int=1)"),
+    ('{{printf "%t %c %X %o %b %e %g" true 65 255 8 5 1234.5 0.5}}', "true A FF 10 101 1.234500e+03 0.5"),
+    ('{{print .Os 1 2 "x" 3}} {{.Id | printf "%.10s"}} {{.Size | printf "%08d"}}', "linux1 2x3 sha256:abc 00001234"),
+    ('{{(index .Config.Labels "k.1")}} {{$.Os}} {{$x := .Os}}{{$x}}{{$x = "w"}}{{$x}}', "v1 linux linuxw"),
+    ('{{and .Os .Size}} {{or .Empty .Os}} {{not .Empty}} {{and .Empty .Nope}}', "1234 linux true []"),
+    ('{{lt 1 2}} {{ge "b" "a"}} {{gt .Size 2000}} {{eq .N nil}} {{eq .Os "a" "linux"}}', "true true false true true"),
+    (r'{{- /* a comment */ -}} x {{"}}"}} {{`raw\n`}} {{-3}}', r"x }} raw\n -3"),
+    ('{{range .RepoTags}}{{if eq . "b:2"}}{{break}}{{end}}{{.}}{{end}}', "a:1"),
+    ('{{range .RepoTags}}{{if eq . "a:1"}}{{continue}}{{end}}{{.}}{{end}} {{range .Empty}}x{{else}}empty{{end}}',
+     "b:2 empty"),
+    ('{{if "0"}}t{{end}} {{range 3}}{{.}}{{end}}', "t 012"),  # Go's truth: a non-empty string
+    ('{{slice .Os 1 3}} {{title "hello wORLD"}} {{pad .Os 1 2}}| {{truncate .Os 3}} {{split "a,b" ","}}',
+     "in Hello WORLD  linux  | lin [a b]"),
+])
+def test_template_as_go_runs_it(tmpl: str, out: str) -> None:
+    assert Template(tmpl).render(INSPECTED) == out
+
+
+@pytest.mark.parametrize("tmpl,why", [
+    ('{{eq .Os 1}}', "incompatible types"), ('{{index .RepoTags 5}}', "index out of range"),
+    ('{{break}}', "outside {{range}}"), ('{{range .RepoTags}}{{else}}{{break}}{{end}}', "outside {{range}}"),
+    ('{{define "x"}}{{end}}', "not supported"), ('{{template "x"}}', "not supported"),
+    ('{{.Os .Os}}', "non-function"), ('{{"x" | .Os}}', "non-function"), ('{{if}}{{end}}', "missing value"),
+    ('{{if .A}}{{else}}{{else}}{{end}}', "unexpected {{else}}"), ('{{$x}}', "undefined variable"),
+    ('{{/* x}}', "unclosed comment"), ('{{len .Size}}', "len of type int"),
+    ('{{range .Os}}{{end}}', "can't iterate"), ('{{"\\q"}}', "invalid escape"),
+    ('{{printf "%9999999d" 1}}', "width or precision over"), ('{{pad .Os 99999999 0}}', "pad takes"),
+    ('{{range 99999999}}{{end}}', "more than"),
+    ('{{' + '(' * 150 + '.Os' + ')' * 150 + '}}', "nested more than 100"),
+    ('{{if 1}}' * 150 + '{{end}}' * 150, "nested more than 100"),
+])
+def test_templates_go_refuses_are_refused(tmpl: str, why: str) -> None:
+    """Each an error (exit 2 from the CLI), never a traceback, and bounded: nesting,
+    printf widths, pad and range counts have caps."""
+    with pytest.raises(UsageError, match=re.escape(why)):
+        Template(tmpl).render(INSPECTED)
 
 
 
