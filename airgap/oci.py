@@ -155,12 +155,34 @@ def host_platform() -> Platform:
     return Platform("linux", arch, variant)
 
 
+_KNOWN_OS = frozenset("aix android darwin dragonfly freebsd hurd illumos ios js linux nacl netbsd "
+                      "openbsd plan9 solaris wasip1 windows zos".split())
+_KNOWN_ARCH = frozenset("386 amd64 amd64p32 arm armbe arm64 arm64be loong64 mips mipsle mips64 mips64le "
+                        "mips64p32 mips64p32le ppc ppc64 ppc64le riscv riscv64 s390 s390x sparc sparc64 "
+                        "wasm".split())
+_PLATFORM_PART = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def parse_platform(text: str) -> Platform:
+    """``OS/ARCH[/VARIANT]``, or one part as containerd's ``platforms.Parse`` takes it: a
+    known OS (``linux``: this host's architecture) or a known architecture (``arm64``:
+    linux)."""
     from .errors import UsageError
     parts = text.split("/")
-    if len(parts) not in (2, 3) or not all(parts):
-        raise UsageError(f"invalid platform {text!r}: expected OS/ARCH[/VARIANT]")
-    return Platform(*parts).normalized()
+    if len(parts) > 3 or not all(_PLATFORM_PART.fullmatch(p) for p in parts):
+        raise UsageError(f"invalid platform {text!r}: expected OS/ARCH[/VARIANT], each part of "
+                         "letters, digits, '_' and '-'")
+    if len(parts) > 1:
+        return Platform(*parts).normalized()
+    word = parts[0].lower()
+    if word in _KNOWN_OS:
+        host = host_platform()
+        return Platform(word, host.architecture, host.variant if word == "linux" else "")
+    arch = Platform("linux", word).normalized()
+    if arch.architecture in _KNOWN_ARCH:
+        return Platform("linux", arch.architecture, "v8" if arch.architecture == "arm64" else "")
+    raise UsageError(f"invalid platform {text!r}: {word!r} is no operating system or architecture "
+                     "airgap knows; expected OS/ARCH[/VARIANT]")
 
 
 # the fields of the documents Go programs read into structs (case-insensitively), with their

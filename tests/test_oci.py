@@ -33,3 +33,16 @@ def test_a_platform_is_read_as_containerd_normalizes_it() -> None:
     assert parse_platform("Linux/x86_64") == Platform("linux", "amd64")
     assert parse_platform("linux/AARCH64/v8") == Platform("linux", "arm64", "v8")
     assert parse_platform("linux/s390x") == Platform("linux", "s390x")
+
+
+def test_a_platform_of_one_part_is_read_as_containerd_reads_it() -> None:
+    from airgap.errors import UsageError
+    from airgap.oci import host_platform, parse_platform
+    host = host_platform()
+    assert parse_platform("linux") == Platform("linux", host.architecture, host.variant)
+    assert parse_platform("windows") == Platform("windows", host.architecture)
+    assert parse_platform("aarch64") == Platform("linux", "arm64", "v8")
+    assert parse_platform("AMD64") == Platform("linux", "amd64")
+    for bad in ("", "plan10", "linux/", "/amd64", "linux/amd64/v8/x", "linux/\x1b[31m", "linux/amd 64"):
+        with pytest.raises(UsageError, match="invalid platform"):
+            parse_platform(bad)
