@@ -97,37 +97,41 @@ def _decompressing(kind: str, stream: BinaryIO, name: str, head: bytes = b"") ->
     if kind == "gzip":
         from isal import igzip
         out: Any = igzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[no-untyped-call]
-    elif kind == "bzip2":
-        import bz2
-        out = bz2.BZ2File(stream, "rb")
-    elif kind == "xz":
-        out = _XzReader(stream, name)
+    elif kind in ("bzip2", "xz"):
+        out = _StreamsReader(stream, name, kind)
     else:
         from ..layers import zstd_reader
         out = zstd_reader(stream, head, name)
     return _Decompressed(out, kind, name, stream)  # type: ignore[return-value]
 
 
-MAGIC_XZ = next(magic for magic, kind in MAGIC if kind == "xz")
-MAX_XZ_PADDING = 1 << 20  # zero bytes between xz streams read before the input counts as ended
+MAX_PADDING = 1 << 20  # zero bytes between xz streams read before the input counts as ended
 
 
-class _XzReader(io.RawIOBase):
-    """.xz decoded under a memory budget (``LZMAFile`` has none: 90 KB of xz whose header
-    asks for a 1.5 GiB dictionary filled 650 MB of it). Concatenated streams and the zero
-    padding between them are read as ``xz -d`` reads them; anything else after a stream
-    ends the input, as ``LZMAFile`` does (the tar reader then says what is missing)."""
+class _StreamsReader(io.RawIOBase):
+    """.xz or .bz2: concatenated streams (``pbzip2``, ``xz -T``), and for xz the zero padding
+    between them, as ``xz -d`` and Go's bzip2 reader (Docker's) read them; other bytes after
+    a stream are refused, as gzip's and zstd's readers refuse them (Python's ``LZMAFile`` and
+    ``BZ2File`` drop them silently). xz is decoded under a memory budget (``LZMAFile`` has
+    none: 90 KB of xz whose header asks for a 1.5 GiB dictionary filled 650 MB of it)."""
 
-    def __init__(self, stream: BinaryIO, name: str) -> None:
-        import lzma
-        self._lzma, self._s, self._name = lzma, stream, name
+    def __init__(self, stream: BinaryIO, name: str, kind: str) -> None:
+        self._s, self._name, self._kind = stream, name, kind
+        self._magic = next(magic for magic, k in MAGIC if k == kind)
         self._d: Any = None  # the decoder of the stream under way; None between streams
         self._raw = b""      # input read, not yet given to a decoder
         self._streams = 0
-        self._padding = 0    # zero bytes skipped between streams
+        self._padding = 0    # zero bytes skipped between xz streams
 
     def readable(self) -> bool:
         return True
+
+    def _decoder(self) -> Any:
+        if self._kind == "xz":
+            import lzma
+            return lzma.LZMADecompressor(memlimit=MAX_LZMA_DICTIONARY)
+        import bz2
+        return bz2.BZ2Decompressor()
 
     def readinto(self, b: Any) -> int:
         while True:
@@ -136,25 +140,27 @@ class _XzReader(io.RawIOBase):
                     self._raw = self._s.read(CHUNK)
                     if not self._raw:
                         if self._d is not None:
-                            raise EOFError("the input ended before the end of the xz stream")
+                            raise EOFError(f"the input ended before the end of the {self._kind} stream")
                         return 0
                 if self._d is None:
-                    stripped = self._raw.lstrip(b"\0")  # stream padding: a few bytes, by the format
-                    self._padding += len(self._raw) - len(stripped)
-                    self._raw = stripped
-                    if self._padding > MAX_XZ_PADDING:  # endless zeros on a pipe: the end
-                        return 0
-                    if not self._raw:
-                        continue
-                    if self._streams and not self._raw.startswith(MAGIC_XZ[:len(self._raw)]):
-                        return 0
-                    self._d = self._lzma.LZMADecompressor(memlimit=MAX_LZMA_DICTIONARY)
+                    if self._kind == "xz":  # stream padding: a few bytes, by the format
+                        stripped = self._raw.lstrip(b"\0")
+                        self._padding += len(self._raw) - len(stripped)
+                        self._raw = stripped
+                        if self._padding > MAX_PADDING:  # endless zeros on a pipe: the end
+                            return 0
+                        if not self._raw:
+                            continue
+                    if self._streams and not self._raw.startswith(self._magic[:len(self._raw)]):
+                        raise FormatError(f"{self._name}: data after the end of the {self._kind} stream "
+                                          f"(at its byte {self._raw[:1]!r}), not another {self._kind} stream")
+                    self._d = self._decoder()
                     self._streams += 1
             raw, self._raw = self._raw, b""
             try:
                 data = self._d.decompress(raw, len(b))
-            except self._lzma.LZMAError as exc:
-                if "memory" in str(exc).lower():
+            except Exception as exc:  # LZMAError, or OSError from bz2
+                if "memory" in str(exc).lower() and self._kind == "xz":
                     raise FormatError(f"{self._name}: the xz stream needs more than {MAX_LZMA_DICTIONARY >> 20} "
                                       "MiB to decode (its dictionary); refused (recompress with xz -9 "
                                       "or lower)") from None

@@ -611,6 +611,33 @@ def test_endless_zeros_after_an_xz_stream_end_the_input(tmp_path: Path) -> None:
     refused(run_airgap(tmp_path / "s", "load", stdin=r, timeout=60), "truncated", seconds=20)
 
 
+@pytest.mark.parametrize("kind", ["gzip", "bzip2", "xz", "zstd"])
+def test_bytes_after_the_last_compressed_stream_are_refused(tmp_path: Path, kind: str) -> None:
+    """Concatenated streams are one input (pbzip2, xz -T, pigz write them); anything else
+    after the last one is damage, for every compression alike (Python's bz2 and lzma files
+    dropped it silently; Go's readers, Docker's, refuse it)."""
+    import bz2
+    import lzma
+    import zstandard
+    squeeze = {"gzip": lambda b: gzip.compress(b, mtime=0), "bzip2": bz2.compress, "xz": lzma.compress,
+               "zstd": zstandard.ZstdCompressor().compress}[kind]
+    img = image({"a": b"a"})
+    whole = oci_archive(tmp_path / "a.tar", [img], [index_entry(img, "docker.io/example/z:1")]).read_bytes()
+    two = tmp_path / "two"
+    two.write_bytes(squeeze(whole[:5000]) + squeeze(whole[5000:]))
+    assert run_airgap(tmp_path / "s", "load", "-i", str(two)).code == 0
+    bad = tmp_path / "bad"
+    bad.write_bytes(squeeze(whole) + b"GARBAGE after the stream")
+    assert run_airgap(tmp_path / "s2", "images").code == 0
+    before = snapshot(tmp_path / "s2")
+    for how in ("file", "pipe"):
+        with open(bad, "rb") as f:
+            run = run_airgap(tmp_path / "s2", "load", *(["-i", str(bad)] if how == "file" else []),
+                             stdin=None if how == "file" else f)
+        refused(run, "bad" if how == "file" else "stdin", kind)
+        assert snapshot(tmp_path / "s2") == before
+
+
 _7Z_CODERS = {  # how py7zr writes each, and where its memory size sits in the header
     "LZMA2": ({"id": 0x21, "preset": 1}, b"\x21\x21\x01", 1),       # one byte: a size code
     "LZMA": ({"id": 0x4000000000000001, "dict_size": 1 << 20}, b"\x23\x03\x01\x01\x05", 4),
