@@ -84,20 +84,13 @@ def go_json(v: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+_GO_TYPES = ((bool, "bool"), (int, "int"), (float, "float64"), (str, "string"), (list, "[]interface {}"),
+             (dict, "map[string]interface {}"))  # bool before int: True is an int in Python
+
+
 def _go_type(v: Any) -> str:
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, int):
-        return "int"
-    if isinstance(v, float):
-        return "float64"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, list):
-        return "[]interface {}"
-    if isinstance(v, dict):
-        return "map[string]interface {}"
-    return "<nil>"
+    """The Go type printf names in ``%!d(string=x)``, for values from JSON."""
+    return next((name for kind, name in _GO_TYPES if isinstance(v, kind)), "<nil>")
 
 
 # -- the pieces of a template -----------------------------------------------------------

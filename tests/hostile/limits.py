@@ -97,3 +97,25 @@ def refused(run: Run, *needles: str, seconds: float = 20, code: int = 3) -> None
         assert n in run.err, run.err
     assert run.seconds < seconds, f"took {run.seconds:.1f} s"
     assert run.max_rss_mb < MEMORY_LIMIT_MB, f"peak RSS {run.max_rss_mb:.0f} MB"
+
+
+def pipe_of(data: bytes) -> int:
+    """The read end of a real pipe carrying ``data`` (a file given as stdin can seek, and
+    airgap reads it as a file)."""
+    r, w = os.pipe()
+
+    def feed() -> None:
+        with os.fdopen(w, "wb") as out:
+            try:
+                out.write(data)
+            except BrokenPipeError:
+                pass
+    threading.Thread(target=feed, daemon=True).start()
+    return r
+
+
+def load_from_file_and_pipe(store: Path, path: Path, *args: str, timeout: float = 60) -> list[tuple[str, Run]]:
+    """``load -i PATH`` and ``load`` with PATH's bytes on a pipe, each with its name for
+    messages (the path, then ``stdin``)."""
+    return [(str(path), run_airgap(store, "load", "-i", str(path), *args, timeout=timeout)),
+            ("stdin", run_airgap(store, "load", *args, stdin=pipe_of(path.read_bytes()), timeout=timeout))]

@@ -18,7 +18,7 @@ from airgap.oci import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_LAYER, OCI_M
 
 from ..builders import archive_with_field, desc, image, index_entry, layer_tar, members_of, oci_archive, resign, tar_of
 from ..conftest import Airgap, need, snapshot
-from .limits import refused, run_airgap
+from .limits import load_from_file_and_pipe, refused, run_airgap
 
 
 def _deep(n: int) -> bytes:
@@ -308,10 +308,7 @@ def test_a_size_beyond_the_disk_is_a_lie_not_a_full_disk(tmp_path: Path) -> None
     path = oci_archive(tmp_path / "a.tar", [img], [index_entry(img, "docker.io/example/big:1")])
     assert run_airgap(tmp_path / "s", "images").code == 0
     before = snapshot(tmp_path / "s")
-    for how in ("file", "pipe"):
-        with open(path, "rb") as f:
-            run = run_airgap(tmp_path / "s", "load", *(["-i", str(path)] if how == "file" else []),
-                             stdin=None if how == "file" else f)
+    for _, run in load_from_file_and_pipe(tmp_path / "s", path):
         refused(run, f"member blobs/sha256/{doc['layers'][0]['digest'][7:]}", "layer",
                 f"expected {10 ** 15}")
         assert snapshot(tmp_path / "s") == before
@@ -630,11 +627,8 @@ def test_bytes_after_the_last_compressed_stream_are_refused(tmp_path: Path, kind
     bad.write_bytes(squeeze(whole) + b"GARBAGE after the stream")
     assert run_airgap(tmp_path / "s2", "images").code == 0
     before = snapshot(tmp_path / "s2")
-    for how in ("file", "pipe"):
-        with open(bad, "rb") as f:
-            run = run_airgap(tmp_path / "s2", "load", *(["-i", str(bad)] if how == "file" else []),
-                             stdin=None if how == "file" else f)
-        refused(run, "bad" if how == "file" else "stdin", kind)
+    for name, run in load_from_file_and_pipe(tmp_path / "s2", bad):
+        refused(run, name, kind)
         assert snapshot(tmp_path / "s2") == before
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from airgap.archive.tar import TarIndex, TarStream
 from airgap.errors import FormatError
 
 from ..conftest import Airgap
-from .limits import refused, run_airgap
+from .limits import pipe_of, refused, run_airgap
 from .tarcraft import END, base256, header, member, pax, tiny_members
 
 HEADER_CASES = {
@@ -66,24 +65,7 @@ def test_hostile_headers_are_refused_from_file_and_pipe(case: str, tmp_path: Pat
     path.write_bytes(data)
     store = tmp_path / "store"
     refused(run_airgap(store, "load", "-i", str(path), timeout=30))
-    with open(path, "rb") as f:
-        refused(run_airgap(store, "load", stdin=subprocess.PIPE if False else _pipe(f), timeout=30))
-
-
-def _pipe(f: io.BufferedReader) -> int:
-    """A real pipe carrying the file (not a seekable stdin)."""
-    r, w = os.pipe()
-    data = f.read()
-
-    def feed() -> None:
-        with os.fdopen(w, "wb") as out:
-            try:
-                out.write(data)
-            except BrokenPipeError:
-                pass
-    import threading
-    threading.Thread(target=feed, daemon=True).start()
-    return r
+    refused(run_airgap(store, "load", stdin=pipe_of(data), timeout=30))
 
 
 @pytest.mark.parametrize("case", sorted(HEADER_CASES))
@@ -173,8 +155,7 @@ def test_one_rule_for_a_cut_trailer(airgap: Airgap, three_images: list[str], tmp
     bad = tmp_path / "cut.tar"
     bad.write_bytes(data[: len(data) - cut] if cut != 1024 + 512 else data[: len(data) - 1024] + b"\x01" * 512)
     a = run_airgap(tmp_path / "a", "load", "-i", str(bad))
-    with open(bad, "rb") as f:
-        b = run_airgap(tmp_path / "b", "load", stdin=_pipe(f))
+    b = run_airgap(tmp_path / "b", "load", stdin=pipe_of(bad.read_bytes()))
     assert a.code == b.code == 3, (a.err, b.err)
     said = a.err.splitlines()[-1].replace(str(bad), "X")
     assert said == b.err.splitlines()[-1].replace("stdin", "X"), (a.err, b.err)  # the same words
@@ -183,8 +164,7 @@ def test_one_rule_for_a_cut_trailer(airgap: Airgap, three_images: list[str], tmp
     good = tmp_path / "one-zero-block.tar"
     good.write_bytes(data[: len(data) - 512])  # one zero block, then the end: accepted (as Go)
     assert run_airgap(tmp_path / "c", "load", "-i", str(good)).code == 0
-    with open(good, "rb") as f:
-        assert run_airgap(tmp_path / "d", "load", stdin=_pipe(f)).code == 0
+    assert run_airgap(tmp_path / "d", "load", stdin=pipe_of(good.read_bytes())).code == 0
 
 
 def test_split_parts_must_be_regular_files(airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
