@@ -321,19 +321,15 @@ class _Handler(BaseHTTPRequestHandler):
             start, end = 0, size - 1
             status = 200
             rng = self.headers.get("Range", "")
-            m = re.fullmatch(r"bytes=([0-9]{0,19})-([0-9]{0,19})", rng.strip())
-            if rng and not (m and (m.group(1) or m.group(2))):  # as Go's ServeContent: 416
+            ranges = _ranges(rng, size) if rng else []
+            if ranges is None:  # as Go's ServeContent: 416
                 return self._send(416, _error("RANGE_INVALID", f"invalid range {rng[:60]!r}"),
                                   {"Content-Range": f"bytes */{size}"}, head)
-            if rng and m:
-                if m.group(1):
-                    start = int(m.group(1))
-                    end = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
-                else:
-                    start = max(size - int(m.group(2)), 0)
-                if start > end or start >= size:
-                    return self._send(416, b"", {"Content-Range": f"bytes */{size}"}, head)
-                status = 206
+            if rng and not ranges:
+                return self._send(416, b"", {"Content-Range": f"bytes */{size}"}, head)
+            if len(ranges) == 1:
+                (start, end), status = ranges[0], 206
+            # several ranges: the whole blob (a server may ignore Range; Go's sends multipart)
             headers = {"Content-Type": "application/octet-stream", "Docker-Content-Digest": digest,
                        "Accept-Ranges": "bytes", "Content-Length": str(end - start + 1),
                        "ETag": f'"{digest}"'}
@@ -343,6 +339,36 @@ class _Handler(BaseHTTPRequestHandler):
             if not head:
                 self.wfile.flush()
                 _send_verified(f, self.connection, digest, size, start, end + 1)
+
+
+def _ranges(header: str, size: int) -> list[tuple[int, int]] | None:
+    """The byte ranges a ``Range`` header asks for that overlap the blob, as Go's
+    ``http.ServeContent`` parses them (spaces around each range, empty ones skipped);
+    None when it cannot be read."""
+    unit, eq, specs = header.strip().partition("=")
+    if unit != "bytes" or not eq:
+        return None
+    out: list[tuple[int, int]] = []
+    pieces = specs.split(",")
+    if len(pieces) > 100:
+        return None
+    for piece in pieces:
+        first, dash, last = piece.strip().partition("-")
+        first, last = first.strip(), last.strip()
+        if not piece.strip():
+            continue
+        if not dash or not (first or last) or any(x and not re.fullmatch(r"[0-9]{1,19}", x) for x in (first, last)):
+            return None
+        if first:
+            start = int(first)
+            end = min(int(last), size - 1) if last else size - 1
+            if last and int(last) < start:
+                return None
+        else:
+            start, end = max(size - int(last), 0), size - 1
+        if start < size and start <= end:
+            out.append((start, end))
+    return out
 
 
 class _Cut(Exception):
