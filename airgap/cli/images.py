@@ -12,7 +12,8 @@ from ..errors import AirgapError, NotFound, UsageError
 from .context import Context, stable_read
 from .format import human_size, since, table
 from ..timeutil import rfc3339nano
-from .template import Template, expand_escapes, go_json
+from .template import GoNil, GoNilList, GoNilMap, GoStringMap, GoStruct, GoText, Template, expand_escapes, \
+    go_json, go_plain
 
 if TYPE_CHECKING:  # the store is imported where it is used: start-up stays fast
     from ..reference import Reference
@@ -250,10 +251,17 @@ def cmd_images(ctx: Context, args: argparse.Namespace) -> int:
 
 # -- inspect, tag, rmi ------------------------------------------------------------------
 
-def inspect_doc(info: ImageInfo) -> dict[str, Any]:
+def inspect_doc(info: ImageInfo) -> GoStruct:
+    """What ``docker inspect`` shows of an image, typed as Docker's Go structs are (for
+    ``-f`` templates; ``go_plain`` gives its JSON), less the engine's own fields (Container,
+    ContainerConfig, GraphDriver), plus the stored manifest's descriptor and attachments."""
     cfg = info.config
     rootfs = cfg.get("rootfs") or {}
-    doc: dict[str, Any] = {
+    container = cfg.get("config")
+    subjects = {info.digest, *(n.digest for n in info.names if n.digest)}
+    attached = info.store.attachments({d for d in subjects if d})
+    from ..oci import ANNOTATION_ATTACHMENT
+    return GoStruct({
         "Id": info.id,
         "RepoTags": [n.familiar() for n in info.tags],
         "RepoDigests": [n.familiar() for n in info.digest_refs],
@@ -262,27 +270,58 @@ def inspect_doc(info: ImageInfo) -> dict[str, Any]:
         "Created": rfc3339nano(str(cfg.get("created", ""))),
         "DockerVersion": cfg.get("docker_version") or "",
         "Author": cfg.get("author") or "",
-        "Config": cfg.get("config") or None,
+        "Config": _container_config(container) if isinstance(container, dict) else GoNil("*container.Config"),
         "Architecture": cfg.get("architecture") or "",
-    }
-    if cfg.get("variant"):
-        doc["Variant"] = cfg["variant"]
-    doc.update({
+        "Variant": cfg.get("variant") or "",
         "Os": cfg.get("os") or "",
+        "OsVersion": cfg.get("os.version") or "",
         "Size": info.size,
         "VirtualSize": info.size,
-        "RootFS": {"Type": rootfs.get("type", "layers"), "Layers": info.diff_ids},
-        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+        "RootFS": GoStruct({"Type": rootfs.get("type", "layers"), "Layers": info.diff_ids, "BaseLayer": ""},
+                           frozenset({"Layers", "BaseLayer"})),
+        "Metadata": GoStruct({"LastTagTime": GoText("0001-01-01T00:00:00Z", "0001-01-01 00:00:00 +0000 UTC")}),
         "Descriptor": info.image.descriptor.to_json(),
-    })
-    subjects = {info.digest, *(n.digest for n in info.names if n.digest)}
-    attached = info.store.attachments({d for d in subjects if d})
-    if attached:  # signatures, SBOMs, attestations (not a Docker key)
-        from ..oci import ANNOTATION_ATTACHMENT
-        doc["Attachments"] = [{"Kind": a.descriptor.annotations.get(ANNOTATION_ATTACHMENT, ""),
-                               "Digest": a.digest, "Names": [n.familiar() for n in a.names]}
-                              for a in attached]
-    return doc
+        # signatures, SBOMs, attestations (not a Docker key)
+        "Attachments": [{"Kind": a.descriptor.annotations.get(ANNOTATION_ATTACHMENT, ""),
+                         "Digest": a.digest, "Names": [n.familiar() for n in a.names]} for a in attached],
+    }, frozenset({"Variant", "OsVersion", "Attachments"}))
+
+
+_LIST, _SET, _LABELS = "[]string", "map[string]struct{}", "map[string]string"
+# Docker's container.Config as `docker inspect` shows an image's: (field, Go type or zero
+# value, omitempty). A field of the image config's `config` that it lacks is not shown.
+_CONTAINER_CONFIG: tuple[tuple[str, Any, bool], ...] = (
+    ("Hostname", "", False), ("Domainname", "", False), ("User", "", False), ("AttachStdin", False, False),
+    ("AttachStdout", False, False), ("AttachStderr", False, False), ("ExposedPorts", _SET, True),
+    ("Tty", False, False), ("OpenStdin", False, False), ("StdinOnce", False, False), ("Env", _LIST, False),
+    ("Cmd", _LIST, False), ("Healthcheck", "*container.HealthConfig", True), ("ArgsEscaped", False, True), ("Image", "", False),
+    ("Volumes", _SET, False), ("WorkingDir", "", False), ("Entrypoint", _LIST, False),
+    ("NetworkDisabled", False, True), ("MacAddress", "", True), ("OnBuild", _LIST, False),
+    ("Labels", _LABELS, False), ("StopSignal", "", True), ("StopTimeout", "*int", True), ("Shell", _LIST, True))
+
+
+class _NilLabels(GoNilMap, GoStringMap):
+    """A nil ``map[string]string``: ``map[]``, and ``index`` of any key is ``""``."""
+
+    __slots__ = ()
+
+
+def _container_config(given: dict[str, Any]) -> GoStruct:
+    fields: dict[str, Any] = {}
+    for name, kind, _ in _CONTAINER_CONFIG:
+        v = given.get(name)
+        if kind == _LIST:
+            v = GoNilList() if v is None else v
+        elif kind == _SET:  # map[string]struct{}: each value an empty struct
+            v = GoNilMap() if v is None else {k: GoStruct({}) for k in v} if isinstance(v, dict) else v
+        elif kind == _LABELS:
+            v = _NilLabels() if v is None else GoStringMap(v) if isinstance(v, dict) else v
+        elif isinstance(kind, str) and kind.startswith("*"):  # a pointer
+            v = GoNil(kind) if v is None else v
+        elif v is None:
+            v = kind  # the zero value: "" or False
+        fields[name] = v
+    return GoStruct(fields, frozenset(name for name, _, omit in _CONTAINER_CONFIG if omit))
 
 
 def _comment(cfg: dict[str, Any]) -> str:
@@ -309,7 +348,7 @@ def cmd_inspect(ctx: Context, args: argparse.Namespace) -> int:
         for d in docs:
             ctx.print(tmpl.render(d))
     else:
-        ctx.print(json.dumps(docs, indent=4))
+        ctx.print(json.dumps(go_plain(docs), indent=4))
     return 1 if missing else 0
 
 

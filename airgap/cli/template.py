@@ -38,6 +38,84 @@ def _fail(message: str) -> UsageError:
 
 
 # -- values ---------------------------------------------------------------------------
+# Documents from JSON are maps, lists and scalars. Docker runs ``inspect -f`` over Go
+# structs, which differ from maps in what a template sees: a struct has every field (a
+# missing one is an error, not ``<no value>``), prints as ``{v1 v2 ...}``, and its nil
+# slices, maps and pointers print ``[]``, ``map[]`` and ``<nil>`` (JSON: null).
+
+class GoStruct(dict):  # type: ignore[type-arg]
+    """A Go struct: its fields in order. ``omit``: the ``omitempty`` fields, left out of its
+    JSON when empty but there for a template."""
+
+    __slots__ = ("omit",)
+
+    def __init__(self, fields: dict[str, Any], omit: frozenset[str] = frozenset()) -> None:
+        super().__init__(fields)
+        self.omit = omit
+
+
+class GoNilList(list):  # type: ignore[type-arg]
+    """A nil slice: ``[]`` in a template, null in JSON."""
+
+    __slots__ = ()
+
+
+class GoNilMap(dict):  # type: ignore[type-arg]
+    """A nil map: ``map[]`` in a template, null in JSON."""
+
+    __slots__ = ()
+
+
+class GoStringMap(dict):  # type: ignore[type-arg]
+    """A ``map[string]string``: ``index`` of a missing key gives ``""`` (the zero string)."""
+
+    __slots__ = ()
+
+
+class GoNil:
+    """A nil pointer of a Go type (``*container.Config``): ``<nil>`` in a template (a field of
+    it is an error, printf's other verbs name the type), null in JSON."""
+
+    __slots__ = ("type",)
+
+    def __init__(self, go_type: str) -> None:
+        self.type = go_type
+
+    def __bool__(self) -> bool:
+        return False
+
+
+class GoText(str):
+    """A value Go prints (``%v``) otherwise than its JSON says: a ``time.Time``."""
+
+    __slots__ = ("go",)
+    go: str
+
+    def __new__(cls, json_text: str, go: str) -> GoText:
+        obj = super().__new__(cls, json_text)
+        obj.go = go
+        return obj
+
+
+def go_plain(v: Any) -> Any:
+    """The JSON form of a document with Go-typed values in it (structs lose their empty
+    ``omitempty`` fields; nil slices, maps and pointers become null)."""
+    if isinstance(v, (GoNil, GoNilList, GoNilMap)):
+        return None
+    if isinstance(v, GoStruct):
+        return {k: go_plain(x) for k, x in v.items() if not (k in v.omit and _empty(x))}
+    if isinstance(v, dict):
+        return {k: go_plain(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [go_plain(x) for x in v]
+    if isinstance(v, GoText):
+        return str(v)
+    return v
+
+
+def _empty(v: Any) -> bool:
+    return v is None or isinstance(v, GoNil) or v is False or v == 0 and not isinstance(v, bool) or v in ("", [], {})
+
 
 def go_value(v: Any) -> str:
     """Go's ``%v`` formatting of a JSON-like value. A stack of its own, not recursion: a
@@ -49,23 +127,29 @@ def go_value(v: Any) -> str:
         if text:
             out.append(x)
             continue
-        if isinstance(x, dict):
-            opening, items = "map[", [(f"{k}:", x[k]) for k in sorted(x)]
+        if isinstance(x, GoStruct):
+            opening, closing, items = "{", "}", [("", item) for item in x.values()]
+        elif isinstance(x, dict):
+            opening, closing, items = "map[", "]", [(f"{k}:", x[k]) for k in sorted(x)]
         elif isinstance(x, list):
-            opening, items = "[", [("", item) for item in x]
+            opening, closing, items = "[", "]", [("", item) for item in x]
         else:
             out.append(_scalar(x))
             continue
         seq: list[tuple[bool, Any]] = [(True, opening)]
         for i, (prefix, item) in enumerate(items):
             seq += [(True, (" " if i else "") + prefix), (False, item)]
-        todo += reversed([*seq, (True, "]")])
+        todo += reversed([*seq, (True, closing)])
     return "".join(out)
 
 
 def _scalar(v: Any) -> str:
     if v is None:
         return "<no value>"
+    if isinstance(v, GoNil):
+        return "<nil>"
+    if isinstance(v, GoText):
+        return v.go
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float):
@@ -80,7 +164,7 @@ def _truth(v: Any) -> bool:
 
 def go_json(v: Any) -> str:
     """``json.Marshal``: compact, with ``<``, ``>`` and ``&`` escaped as Go escapes them."""
-    text = json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(go_plain(v), separators=(",", ":"), ensure_ascii=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
@@ -509,6 +593,8 @@ class Template:
         assert n.pipe is not None
         inner = len(scope)
         seq = self._pipe(n.pipe._replace(decl=()), dot, scope)
+        if isinstance(seq, GoStruct):
+            raise _fail(f"range can't iterate over a struct ({go_value(seq)[:60]})")
         if isinstance(seq, dict):
             items: list[tuple[Any, Any]] = [(k, seq[k]) for k in sorted(seq)]
         elif isinstance(seq, list):
@@ -600,10 +686,16 @@ class Template:
         else:
             raise _fail(f"can't use function {op.value} as a value without calling it")
         for part in op.fields:
-            if isinstance(value, dict):
+            if isinstance(value, GoStruct):  # as Docker's inspect -f says it (its fallback's words)
+                if part not in value:
+                    raise _fail(f'map has no entry for key "{part}"')
+                value = value[part]
+            elif isinstance(value, dict):
                 if part not in value:
                     return None
                 value = value[part]
+            elif isinstance(value, GoNil):
+                raise _fail(f"nil pointer evaluating {value.type}.{part}")
             else:
                 raise _fail(f"can't evaluate field {part} in {go_value(value)!r}")
         return value
@@ -623,7 +715,7 @@ _MISSING = object()
 def _index(v: Any, *keys: Any) -> Any:
     for k in keys:
         if isinstance(v, dict):
-            v = v.get(k) if isinstance(k, str) else _bad_index(k, v)
+            v = v.get(k, "" if isinstance(v, GoStringMap) else None) if isinstance(k, str) else _bad_index(k, v)
         elif isinstance(v, (list, str)) and isinstance(k, int) and not isinstance(k, bool):
             if not 0 <= k < len(v):
                 raise IndexError(f"index out of range: {k}")
@@ -652,7 +744,7 @@ def _slice(v: Any, *bounds: Any) -> Any:
 
 
 def _len(v: Any) -> int:
-    if isinstance(v, (str, list, dict)):
+    if isinstance(v, (str, list, dict)) and not isinstance(v, GoStruct):
         return len(v)
     raise ValueError(f"len of type {_go_type(v)}")
 
@@ -692,13 +784,18 @@ def _ordered(a: Any, b: Any) -> tuple[Any, Any]:
     return a, b
 
 
+def _fmt_value(v: Any) -> str:
+    """fmt's ``%v``: as the template prints a value, but nil is ``<nil>``."""
+    return "<nil>" if v is None or isinstance(v, GoNil) else go_value(v)
+
+
 def _print(*args: Any) -> str:
     """fmt.Sprint: a space between operands when neither is a string."""
     out: list[str] = []
     for i, a in enumerate(args):
         if i and not isinstance(a, str) and not isinstance(args[i - 1], str):
             out.append(" ")
-        out.append(go_value(a))
+        out.append(_fmt_value(a))
     return "".join(out)
 
 
@@ -740,11 +837,17 @@ def _printf(fmt: Any, *args: Any) -> str:
         out.append(_pad(_format(verb, flags, prec, arg), width, flags, verb))
     out.append(fmt[pos:])
     if n < len(args):
-        out.append("%!(EXTRA " + ", ".join(f"{_go_type(a)}={go_value(a)}" for a in args[n:]) + ")")
+        out.append("%!(EXTRA " + ", ".join("<nil>" if a is None else f"{_go_type(a)}={go_value(a)}"
+                                           for a in args[n:]) + ")")
     return "".join(out)
 
 
 def _format(verb: str, flags: str, prec: int | None, arg: Any) -> str:
+    if isinstance(arg, GoText):
+        arg = arg.go
+    if arg is None or isinstance(arg, GoNil):  # fmt's nil: "<nil>" for %v, "%!s(<nil>)" else
+        typed = f"{arg.type}=" if isinstance(arg, GoNil) else ""
+        return "<nil>" if verb == "v" else f"%!{verb}({typed}<nil>)"
     bad = f"%!{verb}({_go_type(arg)}={go_value(arg)})"
     is_int = isinstance(arg, int) and not isinstance(arg, bool)
     if verb == "v":
@@ -834,7 +937,7 @@ _FUNCS: dict[str, Callable[..., Any]] = {
     "slice": _slice,
     "print": _print,
     "printf": _printf,
-    "println": lambda *v: " ".join(go_value(x) for x in v) + "\n",
+    "println": lambda *v: " ".join(_fmt_value(x) for x in v) + "\n",
     # Docker's (cli/templates)
     "json": go_json,
     "split": lambda v, sep: go_value(v).split(sep) if sep else list(go_value(v)),

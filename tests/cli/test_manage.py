@@ -152,7 +152,13 @@ def test_bad_filters_and_templates(airgap: Airgap, three_images: list[str]) -> N
     res = airgap("search", "--format", "{{.Name}} {{.Stars}}", "app", ok=False)
     assert res.code == 2 and "can't evaluate field Stars" in res.err
     assert airgap("images", "--format", "{{.Repository}}:{{.Tag}} {{json .Size}}").out.count("example/") == 4
-    assert airgap("inspect", "-f", "{{.Nope}}", three_images[0]).out == "<no value>\n"  # a map, as in Docker
+    # the inspected image is Docker's struct: a field it lacks is an error, in Docker's words
+    # (its -f falls back to the JSON with missingkey=error); a map's missing key is <no value>
+    res = airgap("inspect", "-f", "{{.Nope}}", three_images[0], ok=False)
+    assert res.code == 2 and 'map has no entry for key "Nope"' in res.err and res.out == "", res
+    assert airgap("inspect", "-f", "{{.Config.Labels.nope}}|{{index .Config.Labels \"nope\"}}|{{.Config.Env}}|"
+                  "{{json .Config.Env}}|{{.Config.Healthcheck}}|{{.Metadata}}", three_images[0]).out == \
+        "<no value>||[]|null|<nil>|{0001-01-01 00:00:00 +0000 UTC}\n"
 
 
 @pytest.mark.parametrize("tmpl,dot,out", [

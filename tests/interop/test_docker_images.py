@@ -140,9 +140,9 @@ def test_inspect_matches(both: tuple[Docker, Airgap]) -> None:
     for name in ("example/base:1", "example/app-a:2", "web:1", "localhost:5000/team/tool"):
         want = json.loads(d("inspect", name).stdout)[0]
         got = json.loads(a("inspect", name).out)[0]
-        for key in ("Id", "RepoTags", "RootFS", "Architecture", "Os", "Created", "Comment"):
+        for key in ("Id", "RepoTags", "RepoDigests", "Parent", "RootFS", "Architecture", "Os", "Created", "Comment",
+                    "DockerVersion", "Author", "Config", "Metadata"):
             assert got[key] == want[key], key
-        assert got["Config"]["Labels"] == want["Config"]["Labels"]
     fmt = "{{.Id}} {{json .RepoTags}} {{index .Config.Labels \"tier\"}} {{range .RootFS.Layers}}[{{.}}]{{end}}"
     assert a("inspect", "-f", fmt, "example/app-a:1").out == d("inspect", "-f", fmt, "example/app-a:1").stdout
 
@@ -195,3 +195,60 @@ def test_retag_leaves_dangling_and_rmi(both: tuple[Docker, Airgap]) -> None:
     # unknown images are reported and the others still processed
     _rmi(d, a, "nope:1", "example/app-b:1", "sha256:" + "f" * 64)
     _compare(d, a, size_column=True)
+
+
+@pytest.mark.parametrize("fmt", [
+    '{{range $i, $t := .RepoTags}}{{$i}}={{$t}};{{end}}',
+    '{{range $k, $v := .Config.Labels}}{{$k}}={{$v}}{{"\\n"}}{{end}}',
+    '{{if eq .Os "linux"}}L{{else if eq .Os "windows"}}W{{else}}O{{end}} {{if ne .Os "linux"}}x{{end}}',
+    '{{with .Config.Labels}}{{.tier}}{{else}}none{{end}} {{with .Comment}}{{.}}{{else}}no comment{{end}}',
+    '{{printf "%-20.19s|%q|%v|%x|%5d|%-3d|" .Id .Os .RepoTags .Architecture (len .RootFS.Layers) 7}}',
+    '{{len .RootFS.Layers}} {{index .RootFS.Layers 0}} {{index .Config.Labels "tier" | printf "%q"}}',
+    '{{slice .Id 7 19}} {{slice .Os 1}}',  # (Docker 20.10 runs a template using slice over the JSON instead)
+    '{{and .Os .Architecture}} {{or .Comment .Os}} {{not .Comment}} {{lt (len .RootFS.Layers) 3}} {{ge (len .RepoTags) 1}}',
+    '{{$x := .Os}}{{$x}}{{$x = .Architecture}}{{$x}} {{$.Id}} {{/* a comment */}}{{- .Os -}} {{ .Architecture }}',
+    '{{range .RepoTags}}{{if eq . "example/app-a:2"}}{{break}}{{end}}{{.}} {{end}}|'
+    '{{range .RepoTags}}{{if eq . "example/app-a:1"}}{{continue}}{{end}}{{.}} {{end}}',
+    '{{print .Os 1 2 .Architecture}} {{println .Os .Architecture}}{{printf "%v %s %t %d" .RepoTags .Os true 3}}',
+    '{{upper .Os}} {{title .Os}} {{lower "ABC"}} {{split .Id ":"}} [{{pad .Os 1 1}}] {{truncate .Id 10}}',
+    '{{printf "%v|%s|%q" (index .Config.Labels "nope") (index .Config.Labels "nope") .Config.Healthcheck}}',
+    '{{json .RootFS}} {{json .Config.Labels}} {{range $i, $e := .RootFS.Layers}}{{if $i}},{{end}}{{slice $e 7 12}}{{end}}',
+    '{{printf "%s %d %v" .Os}} {{printf "%d" .Os}} {{printf "%s" .Os 5}}',
+    # Docker's structs: every field there, nil slices, maps and pointers printed as Go prints them
+    '{{.Config.Entrypoint}}|{{.Config.Cmd}}|{{.Config.Env}}|{{.Config.Volumes}}|{{.Config.ExposedPorts}}|'
+    '{{.Config.Healthcheck}}|{{.Config.User}}|{{.Config.WorkingDir}}|{{.Config.OnBuild}}|{{.Variant}}|'
+    '{{.Config.Tty}}|{{.Config.StopSignal}}|{{.Config.Shell}}|{{.OsVersion}}',
+    '{{.Config}} {{.Metadata}} {{.RootFS}} {{.Metadata.LastTagTime}}',
+    '{{json .Config}} {{json .Metadata}} {{json .RootFS}} {{json .Config.Env}} {{json .Config.Labels}}',
+    '{{index .Config.Labels "nope"}}|{{.Config.Labels.nope}}|{{len .Config.Env}}|{{range .Config.Env}}x{{end}}|'
+    '{{if .Config.Cmd}}c{{end}}|{{printf "%v %s %q" .Config.Env .Config.User .Config.Healthcheck}}',
+])
+def test_inspect_templates_print_what_dockers_cli_prints(both: tuple[Docker, Airgap], fmt: str) -> None:
+    """The same template over the same image, through Docker's CLI (Go's text/template) and
+    airgap's: the same output."""
+    d, a = both
+    for name in ("example/app-a:1", "web:1"):
+        want = d("inspect", "-f", fmt, name).stdout
+        assert a("inspect", "-f", fmt, name).out == want, (name, want)
+
+
+def test_inspect_of_a_dockerfile_image_matches(docker: Docker, airgap: Airgap, tmp_path: Path) -> None:
+    """An image whose config sets every field a Dockerfile can: the same Config in both
+    inspects, and the same template output over it."""
+    ctx = write_tree(tmp_path / "ctx", {"f.txt": "f\n"})
+    docker.build(ctx, "airgap-test/every:1", "FROM scratch\nCOPY f.txt /f.txt\nENV A=1 B=\"two words\"\n"
+                 "EXPOSE 80/tcp 53/udp\nVOLUME /data /cache\nWORKDIR /app\nUSER nobody\nENTRYPOINT [\"/bin/app\"]\n"
+                 "CMD [\"--help\"]\nSTOPSIGNAL SIGTERM\nHEALTHCHECK --interval=30s CMD [\"/bin/check\"]\n"
+                 "SHELL [\"/bin/sh\", \"-c\"]\nONBUILD RUN echo hi\nLABEL a=b\n")
+    archive = tmp_path / "every.tar"
+    docker("save", "-o", str(archive), "airgap-test/every:1")
+    airgap("load", "-i", str(archive))
+    want = json.loads(docker("inspect", "airgap-test/every:1").stdout)[0]
+    got = json.loads(airgap("inspect", "airgap-test/every:1").out)[0]
+    assert got["Config"] == want["Config"]
+    for fmt in ('{{.Config.Env}}|{{.Config.ExposedPorts}}|{{.Config.Volumes}}|{{.Config.WorkingDir}}|{{.Config.User}}|'
+                '{{.Config.Entrypoint}}|{{.Config.Cmd}}|{{.Config.StopSignal}}|{{.Config.Shell}}|{{.Config.OnBuild}}',
+                '{{range $p, $_ := .Config.ExposedPorts}}{{$p}} {{end}}{{json .Config.Volumes}} {{index .Config.Labels "a"}}',
+                '{{range .Config.Env}}{{println .}}{{end}}{{json .Config.Healthcheck}}'):
+        assert airgap("inspect", "-f", fmt, "airgap-test/every:1").out == \
+            docker("inspect", "-f", fmt, "airgap-test/every:1").stdout, fmt
