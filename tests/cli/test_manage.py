@@ -541,3 +541,20 @@ def test_a_users_default_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     assert main(["logout", "127.0.0.1:1"]) == 2
     assert "set $DOCKER_CONFIG" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_templates_over_go_structs() -> None:
+    """Docker's inspect types as templates see them: a struct has every field and no other
+    (a missing one is Docker's error), is neither counted nor ranged over, prints as {…};
+    a nil pointer prints <nil>, and a field of it is an error; a time prints as Go's."""
+    from airgap.cli.template import GoNil, GoNilList, GoStruct, GoText
+    dot = GoStruct({"A": "a", "L": GoNilList(), "P": GoNil("*x.Y"),
+                    "T": GoText("0001-01-01T00:00:00Z", "0001-01-01 00:00:00 +0000 UTC"),
+                    "S": GoStruct({"B": 1, "C": ""}, frozenset({"C"}))})
+    assert Template('{{.S}} {{.L}} {{.P}} {{printf "%s|%v|%q" .T .P .P}} {{json .}}').render(dot) == \
+        '{1 } [] <nil> 0001-01-01 00:00:00 +0000 UTC|<nil>|%!q(*x.Y=<nil>) ' \
+        '{"A":"a","L":null,"P":null,"T":"0001-01-01T00:00:00Z","S":{"B":1}}'
+    for tmpl, why in (("{{.Nope}}", 'map has no entry for key "Nope"'), ("{{.P.Q}}", "nil pointer evaluating *x.Y.Q"),
+                      ("{{len .S}}", "len of type"), ("{{range .S}}{{end}}", "can't iterate over a struct")):
+        with pytest.raises(UsageError, match=re.escape(why)):
+            Template(tmpl).render(dot)
