@@ -44,8 +44,13 @@ def build_parser(modules: Sequence[str] = MODULES) -> argparse.ArgumentParser:
 
 def verb_of(argv: Sequence[str]) -> str | None:
     """The command word of ``argv`` (after the global options), or None."""
+    i = _verb_index(argv)
+    return argv[i] if i is not None else None
+
+
+def _verb_index(argv: Sequence[str]) -> int | None:
     skip = False
-    for arg in argv:
+    for i, arg in enumerate(argv):
         if skip:
             skip = False
         elif arg.startswith("--") and len(arg) > 2 and any(v.startswith(arg) for v in _VALUED):
@@ -53,8 +58,20 @@ def verb_of(argv: Sequence[str]) -> str | None:
         elif arg in ("-h", "--help", "--version"):
             return None
         elif not arg.startswith("-"):
-            return arg
+            return i
     return None
+
+
+# ``docker image save`` and the like: the same verbs as ``docker save``…
+IMAGE_ALIASES = ("save", "load", "pull", "push", "import")
+
+
+def unalias(argv: list[str]) -> list[str]:
+    """``image save …`` is ``save …`` (Docker's management-command spelling)."""
+    i = _verb_index(argv)
+    if i is not None and argv[i] == "image" and i + 1 < len(argv) and argv[i + 1] in IMAGE_ALIASES:
+        return argv[:i] + argv[i + 1:]
+    return argv
 
 
 def _add_globals(p: argparse.ArgumentParser, top: bool) -> None:
@@ -96,7 +113,7 @@ def _standard_fds() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     _standard_fds()
-    words = list(sys.argv[1:] if argv is None else argv)
+    words = unalias(list(sys.argv[1:] if argv is None else argv))
     reconfigure = getattr(sys.stdout, "reconfigure", None)
     if reconfigure is not None:  # a lone surrogate from a hostile document prints as "?", not a crash
         reconfigure(errors="replace")
@@ -104,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser([VERBS[verb]] if verb in VERBS else
                           () if words == ["--version"] else MODULES)
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(words)
     except SystemExit as exc:
         return int(exc.code or 0)
     if args.version:

@@ -378,6 +378,18 @@ def test_each_verb_builds_only_its_module() -> None:
     assert verb_of(["--store=images", "--prog", "none", "load"]) == "load"
 
 
+def test_image_save_and_the_like_are_the_verbs(airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
+    """Docker's management-command spelling: ``image save`` is ``save``, and so on."""
+    from airgap.cli.main import IMAGE_ALIASES, unalias
+    assert unalias(["--store", "image", "image", "save", "-o", "x"]) == ["--store", "image", "save", "-o", "x"]
+    assert unalias(["image", "ls"]) == ["image", "ls"] and unalias(["save", "image"]) == ["save", "image"]
+    assert set(IMAGE_ALIASES) == {"save", "load", "pull", "push", "import"}
+    out = tmp_path / "b.tar"
+    airgap("image", "save", "-o", str(out), three_images[0])
+    airgap("rmi", three_images[0])
+    assert "Loaded image: " + three_images[0] in airgap("image", "load", "-i", str(out)).out
+
+
 def test_help_and_unknown_verbs_still_list_everything(airgap: Airgap) -> None:
     res = airgap("nosuchverb", ok=False)
     assert res.code == 2 and "invalid choice: 'nosuchverb'" in res.err and "mirror-config" in res.err
