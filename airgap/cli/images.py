@@ -65,6 +65,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         p.add_argument("images", nargs="+", metavar="IMAGE")
         p.set_defaults(func=cmd_rmi)
 
+    for p in (sub.add_parser("history", help="show how a stored image's layers were made"),
+              isub.add_parser("history", help="show how a stored image's layers were made")):
+        p.add_argument("image", metavar="IMAGE")
+        p.add_argument("-H", "--human", default="true", metavar="true|false",
+                       help="sizes and dates in human-readable form (default true; -H=false)")
+        p.add_argument("--no-trunc", action="store_true", help="do not truncate the output")
+        p.add_argument("-q", "--quiet", action="store_true", help="only image IDs")
+        p.add_argument("--format", help="Go template, 'table TEMPLATE', or 'json'")
+        p.set_defaults(func=cmd_history)
+
     from . import system
     system.register_image_prune(isub)
 
@@ -248,6 +258,71 @@ def cmd_images(ctx: Context, args: argparse.Namespace) -> int:
     fmt = args.format or ("table {{.Repository}}\\t{{.Tag}}\\t" + ("{{.Digest}}\\t" if args.digests else "")
                           + "{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}")
     render(ctx, fmt, rows, IMAGE_HEADERS)
+    return 0
+
+
+# -- history --------------------------------------------------------------------------
+
+HISTORY_HEADERS = {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
+                   "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT"}
+
+
+def history_rows(info: ImageInfo, human: bool, trunc: bool) -> list[dict[str, str]]:
+    """``docker history``: the config's history, newest first, each step that made a layer
+    with that layer's size (the stored blob's, as ``images`` counts it); the image ID on the
+    newest row, ``<missing>`` on the others (a loaded image has no parent chain)."""
+    from ..timeutil import parse_time
+    history = info.config.get("history")
+    steps = [h for h in history if isinstance(h, dict)] if isinstance(history, list) else []
+    layers = [d.size for d in info.manifest.layers]
+    rows: list[dict[str, str]] = []
+    made = 0
+    for h in steps:
+        size = 0
+        if h.get("empty_layer") is not True:
+            if made >= len(layers):  # the daemon's own words
+                raise AirgapError(f"image {info.id}: too many non-empty layers in History section")
+            size, made = layers[made], made + 1
+        created = str(h.get("created") or "")
+        when = parse_time(created)
+        by = str(h.get("created_by") or "").replace("\t", " ")
+        at = _rfc3339(when) if when else ""
+        rows.append({"ID": "<missing>",
+                     "CreatedSince": since(created) if human else at,
+                     "CreatedAt": at,
+                     "CreatedBy": by[:44] + "\u2026" if trunc and len(by) > 45 else by,
+                     "Size": human_size(size) if human else str(size),
+                     "Comment": str(h.get("comment") or "")})
+    rows.reverse()
+    if rows:
+        rows[0]["ID"] = info.id if not trunc else info.id[7:19]
+    return rows
+
+
+def _rfc3339(when: datetime) -> str:
+    """Go's ``time.Unix(t, 0).Format(time.RFC3339)``: local time, whole seconds, ``Z`` for UTC."""
+    text = when.astimezone().replace(microsecond=0).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _bool_flag(text: str, flag: str) -> bool:
+    value = text.lstrip("=").lower()  # -H=false reaches argparse as "=false"
+    if value not in ("true", "false", "1", "0", "t", "f"):
+        raise UsageError(f"invalid argument {text!r} for {flag}: expected true or false")
+    return value in ("true", "1", "t")
+
+
+@stable_read
+def cmd_history(ctx: Context, args: argparse.Namespace) -> int:
+    from ..store.query import find_image
+    info = find_image(ctx.store, args.image)[0]
+    rows = history_rows(info, _bool_flag(args.human, "--human"), not args.no_trunc)
+    if args.quiet:
+        for r in rows:
+            ctx.print(r["ID"])
+        return 0
+    render(ctx, args.format or "table {{.ID}}\\t{{.CreatedSince}}\\t{{.CreatedBy}}\\t{{.Size}}\\t{{.Comment}}",
+           rows, HISTORY_HEADERS)
     return 0
 
 

@@ -16,7 +16,7 @@ from .context import Context, store_arg
 # tests/cli/test_manage.py checks this table against what the modules register.
 MODULES = ("transfer", "images", "keys", "search", "remote", "mirror", "system")
 VERBS = {"load": "transfer", "save": "transfer", "verify": "transfer", "inventory": "transfer",
-         "import": "transfer", "images": "images", "image": "images", "inspect": "images",
+         "import": "transfer", "images": "images", "image": "images", "inspect": "images", "history": "images",
          "rmi": "images", "tag": "images", "key": "keys", "search": "search", "login": "remote",
          "logout": "remote", "pull": "remote", "push": "remote", "serve": "remote",
          "mirror-config": "mirror", "system": "system", "store": "system"}

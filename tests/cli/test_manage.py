@@ -570,3 +570,29 @@ def test_templates_over_go_structs() -> None:
                       ("{{len .S}}", "len of type"), ("{{range .S}}{{end}}", "can't iterate over a struct")):
         with pytest.raises(UsageError, match=re.escape(why)):
             Template(tmpl).render(dot)
+
+
+def test_history(airgap: Airgap, three_images: list[str]) -> None:
+    """docker history's columns and rules (compared with Docker in tests/interop)."""
+    out = airgap("history", three_images[0]).out.splitlines()
+    assert out[0].split() == ["IMAGE", "CREATED", "CREATED", "BY", "SIZE", "COMMENT"]
+    assert len(out) > 1 and out[1].startswith(airgap.image_id(three_images[0])[7:19])
+    assert all(line.startswith("<missing>") for line in out[2:])
+    assert airgap("history", "-q", "--no-trunc", three_images[0]).out.splitlines()[0] == airgap.image_id(three_images[0])
+    assert airgap("image", "history", "-q", three_images[0]).out == airgap("history", "-q", three_images[0]).out
+    assert airgap("history", "nope:1", ok=False).code == 1
+    res = airgap("history", "-H=maybe", three_images[0], ok=False)
+    assert res.code == 2 and "expected true or false" in res.err
+
+
+def test_history_of_a_config_claiming_more_layers_than_it_has() -> None:
+    """load refuses such a config; a store written otherwise gets the daemon's error, not a guess."""
+    from types import SimpleNamespace
+    from airgap.cli.images import history_rows
+    from airgap.errors import AirgapError
+    info = SimpleNamespace(config={"history": [{"created_by": "one"}, {"created_by": "two"}]}, id="sha256:" + "a" * 64,
+                           manifest=SimpleNamespace(layers=[SimpleNamespace(size=512)]))
+    with pytest.raises(AirgapError, match="too many non-empty layers in History section"):
+        history_rows(info, True, True)  # type: ignore[arg-type]
+    info.config["history"][1]["empty_layer"] = True
+    assert [r["Size"] for r in history_rows(info, True, True)] == ["0B", "512B"]  # type: ignore[arg-type]

@@ -242,6 +242,8 @@ def test_inspect_of_a_dockerfile_image_matches(docker: Docker, airgap: Airgap, t
                  "SHELL [\"/bin/sh\", \"-c\"]\nONBUILD RUN echo hi\nLABEL a=b\n")
     archive = tmp_path / "every.tar"
     docker("save", "-o", str(archive), "airgap-test/every:1")
+    docker("rmi", "airgap-test/every:1")  # and its build's intermediate images: loaded, it has no parent
+    docker("load", "-i", str(archive))
     airgap("load", "-i", str(archive))
     want = json.loads(docker("inspect", "airgap-test/every:1").stdout)[0]
     got = json.loads(airgap("inspect", "airgap-test/every:1").out)[0]
@@ -252,3 +254,20 @@ def test_inspect_of_a_dockerfile_image_matches(docker: Docker, airgap: Airgap, t
                 '{{range .Config.Env}}{{println .}}{{end}}{{json .Config.Healthcheck}}'):
         assert airgap("inspect", "-f", fmt, "airgap-test/every:1").out == \
             docker("inspect", "-f", fmt, "airgap-test/every:1").stdout, fmt
+    # history: the same steps, IDs, dates, commands and comments (SIZE: the README's choice)
+    for args in (["--format", "{{.ID}}|{{.CreatedAt}}|{{.CreatedBy}}|{{.Comment}}"],
+                 ["--no-trunc", "--format", "table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}"], ["-q"], ["-q", "--no-trunc"],
+                 ["-H=false", "--format", "{{.CreatedSince}} {{.CreatedBy}}"]):
+        assert airgap("history", *args, "airgap-test/every:1").out == \
+            docker("history", *args, "airgap-test/every:1").stdout, args
+
+
+def test_history_matches(both: tuple[Docker, Airgap]) -> None:
+    d, a = both
+    for name in ("example/base:1", "example/app-a:2", "web:1"):
+        for args in ([], ["--no-trunc"], ["-q"]):
+            want = d("history", *args, name).stdout
+            got = a("history", *args, name).out
+            if not args or args == ["--no-trunc"]:  # all but SIZE, which the README explains
+                want, got = (re.sub(r" {3,}\S+B {3,}", " | ", x) for x in (want, got))
+            assert got == want, (name, args)
