@@ -271,3 +271,18 @@ def test_history_matches(both: tuple[Docker, Airgap]) -> None:
             if not args or args == ["--no-trunc"]:  # all but SIZE, which the README explains
                 want, got = (re.sub(r" {3,}\S+B {3,}", " | ", x) for x in (want, got))
             assert got == want, (name, args)
+
+
+def test_image_prune_matches(both: tuple[Docker, Airgap]) -> None:
+    """The dangling image and its own layer go, said in Docker's words and order (the
+    reclaimed size is the README's SIZE choice). ``-a`` is the README's choice too: Docker
+    removes every image not used by a container, which here is all of them."""
+    d, a = both
+    want = d("image", "prune", "-f").stdout
+    got = a("image", "prune", "-f").out
+    assert re.sub(r"space: \S+", "space: X", got) == re.sub(r"space: \S+", "space: X", want)
+    assert "deleted: sha256:" in got
+    def left(text: str) -> list[list[str]]:  # REPOSITORY TAG IMAGE ID of what is left
+        return sorted(r.split()[:3] for r in text.splitlines())
+    assert left(a("images", "-a").out) == left(d("images", "-a").stdout)
+    assert "<none>" not in a("images", "-a").out
