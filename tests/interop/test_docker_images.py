@@ -113,6 +113,9 @@ def test_images_filters(both: tuple[Docker, Airgap], filters: list[str]) -> None
     "{{.Repository}}:{{.Tag}}", "table {{.ID}}\\t{{.Repository}}\\t{{.Tag}}",
     "{{.ID}} {{.CreatedAt}} {{.CreatedSince}} {{.Containers}}", "table {{.Repository}}\\t{{.Digest}}",
     "{{.Repository}}\\t{{.Tag}}\\t{{.ID}}",
+    '{{printf "%-30s|%.6s" .Repository .ID}} {{if eq .Tag "<none>"}}dangling{{else}}{{.Tag | upper}}{{end}}',
+    'table {{.Repository}}\\t{{with .Tag}}{{.}}{{end}}\\t{{len .ID}} {{slice .ID 0 4}} {{$.Repository | title}}',
+    '{{range $i, $p := split .Repository "/"}}{{if $i}}>{{end}}{{$p}}{{end}} {{pad .Tag 1 1}}|{{truncate .ID 5}}',
 ])
 def test_images_formats(both: tuple[Docker, Airgap], fmt: str) -> None:
     d, a = both
