@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import AirgapError, NotFound, UsageError
 from .context import Context, stable_read
+from ..words import printable
 from .format import human_size, since, table
 from ..timeutil import rfc3339nano
 from .template import GoNil, GoNilList, GoNilMap, GoStringMap, GoStruct, GoText, Template, expand_escapes, \
@@ -267,10 +268,12 @@ HISTORY_HEADERS = {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREAT
                    "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT"}
 
 
-def history_rows(info: ImageInfo, human: bool, trunc: bool) -> list[dict[str, str]]:
+def history_rows(info: ImageInfo, human: bool, trunc: bool, escape: bool = False) -> list[dict[str, str]]:
     """``docker history``: the config's history, newest first, each step that made a layer
     with that layer's size (the stored blob's, as ``images`` counts it); the image ID on the
-    newest row, ``<missing>`` on the others (a loaded image has no parent chain)."""
+    newest row, ``<missing>`` on the others (a loaded image has no parent chain). ``escape``:
+    for the table, a terminal's: commands and comments from an archive are written escaped
+    (``--format`` output is data, as Docker's, and keeps them)."""
     from ..timeutil import parse_time
     history = info.config.get("history")
     steps = [h for h in history if isinstance(h, dict)] if isinstance(history, list) else []
@@ -286,13 +289,16 @@ def history_rows(info: ImageInfo, human: bool, trunc: bool) -> list[dict[str, st
         created = str(h.get("created") or "")
         when = parse_time(created)
         by = str(h.get("created_by") or "").replace("\t", " ")
+        comment = str(h.get("comment") or "")
+        if escape:
+            by, comment = printable(by), printable(comment)
         at = _rfc3339(when) if when else ""
         rows.append({"ID": "<missing>",
                      "CreatedSince": since(created) if human else at,
                      "CreatedAt": at,
                      "CreatedBy": by[:44] + "\u2026" if trunc and len(by) > 45 else by,
                      "Size": human_size(size) if human else str(size),
-                     "Comment": str(h.get("comment") or "")})
+                     "Comment": comment})
     rows.reverse()
     if rows:
         rows[0]["ID"] = info.id if not trunc else info.id[7:19]
@@ -316,7 +322,7 @@ def _bool_flag(text: str, flag: str) -> bool:
 def cmd_history(ctx: Context, args: argparse.Namespace) -> int:
     from ..store.query import find_image
     info = find_image(ctx.store, args.image)[0]
-    rows = history_rows(info, _bool_flag(args.human, "--human"), not args.no_trunc)
+    rows = history_rows(info, _bool_flag(args.human, "--human"), not args.no_trunc, escape=args.format is None)
     if args.quiet:
         for r in rows:
             ctx.print(r["ID"])

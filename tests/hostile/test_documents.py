@@ -837,6 +837,21 @@ def test_a_description_label_is_printed_escaped_in_the_search_table(tmp_path: Pa
     assert run_airgap(store, "search", "--format", "{{.Description}}", "evil").out == hostile + "\n"
 
 
+def test_a_history_from_a_config_is_printed_escaped_in_the_history_table(tmp_path: Path) -> None:
+    """`history` shows the config's commands and comments, from an archive: the table writes
+    them escaped; `--format` is data and keeps them."""
+    hostile = "evil\x1b]0;owned\x07\x1b[2J\u202ecmd"
+    img = image({"a": b"a"}, config={"history": [{"created_by": hostile, "comment": "c\x1b[31m"}]})
+    path = oci_archive(tmp_path / "a.tar", [img], [index_entry(img, "docker.io/example/hist:1")])
+    store = tmp_path / "s"
+    assert run_airgap(store, "load", "-i", str(path)).code == 0
+    for args in ([], ["--no-trunc"]):
+        run = run_airgap(store, "history", *args, "example/hist:1")
+        assert run.code == 0 and "evil\\x1b]0;owned\\x07\\x1b[2J\\u202ecmd" in run.out and "c\\x1b[31m" in run.out, run.out
+        assert not any(c in run.out for c in "\x1b\x07\u202e"), run.out
+    assert run_airgap(store, "history", "--format", "{{.CreatedBy}}", "example/hist:1").out == hostile + "\n"
+
+
 def test_a_platform_from_a_config_is_printed_escaped(tmp_path: Path) -> None:
     img = image({"a": b"a"}, config={"architecture": "amd64\x1b[2J", "os": "linux", "variant": "v8\u202e"})
     path = oci_archive(tmp_path / "a.tar", [img], [index_entry(img, "docker.io/example/plat:1")])
