@@ -13,7 +13,7 @@ from .context import Context, stable_read
 from ..words import printable
 from .format import human_size, since, table
 from ..timeutil import rfc3339nano
-from .template import GoNil, GoNilList, GoNilMap, GoStringMap, GoStruct, GoText, Template, expand_escapes, \
+from .template import GoDuration, GoNil, GoNilList, GoNilMap, GoStringMap, GoStruct, GoText, Template, expand_escapes, \
     go_json, go_plain
 
 if TYPE_CHECKING:  # the store is imported where it is used: start-up stays fast
@@ -370,17 +370,26 @@ def inspect_doc(info: ImageInfo) -> GoStruct:
     }, frozenset({"Variant", "OsVersion", "Attachments"}))
 
 
-_LIST, _SET, _LABELS = "[]string", "map[string]struct{}", "map[string]string"
+_LIST, _SET, _LABELS, _HEALTH = "[]string", "map[string]struct{}", "map[string]string", "*container.HealthConfig"
 # Docker's container.Config as `docker inspect` shows an image's: (field, Go type or zero
 # value, omitempty). A field of the image config's `config` that it lacks is not shown.
 _CONTAINER_CONFIG: tuple[tuple[str, Any, bool], ...] = (
     ("Hostname", "", False), ("Domainname", "", False), ("User", "", False), ("AttachStdin", False, False),
     ("AttachStdout", False, False), ("AttachStderr", False, False), ("ExposedPorts", _SET, True),
     ("Tty", False, False), ("OpenStdin", False, False), ("StdinOnce", False, False), ("Env", _LIST, False),
-    ("Cmd", _LIST, False), ("Healthcheck", "*container.HealthConfig", True), ("ArgsEscaped", False, True), ("Image", "", False),
+    ("Cmd", _LIST, False), ("Healthcheck", _HEALTH, True), ("ArgsEscaped", False, True), ("Image", "", False),
     ("Volumes", _SET, False), ("WorkingDir", "", False), ("Entrypoint", _LIST, False),
     ("NetworkDisabled", False, True), ("MacAddress", "", True), ("OnBuild", _LIST, False),
     ("Labels", _LABELS, False), ("StopSignal", "", True), ("StopTimeout", "*int", True), ("Shell", _LIST, True))
+
+
+def _health_config(given: dict[str, Any]) -> GoStruct:
+    """Docker's container.HealthConfig (every field omitempty): durations print as Go's."""
+    test = given.get("Test")
+    fields = {"Test": GoNilList() if test is None else test,
+              **{k: GoDuration(given.get(k) or 0) for k in ("Interval", "Timeout", "StartPeriod")},
+              "Retries": given.get("Retries") or 0}
+    return GoStruct(fields, frozenset(fields))
 
 
 class _NilLabels(GoNilMap, GoStringMap):
@@ -399,6 +408,8 @@ def _container_config(given: dict[str, Any]) -> GoStruct:
             v = GoNilMap() if v is None else {k: GoStruct({}) for k in v} if isinstance(v, dict) else v
         elif kind == _LABELS:
             v = _NilLabels() if v is None else GoStringMap(v) if isinstance(v, dict) else v
+        elif kind == _HEALTH and isinstance(v, dict):
+            v = _health_config(v)
         elif isinstance(kind, str) and kind.startswith("*"):  # a pointer
             v = GoNil(kind) if v is None else v
         elif v is None:

@@ -97,6 +97,30 @@ class GoText(str):
         return obj
 
 
+class GoDuration(int):
+    """A ``time.Duration``: nanoseconds in JSON, ``1m30s`` when Go prints it."""
+
+    __slots__ = ()
+
+    @property
+    def go(self) -> str:
+        ns = int(self)
+        if ns == 0:
+            return "0s"
+        sign, u = ("-" if ns < 0 else ""), abs(ns)
+        if u < 1_000_000_000:  # ns, µs or ms, with the fraction Go keeps
+            for unit, size in (("ms", 1_000_000), ("\u00b5s", 1_000), ("ns", 1)):
+                if u >= size:
+                    whole, frac = divmod(u, size)
+                    digits = len(str(size)) - 1
+                    tail = f".{frac:0{digits}d}".rstrip("0") if frac else ""
+                    return f"{sign}{whole}{tail}{unit}"
+        seconds, frac = divmod(u, 1_000_000_000)
+        h, m, sec = seconds // 3600, seconds // 60 % 60, seconds % 60
+        tail = f".{frac:09d}".rstrip("0") if frac else ""
+        return sign + (f"{h}h" if h else "") + (f"{m}m" if h or m else "") + f"{sec}{tail}s"
+
+
 def go_plain(v: Any) -> Any:
     """The JSON form of a document with Go-typed values in it (structs lose their empty
     ``omitempty`` fields; nil slices, maps and pointers become null)."""
@@ -148,7 +172,7 @@ def _scalar(v: Any) -> str:
         return "<no value>"
     if isinstance(v, GoNil):
         return "<nil>"
-    if isinstance(v, GoText):
+    if isinstance(v, (GoText, GoDuration)):
         return v.go
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -843,7 +867,7 @@ def _printf(fmt: Any, *args: Any) -> str:
 
 
 def _format(verb: str, flags: str, prec: int | None, arg: Any) -> str:
-    if isinstance(arg, GoText):
+    if isinstance(arg, GoText) or isinstance(arg, GoDuration) and verb in "vsq":  # a Stringer
         arg = arg.go
     if arg is None or isinstance(arg, GoNil):  # fmt's nil: "<nil>" for %v, "%!s(<nil>)" else
         typed = f"{arg.type}=" if isinstance(arg, GoNil) else ""

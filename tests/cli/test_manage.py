@@ -596,3 +596,11 @@ def test_history_of_a_config_claiming_more_layers_than_it_has() -> None:
         history_rows(info, True, True)  # type: ignore[arg-type]
     info.config["history"][1]["empty_layer"] = True
     assert [r["Size"] for r in history_rows(info, True, True)] == ["0B", "512B"]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("ns,text", [(0, "0s"), (1, "1ns"), (1500, "1.5\u00b5s"), (1_500_000, "1.5ms"),
+                                     (999_999_999, "999.999999ms"), (30 * 10**9, "30s"), (90 * 10**9, "1m30s"),
+                                     (3600 * 10**9, "1h0m0s"), (3661 * 10**9 + 5 * 10**8, "1h1m1.5s"), (-2 * 10**9, "-2s")])
+def test_durations_print_as_go_prints_them(ns: int, text: str) -> None:
+    from airgap.cli.template import GoDuration
+    assert Template('{{.D}} {{printf "%s|%d" .D .D}} {{json .D}}').render({"D": GoDuration(ns)}) == f"{text} {text}|{ns} {ns}"

@@ -254,7 +254,10 @@ def test_inspect_of_a_dockerfile_image_matches(docker: Docker, airgap: Airgap, t
     for fmt in ('{{.Config.Env}}|{{.Config.ExposedPorts}}|{{.Config.Volumes}}|{{.Config.WorkingDir}}|{{.Config.User}}|'
                 '{{.Config.Entrypoint}}|{{.Config.Cmd}}|{{.Config.StopSignal}}|{{.Config.Shell}}|{{.Config.OnBuild}}',
                 '{{range $p, $_ := .Config.ExposedPorts}}{{$p}} {{end}}{{json .Config.Volumes}} {{index .Config.Labels "a"}}',
-                '{{range .Config.Env}}{{println .}}{{end}}{{json .Config.Healthcheck}}'):
+                '{{range .Config.Env}}{{println .}}{{end}}{{json .Config.Healthcheck}}',
+                '{{.Config.Healthcheck}}|{{.Config.Healthcheck.Interval}}|{{.Config.Healthcheck.Test}}|'
+                '{{printf "%s %d %v %v" .Config.Healthcheck.Interval .Config.Healthcheck.Timeout '
+                '.Config.Healthcheck.Retries .Config.Healthcheck.StartPeriod}}'):
         assert airgap("inspect", "-f", fmt, "airgap-test/every:1").out == \
             docker("inspect", "-f", fmt, "airgap-test/every:1").stdout, fmt
     # history: the same steps, IDs, dates, commands and comments (SIZE: the README's choice)
