@@ -13,8 +13,8 @@ from .context import Context, stable_read
 from ..words import printable
 from .format import human_size, since, table
 from ..timeutil import rfc3339nano
-from .template import GoDuration, GoNil, GoNilList, GoNilMap, GoStringMap, GoStruct, GoText, Template, expand_escapes, \
-    go_json, go_plain
+from .govalues import GoDuration, GoNil, GoNilList, GoNilMap, GoStringMap, GoStruct, GoText, go_json, go_plain
+from .template import Template, expand_escapes
 
 if TYPE_CHECKING:  # the store is imported where it is used: start-up stays fast
     from ..reference import Reference

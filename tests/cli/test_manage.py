@@ -559,7 +559,7 @@ def test_templates_over_go_structs() -> None:
     """Docker's inspect types as templates see them: a struct has every field and no other
     (a missing one is Docker's error), is neither counted nor ranged over, prints as {…};
     a nil pointer prints <nil>, and a field of it is an error; a time prints as Go's."""
-    from airgap.cli.template import GoNil, GoNilList, GoStruct, GoText
+    from airgap.cli.govalues import GoNil, GoNilList, GoStruct, GoText
     dot = GoStruct({"A": "a", "L": GoNilList(), "P": GoNil("*x.Y"),
                     "T": GoText("0001-01-01T00:00:00Z", "0001-01-01 00:00:00 +0000 UTC"),
                     "S": GoStruct({"B": 1, "C": ""}, frozenset({"C"}))})
@@ -602,5 +602,5 @@ def test_history_of_a_config_claiming_more_layers_than_it_has() -> None:
                                      (999_999_999, "999.999999ms"), (30 * 10**9, "30s"), (90 * 10**9, "1m30s"),
                                      (3600 * 10**9, "1h0m0s"), (3661 * 10**9 + 5 * 10**8, "1h1m1.5s"), (-2 * 10**9, "-2s")])
 def test_durations_print_as_go_prints_them(ns: int, text: str) -> None:
-    from airgap.cli.template import GoDuration
+    from airgap.cli.govalues import GoDuration
     assert Template('{{.D}} {{printf "%s|%d" .D .D}} {{json .D}}').render({"D": GoDuration(ns)}) == f"{text} {text}|{ns} {ns}"

@@ -53,7 +53,7 @@ def test_json_nesting_is_bounded_the_same_wherever_it_is_read(airgap: Airgap, tm
     loaded, and then `images` (which reads it deeper in the stack) refused the whole
     store's listing as damaged. Nesting is bounded at 200 wherever a document is read:
     refused at load, the store unchanged; 150 deep loads, lists, and prints."""
-    from airgap.cli.template import go_value
+    from airgap.cli.govalues import go_value
     airgap("images")
     before = snapshot(airgap.store)
     from ..builders import Image
