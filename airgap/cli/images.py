@@ -29,7 +29,7 @@ _FILTERS = ("dangling", "before", "since", "reference", "label")
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     images = sub.add_parser("images", help="list stored images")
-    image = sub.add_parser("image", help="manage images (ls, rm, inspect, tag, prune)",
+    image = sub.add_parser("image", help="manage images (ls, rm, inspect, tag, history, prune)",
                            epilog="airgap image save|load|pull|push|import ... is airgap save|load|pull|"
                                   "push|import ..., as in Docker")
     isub = image.add_subparsers(dest="image_command", metavar="COMMAND")
