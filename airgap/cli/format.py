@@ -9,7 +9,7 @@ from ..words import plural
 if TYPE_CHECKING:  # datetime is imported where it is used: start-up stays short
     from datetime import datetime
 
-__all__ = ["human_size", "human_duration", "plural", "since", "table"]
+__all__ = ["ellipsis", "human_size", "human_duration", "plural", "since", "table"]
 
 _UNITS = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
 
@@ -21,6 +21,11 @@ def human_size(size: float, precision: int = 3) -> str:
         size /= 1000.0
         i += 1
     return f"{size:.{precision}g}{_UNITS[i]}"
+
+
+def ellipsis(text: str, width: int) -> str:
+    """``stringutils.Ellipsis``: cut to ``width`` characters, the last one ``…``."""
+    return text if len(text) <= width else text[: width - 1] + "\u2026"
 
 
 def human_duration(seconds: float) -> str:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import AirgapError, NotFound, UsageError
 from .context import Context, stable_read
 from ..words import printable
-from .format import human_size, since, table
+from .format import ellipsis, human_size, since, table
 from ..timeutil import rfc3339nano
 from .govalues import GoDuration, GoNil, GoNilList, GoNilMap, GoStringMap, GoStruct, GoText, go_json, go_plain
 from .template import Template, expand_escapes
@@ -296,7 +296,7 @@ def history_rows(info: ImageInfo, human: bool, trunc: bool, escape: bool = False
         rows.append({"ID": "<missing>",
                      "CreatedSince": since(created) if human else at,
                      "CreatedAt": at,
-                     "CreatedBy": by[:44] + "\u2026" if trunc and len(by) > 45 else by,
+                     "CreatedBy": ellipsis(by, 45) if trunc else by,
                      "Size": human_size(size) if human else str(size),
                      "Comment": comment})
     rows.reverse()

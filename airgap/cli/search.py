@@ -7,6 +7,7 @@ import argparse
 from ..errors import InvalidReference, UsageError
 from ..words import is_number, printable
 from .context import Context, int_arg, path_arg, stable_read
+from .format import ellipsis
 
 DESCRIPTION_LABEL = "org.opencontainers.image.description"
 SEARCH_HEADERS = {"Name": "NAME", "Description": "DESCRIPTION", "StarCount": "STARS",
@@ -24,10 +25,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--registry", metavar="HOST", help="also search HOST's /v2/_catalog")
     p.add_argument("--ca-cert", type=path_arg, help="CA certificate to trust for the registry")
     p.set_defaults(func=cmd_search)
-
-
-def ellipsis(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _filters(items: list[str]) -> tuple[bool | None, int]:
