@@ -9,7 +9,8 @@ Go's ``and or not eq ne lt le gt ge len index slice print printf println`` and D
 ``json split join title lower upper pad truncate``. Not here: ``define``, ``template``,
 ``block``, ``call``, ``html``, ``js``, ``urlquery`` (an error, before any output).
 Values print as Go's ``%v`` does: ``[a b]`` for lists, ``map[k:v]`` for maps.
-Nesting (blocks, parentheses) is capped at ``MAX_DEPTH``, printf widths at ``MAX_WIDTH``.
+Nesting (blocks, parentheses) is capped at ``MAX_DEPTH``, ``range N`` at ``MAX_RANGE``;
+values, printing and the functions (printf widths capped) are in ``govalues.py``.
 """
 
 from __future__ import annotations
