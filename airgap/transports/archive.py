@@ -86,9 +86,7 @@ class ArchiveSource:
         # the tar headers say every member's size: a descriptor that lies about one is damage,
         # said before the space check adds up the sizes the descriptors claim
         for digest, desc in plan.blobs.items():
-            if digest in self._synthetic:
-                continue
-            member = self._member_of(digest)
+            member = self._member_of(digest)  # None for the manifests made for legacy entries
             m = self.tar.lookup(member) if member is not None else None
             if m is not None and m.size != desc.size:
                 raise DigestMismatch(f"{self.where(desc)} ({plan.labels.get(digest, desc.media_type)})",
