@@ -396,13 +396,26 @@ class Store:
                 yield "sha256:" + entry.name
 
     def resumable(self, digest: str, size: int) -> Path | None:
-        """A verified blob an interrupted load left in the resume area, if it is whole."""
+        """A blob an interrupted load verified and left in the resume area, if it is whole
+        and still what its name says. It is hashed again here (from the store's disk, not
+        the input): it was checked by another process, perhaps days ago, and enters
+        ``blobs/`` from here unread; a damaged one is passed over (the blob is read from
+        the input again and replaces it)."""
         path = self.resume_path(digest)
         try:
             st = path.lstat()
         except FileNotFoundError:
             return None
-        return path if stat.S_ISREG(st.st_mode) and st.st_size == size else None
+        if not (stat.S_ISREG(st.st_mode) and st.st_size == size):
+            return None
+        if digest in self.verified_here:  # staged by this very load: just checked
+            return path
+        try:
+            with open(path, "rb") as f:
+                copy_verified(f, None, expected=digest, size=size, what=f"resumed blob {digest}")
+        except (IntegrityError, OSError):
+            return None
+        return path
 
     def new_staged(self) -> StagedFile:
         return StagedFile(self)

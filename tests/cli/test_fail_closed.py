@@ -1142,6 +1142,33 @@ def test_an_interrupted_load_resumes(airgap: Airgap, three_images: list[str], tm
     assert target("store", "check").out.startswith("OK:")
 
 
+@pytest.mark.parametrize("via", ["file", "pipe"])
+def test_a_damaged_resume_blob_is_not_published(airgap: Airgap, three_images: list[str], tmp_path: Path,
+                                                via: str) -> None:
+    """A blob in `.resume/` was verified by another process, perhaps long ago: it is hashed
+    again before it is reused. One whose bytes changed (its size did not) is passed over and
+    read from the input again; a sound one is still reused."""
+    bundle = _bundle(airgap, tmp_path, *three_images)
+    control = Airgap(tmp_path / "control", airgap.capsys)
+    control("load", "-i", str(bundle))
+    layers = sorted((p for p in (control.store / "blobs" / "sha256").iterdir()), key=lambda p: -p.stat().st_size)
+    damaged, sound = layers[0], layers[1]
+    target = Airgap(tmp_path / "target", airgap.capsys)
+    target("images")
+    (target.store / ".resume" / damaged.name).write_bytes(flip(damaged.read_bytes()))
+    (target.store / ".resume" / sound.name).write_bytes(sound.read_bytes())
+    if via == "file":
+        err = target("load", "-i", str(bundle)).err
+    else:
+        with open(bundle, "rb") as f:
+            proc = _piped([sys.executable, "-m", "airgap", "--store", str(target.store), "load"], f)
+        assert proc.returncode == 0, proc.stderr
+        err = proc.stderr
+    assert "Resumed: 1 blob " in err, err
+    assert snapshot(target.store) == snapshot(control.store)
+    assert target("store", "check").out.startswith("OK:")
+
+
 @pytest.mark.parametrize("where", ["store", "blobs"])
 def test_a_store_path_that_is_a_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str) -> None:
     """`--store FILE` (or a store whose blobs/ is a file) said "File exists"; it names
