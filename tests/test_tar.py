@@ -133,3 +133,29 @@ def test_links_are_followed_a_bounded_number_of_times() -> None:
         TarIndex(io.BytesIO(_links(MAX_LINK_DEPTH + 1)), "t.tar")
     with pytest.raises(FormatError, match="link 'l0' goes round in a loop"):
         TarIndex(io.BytesIO(_links(3, loop=True)), "t.tar")
+
+
+def _hard(*links: tuple[str, str]) -> bytes:
+    """A file ``f``, then each (name, target) as a hard link."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        ti = tarfile.TarInfo("f")
+        ti.size = 2
+        tf.addfile(ti, io.BytesIO(b"ok"))
+        for name, target in links:
+            ti = tarfile.TarInfo(name)
+            ti.type, ti.linkname = tarfile.LNKTYPE, target
+            tf.addfile(ti)
+    return buf.getvalue()
+
+
+def test_a_hard_link_names_a_member_before_it() -> None:
+    """As tar and Docker's untar read one: a hard link to a member that comes later (or
+    never, or itself) is refused, naming the link; to one before it, it is that file."""
+    index = TarIndex(io.BytesIO(_hard(("a", "f"), ("b", "./a"))), "t.tar")
+    for name in ("a", "b"):
+        member = index.lookup(name)
+        assert member is not None and member.name == "f"
+    for links in ((("a", "b"), ("b", "f")), (("a", "a"),), (("a", "nowhere"),)):
+        with pytest.raises(FormatError, match="t.tar: hard link 'a' names '[a-z]+', which is not a member before it"):
+            TarIndex(io.BytesIO(_hard(*links)), "t.tar")

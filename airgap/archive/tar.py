@@ -113,8 +113,12 @@ class TarIndex:
             if m.linkname.startswith("/") or target == ".." or target.startswith("../"):
                 raise FormatError(f"{archive}: link {name!r} points outside the archive ({m.linkname!r})")
             self._links[name] = (target, True)
-        elif m.islnk():
-            self._links[name] = (clean_name(m.linkname, archive), False)
+        elif m.islnk():  # names a member before it, as tar (and Docker's untar) reads one
+            target = clean_name(m.linkname, archive)
+            if target not in self.files and target not in self._links:
+                raise FormatError(f"{archive}: hard link {name!r} names {target!r}, which is not a member "
+                                  "before it in the archive")
+            self._links[name] = (target, False)
         else:
             kind = {tarfile.CHRTYPE: "character device", tarfile.BLKTYPE: "block device",
                     tarfile.FIFOTYPE: "fifo"}.get(m.type, f"type {m.type!r}")
