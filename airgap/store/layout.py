@@ -528,7 +528,9 @@ class Store:
     def _index_bytes(entries: list[Descriptor]) -> bytes:
         doc: dict[str, Any] = {"schemaVersion": 2, "mediaType": OCI_INDEX,
                                "manifests": [e.to_json() for e in entries]}
-        return json.dumps(doc, indent=2).encode() + b"\n"
+        # compact: json's C encoder (an indented one runs in Python, ~10x slower: seconds
+        # for a store of 100,000 names, and every change of a name writes the whole index)
+        return json.dumps(doc, separators=(",", ":")).encode() + b"\n"
 
     def write_entries(self, entries: list[Descriptor]) -> None:
         """Replace index.json atomically. Call with the lock held. An index that ``entries``

@@ -11,7 +11,7 @@ import os
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable
 
 from ..archive.tar import TarIndex, TarWriter
-from ..bundle import (MAX_BUNDLE_JSON, MAX_NAMES, TOP_FILES, Bundle, BundleBlob, BundleImage, check_loadable,
+from ..bundle import (MAX_BUNDLE_JSON, MAX_NAMES, TOP_FILES, count_names, Bundle, BundleBlob, BundleImage, check_loadable,
                       BundleManifest)
 from ..digest import check_bytes, copy_verified, sha256_digest, validate_digest
 from ..errors import AirgapError, DigestMismatch, FormatError
@@ -248,6 +248,7 @@ class ArchiveSource:
                             MAX_ENTRIES)
         by_config = self._oci_by_config(oci)
         out: list[SourceImage] = []
+        named = 0
         for i, entry in enumerate(entries):
             what = f"{self.name}: manifest.json entry {i}"
             if not isinstance(entry, dict):
@@ -257,9 +258,9 @@ class ArchiveSource:
                 raise FormatError(f"{what}: needs Config and Layers")
             for layer in need_list(entry["Layers"], what, "Layers", MAX_LAYERS):
                 need_str(layer, what, "each of Layers")
-            tags = entry.get("RepoTags")
-            names = [_parse_tag(t, what) for t in need_list(tags, what, "RepoTags", MAX_NAMES)] \
-                if tags is not None else []
+            tags = [] if entry.get("RepoTags") is None else need_list(entry["RepoTags"], what, "RepoTags", MAX_NAMES)
+            named = count_names(named, tags, f"{self.name}: manifest.json")
+            names = [_parse_tag(t, what) for t in tags]
             config_member = entry["Config"]
             if self.tar.lookup(config_member) is None:
                 raise FormatError(f"{what} (image {', '.join(n.familiar() for n in names) or '?'}): "

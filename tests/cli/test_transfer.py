@@ -629,6 +629,7 @@ def test_a_split_save_never_makes_more_parts_than_can_be_named(airgap: Airgap, t
 
 
 @pytest.mark.parametrize("limit,says", [("MAX_IMAGES", "images has 3 entries, more than airgap allows (2)"),
+                                         ("MAX_ALL_NAMES", "more than 2 image names in one archive"),
                                          ("MAX_BUNDLE_JSON", "bundle.json would take"),
                                          ("MAX_DOCUMENT", "index.json would take")])
 def test_save_never_writes_a_bundle_too_large_to_load(airgap: Airgap, three_images: list[str], tmp_path: Path,
@@ -637,7 +638,8 @@ def test_save_never_writes_a_bundle_too_large_to_load(airgap: Airgap, three_imag
     over 8 MiB): a save of that many images wrote one anyway, to be refused at the far
     end. The save is refused instead (the limits are made small here)."""
     from airgap import bundle, oci
-    monkeypatch.setattr(*{"MAX_IMAGES": (bundle, "MAX_IMAGES", 2), "MAX_BUNDLE_JSON": (bundle, "MAX_BUNDLE_JSON", 2000),
+    monkeypatch.setattr(*{"MAX_IMAGES": (bundle, "MAX_IMAGES", 2), "MAX_ALL_NAMES": (bundle, "MAX_ALL_NAMES", 2),
+                          "MAX_BUNDLE_JSON": (bundle, "MAX_BUNDLE_JSON", 2000),
                           "MAX_DOCUMENT": (oci, "MAX_DOCUMENT", 300)}[limit])
     out = tmp_path / "out"
     out.mkdir()

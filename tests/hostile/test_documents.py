@@ -434,6 +434,32 @@ def test_the_documents_of_all_the_images_are_capped_together(tmp_path: Path) -> 
     assert run_airgap(tmp_path / "s", "images", "-q").out == ""
 
 
+def test_the_names_of_one_archive_are_capped_together(tmp_path: Path) -> None:
+    """10,000 names an image, but 11 images of 10,000 names (a 2 MB manifest.json) would make
+    the store's index.json list 110,000 names that every later command reads: refused
+    before they are parsed, the store left as it was; 100,000 load."""
+    img = image({"a": b"a"})
+    config = next(b for b in img.blobs.values() if b.startswith(b'{"architecture"'))
+    layer = next(b for b in img.blobs.values() if b != config and b != img.manifest)
+
+    def archive(path: Path, entries: int) -> Path:
+        manifest = [{"Config": "c.json", "Layers": ["l.tar"], "RepoTags": [f"x{e}/{i}:1" for i in range(10_000)]}
+                    for e in range(entries)]
+        path.write_bytes(tar_of([("c.json", config), ("l.tar", layer),
+                                 ("manifest.json", json.dumps(manifest).encode())]))
+        return path
+
+    store = tmp_path / "s"
+    assert run_airgap(store, "images", "-q").out == ""
+    before = snapshot(store)
+    refused(run_airgap(store, "load", "-i", str(archive(tmp_path / "many.tar", 11)), timeout=60),
+            "manifest.json: more than 100000 image names in one archive")
+    assert snapshot(store) == before
+    res = run_airgap(store, "load", "-i", str(archive(tmp_path / "most.tar", 10)), timeout=120)
+    assert res.code == 0, res.err
+    assert len(run_airgap(store, "images", "--format", "{{.Repository}}", timeout=60).out.split()) == 100_000
+
+
 def test_manifests_of_many_layers_are_held_compactly(tmp_path: Path) -> None:
     """Seven images of 20,000 layers each (one small blob, listed again and again) are
     31 MB of manifests and configs, under the cap; each layer's descriptor held two dicts
