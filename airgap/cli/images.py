@@ -463,27 +463,31 @@ def cmd_tag(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_rmi(ctx: Context, args: argparse.Namespace) -> int:
     from ..errors import Conflict
-    from ..store.gc import collect_garbage, remove
+    from ..store.gc import Removal, collect_garbage
     store = ctx.store
     status = 0
     sweep = True
+    said: list[tuple[bool, str]] = []  # (an error?, the line): said once the index is written
     with store.lock():
+        removal = Removal(store)
         for text in args.images:
             try:
-                for kind, value in remove(store, text, args.force):
-                    ctx.print(f"{kind}: {value}")
+                said += [(False, f"{kind}: {value}") for kind, value in removal.remove(text, args.force)]
             except NotFound as exc:
-                ctx.info(f"Error: {exc}")
+                said.append((True, f"Error: {exc}"))
                 status = 1
             except UsageError:
                 raise
             except Conflict as exc:
-                ctx.info(f"Error: {exc}")
+                said.append((True, f"Error: {exc}"))
                 status = exc.exit_code
             except AirgapError as exc:  # the store is not what it should be: sweep nothing
-                ctx.info(f"Error: {exc}")
+                said.append((True, f"Error: {exc}"))
                 status = exc.exit_code
                 sweep = False
+        removal.write()
+        for error, line in said:
+            (ctx.info if error else ctx.print)(line)
         if sweep:
             collect_garbage(store)
     return status

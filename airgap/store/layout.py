@@ -555,11 +555,12 @@ class Store:
         # artifacts (OCI's empty config is every artifact's) are never one image by their config
         return one.config.media_type in IMAGE_CONFIG_TYPES and one.config.digest == other.config.digest
 
-    def images(self) -> list[Image]:
-        """Every stored image, in index order, with its names (none: dangling)."""
+    def images(self, entries: list[Descriptor] | None = None) -> list[Image]:
+        """Every stored image (of ``entries``, by default the index's), in index order,
+        with its names (none: dangling)."""
         by_digest: dict[str, Image] = {}
         seen: set[tuple[str, Reference]] = set()
-        for desc in self.entries():
+        for desc in self.entries() if entries is None else entries:
             img = by_digest.get(desc.digest)
             if img is None:
                 img = by_digest[desc.digest] = Image(named_descriptor(desc, None), [])

@@ -114,15 +114,18 @@ class ImageInfo:
         return dict(labels) if isinstance(labels, dict) else {}
 
 
-def all_images(store: Store) -> list[ImageInfo]:
-    """The stored images; what is attached to them (signatures, SBOMs) is not listed."""
-    return [ImageInfo(store, img) for img in store.images() if img.subject is None]
+def all_images(store: Store, entries: list[Descriptor] | None = None) -> list[ImageInfo]:
+    """The stored images (of ``entries``, by default the index's); what is attached to
+    them (signatures, SBOMs) is not listed."""
+    return [ImageInfo(store, img) for img in store.images(entries) if img.subject is None]
 
 
-def find_image(store: Store, text: str, images: list[ImageInfo] | None = None) -> tuple[ImageInfo, Reference | None]:
+def find_image(store: Store, text: str, images: list[ImageInfo] | None = None,
+               by_name: dict[Reference, ImageInfo] | None = None) -> tuple[ImageInfo, Reference | None]:
     """Resolve a name, ``name@digest``, full or short ID, as Docker does.
 
     Returns the image and, when ``text`` was a name, the normalized reference.
+    ``by_name``, when given, is ``images`` by each of their names (for many lookups).
     """
     images = all_images(store) if images is None else images
     ref: Reference | None = None
@@ -138,9 +141,9 @@ def find_image(store: Store, text: str, images: list[ImageInfo] | None = None) -
         if not by_id:
             raise
     if ref is not None:
-        for info in images:
-            if ref in info.names:
-                return info, ref
+        named = by_name.get(ref) if by_name is not None else next((i for i in images if ref in i.names), None)
+        if named is not None:
+            return named, ref
         if ref.digest:
             for info in images:
                 if info.digest == ref.digest and (not info.names or any(n.name == ref.name for n in info.names)):

@@ -56,6 +56,31 @@ def test_rmi_outputs(airgap: Airgap, three_images: list[str]) -> None:
     assert "Untagged: example/app-b:1" in res.out
 
 
+def test_rmi_of_many_is_rmi_of_each_in_turn(airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
+    """One `rmi` of several images (one reading and one writing of the index) says and
+    leaves what one `rmi` per image, in the same order, says and leaves: an image named
+    again later in the list, a conflict, an unknown name, IDs, shared layers."""
+    import shutil
+    from ..conftest import snapshot
+    airgap("tag", "example/app-a:1", "other/app:7")
+    airgap("tag", "example/app-a:1", "example/app-a:2")
+    airgap("tag", "example/app-b:1", "example/app-b:2")
+    ids = {n: airgap.image_id(n)[7:19] for n in ("example/app-a:1", "example/app-b:1", "example/app-c:1")}
+    args = ["example/app-a:2", "ghost:1", ids["example/app-a:1"], "example/app-b:1", ids["example/app-b:1"],
+            "other/app:7", "example/app-a:1", "example/base:1", ids["example/app-c:1"], "example/app-c:1",
+            "example/app-a:1"]
+    one, each = Airgap(tmp_path / "one", airgap.capsys), Airgap(tmp_path / "each", airgap.capsys)
+    shutil.copytree(airgap.store, one.store)
+    shutil.copytree(airgap.store, each.store)
+    batch = one("rmi", *args, ok=False)
+    runs = [each("rmi", a, ok=False) for a in args]
+    assert batch.out == "".join(r.out for r in runs) and "Deleted: " in batch.out
+    assert batch.err == "".join(r.err for r in runs) and "must be forced" in batch.err and "ghost" in batch.err
+    assert batch.code == max(r.code for r in runs) == 1
+    assert snapshot(one.store) == snapshot(each.store)
+    assert one("images", "-aq").out == "" and "No such image: example/app-a:1" in runs[-1].err
+
+
 def test_prune_dangling_and_all(airgap: Airgap, three_images: list[str], tmp_path: Path,
                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
