@@ -19,6 +19,7 @@ from .template import Template, expand_escapes
 if TYPE_CHECKING:  # the store is imported where it is used: start-up stays fast
     from ..reference import Reference
     from ..store.query import ImageInfo
+    from ..store.layout import Image
 
 IMAGE_HEADERS = {"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
                  "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE",
@@ -334,15 +335,14 @@ def cmd_history(ctx: Context, args: argparse.Namespace) -> int:
 
 # -- inspect, tag, rmi ------------------------------------------------------------------
 
-def inspect_doc(info: ImageInfo) -> GoStruct:
+def inspect_doc(info: ImageInfo, attached: list[Image]) -> GoStruct:
     """What ``docker inspect`` shows of an image, typed as Docker's Go structs are (for
     ``-f`` templates; ``go_plain`` gives its JSON), less the engine's own fields (Container,
-    ContainerConfig, GraphDriver), plus the stored manifest's descriptor and attachments."""
+    ContainerConfig, GraphDriver), plus the stored manifest's descriptor and ``attached``,
+    what is attached to it."""
     cfg = info.config
     rootfs = cfg.get("rootfs") or {}
     container = cfg.get("config")
-    subjects = {info.digest, *(n.digest for n in info.names if n.digest)}
-    attached = info.store.attachments({d for d in subjects if d})
     from ..oci import ANNOTATION_ATTACHMENT
     return GoStruct({
         "Id": info.id,
@@ -426,15 +426,21 @@ def _comment(cfg: dict[str, Any]) -> str:
 
 @stable_read
 def cmd_inspect(ctx: Context, args: argparse.Namespace) -> int:
-    from ..store.query import all_images, find_image
+    from ..store.query import ImageInfo, find_image
     store = ctx.store
-    infos = all_images(store)
+    images = store.images()  # one reading of the index for every argument
+    infos = [ImageInfo(store, img) for img in images if img.subject is None]
+    by_name = {n: i for i in infos for n in i.names}
+    with_attached = {img.subject for img in images if img.subject is not None}
     docs, missing = [], []
     for text in args.images:
         try:
-            docs.append(inspect_doc(find_image(store, text, infos)[0]))
+            info = find_image(store, text, infos, by_name)[0]
         except NotFound:
             missing.append(text)
+            continue
+        subjects = {info.digest, *(n.digest for n in info.names if n.digest)} & with_attached
+        docs.append(inspect_doc(info, store.attachments(subjects, images=images) if subjects else []))
     for text in missing:  # said once everything is read (stable_read may read it all again)
         ctx.info(f"Error: No such object: {text}")
     if args.format:

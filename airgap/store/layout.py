@@ -570,11 +570,13 @@ class Store:
                 img.names.append(name)
         return list(by_digest.values())
 
-    def attachments(self, digests: set[str], transitive: bool = False) -> list[Image]:
+    def attachments(self, digests: set[str], transitive: bool = False,
+                    images: list[Image] | None = None) -> list[Image]:
         """What is attached to any of ``digests`` (signatures, SBOMs, attestations), in
         index order; with ``transitive`` what is attached to those too, a level at a time.
-        One reading of the index, whatever the depth (a chain of 2,000 took minutes)."""
-        images = self.images()
+        One reading of the index (none when ``images`` is given), whatever the depth (a
+        chain of 2,000 took minutes)."""
+        images = self.images() if images is None else images
         position = {id(img): i for i, img in enumerate(images)}
         by_subject: dict[str, list[Image]] = {}
         for img in images:

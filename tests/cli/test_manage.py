@@ -300,12 +300,12 @@ def test_a_listing_reads_again_what_a_prune_removed_under_it(airgap: Airgap, tmp
     from airgap.cli import images
     real_doc = images.inspect_doc
 
-    def removed_first(info: Any) -> dict[str, Any]:
+    def removed_first(info: Any, attached: Any) -> dict[str, Any]:
         if not raced_doc:
             raced_doc.append(True)
             subprocess.run([sys.executable, "-m", "airgap", "--store", str(info.store.root), "rmi", "example/x:1"],
                            check=True, capture_output=True)
-        return real_doc(info)
+        return real_doc(info, attached)
     raced_doc: list[bool] = []
     monkeypatch.setattr(images, "inspect_doc", removed_first)
     res = airgap("inspect", "nope:1", "example/x:1", ok=False)  # each said once, read again or not
