@@ -86,8 +86,17 @@ class ArchiveSource:
         # the tar headers say every member's size: a descriptor that lies about one is damage,
         # said before the space check adds up the sizes the descriptors claim
         for digest, desc in plan.blobs.items():
-            member = self._member_of(digest)  # None for the manifests made for legacy entries
-            m = self.tar.lookup(member) if member is not None else None
+            if digest in self._synthetic:  # a manifest made for a legacy entry: no member
+                continue
+            member = self._member_of(digest)
+            if member is None:
+                if self.bundle is None:  # (a bundle's members are checked against bundle.json: a
+                    # delta leaves some out) a foreign archive that names a blob it lacks is
+                    # damaged, whatever the store holds: docker load refuses it too
+                    raise FormatError(f"{self.name}: {plan.labels.get(digest, desc.media_type)} ({digest}): the "
+                                      f"archive has no member {self._members.get(digest) or blob_member(digest)}")
+                continue
+            m = self.tar.lookup(member)
             if m is not None and m.size != desc.size:
                 raise DigestMismatch(f"{self.where(desc)} ({plan.labels.get(digest, desc.media_type)})",
                                      digest, "?", desc.size, m.size)

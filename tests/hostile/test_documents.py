@@ -248,8 +248,9 @@ def _lying(img: Any, layer_size: int | None = None, diff_id: str | None = None) 
 
 
 def test_a_stored_layer_listed_at_another_size_is_refused(tmp_path: Path) -> None:
-    """A blob the store has is not read again, so the size a new manifest gives it is
-    checked against the stored one; otherwise the store would hold a manifest that lies."""
+    """A layer the store has, listed at another size than the archive's member has: refused
+    (the store would hold a manifest that lies); without the member, the archive is damaged.
+    (A delta bundle's layer is checked against the stored blob: test_fail_closed.)"""
     layer = layer_tar({"a": b"a" * 3000})
     honest = image(layers=[layer])
     honest_path = oci_archive(tmp_path / "h.tar", [honest], [index_entry(honest, "docker.io/example/honest:1")])
@@ -259,10 +260,10 @@ def test_a_stored_layer_listed_at_another_size_is_refused(tmp_path: Path) -> Non
     path = oci_archive(tmp_path / "l.tar", [liar], [index_entry(liar, "docker.io/example/liar:1")])
     refused(run_airgap(tmp_path / "s", "load", "-i", str(path)),  # the archive's member says it first
             f"member blobs/sha256/{sha256_digest(layer)[7:]}", f"size {len(layer)}, expected {len(layer) - 512}")
-    del liar.blobs[sha256_digest(layer)]  # without the member, the stored blob tells
+    del liar.blobs[sha256_digest(layer)]  # without the member: damage before any size is compared
     path = oci_archive(tmp_path / "l.tar", [liar], [index_entry(liar, "docker.io/example/liar:1")])
     refused(run_airgap(tmp_path / "s", "load", "-i", str(path)),
-            f"listed at {len(layer) - 512} bytes, but blob {sha256_digest(layer)} has {len(layer)}")
+            f"the archive has no member blobs/sha256/{sha256_digest(layer)[7:]}")
     assert snapshot(tmp_path / "s") == before
 
 
@@ -295,6 +296,33 @@ def test_a_descriptor_whose_size_lies_is_refused(tmp_path: Path) -> None:
     path = oci_archive(tmp_path / "a.tar", [img], [{**entry, "size": entry["size"] + 1}])
     refused(run_airgap(tmp_path / "s", "load", "-i", str(path)),
             f"content does not match: size {entry['size']}, expected {entry['size'] + 1}")
+
+
+@pytest.mark.parametrize("kind", ["oci", "docker"])
+def test_an_archive_without_a_blob_it_names_is_refused_even_when_the_store_has_it(tmp_path: Path,
+                                                                                    kind: str) -> None:
+    """An archive that names a layer it does not hold is damaged (docker load refuses it),
+    also when the store already has that layer from an earlier load: refused, naming the
+    member, the store left as it was."""
+    from ..builders import Image
+    layer = layer_tar({"shared": b"shared layer"})
+    first, second = image(layers=[layer], config={"comment": "1"}), image(layers=[layer], config={"comment": "2"})
+    store = tmp_path / "s"
+    assert run_airgap(store, "load", "-i", str(oci_archive(tmp_path / "1.tar", [first],
+                                                                   [index_entry(first, "docker.io/x/one:1")]))).code == 0
+    before = snapshot(store)
+    lacking = Image(second.manifest, {d: b for d, b in second.blobs.items() if b != layer})
+    if kind == "oci":
+        path = oci_archive(tmp_path / "2.tar", [lacking], [index_entry(lacking, "docker.io/x/two:1")])
+        says = f"the archive has no member blobs/sha256/{sha256_digest(layer)[7:]}"
+    else:
+        config = next(b for b in second.blobs.values() if b.startswith(b'{"architecture"'))
+        manifest = [{"Config": "c.json", "RepoTags": ["x/two:1"], "Layers": ["l/layer.tar"]}]
+        path = tmp_path / "2.tar"
+        path.write_bytes(tar_of([("c.json", config), ("manifest.json", json.dumps(manifest).encode())]))
+        says = "names layer l/layer.tar, which the archive does not have"
+    refused(run_airgap(store, "load", "-i", str(path)), says)
+    assert snapshot(store) == before
 
 
 def test_a_size_beyond_the_disk_is_a_lie_not_a_full_disk(tmp_path: Path) -> None:
