@@ -312,7 +312,7 @@ def transfer(source: Source, sink: Sink, p: Plan, progress: Progress | None = No
         for desc in todo:
             put(desc)
     result.added = [d.digest for d in todo if result.outcomes.get(d.digest) is Outcome.ADDED]
-    result.bytes_added = sum(d.size for d in todo if d.digest in result.added)
+    result.bytes_added = sum(d.size for d in todo if result.outcomes.get(d.digest) is Outcome.ADDED)
     progress.end()
     for img in p.images:
         sink.put_image(img.descriptor, img.names)

@@ -212,7 +212,7 @@ def _source_and_images(ctx: Context, args: argparse.Namespace,
             want = {parse_reference(w).with_default_tag() for w in wanted}
             images = [i for i in images if want & set(i.names)]
         return source, images
-    from ..store.query import all_images, find_image
+    from ..store.query import all_images, by_name, find_image
     from ..transports.base import SourceImage
     from ..transports.store import StoreSource
     store = ctx.store
@@ -222,9 +222,10 @@ def _source_and_images(ctx: Context, args: argparse.Namespace,
         chosen = [SourceImage(i.image.descriptor, list(i.names), i.id) for i in all_images(store) if i.names]
     else:
         infos = all_images(store)
+        named = by_name(infos)
         picked: dict[str, SourceImage] = {}
         for text in wanted:
-            info, ref = find_image(store, text, infos)
+            info, ref = find_image(store, text, infos, named)
             img = picked.setdefault(info.digest, SourceImage(info.image.descriptor, [], info.id))
             names = [ref] if ref is not None else list(info.names)
             img.names += [n for n in names if n not in img.names]

@@ -426,16 +426,16 @@ def _comment(cfg: dict[str, Any]) -> str:
 
 @stable_read
 def cmd_inspect(ctx: Context, args: argparse.Namespace) -> int:
-    from ..store.query import ImageInfo, find_image
+    from ..store.query import ImageInfo, by_name, find_image
     store = ctx.store
     images = store.images()  # one reading of the index for every argument
     infos = [ImageInfo(store, img) for img in images if img.subject is None]
-    by_name = {n: i for i in infos for n in i.names}
+    named = by_name(infos)
     with_attached = {img.subject for img in images if img.subject is not None}
     docs, missing = [], []
     for text in args.images:
         try:
-            info = find_image(store, text, infos, by_name)[0]
+            info = find_image(store, text, infos, named)[0]
         except NotFound:
             missing.append(text)
             continue

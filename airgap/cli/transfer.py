@@ -251,10 +251,15 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
 def _save_selection(ctx: Context, names: list[str]) -> list[SourceImage]:
     """Docker's rules: a tag saves that name, a bare repository all its tags, an ID no name."""
     from ..reference import parse_reference
-    from ..store.query import all_images, find_image
+    from ..store.query import all_images, by_name, find_image
     from ..transports.base import SourceImage
     store = ctx.store
     images = all_images(store)
+    named_by = by_name(images)
+    repositories: dict[str, list[tuple[ImageInfo, Reference]]] = {}  # a bare repository: its names
+    for each in images:
+        for name in each.names:
+            repositories.setdefault(name.name, []).append((each, name))
     chosen: dict[str, SourceImage] = {}
     for text in names:
         matched: list[tuple[ImageInfo, Reference | None]] = []
@@ -263,9 +268,9 @@ def _save_selection(ctx: Context, names: list[str]) -> list[SourceImage]:
         except AirgapError:
             ref = None
         if ref is not None and ref.tag is None and ref.digest is None:
-            matched = [(info, n) for info in images for n in info.names if n.name == ref.name]
+            matched = list(repositories.get(ref.name, ()))
         if not matched:
-            info, named = find_image(store, text, images)
+            info, named = find_image(store, text, images, named_by)
             matched = [(info, named if named is not None and named.tag else None)]
         for info, n in matched:
             img = chosen.setdefault(info.digest, SourceImage(info.image.descriptor, [], info.id))

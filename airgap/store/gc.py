@@ -11,7 +11,7 @@ from ..oci import Descriptor, Index, Manifest, parse_manifest, subject_of
 from ..reference import Reference
 from ..compress import METHODS
 from .layout import CACHED_BLOBS, Store, entry_name
-from .query import ImageInfo, all_images, find_image
+from .query import ImageInfo, all_images, by_name, find_image
 
 
 def reachable(store: Store, roots: Iterable[str], strict: bool = True) -> set[str]:
@@ -178,12 +178,11 @@ class Removal:
         self.store = store
         self.entries = store.entries()
         self.infos = all_images(store, self.entries)  # those not removed yet
-        self.by_name: dict[Reference, ImageInfo] = {}
+        self.by_name = by_name(self.infos)
         self.tags: Counter[tuple[str, str]] = Counter()  # (image, repository) -> its tags there
         self.pinned: dict[tuple[str, str], list[Reference]] = {}  # -> its digest references there
         for info in self.infos:
             for n in info.names:
-                self.by_name[n] = info
                 if n.digest:
                     self.pinned.setdefault((info.digest, n.name), []).append(n)
                 else:
@@ -218,7 +217,8 @@ class Removal:
             self.infos.remove(info)
         for n in untag:
             self.untagged.add((info.digest, n))
-            del self.by_name[n]
+            if self.by_name.get(n) is info:
+                del self.by_name[n]
             info.names.remove(n)
             if n.digest:
                 self.pinned[(info.digest, n.name)].remove(n)

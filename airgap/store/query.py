@@ -120,6 +120,16 @@ def all_images(store: Store, entries: list[Descriptor] | None = None) -> list[Im
     return [ImageInfo(store, img) for img in store.images(entries) if img.subject is None]
 
 
+def by_name(images: list[ImageInfo]) -> dict[Reference, ImageInfo]:
+    """``images`` by each of their names (the first image of a name, as a scan finds it),
+    for ``find_image`` over many arguments."""
+    out: dict[Reference, ImageInfo] = {}
+    for info in images:
+        for n in info.names:
+            out.setdefault(n, info)
+    return out
+
+
 def find_image(store: Store, text: str, images: list[ImageInfo] | None = None,
                by_name: dict[Reference, ImageInfo] | None = None) -> tuple[ImageInfo, Reference | None]:
     """Resolve a name, ``name@digest``, full or short ID, as Docker does.
