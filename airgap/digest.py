@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import os
 import re
+import stat
 import threading
 from collections.abc import Iterator
 from typing import Any, BinaryIO, Callable, Protocol
 
-from .errors import DigestMismatch, FormatError
+from .errors import DigestMismatch, FormatError, IntegrityError
 
 CHUNK = 4 << 20
 # The buffer of a stream that blobs are copied from in CHUNK-sized reads (a pipe, a
@@ -114,6 +116,25 @@ def copy_verified(src: Reader | BinaryIO, dst: Writer | None, *, expected: str |
     if expected is not None and got != expected:
         raise DigestMismatch(what, expected, got, size, seen)
     return got, seen
+
+
+def hashes_to(path: str | os.PathLike[str], digest: str, size: int | None) -> bool:
+    """Whether the file at ``path`` still holds ``digest`` (and ``size`` bytes, when given):
+    a file kept to be used again unread (a stored blob, a resume blob, a split part)."""
+    try:  # not blocking on a FIFO at that name: only a regular file can hold it
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    with open(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or (size is not None and st.st_size != size):
+            return False
+        os.set_blocking(fd, True)
+        try:
+            copy_verified(f, None, expected=digest, size=size, what=str(path))
+        except (IntegrityError, OSError):
+            return False
+    return True
 
 
 def buffer() -> memoryview:

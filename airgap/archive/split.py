@@ -16,7 +16,7 @@ import stat
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..digest import Hasher, copy_verified
+from ..digest import Hasher, copy_verified, hashes_to
 from ..newfile import create, replace
 from ..writeback import WritebackFile
 from ..errors import AirgapError, FormatError, IntegrityError, NotFound, UsageError
@@ -214,14 +214,7 @@ def _lock_directory(directory: Path) -> int:
 
 def _whole(path: Path, size: int, want: str) -> bool:
     """Whether a kept part is on disk, of its size, with the sha256 the journal recorded."""
-    try:
-        with open(path, "rb") as f:
-            if os.fstat(f.fileno()).st_size != size:
-                return False
-            copy_verified(f, None, expected=f"sha256:{want}", size=size, what=str(path))
-    except (OSError, IntegrityError):
-        return False
-    return True
+    return hashes_to(path, f"sha256:{want}", size)
 
 
 def split_base(path: str) -> Path | None:

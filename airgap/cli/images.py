@@ -426,12 +426,12 @@ def _comment(cfg: dict[str, Any]) -> str:
 
 @stable_read
 def cmd_inspect(ctx: Context, args: argparse.Namespace) -> int:
+    from ..store.layout import Attachments
     from ..store.query import ImageInfo, by_name, find_image
     store = ctx.store
     images = store.images()  # one reading of the index for every argument
     infos = [ImageInfo(store, img) for img in images if img.subject is None]
-    named = by_name(infos)
-    with_attached = {img.subject for img in images if img.subject is not None}
+    named, attachments = by_name(infos), Attachments(images)
     docs, missing = [], []
     for text in args.images:
         try:
@@ -439,8 +439,8 @@ def cmd_inspect(ctx: Context, args: argparse.Namespace) -> int:
         except NotFound:
             missing.append(text)
             continue
-        subjects = {info.digest, *(n.digest for n in info.names if n.digest)} & with_attached
-        docs.append(inspect_doc(info, store.attachments(subjects, images=images) if subjects else []))
+        subjects = {info.digest, *(n.digest for n in info.names if n.digest)}
+        docs.append(inspect_doc(info, attachments.of(subjects)))
     for text in missing:  # said once everything is read (stable_read may read it all again)
         ctx.info(f"Error: No such object: {text}")
     if args.format:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
-from ..digest import check_bytes, copy_verified, sha256_digest, validate_digest
+from ..digest import check_bytes, copy_verified, hashes_to, sha256_digest, validate_digest
 from ..writeback import DiskWriter
 from ..errors import AirgapError, FormatError, IntegrityError, NotFound, StoreCorrupt
 from ..words import is_number
@@ -207,6 +207,32 @@ class Image(NamedTuple):
         return subject_of(self.descriptor)
 
 
+class Attachments:
+    """What is attached to what among ``images`` (signatures, SBOMs, attestations, by their
+    subject), tabled once for any number of lookups."""
+
+    def __init__(self, images: list[Image]) -> None:
+        self.position = {id(img): i for i, img in enumerate(images)}
+        self.by_subject: dict[str, list[Image]] = {}
+        for img in images:
+            if img.subject is not None:
+                self.by_subject.setdefault(img.subject, []).append(img)
+
+    def of(self, digests: set[str], transitive: bool = False) -> list[Image]:
+        """What is attached to any of ``digests``, in index order; with ``transitive`` what
+        is attached to those too, a level at a time."""
+        out: list[Image] = []
+        seen: set[str] = set()
+        level = set(digests)
+        while level:
+            found = sorted({id(a): a for s in level for a in self.by_subject.get(s, ())
+                            if a.digest not in seen}.values(), key=lambda a: self.position[id(a)])
+            seen.update(a.digest for a in found)
+            out += found
+            level = {a.digest for a in found} if transitive else set()
+        return out
+
+
 def entry_name(desc: Descriptor) -> Reference | None:
     name = desc.annotations.get(ANNOTATION_REF_NAME) or desc.annotations.get(ANNOTATION_CONTAINERD_NAME)
     if not name:
@@ -383,12 +409,7 @@ class Store:
 
     def blob_intact(self, digest: str) -> bool:
         """Re-hash a stored blob: is it still what its name says?"""
-        try:
-            with self.open_blob(digest) as f:
-                copy_verified(f, None, expected=digest, size=None, what=f"blob {digest}")
-            return True
-        except (IntegrityError, OSError):
-            return False
+        return hashes_to(self.blob_path(digest), digest, None)
 
     def all_blobs(self) -> Iterator[str]:
         for entry in os.scandir(self.blobs):
@@ -410,12 +431,7 @@ class Store:
             return None
         if digest in self.verified_here:  # staged by this very load: just checked
             return path
-        try:
-            with open(path, "rb") as f:
-                copy_verified(f, None, expected=digest, size=size, what=f"resumed blob {digest}")
-        except (IntegrityError, OSError):
-            return None
-        return path
+        return path if hashes_to(path, digest, size) else None
 
     def new_staged(self) -> StagedFile:
         return StagedFile(self)
@@ -570,28 +586,10 @@ class Store:
                 img.names.append(name)
         return list(by_digest.values())
 
-    def attachments(self, digests: set[str], transitive: bool = False,
-                    images: list[Image] | None = None) -> list[Image]:
-        """What is attached to any of ``digests`` (signatures, SBOMs, attestations), in
-        index order; with ``transitive`` what is attached to those too, a level at a time.
-        One reading of the index (none when ``images`` is given), whatever the depth (a
-        chain of 2,000 took minutes)."""
-        images = self.images() if images is None else images
-        position = {id(img): i for i, img in enumerate(images)}
-        by_subject: dict[str, list[Image]] = {}
-        for img in images:
-            if img.subject is not None:
-                by_subject.setdefault(img.subject, []).append(img)
-        out: list[Image] = []
-        seen: set[str] = set()
-        level = set(digests)
-        while level:
-            found = sorted({id(a): a for s in level for a in by_subject.get(s, ())
-                            if a.digest not in seen}.values(), key=lambda a: position[id(a)])
-            seen.update(a.digest for a in found)
-            out += found
-            level = {a.digest for a in found} if transitive else set()
-        return out
+    def attachments(self, digests: set[str], transitive: bool = False) -> list[Image]:
+        """What is attached to any of ``digests``: ``Attachments.of`` over one reading of
+        the index, whatever the depth (a chain of 2,000 took minutes)."""
+        return Attachments(self.images()).of(digests, transitive)
 
     def resolve_name(self, ref: Reference) -> Image | None:
         for img in self.images():

@@ -88,14 +88,11 @@ class ArchiveSource:
         for digest, desc in plan.blobs.items():
             if digest in self._synthetic:  # a manifest made for a legacy entry: no member
                 continue
-            member = self._member_of(digest)
-            if member is None:
-                if self.bundle is None:  # (a bundle's members are checked against bundle.json: a
-                    # delta leaves some out) a foreign archive that names a blob it lacks is
-                    # damaged, whatever the store holds: docker load refuses it too
-                    raise FormatError(f"{self.name}: {plan.labels.get(digest, desc.media_type)} ({digest}): the "
-                                      f"archive has no member {self._members.get(digest) or blob_member(digest)}")
-                continue
+            if self.bundle is not None and self._member_of(digest) is None:
+                continue  # a bundle's members are checked against bundle.json (a delta leaves some out)
+            # a foreign archive that names a blob it lacks is damaged, whatever the store
+            # holds: docker load refuses it too
+            member = self._need(desc, f"{self.name}: {plan.labels.get(digest, desc.media_type)} ({digest})")
             m = self.tar.lookup(member)
             if m is not None and m.size != desc.size:
                 raise DigestMismatch(f"{self.where(desc)} ({plan.labels.get(digest, desc.media_type)})",
