@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from collections.abc import Container
 from datetime import datetime, UTC
 from typing import TYPE_CHECKING, Any
 
@@ -28,14 +29,23 @@ IMAGE_HEADERS = {"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Di
 _FILTERS = ("dangling", "before", "since", "reference", "label")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    images = sub.add_parser("images", help="list stored images")
-    image = sub.add_parser("image", help="manage images (ls, rm, inspect, tag, history, prune)",
-                           epilog="airgap image save|load|pull|push|import ... is airgap save|load|pull|"
-                                  "push|import ..., as in Docker")
-    isub = image.add_subparsers(dest="image_command", metavar="COMMAND")
-    isub.required = True
-    for p in (images, isub.add_parser("ls", aliases=["list"], help="list stored images")):
+def register(sub: argparse._SubParsersAction, verbs: Container[str]) -> None:  # type: ignore[type-arg]
+    isub = None
+    if "image" in verbs:
+        image = sub.add_parser("image", help="manage images (ls, rm, inspect, tag, history, prune)",
+                               epilog="airgap image save|load|pull|push|import ... is airgap save|load|pull|"
+                                      "push|import ..., as in Docker")
+        isub = image.add_subparsers(dest="image_command", metavar="COMMAND")
+        isub.required = True
+
+    def parsers(verb: str, image_verb: str, help: str, *aliases: str) -> list[argparse.ArgumentParser]:
+        """The parsers asked for of ``airgap VERB`` and of its twin ``airgap image IMAGE_VERB``."""
+        out = [sub.add_parser(verb, help=help)] if verb in verbs else []
+        if isub is not None:
+            out.append(isub.add_parser(image_verb, aliases=list(aliases), help=help))
+        return out
+
+    for p in parsers("images", "ls", "list stored images", "list"):
         p.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]")
         p.add_argument("-a", "--all", action="store_true",
                        help="show all images (airgap keeps no intermediate images)")
@@ -48,27 +58,23 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         p.add_argument("--format", help="Go template, 'table TEMPLATE', or 'json'")
         p.set_defaults(func=cmd_images)
 
-    for p in (sub.add_parser("inspect", help="show stored images as JSON"),
-              isub.add_parser("inspect", help="show stored images as JSON")):
+    for p in parsers("inspect", "inspect", "show stored images as JSON"):
         p.add_argument("-f", "--format", help="Go template applied to each image")
         p.add_argument("images", nargs="+", metavar="IMAGE")
         p.set_defaults(func=cmd_inspect)
 
-    for p in (sub.add_parser("tag", help="give a stored image another name"),
-              isub.add_parser("tag", help="give a stored image another name")):
+    for p in parsers("tag", "tag", "give a stored image another name"):
         p.add_argument("source", metavar="SOURCE_IMAGE[:TAG]")
         p.add_argument("target", metavar="TARGET_IMAGE[:TAG]")
         p.set_defaults(func=cmd_tag)
 
-    for p in (sub.add_parser("rmi", help="untag and remove images"),
-              isub.add_parser("rm", aliases=["remove"], help="untag and remove images")):
+    for p in parsers("rmi", "rm", "untag and remove images", "remove"):
         p.add_argument("-f", "--force", action="store_true",
                        help="remove an image that is named in several repositories")
         p.add_argument("images", nargs="+", metavar="IMAGE")
         p.set_defaults(func=cmd_rmi)
 
-    for p in (sub.add_parser("history", help="show how a stored image's layers were made"),
-              isub.add_parser("history", help="show how a stored image's layers were made")):
+    for p in parsers("history", "history", "show how a stored image's layers were made"):
         p.add_argument("image", metavar="IMAGE")
         p.add_argument("-H", "--human", default="true", metavar="true|false",
                        help="sizes and dates in human-readable form (default true; -H=false)")
@@ -77,8 +83,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         p.add_argument("--format", help="Go template, 'table TEMPLATE', or 'json'")
         p.set_defaults(func=cmd_history)
 
-    from . import system
-    system.register_image_prune(isub)
+    if isub is not None:
+        from . import system
+        system.register_image_prune(isub)
 
 
 # -- images ---------------------------------------------------------------------------

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Container
 
 from .context import Context, path_arg
 from .format import table
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction, verbs: Container[str]) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("key", help="Ed25519 signing keys")
     ksub = p.add_subparsers(dest="key_command", metavar="COMMAND")
     ksub.required = True

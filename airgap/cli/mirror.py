@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Container
 import json
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from .context import Context, path_arg
 UPSTREAM = {"docker.io": "https://registry-1.docker.io"}
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction, verbs: Container[str]) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("mirror-config", help="node configuration that pulls through the site registry")
     p.add_argument("kind", choices=("containerd", "docker", "podman", "k3s"))
     p.add_argument("--registry", required=True, metavar="DEST", help="registry[:port][/prefix], as given to push --all")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from typing import TYPE_CHECKING
 
 from ..errors import UsageError
@@ -19,55 +19,60 @@ if TYPE_CHECKING:
     from ..store import Store, Transaction
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("pull", help="copy images from a registry into the store")
-    p.add_argument("refs", nargs="*", metavar="NAME[:TAG|@DIGEST]")
-    p.add_argument("-f", "--file", metavar="LIST", type=path_arg, help="also the images a list names (one per line, # comments)")
-    p.add_argument("--no-attached", action="store_true",
-                   help="leave signatures, SBOMs and attestations attached to the images behind")
-    plat = p.add_mutually_exclusive_group()
-    plat.add_argument("--platform", help="OS/ARCH[/VARIANT] to take from a multi-platform image")
-    plat.add_argument("--all-platforms", action="store_true", help="keep the index and every platform")
-    p.add_argument("-q", "--quiet", action="store_true", help="print only the image reference")
-    p.add_argument("--ca-cert", type=path_arg, help="CA certificate to trust for the registry")
-    report.add_format(p)
-    p.set_defaults(func=cmd_pull)
+def register(sub: argparse._SubParsersAction, verbs: Container[str]) -> None:  # type: ignore[type-arg]
+    if "pull" in verbs:
+        p = sub.add_parser("pull", help="copy images from a registry into the store")
+        p.add_argument("refs", nargs="*", metavar="NAME[:TAG|@DIGEST]")
+        p.add_argument("-f", "--file", metavar="LIST", type=path_arg, help="also the images a list names (one per line, # comments)")
+        p.add_argument("--no-attached", action="store_true",
+                       help="leave signatures, SBOMs and attestations attached to the images behind")
+        plat = p.add_mutually_exclusive_group()
+        plat.add_argument("--platform", help="OS/ARCH[/VARIANT] to take from a multi-platform image")
+        plat.add_argument("--all-platforms", action="store_true", help="keep the index and every platform")
+        p.add_argument("-q", "--quiet", action="store_true", help="print only the image reference")
+        p.add_argument("--ca-cert", type=path_arg, help="CA certificate to trust for the registry")
+        report.add_format(p)
+        p.set_defaults(func=cmd_pull)
 
-    p = sub.add_parser("push", help="copy images from the store (or a bundle) to a registry")
-    p.add_argument("source", metavar="SRC", nargs="?", type=name_arg, help="the image (with --all or -f: DEST)")
-    p.add_argument("dest", nargs="?", metavar="DEST", type=name_arg,
-                   help="registry/repository[:tag] (default: SRC); with --all or -f: registry[:port][/prefix]")
-    p.add_argument("--all", action="store_true", help="every named image of the store (or of the bundle, -i)")
-    p.add_argument("-f", "--file", metavar="LIST", type=path_arg, help="the images a list names (one per line, # comments)")
-    p.add_argument("-i", "--input", metavar="BUNDLE", type=path_arg, help="push from a bundle, after the trust checks of load")
-    p.add_argument("--jobs", type=jobs_arg, default=4, help="images pushed at once (default 4, at most 64)")
-    p.add_argument("--no-attached", action="store_true",
-                   help="leave the signatures, SBOMs and attestations attached to the images behind")
-    p.add_argument("--trust", action="append", default=[], metavar="PUBKEY", type=path_arg, help="as for load")
-    p.add_argument("--require-signature", action="store_true", help="as for load")
-    p.add_argument("--insecure-skip-signature", action="store_true", help="as for load")
-    p.add_argument("-q", "--quiet", action="store_true", help="print only the digest")
-    p.add_argument("--ca-cert", type=path_arg, help="CA certificate to trust for the registry")
-    report.add_format(p)
-    p.set_defaults(func=cmd_push)
+    if "push" in verbs:
+        p = sub.add_parser("push", help="copy images from the store (or a bundle) to a registry")
+        p.add_argument("source", metavar="SRC", nargs="?", type=name_arg, help="the image (with --all or -f: DEST)")
+        p.add_argument("dest", nargs="?", metavar="DEST", type=name_arg,
+                       help="registry/repository[:tag] (default: SRC); with --all or -f: registry[:port][/prefix]")
+        p.add_argument("--all", action="store_true", help="every named image of the store (or of the bundle, -i)")
+        p.add_argument("-f", "--file", metavar="LIST", type=path_arg, help="the images a list names (one per line, # comments)")
+        p.add_argument("-i", "--input", metavar="BUNDLE", type=path_arg, help="push from a bundle, after the trust checks of load")
+        p.add_argument("--jobs", type=jobs_arg, default=4, help="images pushed at once (default 4, at most 64)")
+        p.add_argument("--no-attached", action="store_true",
+                       help="leave the signatures, SBOMs and attestations attached to the images behind")
+        p.add_argument("--trust", action="append", default=[], metavar="PUBKEY", type=path_arg, help="as for load")
+        p.add_argument("--require-signature", action="store_true", help="as for load")
+        p.add_argument("--insecure-skip-signature", action="store_true", help="as for load")
+        p.add_argument("-q", "--quiet", action="store_true", help="print only the digest")
+        p.add_argument("--ca-cert", type=path_arg, help="CA certificate to trust for the registry")
+        report.add_format(p)
+        p.set_defaults(func=cmd_push)
 
-    p = sub.add_parser("login", help="save credentials for a registry in ~/.docker/config.json")
-    p.add_argument("server", nargs="?", default="docker.io", metavar="SERVER")
-    p.add_argument("-u", "--username")
-    p.add_argument("-p", "--password")
-    p.add_argument("--password-stdin", action="store_true")
-    p.add_argument("--ca-cert", type=path_arg, help="CA certificate to trust for the registry")
-    p.set_defaults(func=cmd_login)
+    if "login" in verbs:
+        p = sub.add_parser("login", help="save credentials for a registry in ~/.docker/config.json")
+        p.add_argument("server", nargs="?", default="docker.io", metavar="SERVER")
+        p.add_argument("-u", "--username")
+        p.add_argument("-p", "--password")
+        p.add_argument("--password-stdin", action="store_true")
+        p.add_argument("--ca-cert", type=path_arg, help="CA certificate to trust for the registry")
+        p.set_defaults(func=cmd_login)
 
-    p = sub.add_parser("logout", help="remove saved credentials for a registry")
-    p.add_argument("server", nargs="?", default="docker.io", metavar="SERVER")
-    p.set_defaults(func=cmd_logout)
+    if "logout" in verbs:
+        p = sub.add_parser("logout", help="remove saved credentials for a registry")
+        p.add_argument("server", nargs="?", default="docker.io", metavar="SERVER")
+        p.set_defaults(func=cmd_logout)
 
-    p = sub.add_parser("serve", help="serve the store read-only over the OCI distribution API")
-    p.add_argument("--addr", default="127.0.0.1:5000", metavar="HOST:PORT")
-    p.add_argument("--tls-cert", metavar="FILE", type=path_arg)
-    p.add_argument("--tls-key", metavar="FILE", type=path_arg)
-    p.set_defaults(func=cmd_serve)
+    if "serve" in verbs:
+        p = sub.add_parser("serve", help="serve the store read-only over the OCI distribution API")
+        p.add_argument("--addr", default="127.0.0.1:5000", metavar="HOST:PORT")
+        p.add_argument("--tls-cert", metavar="FILE", type=path_arg)
+        p.add_argument("--tls-key", metavar="FILE", type=path_arg)
+        p.set_defaults(func=cmd_serve)
 
 
 def cmd_pull(ctx: Context, args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Container
 
 from ..errors import InvalidReference, UsageError
 from ..words import is_number, printable
@@ -14,7 +15,7 @@ SEARCH_HEADERS = {"Name": "NAME", "Description": "DESCRIPTION", "StarCount": "ST
                   "IsOfficial": "OFFICIAL", "IsAutomated": "AUTOMATED"}
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction, verbs: Container[str]) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("search", help="search the repositories this host knows")
     p.add_argument("term", metavar="TERM")
     p.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",

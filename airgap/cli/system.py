@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Container
 import sys
 
 from ..errors import StoreCorrupt
@@ -18,23 +19,25 @@ def register_image_prune(isub: argparse._SubParsersAction) -> None:  # type: ign
     p.set_defaults(func=cmd_image_prune)
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    system = sub.add_parser("system", help="store-wide space: df, prune")
-    ssub = system.add_subparsers(dest="system_command", metavar="COMMAND")
-    ssub.required = True
-    p = ssub.add_parser("prune", help="remove dangling images, unreferenced blobs, stale temp files")
-    p.add_argument("-a", "--all", action="store_true", help="remove every image without a tag")
-    p.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
-    p.set_defaults(func=cmd_system_prune)
-    p = ssub.add_parser("df", help="show the space images use and what sharing saves")
-    p.add_argument("-v", "--verbose", action="store_true", help="per image: shared and unique size")
-    p.set_defaults(func=cmd_df)
+def register(sub: argparse._SubParsersAction, verbs: Container[str]) -> None:  # type: ignore[type-arg]
+    if "system" in verbs:
+        system = sub.add_parser("system", help="store-wide space: df, prune")
+        ssub = system.add_subparsers(dest="system_command", metavar="COMMAND")
+        ssub.required = True
+        p = ssub.add_parser("prune", help="remove dangling images, unreferenced blobs, stale temp files")
+        p.add_argument("-a", "--all", action="store_true", help="remove every image without a tag")
+        p.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
+        p.set_defaults(func=cmd_system_prune)
+        p = ssub.add_parser("df", help="show the space images use and what sharing saves")
+        p.add_argument("-v", "--verbose", action="store_true", help="per image: shared and unique size")
+        p.set_defaults(func=cmd_df)
 
-    store = sub.add_parser("store", help="the store itself")
-    stsub = store.add_subparsers(dest="store_command", metavar="COMMAND")
-    stsub.required = True
-    p = stsub.add_parser("check", help="re-hash every blob and check every reference")
-    p.set_defaults(func=cmd_check)
+    if "store" in verbs:
+        store = sub.add_parser("store", help="the store itself")
+        stsub = store.add_subparsers(dest="store_command", metavar="COMMAND")
+        stsub.required = True
+        p = stsub.add_parser("check", help="re-hash every blob and check every reference")
+        p.set_defaults(func=cmd_check)
 
 
 def confirm(ctx: Context, warning: str) -> bool:

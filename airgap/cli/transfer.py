@@ -7,7 +7,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable
 
@@ -30,59 +30,64 @@ from ..space import check_space, disk_full
 INVENTORY_MEDIA_TYPE = "application/vnd.airgap.inventory.v1+json"
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("load", help="load images from an archive or bundle into the store")
-    p.add_argument("-i", "--input", default="-", type=path_arg,
-                   help="archive to read (default: stdin); plain or gzip/bzip2/xz/zstd-compressed")
-    p.add_argument("--platform", help="pick OS/ARCH[/VARIANT] from a multi-platform image")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
-    p.add_argument("--repair", action="store_true",
-                   help="re-hash the blobs the store already has and replace damaged ones from the input")
-    p.add_argument("stray", nargs="*", help=argparse.SUPPRESS)  # `load b.tar`: said plainly below
-    _trust_args(p)
-    report.add_format(p)
-    p.set_defaults(func=cmd_load)
+def register(sub: argparse._SubParsersAction, verbs: Container[str]) -> None:  # type: ignore[type-arg]
+    if "load" in verbs:
+        p = sub.add_parser("load", help="load images from an archive or bundle into the store")
+        p.add_argument("-i", "--input", default="-", type=path_arg,
+                       help="archive to read (default: stdin); plain or gzip/bzip2/xz/zstd-compressed")
+        p.add_argument("--platform", help="pick OS/ARCH[/VARIANT] from a multi-platform image")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+        p.add_argument("--repair", action="store_true",
+                       help="re-hash the blobs the store already has and replace damaged ones from the input")
+        p.add_argument("stray", nargs="*", help=argparse.SUPPRESS)  # `load b.tar`: said plainly below
+        _trust_args(p)
+        report.add_format(p)
+        p.set_defaults(func=cmd_load)
 
-    p = sub.add_parser("verify", help="check a bundle without touching the store")
-    p.add_argument("input", metavar="FILE", nargs="?", type=path_arg)
-    p.add_argument("-i", "--input", dest="input_opt", metavar="FILE", type=path_arg, help="the same as FILE (as for load)")
-    _trust_args(p)
-    report.add_format(p)
-    p.set_defaults(func=cmd_verify, verify="full", quiet=False, repair=False)
+    if "verify" in verbs:
+        p = sub.add_parser("verify", help="check a bundle without touching the store")
+        p.add_argument("input", metavar="FILE", nargs="?", type=path_arg)
+        p.add_argument("-i", "--input", dest="input_opt", metavar="FILE", type=path_arg, help="the same as FILE (as for load)")
+        _trust_args(p)
+        report.add_format(p)
+        p.set_defaults(func=cmd_verify, verify="full", quiet=False, repair=False)
 
-    p = sub.add_parser("save", help="save images from the store into a bundle")
-    p.add_argument("-o", "--output", type=path_arg, help="file to write (- for stdout)")
-    p.add_argument("--platform", help="save only this OS/ARCH[/VARIANT] of multi-platform images")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
-    p.add_argument("--sign", metavar="KEYFILE", type=path_arg, help="sign the bundle with this Ed25519 private key")
-    p.add_argument("--exclude-from", metavar="INVENTORY", type=path_arg,
-                   help="leave out the layers listed in this `airgap inventory` of the target store")
-    p.add_argument("--split", metavar="SIZE",
-                   help="cut the bundle into FILE.001, FILE.002, … of SIZE (4G, 700M, fat32) and FILE.sha256")
-    p.add_argument("--compress", choices=("gzip", "zstd"),
-                   help="compress the uncompressed layers (of `docker save` archives, `import`); compressed "
-                        "ones are kept as they are. gzip: every Docker, containerd, podman loads it; zstd: "
-                        "smaller, for Docker >= 23, containerd >= 1.5, podman. Image IDs are unchanged; "
-                        "the manifests of the images it compresses get new digests")
-    report.add_format(p)
-    p.add_argument("-f", "--file", metavar="LIST", type=path_arg, help="also the images a list names (one per line, # comments)")
-    p.add_argument("--no-attached", action="store_true",
-                   help="leave the signatures, SBOMs and attestations attached to the images out")
-    p.add_argument("images", nargs="*", metavar="IMAGE")
-    p.set_defaults(func=cmd_save)
+    if "save" in verbs:
+        p = sub.add_parser("save", help="save images from the store into a bundle")
+        p.add_argument("-o", "--output", type=path_arg, help="file to write (- for stdout)")
+        p.add_argument("--platform", help="save only this OS/ARCH[/VARIANT] of multi-platform images")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+        p.add_argument("--sign", metavar="KEYFILE", type=path_arg, help="sign the bundle with this Ed25519 private key")
+        p.add_argument("--exclude-from", metavar="INVENTORY", type=path_arg,
+                       help="leave out the layers listed in this `airgap inventory` of the target store")
+        p.add_argument("--split", metavar="SIZE",
+                       help="cut the bundle into FILE.001, FILE.002, … of SIZE (4G, 700M, fat32) and FILE.sha256")
+        p.add_argument("--compress", choices=("gzip", "zstd"),
+                       help="compress the uncompressed layers (of `docker save` archives, `import`); compressed "
+                            "ones are kept as they are. gzip: every Docker, containerd, podman loads it; zstd: "
+                            "smaller, for Docker >= 23, containerd >= 1.5, podman. Image IDs are unchanged; "
+                            "the manifests of the images it compresses get new digests")
+        report.add_format(p)
+        p.add_argument("-f", "--file", metavar="LIST", type=path_arg, help="also the images a list names (one per line, # comments)")
+        p.add_argument("--no-attached", action="store_true",
+                       help="leave the signatures, SBOMs and attestations attached to the images out")
+        p.add_argument("images", nargs="*", metavar="IMAGE")
+        p.set_defaults(func=cmd_save)
 
-    p = sub.add_parser("inventory", help="list the blobs this store holds, for a delta bundle")
-    p.add_argument("-o", "--output", type=path_arg, help="file to write (default: stdout)")
-    p.set_defaults(func=cmd_inventory)
+    if "inventory" in verbs:
+        p = sub.add_parser("inventory", help="list the blobs this store holds, for a delta bundle")
+        p.add_argument("-o", "--output", type=path_arg, help="file to write (default: stdout)")
+        p.set_defaults(func=cmd_inventory)
 
-    p = sub.add_parser("import", help="make an image from a tarball or a directory")
-    p.add_argument("source", metavar="FILE|DIR|-", type=path_arg, help="a tar (gzip too), a directory, or - for stdin")
-    p.add_argument("reference", metavar="REF", nargs="?")
-    p.add_argument("--base", metavar="IMAGE", help="stored image to add the layer on top of")
-    p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--platform", help="OS/ARCH[/VARIANT] to record (default: the base's, else the host's)")
-    p.add_argument("-m", "--message", default="", help="commit message in the history")
-    p.set_defaults(func=cmd_import)
+    if "import" in verbs:
+        p = sub.add_parser("import", help="make an image from a tarball or a directory")
+        p.add_argument("source", metavar="FILE|DIR|-", type=path_arg, help="a tar (gzip too), a directory, or - for stdin")
+        p.add_argument("reference", metavar="REF", nargs="?")
+        p.add_argument("--base", metavar="IMAGE", help="stored image to add the layer on top of")
+        p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
+        p.add_argument("--platform", help="OS/ARCH[/VARIANT] to record (default: the base's, else the host's)")
+        p.add_argument("-m", "--message", default="", help="commit message in the history")
+        p.set_defaults(func=cmd_import)
 
 
 def _trust_args(p: argparse.ArgumentParser) -> None:

@@ -382,19 +382,25 @@ def test_concurrent_load_and_remove(airgap: Airgap, three_images: list[str], tmp
     assert main([*base, "store", "check"]) == 0
 
 
-def test_each_verb_builds_only_its_module() -> None:
+def test_each_verb_builds_only_its_parser() -> None:
     """main.VERBS names the module that registers each verb: every verb the full parser
-    knows is there, and building that module alone registers it (and nothing else's)."""
+    knows is there, and a verb's parser built alone is the same as in the full one (and
+    nothing else is built)."""
     import argparse
-    from airgap.cli.main import MODULES, VERBS, build_parser, verb_of
+    from airgap.cli.main import VERBS, build_parser, verb_of
 
-    def verbs(parser: argparse.ArgumentParser) -> set[str]:
+    def verbs(parser: argparse.ArgumentParser) -> dict[str, str]:
+        """Each verb's help, its sub-verbs' included (``image ls``)."""
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        return set(sub.choices)
+        return {name: p.format_help() for name, p in sub.choices.items()}
 
-    assert verbs(build_parser()) == set(VERBS)
-    for module in MODULES:
-        assert verbs(build_parser([module])) == {v for v, m in VERBS.items() if m == module}
+    full = verbs(build_parser())
+    assert set(full) == set(VERBS)
+    for verb in VERBS:
+        assert verbs(build_parser([verb])) == {verb: full[verb]}
+    image = build_parser(["image"])
+    for words in (["image", "ls", "-q"], ["image", "rm", "x"], ["image", "prune", "-a"], ["image", "inspect", "x"]):
+        assert image.parse_args(words).func is build_parser().parse_args(words).func
     assert verb_of(["--store", "load", "images"]) == "images"  # a store named "load"
     assert verb_of(["--progress", "none", "--debug", "save", "-o", "x"]) == "save"
     assert verb_of(["--help"]) is None and verb_of([]) is None
@@ -629,3 +635,34 @@ def test_history_of_a_config_claiming_more_layers_than_it_has() -> None:
 def test_durations_print_as_go_prints_them(ns: int, text: str) -> None:
     from airgap.cli.govalues import GoDuration
     assert Template('{{.D}} {{printf "%s|%d" .D .D}} {{json .D}}').render({"D": GoDuration(ns)}) == f"{text} {text}|{ns} {ns}"
+
+
+def test_leaving_without_teardown_still_does_what_an_exit_does(tmp_path: Path) -> None:
+    """The console script leaves without the interpreter's teardown (main.leave); what an
+    exit does that matters is still done: exit handlers run, buffered output is written (a
+    failed write fails the command), and a thread still running is waited for."""
+    script = f"""
+import atexit, sys, threading, time
+from airgap.cli.main import leave
+atexit.register(lambda: open({str(tmp_path / 'atexit')!r}, 'w').close())
+def late():
+    time.sleep(0.3)
+    open({str(tmp_path / 'thread')!r}, 'w').close()
+if sys.argv[1] == 'thread':
+    threading.Thread(target=late).start()
+sys.stdout.write('buffered, no newline')
+leave(int(sys.argv[2]))
+"""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # stdout buffered
+    for mode, code in (("plain", 0), ("plain", 3), ("thread", 0)):
+        for f in tmp_path.iterdir():
+            f.unlink()
+        res = subprocess.run([sys.executable, "-c", script, mode, str(code)], capture_output=True, text=True,
+                             env=env)
+        assert (res.returncode, res.stdout, res.stderr) == (code, "buffered, no newline", "")
+        assert (tmp_path / "atexit").exists()
+        assert (tmp_path / "thread").exists() == (mode == "thread")
+    with open("/dev/full", "w") as full:
+        res = subprocess.run([sys.executable, "-c", script, "plain", "0"], stdout=full, stderr=subprocess.PIPE,
+                             env=env, text=True)
+    assert res.returncode == 1 and res.stderr == "airgap: error: writing standard output: No space left on device\n"
