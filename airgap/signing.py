@@ -9,7 +9,6 @@ loader's host holds.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
@@ -17,8 +16,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-if TYPE_CHECKING:  # cryptography is imported where a key is used: loading an unsigned
-    # bundle with no trust configured never needs it, and it costs a fifth of start-up
+if TYPE_CHECKING:  # cryptography (and base64) are imported where a key is used: loading an
+    # unsigned bundle with no trust configured never needs them, and they cost a fifth of start-up
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from .errors import AirgapError, NotFound, SignatureError, UsageError
@@ -151,6 +150,7 @@ def _keys_in(path: Path, origin: str) -> list[tuple[Ed25519PublicKey, str]]:
 
 
 def sign(data: bytes, key: Ed25519PrivateKey) -> bytes:
+    import base64
     from cryptography.hazmat.primitives import serialization
     pub = key.public_key()
     doc = {
@@ -275,6 +275,7 @@ def check(policy: TrustPolicy, archive: str, bundle: bytes | None, sig: bytes | 
 
 
 def _parse_sig(sig: bytes, archive: str) -> tuple[str, Ed25519PublicKey, bytes]:
+    import base64
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     where = f"{archive}: airgap/bundle.json.sig"
     from .errors import FormatError

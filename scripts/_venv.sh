@@ -2,11 +2,18 @@
 # Usage: ensure_venv [EXTRAS]   (EXTRAS like "test"; re-installs when pyproject.toml changes)
 ensure_venv() {
     local extras="${1:-}" root stamp spec
+    local python=python3
     root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-    if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    # Debian's own interpreter when it is new enough: built with PGO and LTO, it runs a short
+    # command ~15% faster than a plain source build (such as pyenv's, which may come first
+    # on PATH), and it is the one a fresh Debian host has
+    if /usr/bin/python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then
+        python=/usr/bin/python3
+    fi
+    if ! "$python" -c 'import venv, ensurepip' >/dev/null 2>&1; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
     fi
-    [ -x "$root/.venv/bin/python" ] || python3 -m venv "$root/.venv"
+    [ -x "$root/.venv/bin/python" ] || "$python" -m venv "$root/.venv"
     spec="$root"
     [ -n "$extras" ] && spec="$root[$extras]"
     stamp="$root/.venv/.installed-${extras:-base}"

@@ -4,6 +4,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
 ensure_venv
+# PyInstaller bundles the interpreter's shared library; Debian's python3 is linked
+# statically and ships it in a package of its own
+libpython="$("$VENV_PY" -c 'import sysconfig as s; print(s.get_config_var("LIBDIR") + "/" + s.get_config_var("INSTSONAME"))')"
+if [ ! -e "$libpython" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$(basename "${libpython%.so.*}")" >/dev/null
+fi
 "$VENV_PY" -m pip install -q --disable-pip-version-check --require-hashes -r packaging/build-requirements.txt
 
 commit="$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
