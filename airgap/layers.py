@@ -2,7 +2,7 @@
 
 Decompression is the expensive step, so it never runs on bytes whose distribution digest
 has not been checked, and never past the uncompressed size a signed ``bundle.json``
-declares; a zstd frame that asks for a window larger than ``MAX_ZSTD_WINDOW`` is refused
+declares (or, where none is, past what a gzip layer of that size could give); a zstd frame that asks for a window larger than ``MAX_ZSTD_WINDOW`` is refused
 before any memory is spent on it.
 """
 
@@ -18,6 +18,8 @@ from .oci import Descriptor, is_uncompressed_layer
 MAGIC = [(b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd")]
 MAX_ZSTD_WINDOW = 32 << 20  # zstd's default levels use 8 MiB at most; --long=27 would need 128
 MAX_LZMA_DICTIONARY = 80 << 20  # xz -9e and 7z -mx=9 decode in ~65 MiB (a 64 MiB dictionary)
+MAX_EXPANSION = 1032  # deflate's own limit: a 258-byte match in 2 bits
+EXPANSION_SLACK = 1 << 20
 
 
 def compression_of(head: bytes) -> str:
@@ -54,12 +56,23 @@ def zstd_reader(stream: BinaryIO, head: bytes, what: str) -> BinaryIO:
         stream, read_across_frames=True)
 
 
-def uncompressed_digest(stream: BinaryIO, media_type: str, what: str,
-                        limit: int | None = None) -> tuple[str, int]:
+def expansion_limit(compressed_size: int) -> int:
+    """What a layer whose uncompressed size nobody declared may decompress to: as much as
+    a gzip layer of its size could (deflate cannot pass 1032:1), so that a zstd one (an
+    RLE block reaches ~32,000:1) is no bigger a bomb; the slack is for a tiny layer's
+    empty files."""
+    return compressed_size * MAX_EXPANSION + EXPANSION_SLACK
+
+
+def uncompressed_digest(stream: BinaryIO, desc: Descriptor, what: str, declared: int | None = None,
+                        stored: bool = False) -> tuple[str, int]:
     """The sha256 and size of the layer's tar, decompressing gzip or zstd as needed;
-    refuses to produce more than ``limit`` bytes."""
+    refuses to produce more than the ``declared`` size (a signed bundle.json's), or, when
+    there is none, than ``expansion_limit`` of the layer's size, unless the layer is
+    ``stored``: a stored layer passed one of the two as it entered the store."""
+    limit = declared if declared is not None else None if stored else expansion_limit(desc.size)
     head = stream.read(32)
-    kind = compression(media_type, head)
+    kind = compression(desc.media_type, head)
     from .archive.input import Prefixed
     src: BinaryIO = io.BufferedReader(Prefixed(head, stream), CHUNK)
     try:
@@ -74,8 +87,11 @@ def uncompressed_digest(stream: BinaryIO, media_type: str, what: str,
             h.update(chunk)
             size += len(chunk)
             if limit is not None and size > limit:
-                raise FormatError(f"{what}: decompresses to more than the {limit} bytes bundle.json "
-                                  "declares; stopped there")
+                if declared is not None:
+                    raise FormatError(f"{what}: decompresses to more than the {limit} bytes bundle.json "
+                                      "declares; stopped there")
+                raise FormatError(f"{what}: decompresses to more than {MAX_EXPANSION} times its {desc.size} "
+                                  "bytes, which no gzip layer can; refused as a decompression bomb")
     except (OSError, EOFError, ValueError) as exc:
         raise FormatError(f"{what}: cannot decompress ({exc})") from None
     except FormatError:
@@ -95,7 +111,7 @@ def check_layer(open_blob: Callable[[], BinaryIO], desc: Descriptor, diff_id: st
     with open_blob() as f:
         copy_verified(f, None, expected=desc.digest, size=desc.size, what=what)
     with open_blob() as f:
-        got, size = uncompressed_digest(f, desc.media_type, what, declared)
+        got, size = uncompressed_digest(f, desc, what, declared)
     if got != diff_id:
         raise DigestMismatch(f"{what}: uncompressed content (diff_id)", diff_id, got)
     if declared is not None and declared != size:
@@ -120,7 +136,7 @@ class DiffIdTee(io.RawIOBase):
         def work() -> None:
             with os.fdopen(r, "rb") as pipe:
                 try:
-                    self._found.append(uncompressed_digest(pipe, desc.media_type, what, declared))
+                    self._found.append(uncompressed_digest(pipe, desc, what, declared))
                 except BaseException as exc:  # reported by finish(), after the digest check
                     self._found.append(exc)
         self._thread = threading.Thread(target=work, name="diff_id", daemon=True)

@@ -417,7 +417,7 @@ def bundle_uncompressed(source: Source, bundle: Bundle | None, desc: Descriptor)
     if listed is not None and listed.diff_id and listed.uncompressed_size is not None:
         return listed.diff_id, listed.uncompressed_size
     with source.open_blob(desc) as f:
-        return uncompressed_digest(f, desc.media_type, source.where(desc))
+        return uncompressed_digest(f, desc, source.where(desc))
 
 
 def bundle_expected_present(bundle: Bundle | None, plan: Plan) -> list[Descriptor]:

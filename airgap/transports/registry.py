@@ -105,7 +105,7 @@ class RegistrySource:
         if is_uncompressed_layer(desc.media_type):
             return desc.digest, desc.size
         with self.open_blob(desc) as f:
-            return uncompressed_digest(f, desc.media_type, self.where(desc))
+            return uncompressed_digest(f, desc, self.where(desc))
 
     def close(self) -> None:
         pass

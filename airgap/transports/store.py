@@ -55,7 +55,7 @@ class StoreSource:
             except FormatError:
                 pass
         with self.store.open_blob(desc.digest) as f:
-            diff_id, n = uncompressed_digest(f, desc.media_type, self.where(desc))
+            diff_id, n = uncompressed_digest(f, desc, self.where(desc), stored=True)
         self.store.cache_put("uncompressed", desc.digest, f"{diff_id} {n}")
         return diff_id, n
 
@@ -113,7 +113,7 @@ class StoreSink:
     def _check_diff_id(self, desc: Descriptor, diff_id: str, what: str) -> None:
         """Decompress the staged (verified) layer; its tar must be the diff_id the config says."""
         with open(self.txn.staged_path(desc.digest), "rb") as f:
-            got, size = uncompressed_digest(f, desc.media_type, what)
+            got, size = uncompressed_digest(f, desc, what)
         if got != diff_id:  # docker pull: "layers from manifest don't match image configuration"
             raise DigestMismatch(f"{what}: uncompressed content (diff_id, as the image config lists it)",
                                  diff_id, got)

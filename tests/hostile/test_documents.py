@@ -815,6 +815,31 @@ def test_zstd_window_beyond_the_budget(tmp_path: Path) -> None:
     refused(run_airgap(tmp_path / "s", "load", "-i", str(path)), "window", "MiB")
 
 
+@pytest.mark.parametrize("kind", ["zstd", "gzip"])
+def test_a_layer_that_inflates_past_what_gzip_can_is_refused(airgap: Airgap, three_images: list[str],
+                                                            tmp_path: Path, kind: str) -> None:
+    """An archive without bundle.json declares no layer's uncompressed size, and with
+    --verify full its diff_id is checked by decompressing it (as pull checks each layer): a
+    zstd layer can expand ~32,000 times (a 30 MB layer, a terabyte to hash), a gzip one 1032
+    times at most. A layer past that is refused as a bomb, by its digest, in bounded time,
+    the store unchanged; gzip's own maximum (zeros at level 9) still loads."""
+    import zstandard
+    from airgap.oci import OCI_LAYER_GZIP, OCI_LAYER_ZSTD
+    tar = layer_tar({"zeros": bytes(64 << 20)})
+    layer = zstandard.ZstdCompressor().compress(tar) if kind == "zstd" else gzip.compress(tar, 9)
+    img = image(layers=[layer], layer_type=OCI_LAYER_ZSTD if kind == "zstd" else OCI_LAYER_GZIP,
+                diff_ids=[sha256_digest(tar)])
+    path = oci_archive(tmp_path / "zeros.tar", [img], [index_entry(img, "example/zeros:1")])
+    before = snapshot(airgap.store)
+    run = run_airgap(airgap.store, "load", "--verify", "full", "-i", str(path), timeout=120)
+    if kind == "zstd":
+        refused(run, sha256_digest(layer)[7:], "more than 1032 times its", "decompression bomb", seconds=10)
+        assert snapshot(airgap.store) == before
+    else:
+        assert run.code == 0, run.err
+        assert "example/zeros:1" in airgap("images", "--format", "{{.Repository}}:{{.Tag}}").out
+
+
 @pytest.mark.parametrize("option", ["--trust", "--sign", "--exclude-from", "-f"])
 def test_files_named_on_the_command_line_are_read_with_a_cap(airgap: Airgap, three_images: list[str],
                                                              tmp_path: Path, option: str) -> None:
