@@ -32,6 +32,11 @@ MAX_CATALOG = 100_000   # repositories in all the pages of one _catalog
 MAX_CATALOG_PAGES = 10_000
 MAX_LINK = 8192          # characters of one next-page link
 MAX_REDIRECTS = 5
+READ_TIMEOUT = 60.0      # seconds without a byte: the connection is dead
+DOCUMENT_TIME = 60.0     # seconds a whole small body (manifest, config, token, page) may take:
+                         # a byte a minute passes the read timeout and would take years for 8 MiB
+SLOW_WINDOW = 60.0       # a blob download that sends less than SLOW_RATE bytes a second over
+SLOW_RATE = 16 << 10     # this long is broken off (and resumed, as a broken connection is)
 UPLOAD_CHUNK = 16 << 20  # bytes a PATCH carries: what a broken upload may have to send again
 UPLOAD_PIECE = 1 << 20   # bytes handed to the socket at a time: up to 4 images x 3 blobs
                          # are pushed at once, and each holds one piece
@@ -63,13 +68,18 @@ def raw_body(resp: httpx.Response, what: str) -> Iterator[bytes]:
 
 
 def read_limited(resp: httpx.Response, limit: int, what: str, too_long: str = "") -> bytes:
-    """A response body, refusing one longer than ``limit`` (an endless chunked body)."""
+    """A response body, refusing one longer than ``limit`` (an endless chunked body) or
+    slower than ``DOCUMENT_TIME`` in all (a drip-fed one)."""
     data = bytearray()
+    deadline = time.monotonic() + DOCUMENT_TIME
     try:
         for chunk in raw_body(resp, what):
             data += chunk
             if len(data) > limit:
                 raise RegistryError(too_long or f"{what}: the registry sent more than {limit} bytes; refused")
+            if time.monotonic() > deadline:
+                raise RegistryError(f"{what}: the registry took more than {DOCUMENT_TIME:.0f} s to send "
+                                    f"{len(data)} bytes of it; refused as stalled")
     except (httpx.TransportError, httpx.StreamError) as exc:
         raise RegistryError(f"{what}: {_describe(exc)}") from None
     finally:
@@ -145,7 +155,7 @@ class RegistryClient:
 
     @staticmethod
     def _client(verify: ssl.SSLContext | bool) -> httpx.Client:
-        return httpx.Client(verify=verify, timeout=httpx.Timeout(60.0, connect=15.0),
+        return httpx.Client(verify=verify, timeout=httpx.Timeout(READ_TIMEOUT, connect=15.0),
                             follow_redirects=True, max_redirects=MAX_REDIRECTS,
                             limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
                             headers={"User-Agent": "airgap", "Accept-Encoding": "identity"})
@@ -526,6 +536,7 @@ class _BlobStream(io.RawIOBase):
         self._resp: httpx.Response | None = None
         self._chunks: Iterator[bytes] | None = None
         self._pending = b""
+        self._window = (time.monotonic(), 0)  # since when, and bytes since then
 
     def readable(self) -> bool:
         return True
@@ -582,14 +593,27 @@ class _BlobStream(io.RawIOBase):
                     continue
                 return 0
             self._pending = chunk
+            if self._too_slow(len(chunk)):
+                self._retry(None, f"slower than {SLOW_RATE >> 10} KiB/s for {SLOW_WINDOW:.0f} s")
 
-    def _retry(self, exc: BaseException | None) -> None:
+    def _too_slow(self, n: int) -> bool:
+        """Whether the last ``SLOW_WINDOW`` seconds brought less than ``SLOW_RATE`` a second."""
+        since, got = self._window
+        now = time.monotonic()
+        if now - since < SLOW_WINDOW:
+            self._window = (since, got + n)
+            return False
+        self._window = (now, 0)
+        return got + n < SLOW_RATE * (now - since)
+
+    def _retry(self, exc: BaseException | None, why: str = "connection closed") -> None:
         self._close_resp()
         self.failures += 1
         if self.failures > self.client.retries:
             raise RegistryError(f"{self.what}: download failed at byte {self.pos} of "
-                                f"{self.desc.size}: {_describe(exc) if exc else 'connection closed'}")
+                                f"{self.desc.size}: {_describe(exc) if exc else why}")
         time.sleep(self.client.backoff * 2 ** (self.failures - 1))
+        self._window = (time.monotonic(), 0)
 
     def _close_resp(self) -> None:
         if self._resp is not None:

@@ -103,6 +103,56 @@ def test_endless_bodies(tmp_path: Path, endless: str) -> None:
     assert run.seconds < 20 and run.max_rss_mb < 100, (run.seconds, run.max_rss_mb)
 
 
+@pytest.mark.parametrize("what", ["manifest", "blob"])
+def test_a_drip_fed_response_is_broken_off(monkeypatch: pytest.MonkeyPatch, what: str) -> None:
+    """A few bytes now and then pass any read timeout (a byte a minute: 8 MiB in sixteen
+    years): a small body (here a manifest) must arrive whole within DOCUMENT_TIME, and a
+    blob must keep SLOW_RATE over each SLOW_WINDOW; a slow blob is resumed as a broken
+    download is, then given up. Both are sent in full after ~13 s: without the bounds the
+    reads succeed."""
+    from airgap.errors import RegistryError
+    from airgap.oci import Descriptor
+    from airgap.registry import client as reg
+    monkeypatch.setattr(reg, "DOCUMENT_TIME", 1.0)
+    monkeypatch.setattr(reg, "SLOW_WINDOW", 1.0)
+    body = MANIFEST if what == "manifest" else b"x" * 4096
+    piece = len(body) // 256 + 1
+    served: list[str] = []
+
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        if h.path == "/v2/":
+            return _send(h, 200, b"{}")
+        served.append(h.path)
+        h.send_response(200)
+        h.send_header("Content-Length", str(len(body)))
+        h.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        h.end_headers()
+        for i in range(0, len(body), piece):
+            h.wfile.write(body[i:i + piece])
+            h.wfile.flush()
+            time.sleep(0.05)
+    with fake_registry(handle) as host:
+        client = reg.RegistryClient(host, retries=1, backoff=0.0)
+        t0 = time.monotonic()
+        try:
+            with pytest.raises(RegistryError) as err:
+                if what == "manifest":
+                    client.get_manifest("team/app", "1", "team/app:1")
+                else:
+                    with client.open_blob("team/app", Descriptor("application/octet-stream",
+                                                                 sha256_digest(body), len(body)), "blob") as f:
+                        while f.read(1 << 20):
+                            pass
+        finally:
+            client.close()
+    took = time.monotonic() - t0
+    if what == "manifest":
+        assert "more than 1 s" in str(err.value) and "stalled" in str(err.value) and len(served) == 1
+    else:  # two slow windows: the first resumed, the second given up
+        assert "slower than 16 KiB/s for 1 s" in str(err.value) and len(served) == 2, (str(err.value), served)
+    assert took < 5, took
+
+
 @pytest.mark.parametrize("pages", ["circle", "endless"])
 def test_a_catalog_without_end_is_refused(tmp_path: Path, pages: str) -> None:
     """``search --registry`` follows the catalog's Link pages: a registry whose pages link
