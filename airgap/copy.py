@@ -80,7 +80,7 @@ class PlannedImage(NamedTuple):
 
 class Plan:
     __slots__ = ("source", "images", "documents", "document_bytes", "blobs", "labels", "diff_ids",
-                 "uncompressed")
+                 "uncompressed", "sizes_signed")
 
     def __init__(self, source: Source) -> None:
         self.source = source
@@ -91,6 +91,7 @@ class Plan:
         self.labels: dict[str, str] = {}          # digest -> "layer of image x"
         self.diff_ids: dict[str, str] = {}        # layer digest -> diff_id
         self.uncompressed: dict[str, int] = {}    # layer digest -> size a bundle records
+        self.sizes_signed = False                 # those sizes vouched for by a trusted signature
 
     @property
     def total_bytes(self) -> int:
@@ -283,7 +284,7 @@ def transfer(source: Source, sink: Sink, p: Plan, progress: Progress | None = No
             if digest in copying and digest in p.uncompressed:
                 teed.add(digest)  # checked in the same read as its copy, up to its declared size
             else:  # digest first, then decompression: two reads
-                _check_layer(source, desc, diff_id, p.labels[digest], p.uncompressed.get(digest))
+                _check_layer(source, desc, diff_id, p.labels[digest], p)
 
     def put(desc: Descriptor) -> None:
         label = p.labels[desc.digest]
@@ -336,21 +337,23 @@ def _copy_blob(source: Source, sink: Sink, desc: Descriptor, label: str, progres
     tee = None
     staged = isinstance(stream, StagedBlob)  # verified on arrival; a store sink renames it
     if full is not None and not staged:
-        tee = DiffIdTee(stream, desc, full.diff_ids[desc.digest], full.uncompressed[desc.digest], where)
+        tee = DiffIdTee(stream, desc, full.diff_ids[desc.digest], full.uncompressed[desc.digest], where,
+                        bound=not full.sizes_signed)
         stream = io.BufferedReader(tee, CHUNK)
     try:
         outcome = sink.put_blob(stream, desc, where, progress.blob(desc, label))
         if tee is not None:
             tee.finish()  # after the sink accepted the bytes: the digest came first
         elif full is not None:
-            _check_layer(source, desc, full.diff_ids[desc.digest], label, full.uncompressed[desc.digest])
+            _check_layer(source, desc, full.diff_ids[desc.digest], label, full)
         return outcome
     finally:
         stream.close()
 
 
-def _check_layer(source: Source, desc: Descriptor, diff_id: str, label: str, listed: int | None) -> None:
-    check_layer(lambda: source.open_blob(desc), desc, diff_id, f"{source.where(desc)} ({label})", listed)
+def _check_layer(source: Source, desc: Descriptor, diff_id: str, label: str, p: Plan) -> None:
+    check_layer(lambda: source.open_blob(desc), desc, diff_id, f"{source.where(desc)} ({label})",
+                p.uncompressed.get(desc.digest), bound=not p.sizes_signed)
 
 
 def copy(source: Source, sink: Sink, images: list[SourceImage] | None = None, *,

@@ -83,15 +83,19 @@ def _first_header(stream: BinaryIO, name: str) -> None:
 def load_into(source: BundleSource, sink: Sink, *, has_blob: Callable[[str], bool],
               platform: Platform | None = None, progress: Progress | None = None,
               verify_full: bool = False, space: Path | None = None,
-              skip_delta: bool = False, before: Callable[[Plan], None] | None = None) -> CopyResult:
+              skip_delta: bool = False, before: Callable[[Plan], None] | None = None,
+              trust: TrustResult | None = None) -> CopyResult:
     """Receive, plan, check the delta and the space, transfer: after ``open_checked``.
 
     ``has_blob`` is what the target already holds (the store's transaction; for
-    ``verify``, nothing but what a delta bundle leaves out when ``skip_delta``).
+    ``verify``, nothing but what a delta bundle leaves out when ``skip_delta``). With a
+    ``trust`` that verified the signer, the layer sizes bundle.json declares are believed
+    (a layer may then decompress to more than gzip could: its declared size bounds it).
     """
     from .copy import bytes_to_add, plan, transfer
     source.receive()
     p = plan(source, source.images(), platform=platform)
+    p.sizes_signed = trust is not None and trust.status == "verified"
     needed = source.expected_present(p)
     if not skip_delta:
         missing = [d.digest for d in needed if not has_blob(d.digest)]

@@ -19,7 +19,7 @@ MAGIC = [(b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), (b"\
 MAX_ZSTD_WINDOW = 32 << 20  # zstd's default levels use 8 MiB at most; --long=27 would need 128
 MAX_LZMA_DICTIONARY = 80 << 20  # xz -9e and 7z -mx=9 decode in ~65 MiB (a 64 MiB dictionary)
 MAX_EXPANSION = 1032  # deflate's own limit: a 258-byte match in 2 bits
-EXPANSION_SLACK = 1 << 20
+EXPANSION_SLACK = 64 << 20  # so that a small layer of one repeated byte (test data, padding) passes
 
 
 def compression_of(head: bytes) -> str:
@@ -59,18 +59,18 @@ def zstd_reader(stream: BinaryIO, head: bytes, what: str) -> BinaryIO:
 def expansion_limit(compressed_size: int) -> int:
     """What a layer whose uncompressed size nobody declared may decompress to: as much as
     a gzip layer of its size could (deflate cannot pass 1032:1), so that a zstd one (an
-    RLE block reaches ~32,000:1) is no bigger a bomb; the slack is for a tiny layer's
-    empty files."""
+    RLE block reaches ~32,000:1) is no bigger a bomb."""
     return compressed_size * MAX_EXPANSION + EXPANSION_SLACK
 
 
 def uncompressed_digest(stream: BinaryIO, desc: Descriptor, what: str, declared: int | None = None,
-                        stored: bool = False) -> tuple[str, int]:
+                        bound: bool = True) -> tuple[str, int]:
     """The sha256 and size of the layer's tar, decompressing gzip or zstd as needed;
-    refuses to produce more than the ``declared`` size (a signed bundle.json's), or, when
-    there is none, than ``expansion_limit`` of the layer's size, unless the layer is
-    ``stored``: a stored layer passed one of the two as it entered the store."""
-    limit = declared if declared is not None else None if stored else expansion_limit(desc.size)
+    refuses to produce more than the ``declared`` size (bundle.json's) and, with ``bound``,
+    more than ``expansion_limit`` of the layer's size. No bound is for sizes a trusted
+    signature vouches for, and for stored layers (each passed one as it entered)."""
+    limits = ([] if declared is None else [declared]) + ([expansion_limit(desc.size)] if bound else [])
+    limit = min(limits) if limits else None
     head = stream.read(32)
     kind = compression(desc.media_type, head)
     from .archive.input import Prefixed
@@ -87,7 +87,7 @@ def uncompressed_digest(stream: BinaryIO, desc: Descriptor, what: str, declared:
             h.update(chunk)
             size += len(chunk)
             if limit is not None and size > limit:
-                if declared is not None:
+                if limit == declared:
                     raise FormatError(f"{what}: decompresses to more than the {limit} bytes bundle.json "
                                       "declares; stopped there")
                 raise FormatError(f"{what}: decompresses to more than {MAX_EXPANSION} times its {desc.size} "
@@ -104,14 +104,14 @@ def uncompressed_digest(stream: BinaryIO, desc: Descriptor, what: str, declared:
 
 
 def check_layer(open_blob: Callable[[], BinaryIO], desc: Descriptor, diff_id: str, what: str,
-                declared: int | None) -> int:
+                declared: int | None, bound: bool = True) -> int:
     """The full check of a compressed layer: its distribution digest first (cheap, and what
-    the signature pins), then its diff_id, decompressing at most ``declared`` bytes.
-    Returns the uncompressed size."""
+    the signature pins), then its diff_id, decompressing at most ``declared`` bytes (and,
+    with ``bound``, ``expansion_limit``). Returns the uncompressed size."""
     with open_blob() as f:
         copy_verified(f, None, expected=desc.digest, size=desc.size, what=what)
     with open_blob() as f:
-        got, size = uncompressed_digest(f, desc, what, declared)
+        got, size = uncompressed_digest(f, desc, what, declared, bound)
     if got != diff_id:
         raise DigestMismatch(f"{what}: uncompressed content (diff_id)", diff_id, got)
     if declared is not None and declared != size:
@@ -126,7 +126,8 @@ class DiffIdTee(io.RawIOBase):
     as the digest, on the other core. ``finish()`` after the sink has accepted the blob
     (its digest matched) raises what the decompression found."""
 
-    def __init__(self, stream: BinaryIO, desc: Descriptor, diff_id: str, declared: int, what: str) -> None:
+    def __init__(self, stream: BinaryIO, desc: Descriptor, diff_id: str, declared: int, what: str,
+                 bound: bool = True) -> None:
         import os
         import threading
         self._stream, self.desc, self.diff_id, self.declared, self.what = stream, desc, diff_id, declared, what
@@ -136,7 +137,7 @@ class DiffIdTee(io.RawIOBase):
         def work() -> None:
             with os.fdopen(r, "rb") as pipe:
                 try:
-                    self._found.append(uncompressed_digest(pipe, desc, what, declared))
+                    self._found.append(uncompressed_digest(pipe, desc, what, declared, bound))
                 except BaseException as exc:  # reported by finish(), after the digest check
                     self._found.append(exc)
         self._thread = threading.Thread(target=work, name="diff_id", daemon=True)

@@ -142,7 +142,7 @@ def cmd_load(ctx: Context, args: argparse.Namespace) -> int:
         result = load_into(source, StoreSink(txn), has_blob=txn.has_blob, platform=platform,
                            progress=make_progress(ctx.progress_mode, "Loading"),
                            verify_full=args.verify == "full", space=store.root,
-                           before=lambda p: _notes(ctx, source))
+                           before=lambda p: _notes(ctx, source), trust=trust)
         repaired = list(txn.repaired)
         resumed = {**txn.resumed, **source.resumed}
     if resumed:
@@ -216,7 +216,7 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
             sink.skip.update(d.digest for d in source.expected_present(p))
         result = load_into(source, sink, has_blob=lambda d: False, skip_delta=True,
                            progress=make_progress(ctx.progress_mode, "Verifying"),
-                           verify_full=args.verify == "full", before=skip_delta)
+                           verify_full=args.verify == "full", before=skip_delta, trust=trust)
         p = result.plan
         delta = source.expected_present(p)
     shipped = [d for d in p.blobs.values() if d not in delta]

@@ -55,7 +55,7 @@ class StoreSource:
             except FormatError:
                 pass
         with self.store.open_blob(desc.digest) as f:
-            diff_id, n = uncompressed_digest(f, desc, self.where(desc), stored=True)
+            diff_id, n = uncompressed_digest(f, desc, self.where(desc), bound=False)
         self.store.cache_put("uncompressed", desc.digest, f"{diff_id} {n}")
         return diff_id, n
 

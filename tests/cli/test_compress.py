@@ -153,3 +153,26 @@ def test_pinned_manifests_are_kept(airgap: Airgap, make_airgap, tmp_path: Path) 
     pinned = json.loads(site("inspect", f"example/pinned@{img.digest}").out)[0]
     assert pinned["Descriptor"]["digest"] == img.digest
     assert _layers(out)["docker.io/example/free:1"][0]["mediaType"] == OCI_LAYER_GZIP
+
+
+def test_a_zstd_layer_past_gzips_bound_needs_a_trusted_signature(airgap: Airgap, make_airgap, three_images: list[str],
+                                                                 tmp_path: Path) -> None:
+    """A layer of zeros compresses with zstd ~32,000 times. bundle.json declares its size,
+    but in a bundle no trusted key signed, that is the sender's word: --verify full stops
+    the layer at gzip's bound, as for an archive without bundle.json. Signed by a trusted
+    key, the declared size bounds it and it verifies; --verify fast loads it either way."""
+    from airgap.signing import generate_key
+    zeros = write_tree(tmp_path / "zeros", {"zeros.bin": bytes(256 << 20)})
+    airgap("import", str(zeros), "example/zeros:1", "--base", "example/base:1")
+    priv, pub = generate_key(str(tmp_path / "k"))[:2]
+    unsigned, signed = tmp_path / "u.tar", tmp_path / "s.tar"
+    airgap("save", "--compress", "zstd", "-o", str(unsigned), "example/zeros:1")
+    airgap("save", "--compress", "zstd", "--sign", str(priv), "-o", str(signed), "example/zeros:1")
+    for bundle in (unsigned, signed):  # the signed one, with no key trusted: intact, signer unknown
+        res = airgap("verify", "--verify", "full", str(bundle), ok=False)
+        assert res.code == 3 and "more than 1032 times its" in res.err and "decompression bomb" in res.err, res.err
+    airgap("verify", "--verify", "full", "--trust", str(pub), str(signed))
+    site = make_airgap("site")
+    site("load", "--verify", "full", "--trust", str(pub), "-i", str(signed))
+    site("load", "-i", str(unsigned))
+    assert site.image_id("example/zeros:1") == airgap.image_id("example/zeros:1")

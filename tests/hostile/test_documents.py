@@ -825,7 +825,7 @@ def test_a_layer_that_inflates_past_what_gzip_can_is_refused(airgap: Airgap, thr
     the store unchanged; gzip's own maximum (zeros at level 9) still loads."""
     import zstandard
     from airgap.oci import OCI_LAYER_GZIP, OCI_LAYER_ZSTD
-    tar = layer_tar({"zeros": bytes(64 << 20)})
+    tar = layer_tar({"zeros": bytes(256 << 20)})
     layer = zstandard.ZstdCompressor().compress(tar) if kind == "zstd" else gzip.compress(tar, 9)
     img = image(layers=[layer], layer_type=OCI_LAYER_ZSTD if kind == "zstd" else OCI_LAYER_GZIP,
                 diff_ids=[sha256_digest(tar)])
