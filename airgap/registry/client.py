@@ -122,6 +122,21 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _is_host(name: str) -> bool:
+    """A DNS name or an IP address (what a URL's host must be before it is looked up: httpx
+    takes ``http://[bad/`` as the host ``%5bbad``)."""
+    import ipaddress
+    labels = name.split(".")
+    if all(0 < len(x) < 64 and x.isascii() and x.replace("-", "").replace("_", "").isalnum() and x[0] != "-" != x[-1]
+           for x in labels) and len(name) < 254:
+        return True
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return False
+
+
 def _error_message(resp: httpx.Response) -> tuple[str, str]:
     """The first distribution error code and message of a response body, if any."""
     try:
@@ -215,7 +230,10 @@ class RegistryClient:
         ``content`` is a factory, so that a body can be sent again on a retry.
         """
         url = path if path.startswith("http") else self._base() + path
-        ours = self._same_origin(url)  # an upload's Location may name another host: no credentials there
+        try:
+            ours = self._same_origin(url)  # an upload's Location may name another host: no credentials there
+        except httpx.InvalidURL as exc:
+            raise RegistryError(f"{what}: {self.host}: no URL: {url[:200]!r} ({_describe(exc)})") from None
         attempt = auth_tries = 0
         while True:
             hdrs = dict(headers or {})
@@ -232,6 +250,12 @@ class RegistryClient:
             except httpx.UnsupportedProtocol as exc:
                 raise RegistryError(f"{what}: {self.host}: redirected to an address that is not "
                                     f"HTTP(S) ({_describe(exc)}); refused") from None
+            except httpx.InvalidURL as exc:  # a Location or redirect that is no URL
+                raise RegistryError(f"{what}: {self.host}: sent to an address that is no URL "
+                                    f"({_describe(exc)}); refused") from None
+            except httpx.StreamConsumed:  # a redirect of a request whose body is streamed
+                raise RegistryError(f"{what}: {self.host}: redirected an upload (its bytes are "
+                                    "streamed, not sent twice); refused") from None
             except _NETWORK_ERRORS as exc:
                 if not retry or attempt >= self.retries:
                     raise RegistryError(f"{what}: {self.host}: {_describe(exc)}") from None
@@ -255,6 +279,11 @@ class RegistryClient:
                 time.sleep(wait)
                 continue
             if resp.status_code not in ok:
+                if resp.status_code < 300:  # a success, but not the one this request ends in
+                    resp.close()
+                    raise RegistryError(f"{what}: the registry answered {resp.status_code} "
+                                        f"{resp.reason_phrase[:40]}, not {' or '.join(map(str, ok))}",
+                                        resp.status_code)
                 raise self._error(resp, what)
             if not stream:
                 read_limited(resp, MAX_BODY, what)  # headers are the answer; the body is drained
@@ -396,7 +425,13 @@ class RegistryClient:
         loc = resp.headers.get("Location")
         if not loc:
             raise RegistryError(f"{self.host}: upload started without a Location")
-        return str(resp.url.join(loc))
+        try:
+            url = resp.url.join(loc)
+        except httpx.InvalidURL:
+            url = None
+        if url is None or url.scheme not in ("http", "https") or not _is_host(url.host):
+            raise RegistryError(f"{self.host}: the upload's Location is no HTTP(S) URL: {loc[:200]!r}; refused")
+        return str(url)
 
     def upload_blob(self, repo: str, desc: Descriptor, opener: Callable[[], Any],
                     location: str | None = None) -> None:
@@ -464,7 +499,8 @@ class RegistryClient:
 
     def _upload_status(self, location: str, scope: str, what: str) -> tuple[str, int]:
         """Where an upload stands: its location, and the offset the registry has."""
-        resp = self.request("GET", location, scope=scope, what=f"{what}: status", ok=(204,))
+        resp = self.request("GET", location, scope=scope, what=f"{what}: status", ok=(204,),
+                            retry=False)  # the upload's own loop retries: not twice over
         rng = resp.headers.get("Range", "")
         _, _, end = rng.partition("-")
         offset = int(end) + 1 if is_number(end) and len(end) < 19 else 0

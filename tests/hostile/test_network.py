@@ -446,6 +446,31 @@ def test_an_upload_sent_to_another_host_gets_no_credentials(tmp_path: Path) -> N
     assert run.code != 0 and seen and all(a is None for _, a in seen), (seen, run.err)
 
 
+@pytest.mark.parametrize("lie", ["ftp://x/up/1", "http://[bad/up/1", "redirected PATCH"])
+def test_an_upload_sent_nowhere_is_refused(tmp_path: Path, lie: str) -> None:
+    """An upload's Location that is no HTTP(S) URL, and a PATCH answered with a redirect
+    (its bytes are streamed: httpx cannot send them again), are registry errors (exit 1,
+    said), not internal ones."""
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        h.rfile.read(int(h.headers.get("Content-Length") or 0))
+        if h.path == "/v2/":
+            return _send(h, 200, b"{}")
+        if h.command == "POST":
+            return _send(h, 202, b"", {"Location": "/up/1" if lie == "redirected PATCH" else lie})
+        if h.command == "PATCH":
+            return _send(h, 307, b"", {"Location": "/up/2"})
+        _send(h, 404, b"{}")
+    src = tmp_path / "rootfs"
+    src.mkdir()
+    (src / "a.txt").write_text("a\n")
+    store = tmp_path / "s"
+    assert run_airgap(store, "import", str(src), "team/app:1").code == 0
+    with fake_registry(handle) as host:
+        run = run_airgap(store, "push", "team/app:1", f"{host}/team/app:1", timeout=60)
+    said = "redirected an upload" if lie == "redirected PATCH" else "Location is no HTTP(S) URL"
+    assert run.code == 1 and said in run.err and "internal error" not in run.err, run.err
+
+
 # -- serve ---------------------------------------------------------------------------------
 
 @contextmanager
