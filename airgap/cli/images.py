@@ -30,6 +30,8 @@ _FILTERS = ("dangling", "before", "since", "reference", "label")
 
 
 def register(sub: argparse._SubParsersAction, verbs: Container[str]) -> None:  # type: ignore[type-arg]
+    # `images` first, ahead of `image`, in airgap --help's list of verbs
+    made = {"images": sub.add_parser("images", help="list stored images")} if "images" in verbs else {}
     isub = None
     if "image" in verbs:
         image = sub.add_parser("image", help="manage images (ls, rm, inspect, tag, history, prune)",
@@ -40,7 +42,7 @@ def register(sub: argparse._SubParsersAction, verbs: Container[str]) -> None:  #
 
     def parsers(verb: str, image_verb: str, help: str, *aliases: str) -> list[argparse.ArgumentParser]:
         """The parsers asked for of ``airgap VERB`` and of its twin ``airgap image IMAGE_VERB``."""
-        out = [sub.add_parser(verb, help=help)] if verb in verbs else []
+        out = [made.get(verb) or sub.add_parser(verb, help=help)] if verb in verbs else []
         if isub is not None:
             out.append(isub.add_parser(image_verb, aliases=list(aliases), help=help))
         return out

@@ -396,6 +396,7 @@ def test_each_verb_builds_only_its_parser() -> None:
 
     full = verbs(build_parser())
     assert set(full) == set(VERBS)
+    assert list(full).index("images") < list(full).index("image")  # as help has always listed them
     for verb in VERBS:
         assert verbs(build_parser([verb])) == {verb: full[verb]}
     image = build_parser(["image"])
