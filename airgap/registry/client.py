@@ -166,7 +166,8 @@ class RegistryClient:
         self._lock = threading.Lock()
         self._probe_lock = threading.Lock()
         self._scheme: str | None = None
-        self._http = self._client(self._ssl_context(ca_cert))
+        self._verify: ssl.SSLContext | bool = self._ssl_context(ca_cert)
+        self._http = self._client(self._verify)
 
     @staticmethod
     def _client(verify: ssl.SSLContext | bool) -> httpx.Client:
@@ -212,6 +213,7 @@ class RegistryClient:
         for scheme, verify in [("https", True), ("https", False), ("http", False)][:3 if self.insecure else 1]:
             if not verify and scheme == "https":
                 self._http.close()
+                self._verify = False
                 self._http = self._client(False)
             try:
                 self._http.get(f"{scheme}://{self.api_host}/v2/")
@@ -224,10 +226,12 @@ class RegistryClient:
 
     def request(self, method: str, path: str, *, scope: str, what: str,
                 headers: dict[str, str] | None = None, content: Callable[[], Any] | None = None,
-                stream: bool = False, ok: tuple[int, ...] = (200,), retry: bool = True) -> httpx.Response:
+                stream: bool = False, ok: tuple[int, ...] = (200,), retry: bool = True,
+                http: httpx.Client | None = None) -> httpx.Response:
         """Send with auth and retries; raise RegistryError unless the status is in ``ok``.
 
-        ``content`` is a factory, so that a body can be sent again on a retry.
+        ``content`` is a factory, so that a body can be sent again on a retry; ``http`` is
+        a connection pool of the request's own (an upload's, which a watchdog may close).
         """
         url = path if path.startswith("http") else self._base() + path
         try:
@@ -241,9 +245,9 @@ class RegistryClient:
             if token:
                 hdrs["Authorization"] = token
             try:
-                req = self._http.build_request(method, url, headers=hdrs,
-                                               content=content() if content else None)
-                resp = self._http.send(req, stream=True)
+                req = (http or self._http).build_request(method, url, headers=hdrs,
+                                                         content=content() if content else None)
+                resp = (http or self._http).send(req, stream=True)
             except httpx.TooManyRedirects:
                 raise RegistryError(f"{what}: {self.host}: more than {MAX_REDIRECTS} redirects "
                                     "(a redirect loop?)") from None
@@ -447,32 +451,42 @@ class RegistryClient:
             location = self._location(resp)
         offset, failures = 0, 0
         f = opener()
+        http = self._client(self._verify)  # its own pool: the watchdog closes it, no one else's
         try:
             while offset < desc.size:
                 n = min(UPLOAD_CHUNK, desc.size - offset)
+                watch = _Watchdog(http)
 
-                def body(f: Any = f, n: int = n) -> Iterator[bytes]:  # streamed, never held whole
+                def body(f: Any = f, n: int = n, watch: _Watchdog = watch) -> Iterator[bytes]:  # streamed
                     left = n
                     while left:
                         piece = f.read(min(UPLOAD_PIECE, left))
                         if not piece:
                             raise RegistryError(f"{what}: the source ended early")
                         left -= len(piece)
+                        watch.moved()
                         yield piece
                 try:
-                    resp = self.request("PATCH", location, scope=scope, what=what, retry=False,
-                                        headers={"Content-Type": "application/octet-stream",
-                                                 "Content-Range": f"{offset}-{offset + n - 1}",
-                                                 "Content-Length": str(n)},
-                                        content=body, ok=(202, 204))
+                    with watch:
+                        resp = self.request("PATCH", location, scope=scope, what=what, retry=False,
+                                            headers={"Content-Type": "application/octet-stream",
+                                                     "Content-Range": f"{offset}-{offset + n - 1}",
+                                                     "Content-Length": str(n)},
+                                            content=body, ok=(202, 204), http=http)
                     location = self._location(resp)
                     offset += n
                     continue
-                except RegistryError as exc:
+                except (RegistryError, RuntimeError) as exc:  # RuntimeError: the pool closed under it
+                    if isinstance(exc, RuntimeError) and not watch.fired:
+                        raise
+                    why = str(exc)
+                    if watch.fired:
+                        http = self._client(self._verify)
+                        why = f"slower than {UPLOAD_PIECE >> 10} KiB in {SLOW_WINDOW:.0f} s"
                     failures += 1
                     if failures > self.retries:
                         raise RegistryError(f"{what}: the upload broke at byte {offset} and did not "
-                                            f"resume: {exc}") from None
+                                            f"resume: {why}") from None
                     time.sleep(self.backoff * 2 ** (failures - 1))
                 try:
                     location, offset = self._upload_status(location, scope, what)
@@ -493,6 +507,7 @@ class RegistryClient:
             f.read(1)  # the end: the hashing reader checks digest and size here
         finally:
             f.close()
+            http.close()
         sep = "&" if "?" in location else "?"
         self.request("PUT", f"{location}{sep}digest={desc.digest}", scope=scope, what=what,
                      headers={"Content-Length": "0"}, content=lambda: b"", ok=(201,))
@@ -559,6 +574,35 @@ class RegistryClient:
 def _describe(exc: BaseException | None) -> str:
     text = str(exc) or type(exc).__name__
     return text.splitlines()[0] if text else "connection failed"
+
+
+class _Watchdog:
+    """Closes an upload's connection pool when its body has not moved on for SLOW_WINDOW
+    seconds: a registry that reads a byte a minute passes every write timeout (each send
+    moves a byte), and the body's generator is not resumed while a piece is stuck."""
+
+    def __init__(self, http: httpx.Client) -> None:
+        self.http, self.fired = http, False
+        self._last = time.monotonic()
+        self._done = threading.Event()
+
+    def moved(self) -> None:
+        self._last = time.monotonic()
+
+    def __enter__(self) -> _Watchdog:
+        self._last = time.monotonic()
+        threading.Thread(target=self._watch, name="upload watchdog", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+
+    def _watch(self) -> None:
+        while not self._done.wait(min(1.0, SLOW_WINDOW / 4)):
+            if time.monotonic() - self._last > SLOW_WINDOW:
+                self.fired = True
+                self.http.close()  # the stuck send fails at its next call
+                return
 
 
 class _BlobStream(io.RawIOBase):

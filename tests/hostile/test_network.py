@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -29,8 +30,9 @@ Handler = Callable[[BaseHTTPRequestHandler], None]
 
 
 @contextmanager
-def fake_registry(handle: Handler) -> Iterator[str]:
-    """A registry on 127.0.0.1 whose every GET/HEAD is ``handle``; yields host:port."""
+def fake_registry(handle: Handler, rcvbuf: int = 0) -> Iterator[str]:
+    """A registry on 127.0.0.1 whose every GET/HEAD is ``handle``; yields host:port.
+    ``rcvbuf``: a socket receive buffer that small (bytes the kernel takes unread)."""
     class H(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -45,7 +47,11 @@ def fake_registry(handle: Handler) -> Iterator[str]:
 
         do_HEAD = do_POST = do_PUT = do_PATCH = do_GET
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), H, bind_and_activate=False)
+    if rcvbuf:  # before listen(): accepted sockets take it from the listening one
+        httpd.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    httpd.server_bind()
+    httpd.server_activate()
     httpd.daemon_threads = True
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
@@ -444,6 +450,47 @@ def test_an_upload_sent_to_another_host_gets_no_credentials(tmp_path: Path) -> N
                 "auth": base64.b64encode(b"user:secret").decode()}}}))
             run = run_airgap(store, "push", "team/app:1", f"{host}/team/app:1", env={"DOCKER_CONFIG": str(cfg)})
     assert run.code != 0 and seen and all(a is None for _, a in seen), (seen, run.err)
+
+
+def test_a_registry_that_reads_an_upload_a_byte_at_a_time_is_given_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A registry that reads a little now and then passes every write timeout (each send
+    moves some bytes): a PATCH whose body has not moved on by a piece for SLOW_WINDOW is
+    broken off (its own connections closed under it) and retried, then given up. Without
+    the watchdog the upload waits until this registry stops dripping (20 s) and succeeds."""
+    import io
+    from airgap.errors import RegistryError
+    from airgap.oci import Descriptor
+    from airgap.registry import client as reg
+    monkeypatch.setattr(reg, "SLOW_WINDOW", 1.0)
+    data = os.urandom(24 << 20)  # more than both ends' socket buffers hold
+
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        if h.path == "/v2/":
+            return _send(h, 200, b"{}")
+        if h.command == "POST":
+            return _send(h, 202, b"", {"Location": "/v2/team/app/blobs/uploads/u1"})
+        if h.command == "PATCH":
+            left = int(h.headers.get("Content-Length") or 0)
+            until = time.monotonic() + 20
+            while left and time.monotonic() < until:  # 512 KiB/s: a 1 MiB piece takes 2 s
+                left -= len(h.rfile.read(min(left, 128 << 10)))
+                time.sleep(0.25)
+            while left:
+                left -= len(h.rfile.read(min(left, 1 << 20)) or b"x" * left)
+            return _send(h, 202, b"", {"Location": "/v2/team/app/blobs/uploads/u1"})
+        if h.command == "PUT":
+            return _send(h, 201, b"")
+        _send(h, 404, b"{}")
+    with fake_registry(handle, rcvbuf=4096) as host:
+        client = reg.RegistryClient(host, retries=1, backoff=0.0)
+        t0 = time.monotonic()
+        try:
+            with pytest.raises(RegistryError, match="slower than 1024 KiB in 1 s"):
+                client.upload_blob("team/app", Descriptor("application/octet-stream", sha256_digest(data),
+                                                          len(data)), lambda: io.BytesIO(data))
+        finally:
+            client.close()
+    assert time.monotonic() - t0 < 15
 
 
 @pytest.mark.parametrize("lie", ["ftp://x/up/1", "http://[bad/up/1", "redirected PATCH"])
