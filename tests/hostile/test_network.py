@@ -417,6 +417,16 @@ def test_credentials_stay_on_their_host(tmp_path: Path, monkeypatch: pytest.Monk
             client.close()
 
 
+def _store_to_push(tmp_path: Path) -> Path:
+    """A store holding one small image, ``team/app:1``."""
+    src = tmp_path / "rootfs"
+    src.mkdir()
+    (src / "a.txt").write_text("a\n")
+    store = tmp_path / "s"
+    assert run_airgap(store, "import", str(src), "team/app:1").code == 0
+    return store
+
+
 def test_an_upload_sent_to_another_host_gets_no_credentials(tmp_path: Path) -> None:
     """A registry (or whoever answers for it) that starts an upload with a Location on
     another host gets the bytes there, never the password: Docker sends its credentials
@@ -440,11 +450,7 @@ def test_an_upload_sent_to_another_host_gets_no_credentials(tmp_path: Path) -> N
         cfg = tmp_path / "docker"
         cfg.mkdir()
         import base64
-        src = tmp_path / "rootfs"
-        src.mkdir()
-        (src / "a.txt").write_text("a\n")
-        store = tmp_path / "s"
-        assert run_airgap(store, "import", str(src), "team/app:1").code == 0
+        store = _store_to_push(tmp_path)
         with fake_registry(handle) as host:
             (cfg / "config.json").write_text(json.dumps({"auths": {host: {
                 "auth": base64.b64encode(b"user:secret").decode()}}}))
@@ -507,11 +513,7 @@ def test_an_upload_sent_nowhere_is_refused(tmp_path: Path, lie: str) -> None:
         if h.command == "PATCH":
             return _send(h, 307, b"", {"Location": "/up/2"})
         _send(h, 404, b"{}")
-    src = tmp_path / "rootfs"
-    src.mkdir()
-    (src / "a.txt").write_text("a\n")
-    store = tmp_path / "s"
-    assert run_airgap(store, "import", str(src), "team/app:1").code == 0
+    store = _store_to_push(tmp_path)
     with fake_registry(handle) as host:
         run = run_airgap(store, "push", "team/app:1", f"{host}/team/app:1", timeout=60)
     said = "redirected an upload" if lie == "redirected PATCH" else "Location is no HTTP(S) URL"
