@@ -1,9 +1,10 @@
 """Layer contents: decompress a layer as a stream to learn its diff_id and size.
 
 Decompression is the expensive step, so it never runs on bytes whose distribution digest
-has not been checked, and never past the uncompressed size a signed ``bundle.json``
-declares (or, where none is, past what a gzip layer of that size could give); a zstd frame that asks for a window larger than ``MAX_ZSTD_WINDOW`` is refused
-before any memory is spent on it.
+has not been checked, never past the uncompressed size ``bundle.json`` declares, and,
+unless a trusted signature vouches for that size, never past what a gzip layer of the
+same size could give (``expansion_limit``); a zstd frame that asks for a window larger
+than ``MAX_ZSTD_WINDOW`` is refused before any memory is spent on it.
 """
 
 from __future__ import annotations

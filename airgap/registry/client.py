@@ -126,9 +126,11 @@ def _is_host(name: str) -> bool:
     """A DNS name or an IP address (what a URL's host must be before it is looked up: httpx
     takes ``http://[bad/`` as the host ``%5bbad``)."""
     import ipaddress
-    labels = name.split(".")
-    if all(0 < len(x) < 64 and x.isascii() and x.replace("-", "").replace("_", "").isalnum() and x[0] != "-" != x[-1]
-           for x in labels) and len(name) < 254:
+
+    def label(x: str) -> bool:  # letters, digits, "-" inside; "_" too, as some site DNS has
+        return 0 < len(x) < 64 and x.isascii() and x.replace("-", "").replace("_", "").isalnum() \
+            and not x.startswith("-") and not x.endswith("-")
+    if len(name) < 254 and all(label(x) for x in name.split(".")):
         return True
     try:
         ipaddress.ip_address(name)
@@ -245,9 +247,9 @@ class RegistryClient:
             if token:
                 hdrs["Authorization"] = token
             try:
-                req = (http or self._http).build_request(method, url, headers=hdrs,
-                                                         content=content() if content else None)
-                resp = (http or self._http).send(req, stream=True)
+                pool = http or self._http
+                req = pool.build_request(method, url, headers=hdrs, content=content() if content else None)
+                resp = pool.send(req, stream=True)
             except httpx.TooManyRedirects:
                 raise RegistryError(f"{what}: {self.host}: more than {MAX_REDIRECTS} redirects "
                                     "(a redirect loop?)") from None
@@ -466,6 +468,7 @@ class RegistryClient:
                         left -= len(piece)
                         watch.moved()
                         yield piece
+                    watch.moved()  # all sent: the answer has a window of its own
                 try:
                     with watch:
                         resp = self.request("PATCH", location, scope=scope, what=what, retry=False,
