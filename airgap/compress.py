@@ -14,8 +14,6 @@ signature or SBOM attached to the image. Docker's schema 2 has no zstd layer typ
 Docker manifest compressed with zstd becomes an OCI manifest (as BuildKit does).
 """
 
-from __future__ import annotations
-
 import json
 import os
 import stat
@@ -60,7 +58,7 @@ def cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def cached_layer(store: Store, layer: Descriptor, method: str) -> Compressed | None:
+def cached_layer(store: "Store", layer: Descriptor, method: str) -> Compressed | None:
     """The compressed form of a stored layer a save made before, if it is still whole in
     size (its bytes are hashed again as they are saved)."""
     cached = store.cache_get(f"compressed-{method}", layer.digest)
@@ -78,8 +76,8 @@ def cached_layer(store: Store, layer: Descriptor, method: str) -> Compressed | N
     return None
 
 
-def compress_layer(store: Store, layer: Descriptor, method: str,
-                   progress: Progress | None = None, label: str = "") -> Compressed:
+def compress_layer(store: "Store", layer: Descriptor, method: str,
+                   progress: "Progress | None" = None, label: str = "") -> Compressed:
     """Compress an uncompressed stored layer into the cache, its bytes checked as read."""
     from .store.layout import StagedFile
     staged = StagedFile(store)
@@ -133,7 +131,7 @@ class CompressingSource:
 
     jobs = 0
 
-    def __init__(self, inner: Source, documents: dict[str, bytes], layers: dict[str, Compressed],
+    def __init__(self, inner: "Source", documents: dict[str, bytes], layers: dict[str, Compressed],
                  images: list[SourceImage]) -> None:
         self.inner, self.name = inner, inner.name
         self.documents = documents                # new manifests and indexes, by digest
@@ -167,7 +165,7 @@ class CompressingSource:
             return self.inner.where(desc)
         return f"compressed layer {c.path} (of store blob {c.diff_id}; `airgap system prune` clears the cache)"
 
-    def check_plan(self, plan: Plan) -> None:
+    def check_plan(self, plan: "Plan") -> None:
         self.inner.check_plan(plan)
 
     def uncompressed(self, desc: Descriptor) -> tuple[str, int]:
@@ -178,7 +176,7 @@ class CompressingSource:
         self.inner.close()
 
 
-def compress_images(p: Plan, store: Store, method: str, progress: Progress) -> tuple[CompressingSource, list[str]]:
+def compress_images(p: "Plan", store: "Store", method: str, progress: "Progress") -> tuple[CompressingSource, list[str]]:
     """Compress the uncompressed layers of the planned images; the Source to plan again
     (its ``images()``) and what was kept as it was, for the user."""
     notes: list[str] = []
@@ -235,7 +233,7 @@ def compress_images(p: Plan, store: Store, method: str, progress: Progress) -> t
     return CompressingSource(p.source, documents, done, images), notes
 
 
-def _pinned(img: PlannedImage, p: Plan) -> str | None:
+def _pinned(img: "PlannedImage", p: "Plan") -> str | None:
     """Why an image's manifests must keep their digests, or None."""
     if img.subject is not None:
         return "an attached artifact"

@@ -6,8 +6,6 @@ asking the sink first whether it already has each one, so a shared layer is read
 and a blob the sink holds is never read at all.
 """
 
-from __future__ import annotations
-
 import io
 from typing import Any, BinaryIO, Callable, NamedTuple
 

@@ -5,8 +5,6 @@ a first component containing ``.`` or ``:``, or equal to ``localhost``, or holdi
 uppercase letter, is a registry host. The grammar is that of distribution/reference.
 """
 
-from __future__ import annotations
-
 import re
 from typing import NamedTuple
 
@@ -67,7 +65,7 @@ class Reference(NamedTuple):
         """The reference as Docker prints it: ``nginx:1.25``."""
         return self.familiar_name + self._suffix()
 
-    def with_default_tag(self) -> Reference:
+    def with_default_tag(self) -> "Reference":
         """Add ``latest`` when the reference has neither tag nor digest."""
         if self.tag is None and self.digest is None:
             return Reference(self.domain, self.path, DEFAULT_TAG, None)

@@ -7,8 +7,6 @@ without trusted keys check that the bundle is intact; trust comes from the keys 
 loader's host holds.
 """
 
-from __future__ import annotations
-
 import hashlib
 import json
 import os
@@ -30,7 +28,7 @@ REQUIRE_FILE = Path("/etc/airgap/require-signature")
 SIG_MEDIA_TYPE = "application/vnd.airgap.signature.v1+json"
 
 
-def fingerprint(key: Ed25519PublicKey) -> str:
+def fingerprint(key: "Ed25519PublicKey") -> str:
     from cryptography.hazmat.primitives import serialization
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return "sha256:" + hashlib.sha256(raw).hexdigest()
@@ -72,7 +70,7 @@ def generate_key(name: str) -> tuple[Path, Path, str, bool]:
     return key_path, pub_path, fingerprint(pub), secret is not None
 
 
-def load_private_key(path: Path) -> Ed25519PrivateKey:
+def load_private_key(path: Path) -> "Ed25519PrivateKey":
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from .smallfile import KEY_LIMIT, read_small
@@ -96,7 +94,7 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
     return key
 
 
-def load_public_key(path: Path) -> Ed25519PublicKey:
+def load_public_key(path: Path) -> "Ed25519PublicKey":
     """An Ed25519 public key from a PEM (SubjectPublicKeyInfo) file, ``.pub`` or ``.pem``."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -123,7 +121,7 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     return key
 
 
-def _keys_in(path: Path, origin: str) -> list[tuple[Ed25519PublicKey, str]]:
+def _keys_in(path: Path, origin: str) -> "list[tuple[Ed25519PublicKey, str]]":
     """The keys a trust entry yields (a key file, or a directory of *.pub / *.pem); an
     entry that yields none is an error: a policy that names keys must find them."""
     what = "a public key file (.pub, .pem) or a directory of them"
@@ -149,7 +147,7 @@ def _keys_in(path: Path, origin: str) -> list[tuple[Ed25519PublicKey, str]]:
     return [(load_public_key(p), str(p)) for p in files]
 
 
-def sign(data: bytes, key: Ed25519PrivateKey) -> bytes:
+def sign(data: bytes, key: "Ed25519PrivateKey") -> bytes:
     import base64
     from cryptography.hazmat.primitives import serialization
     pub = key.public_key()
@@ -185,12 +183,12 @@ class TrustPolicy:
 
     __slots__ = ("keys", "required")
 
-    def __init__(self, keys: dict[str, tuple[Ed25519PublicKey, str]] | None = None, required: str = "") -> None:
+    def __init__(self, keys: "dict[str, tuple[Ed25519PublicKey, str]] | None" = None, required: str = "") -> None:
         self.keys: dict[str, tuple[Ed25519PublicKey, str]] = {} if keys is None else keys
         self.required = required
 
     @classmethod
-    def load(cls, trust: list[str], require: bool = False) -> TrustPolicy:
+    def load(cls, trust: list[str], require: bool = False) -> "TrustPolicy":
         """Keys from ``--trust`` entries, ``$AIRGAP_TRUST`` (``:``-separated) and
         /etc/airgap/trust.d. Each entry given must yield a key (fail closed)."""
         policy = cls(required="--require-signature" if require else signature_required())
@@ -274,7 +272,7 @@ def check(policy: TrustPolicy, archive: str, bundle: bytes | None, sig: bytes | 
     return TrustResult("verified", claimed, trusted[1])
 
 
-def _parse_sig(sig: bytes, archive: str) -> tuple[str, Ed25519PublicKey, bytes]:
+def _parse_sig(sig: bytes, archive: str) -> "tuple[str, Ed25519PublicKey, bytes]":
     import base64
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     where = f"{archive}: airgap/bundle.json.sig"

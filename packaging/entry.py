@@ -1,5 +1,5 @@
 """Entry point of the one-file binary."""
 
-from airgap.cli.main import run
+from airgap.cli import run
 
 run()

@@ -2,8 +2,6 @@
 archives compressed with gzip, bzip2, xz or zstd are decompressed as they are read
 (recognized by their first bytes, not their names), as ``docker load`` does."""
 
-from __future__ import annotations
-
 import io
 import os
 import sys

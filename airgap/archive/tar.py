@@ -7,8 +7,6 @@ out bounded readers for single members. The writer emits PAX headers with mtime 
 uid/gid 0, so the same content gives the same bytes.
 """
 
-from __future__ import annotations
-
 import io
 import os
 import posixpath

@@ -7,7 +7,7 @@ import atexit
 import contextlib
 import os
 import sys
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import NoReturn
 
 from ..errors import AirgapError
@@ -116,7 +116,9 @@ def _standard_fds() -> None:
             setattr(sys, name, open(fd, mode, closefd=False))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, started: Callable[[], None] = lambda: None) -> int:
+    """Run one command; its exit code. ``started`` is called once start-up is over, just
+    before the verb runs (``airgap.cli.run`` resumes garbage collection there)."""
     _standard_fds()
     words = unalias(list(sys.argv[1:] if argv is None else argv))
     reconfigure = getattr(sys.stdout, "reconfigure", None)
@@ -137,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("airgap: error: a command is required (see airgap --help)\n")
         return 2
     ctx = Context(args)
+    started()
     try:
         return int(args.func(ctx, args) or 0)
     except AirgapError as exc:
@@ -166,11 +169,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(printable(f"airgap: error: internal error: {type(exc).__name__}: {exc} "
                                    "(run with --debug for the traceback, and please report it)") + "\n")
         return 1
-
-
-def run() -> NoReturn:
-    """Console-script entry point."""
-    leave(main())
 
 
 def leave(code: int) -> NoReturn:

@@ -13,8 +13,6 @@ Nesting (blocks, parentheses) is capped at ``MAX_DEPTH``, ``range N`` at ``MAX_R
 values, printing and the functions (printf widths capped) are in ``govalues.py``.
 """
 
-from __future__ import annotations
-
 import re
 from typing import Any, NamedTuple
 

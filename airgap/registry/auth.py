@@ -1,8 +1,6 @@
 """Credentials as Docker keeps them (``~/.docker/config.json``, credential helpers) and
 the ``WWW-Authenticate`` challenges of the distribution API."""
 
-from __future__ import annotations
-
 import base64
 import json
 import os

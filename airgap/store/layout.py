@@ -13,8 +13,6 @@ shared instead). Files are created with the process umask and, when the writer
 is not the store's owner (root loading into a user's store), handed to the owner.
 """
 
-from __future__ import annotations
-
 import contextlib
 import errno
 import fcntl
@@ -144,7 +142,7 @@ class StagedFile:
     """A file being written in the store, invisible (and gone if the process dies) until
     ``finish()`` checks its size, fsyncs it and links it under its digest."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: "Store") -> None:
         self.store = store
         self.path: Path | None = None  # set only for the named fallback
         self.size = 0
@@ -597,7 +595,7 @@ class Store:
                 return img
         return None
 
-    def begin(self, repair: bool = False) -> Transaction:
+    def begin(self, repair: bool = False) -> "Transaction":
         return Transaction(self, repair)
 
 
@@ -610,7 +608,7 @@ class Transaction:
     replaced from the input.
     """
 
-    def __init__(self, store: Store, repair: bool = False) -> None:
+    def __init__(self, store: "Store", repair: bool = False) -> None:
         self.store = store
         self.repair = repair
         self._staged: dict[str, Path] = {}
@@ -621,7 +619,7 @@ class Transaction:
         self.repaired: list[str] = []
         self.resumed: dict[str, int] = {}  # digest -> size: reused from an interrupted load
 
-    def __enter__(self) -> Transaction:
+    def __enter__(self) -> "Transaction":
         self._lock = self.store.lock()
         self._lock.__enter__()
         self.store.sweep_dead_temps()
