@@ -638,6 +638,24 @@ def test_durations_print_as_go_prints_them(ns: int, text: str) -> None:
     assert Template('{{.D}} {{printf "%s|%d" .D .D}} {{json .D}}').render({"D": GoDuration(ns)}) == f"{text} {text}|{ns} {ns}"
 
 
+def test_the_console_script_collects_garbage_only_once_the_verb_runs(tmp_path: Path) -> None:
+    """airgap.cli.run: no garbage collection during start-up (imports, the parser); the verb
+    runs with it on, what start-up made frozen out of it (a long load still collects)."""
+    script = f"""
+import atexit, gc, sys
+from airgap.cli import main as m
+seen = []
+real = m.Context
+m.Context = lambda args: (seen.append(gc.isenabled()), real(args))[1]
+atexit.register(lambda: print(seen, gc.isenabled(), gc.get_freeze_count() > 1000))
+sys.argv = ['airgap', '--store', {str(tmp_path / 'store')!r}, 'images', '-q']
+from airgap.cli import run
+run()
+"""
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert (res.returncode, res.stdout, res.stderr) == (0, "[False] True True\n", "")
+
+
 def test_leaving_without_teardown_still_does_what_an_exit_does(tmp_path: Path) -> None:
     """The console script leaves without the interpreter's teardown (main.leave); what an
     exit does that matters is still done: exit handlers run, buffered output is written (a
