@@ -20,7 +20,7 @@ CHUNK = 4 << 20
 # only reads smaller than it; larger ones go straight into the caller's buffer, so the
 # bytes of a blob are not copied once more per layer of wrapping.
 STREAM_BUFFER = 256 << 10
-_SHA256_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+_SHA256 = r"sha256:[a-f0-9]{64}"
 
 
 class Hasher:
@@ -51,7 +51,7 @@ def check_bytes(data: bytes, digest: str, size: int | None, what: str) -> bytes:
 
 def validate_digest(digest: object, what: str = "digest") -> str:
     """Return the hex part of a sha256 digest; refuse anything else before it becomes a path."""
-    if not isinstance(digest, str) or not _SHA256_RE.fullmatch(digest):
+    if not isinstance(digest, str) or not re.fullmatch(_SHA256, digest):
         raise FormatError(f"{what}: not a sha256 digest: {str(digest)[:80]!r}")
     return digest[7:]
 

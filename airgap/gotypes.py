@@ -23,7 +23,7 @@ from .errors import FormatError
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 
 # Go's time.RFC3339 as time.Parse reads it: a fraction after the seconds, '.' or ','.
-_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:[.,]\d+)?(?:Z|[+-](\d\d):(\d\d))", re.ASCII)
+_TIME = r"(?a)(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:[.,]\d+)?(?:Z|[+-](\d\d):(\d\d))"
 
 
 def one_spelling(obj: dict[str, Any], fields: tuple[str, ...], what: str) -> None:
@@ -40,7 +40,7 @@ def one_spelling(obj: dict[str, Any], fields: tuple[str, ...], what: str) -> Non
 
 def is_go_time(text: str) -> bool:
     """Whether Go's ``time.Time`` reads ``text`` (RFC 3339, each field in its range)."""
-    m = _TIME.fullmatch(text)
+    m = re.fullmatch(_TIME, text)
     if not m:
         return False
     year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
@@ -51,7 +51,7 @@ def is_go_time(text: str) -> bool:
             and hour < 24 and minute < 60 and second < 60 and zh < 24 and zm < 60)
 
 
-_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?", re.ASCII)
+_BASE64 = r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
 
 _KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "string": (lambda v: isinstance(v, str), "a string"),
@@ -66,7 +66,7 @@ _KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "set": (lambda v: isinstance(v, dict) and all(x is None or isinstance(x, dict) for x in v.values()),
             "an object of objects ({\"80/tcp\": {}})"),
     "time": (lambda v: isinstance(v, str) and is_go_time(v), "an RFC 3339 time (2006-01-02T15:04:05Z)"),
-    "base64": (lambda v: isinstance(v, str) and _BASE64.fullmatch(v) is not None, "base64 text"),
+    "base64": (lambda v: isinstance(v, str) and re.fullmatch(_BASE64, v) is not None, "base64 text"),
 }
 
 

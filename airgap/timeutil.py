@@ -29,12 +29,12 @@ def parse_time(text: str) -> datetime | None:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
-_RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", re.ASCII)
+_RFC3339 = r"(?a)(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$"
 
 
 def rfc3339nano(text: str) -> str:
     """Go's ``time.RFC3339Nano`` rendering of a config time: trailing zeros dropped."""
-    m = _RFC3339.match(text.strip()) if text else None
+    m = re.match(_RFC3339, text.strip()) if text else None
     if not m:
         return text
     frac = (m.group(2) or "").rstrip("0")

@@ -34,6 +34,9 @@ D = "sha256:dbcc1c35ac38df41fd2f5e4130b32ffdb93ebae8b3dbe638c23575912276fc9c"
     ("[fc00:1:2:3:4:5:6:7]:5000/library/debian", "[fc00:1:2:3:4:5:6:7]:5000/library/debian",
      "[fc00:1:2:3:4:5:6:7]:5000/library/debian"),
     ("Foo/bar", "Foo/bar", "Foo/bar"),
+    # a first component that is no host but reads as a path component (the domain is optional
+    # in distribution's grammar) is kept as the domain
+    ("dock_er.io/app", "dock_er.io/app", "dock_er.io/app"),
     ("DOCKER/docker", "DOCKER/docker", "DOCKER/docker"),
     ("docker---rules/docker", "docker.io/docker---rules/docker", "docker---rules/docker"),
     ("dock__er/docker", "docker.io/dock__er/docker", "dock__er/docker"),
@@ -65,7 +68,7 @@ def test_valid(text: str, full: str, familiar: str) -> None:
     "dock_.er/docker", "dock-.er/docker", "docker/", "Uppercase:tag", "nginx:-tag",
     "nginx:" + "a" * 129, "nginx@sha256:abc", "nginx@sha256:" + "A" * 64, "nginx@md5:" + "a" * 32,
     "x" * 120 + "/" + "y" * 140, "test image:1", ":", "private@registry:5000/test",
-    "private.registry:5000/namespace/test:image:1",
+    "private.registry:5000/namespace/test:image:1", "dock_er.io:5000/app",
     # the repository 'sha256' reads as an image ID: Docker refuses to store such a name
     "sha256:" + "a" * 64, "sha256", "library/sha256:1", "docker.io/library/sha256@" + D,
 ])

@@ -25,8 +25,8 @@ from ..words import is_number, plural
 FAT32_MAX = 4 * 1024 ** 3 - 1
 MAX_PARTS = 999
 _UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
-_PART = re.compile(r"^(?P<base>.+)\.(?P<n>[0-9]{3})$")
-_SUM_LINE = re.compile(r"(?P<hex>[0-9A-Fa-f]{64}) [ *](?P<name>.+)")
+_PART = r"(?P<base>.+)\.(?P<n>[0-9]{3})"
+_SUM_LINE = r"(?P<hex>[0-9A-Fa-f]{64}) [ *](?P<name>.+)"
 
 
 def parse_size(text: str) -> int:
@@ -220,7 +220,7 @@ def _whole(path: Path, size: int, want: str) -> bool:
 def split_base(path: str) -> Path | None:
     """The base name when ``path`` is a part (``FILE.001``) or a split bundle's name."""
     p = Path(path)
-    m = _PART.match(p.name)
+    m = re.fullmatch(_PART, p.name)
     if m and p.exists():
         return p.with_name(m.group("base"))
     if not p.exists() and part_name(p, 1).exists():
@@ -269,7 +269,7 @@ def open_split(base: Path) -> tuple[JoinedFile, str]:
         for i, line in enumerate(text.splitlines()[:MAX_PARTS + 1], 1):
             if not line.strip():
                 continue
-            m = _SUM_LINE.fullmatch(line.rstrip("\r"))  # "HEX  NAME", or "HEX *NAME" (sha256sum -b)
+            m = re.fullmatch(_SUM_LINE, line.rstrip("\r"))  # "HEX  NAME", or "HEX *NAME" (sha256sum -b)
             if m is None:
                 raise FormatError(f"{sums_file}: line {i} is not a sha256sum line (HEX  NAME): "
                                   f"{line[:80]!r}")

@@ -25,8 +25,8 @@ MAX_MEMBERS = 200_000      # headers in one archive (a 16,000-layer image has ~1
 MAX_MEMBER_SIZE = 1 << 42  # 4 TiB: any larger size field is damage, not a layer
 MAX_NAME = 4096            # PATH_MAX: Docker could not create a longer name either
 MAX_NAME_BYTES = 32 << 20  # names held to tell duplicates (a 16,000-layer archive: ~5 MiB)
-_OCTAL = re.compile(rb"[0-7]*")
-_DECIMAL = re.compile(rb"[0-9]+")
+_OCTAL = rb"[0-7]*"
+_DECIMAL = rb"[0-9]+"
 _NUMERIC_FIELDS = (("mode", 100, 108), ("uid", 108, 116), ("gid", 116, 124), ("size", 124, 136),
                    ("mtime", 136, 148))
 _REFUSED_TYPES = {b"S": "an old GNU sparse file", b"V": "a GNU volume header",
@@ -424,14 +424,14 @@ def _numeric(field: bytes) -> int | None:
         value = int.from_bytes(bytes([field[0] & 0x7F]) + field[1:], "big")
         return value - (1 << (8 * len(field) - 1)) if field[0] == 0xFF else value
     digits = field.strip(b" \x00")
-    if not _OCTAL.fullmatch(digits):
+    if not re.fullmatch(_OCTAL, digits):
         return None
     return int(digits, 8) if digits else 0
 
 
 def _pax_number(value: str, key: str, name: str, archive: str) -> int:
     raw = value.encode("utf-8", "surrogateescape")
-    if not _DECIMAL.fullmatch(raw) or len(raw) > 19:
+    if not re.fullmatch(_DECIMAL, raw) or len(raw) > 19:
         raise FormatError(f"{archive}: member {name!r}: PAX {key} {value!r} is not a decimal number")
     return int(raw)
 
@@ -447,7 +447,7 @@ def _pax_records(data: bytes, archive: str) -> dict[str, str]:
             break
         space = data.find(b" ", pos, pos + 21)
         digits = data[pos:space] if space > pos else b""
-        if not _DECIMAL.fullmatch(digits):
+        if not re.fullmatch(_DECIMAL, digits):
             raise FormatError(f"{archive}: damaged PAX header (bad record length)")
         length = int(digits)
         end = pos + length

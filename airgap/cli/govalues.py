@@ -269,7 +269,7 @@ def _print(*args: Any) -> str:
     return "".join(out)
 
 
-_VERB = re.compile(r"%([-+# 0]*)(\*|[0-9]+)?(?:\.(\*|[0-9]*))?([a-zA-Z%])")
+_VERB = r"%([-+# 0]*)(\*|[0-9]+)?(?:\.(\*|[0-9]*))?([a-zA-Z%])"
 
 
 def _printf(fmt: Any, *args: Any) -> str:
@@ -278,7 +278,7 @@ def _printf(fmt: Any, *args: Any) -> str:
         raise ValueError(f"printf: format is {_go_type(fmt)}, not a string")
     out: list[str] = []
     pos, n = 0, 0
-    for m in _VERB.finditer(fmt):
+    for m in re.finditer(_VERB, fmt):
         out.append(fmt[pos:m.start()])
         pos = m.end()
         flags, width_s, prec_s, verb = m.groups()

@@ -12,7 +12,7 @@ from typing import NamedTuple
 from ..errors import AirgapError
 
 DOCKER_HUB_AUTH_KEY = "https://index.docker.io/v1/"
-_CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+_CHALLENGE = r'(\w+)="([^"]*)"'
 
 
 class Credentials(NamedTuple):
@@ -29,7 +29,7 @@ def parse_challenge(header: str) -> Challenge | None:
     scheme, _, rest = header.strip().partition(" ")
     if not scheme:
         return None
-    return Challenge(scheme.lower(), dict(_CHALLENGE.findall(rest)))
+    return Challenge(scheme.lower(), dict(re.findall(_CHALLENGE, rest)))
 
 
 def config_path() -> Path:

@@ -31,17 +31,17 @@ from ..store.layout import Store
 from ..words import is_number, printable
 
 _ROUTES = [
-    ("base", re.compile(r"^/v2/?$")),
-    ("catalog", re.compile(r"^/v2/_catalog$")),
-    ("tags", re.compile(r"^/v2/(?P<name>.+)/tags/list$")),
-    ("manifest", re.compile(r"^/v2/(?P<name>.+)/manifests/(?P<ref>[^/]+)$")),
-    ("blob", re.compile(r"^/v2/(?P<name>.+)/blobs/(?P<digest>[^/]+)$")),
-    ("referrers", re.compile(r"^/v2/(?P<name>.+)/referrers/(?P<digest>[^/]+)$")),
+    ("base", r"^/v2/?$"),
+    ("catalog", r"^/v2/_catalog$"),
+    ("tags", r"^/v2/(?P<name>.+)/tags/list$"),
+    ("manifest", r"^/v2/(?P<name>.+)/manifests/(?P<ref>[^/]+)$"),
+    ("blob", r"^/v2/(?P<name>.+)/blobs/(?P<digest>[^/]+)$"),
+    ("referrers", r"^/v2/(?P<name>.+)/referrers/(?P<digest>[^/]+)$"),
 ]
-_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
+_DIGEST = r"sha256:[a-f0-9]{64}"
 # what the distribution registry routes as a digest (go-digest's DigestRegexp): a blob path
 # of that shape that is not a digest airgap can hold is a 400 DIGEST_INVALID there, and here
-_DIGEST_SHAPED = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+", re.ASCII)
+_DIGEST_SHAPED = r"(?a)[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+"
 REQUEST_TIMEOUT = 15.0   # seconds for a request to arrive (idle keep-alive, slow headers)
 MAX_CONNECTIONS = 256    # open at once; each has a thread
 CATALOG_PAGE = 1000      # repositories in a _catalog page without `n`, as distribution's default
@@ -215,7 +215,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             url = urlsplit(self.path)
             for kind, pattern in _ROUTES:
-                m = pattern.match(url.path)
+                m = re.match(pattern, url.path)
                 if m:
                     getattr(self, f"_{kind}")(head=head, query=parse_qs(url.query), **m.groupdict())
                     return
@@ -276,7 +276,7 @@ class _Handler(BaseHTTPRequestHandler):
         repo = repos.get(name)
         if repo is None:
             return self._not_found("NAME_UNKNOWN", f"repository name not known to registry: {name}", head)
-        if _DIGEST.fullmatch(ref):
+        if re.fullmatch(_DIGEST, ref):
             digest = ref if ref in repo.reach else ""
         else:
             digest = repo.tags.get(ref, ("", ""))[0]
@@ -297,7 +297,7 @@ class _Handler(BaseHTTPRequestHandler):
         repo = repos.get(name)
         if repo is None:
             return self._not_found("NAME_UNKNOWN", f"repository name not known to registry: {name}", head)
-        if not _DIGEST.fullmatch(digest):
+        if not re.fullmatch(_DIGEST, digest):
             return self._send(400, _error("DIGEST_INVALID", f"invalid digest {digest[:80]!r}"), head=head)
         wanted = query.get("artifactType", [""])[0]
         body = _referrers_index(self.server.view.store, repo.referrers.get(digest, []), wanted)
@@ -307,14 +307,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, body, headers, head)
 
     def _blob(self, head: bool, query: dict[str, list[str]], name: str, digest: str) -> None:
-        if not _DIGEST.fullmatch(digest) and _DIGEST_SHAPED.fullmatch(digest):
+        if not re.fullmatch(_DIGEST, digest) and re.fullmatch(_DIGEST_SHAPED, digest):
             return self._send(400, _error("DIGEST_INVALID", f"invalid digest {digest[:80]!r}"), head=head)
         repos, _ = self.server.view.repos()
         repo = repos.get(name)
         store = self.server.view.store
         if repo is None:
             return self._not_found("NAME_UNKNOWN", f"repository name not known to registry: {name}", head)
-        if not _DIGEST.fullmatch(digest) or digest not in repo.reach or not store.has_blob(digest):
+        if not re.fullmatch(_DIGEST, digest) or digest not in repo.reach or not store.has_blob(digest):
             return self._not_found("BLOB_UNKNOWN", f"blob unknown to registry: {digest}", head)
         with store.open_blob(digest) as f:
             size = os.fstat(f.fileno()).st_size

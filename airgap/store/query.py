@@ -15,7 +15,7 @@ from ..timeutil import parse_time
 from .layout import Image, Store
 from ..words import plural
 
-_HEX_PREFIX = re.compile(r"^(sha256:)?([a-f0-9]{1,64})$")
+_HEX_PREFIX = r"(sha256:)?([a-f0-9]{1,64})"
 
 
 class ImageInfo:
@@ -139,7 +139,7 @@ def find_image(store: Store, text: str, images: list[ImageInfo] | None = None,
     """
     images = all_images(store) if images is None else images
     ref: Reference | None = None
-    by_id = _HEX_PREFIX.fullmatch(text)
+    by_id = re.fullmatch(_HEX_PREFIX, text)
     if by_id and len(by_id.group(2)) == 64:
         return _by_id(images, text, by_id.group(2)), None
     try:
