@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+# _thread's lock, not threading's: importing threading cost a reload (which starts no thread)
+# 3 M instructions; threading is imported where threads are started
+import _thread
 import contextlib
 import hashlib
 import io
 import os
 import re
 import stat
-import threading
 from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any, BinaryIO, Callable, Protocol
 
 from .errors import DigestMismatch, FormatError, IntegrityError
@@ -81,7 +84,7 @@ def _write_all(dst: Writer, chunk: memoryview) -> None:
         chunk = chunk[n:]
 
 
-_side_by_side = threading.local()
+_side_by_side: ContextVar[bool] = ContextVar("side_by_side", default=False)  # per thread
 
 
 @contextlib.contextmanager
@@ -89,11 +92,11 @@ def side_by_side() -> Iterator[None]:
     """Copies made in here run beside others (the engine copies several blobs at once,
     each on its own thread): the cores are busy already, so each takes the simple loop,
     with one buffer, and memory stays at one chunk per copy."""
-    _side_by_side.on = True
+    token = _side_by_side.set(True)
     try:
         yield
     finally:
-        _side_by_side.on = False
+        _side_by_side.reset(token)
 
 
 def copy_verified(src: Reader | BinaryIO, dst: Writer | None, *, expected: str | None, size: int | None,
@@ -105,7 +108,7 @@ def copy_verified(src: Reader | BinaryIO, dst: Writer | None, *, expected: str |
     chunks reads, hashes and writes on three threads (hashlib and file I/O release the
     GIL), so the three overlap: a small ring of buffers, memory stays flat.
     """
-    pipelined = dst is not None and (size is None or size > 2 * CHUNK) and not getattr(_side_by_side, "on", False)
+    pipelined = dst is not None and (size is None or size > 2 * CHUNK) and not _side_by_side.get()
     with buffers(RING if pipelined else 1) as ring:
         if pipelined and dst is not None:
             seen, got = _copy_pipelined(ring, src, dst, size, progress)
@@ -144,7 +147,7 @@ def buffer() -> memoryview:
 
 
 _pool: list[memoryview] = []
-_pool_lock = threading.Lock()
+_pool_lock = _thread.allocate_lock()
 
 
 @contextlib.contextmanager
@@ -194,6 +197,7 @@ def _copy_pipelined(ring: list[memoryview], src: Reader | BinaryIO, dst: Writer,
     drained meanwhile). Each buffer goes read -> hashed -> written -> free again; when
     this returns, the other two have stopped (the ring may serve the next copy)."""
     import queue
+    import threading
     hasher = Hasher()
     # SimpleQueue, not Queue: its put and get are C calls that hold no Python-level lock, so
     # a Ctrl-C landing in one cannot leave a lock taken. (With Queue it once did: the cleanup

@@ -164,6 +164,33 @@ def test_copies_at_once_never_share_a_buffer() -> None:
     assert errors == []
 
 
+def test_a_copy_beside_others_takes_the_simple_loop_on_its_own_thread_only() -> None:
+    """Inside ``side_by_side`` a big copy starts no threads of its own; another thread, and
+    the same one after it, pipeline again."""
+    from airgap.digest import side_by_side
+    payload = os.urandom(3 * CHUNK)
+    pipelined: list[bool] = []
+
+    class Spy(io.BytesIO):
+        def readinto(self, b: Any) -> int:
+            pipelined.append(any(t.name in ("sha256", "write") for t in threading.enumerate()))
+            return super().readinto(b)
+
+    def copy() -> bool:
+        pipelined.clear()
+        copy_verified(Spy(payload), io.BytesIO(), expected=sha256_digest(payload), size=len(payload), what="x")
+        return any(pipelined)
+
+    elsewhere: list[bool] = []
+    with side_by_side():
+        assert not copy()
+        t = threading.Thread(target=lambda: elsewhere.append(copy()))
+        t.start()
+        t.join()
+    assert elsewhere == [True]
+    assert copy()
+
+
 def test_a_load_leaves_its_blobs_out_of_the_page_cache(direct_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The real path: a layer loaded from a bundle reaches the disk with O_DIRECT from the
     copy's aligned buffers, so at most its last partial page stays in memory (measured

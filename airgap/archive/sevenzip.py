@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import io
 import os
-import threading
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..errors import FormatError
+
+if TYPE_CHECKING:
+    import threading
 
 MAGIC = b"7z\xbc\xaf\x27\x1c"
 MAX_HEADER = 64 << 10  # the header of a 7z of one tar takes well under 1 KiB
@@ -180,6 +182,7 @@ def open_7z(path: str) -> tuple[BinaryIO, str]:
             os.close(w)
             z.close()
             f.close()
+    import threading
     worker = threading.Thread(target=extract, name="7z", daemon=True)
     worker.start()
     return io.BufferedReader(_PipeReader(r, path, worker, failure), 1 << 20), f"{path}!{name}"

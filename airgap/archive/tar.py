@@ -7,12 +7,12 @@ out bounded readers for single members. The writer emits PAX headers with mtime 
 uid/gid 0, so the same content gives the same bytes.
 """
 
+import _thread
 import io
 import os
 import posixpath
 import re
 import tarfile
-import threading
 from typing import BinaryIO, NamedTuple
 
 from ..errors import FormatError
@@ -57,7 +57,7 @@ class SectionReader(io.RawIOBase):
     Readers of one file share its ``lock``: a seek and the read after it are one step, or
     two threads (the engine reads several blobs at once) would read each other's bytes."""
 
-    def __init__(self, f: BinaryIO, offset: int, size: int, lock: threading.Lock) -> None:
+    def __init__(self, f: BinaryIO, offset: int, size: int, lock: _thread.LockType) -> None:
         self._f, self._start, self._size, self._pos, self._lock = f, offset, size, 0, lock
 
     def readable(self) -> bool:
@@ -79,7 +79,7 @@ class TarIndex:
 
     def __init__(self, f: BinaryIO, archive: str) -> None:
         self.f, self.archive = f, archive
-        self._lock = threading.Lock()  # for the SectionReaders of f
+        self._lock = _thread.allocate_lock()  # for the SectionReaders of f
         self.files: dict[str, Member] = {}
         self._links: dict[str, tuple[str, bool]] = {}  # name -> (target, is_symlink)
         self._walk()

@@ -13,13 +13,13 @@ shared instead). Files are created with the process umask and, when the writer
 is not the store's owner (root loading into a user's store), handed to the owner.
 """
 
+import _thread
 import contextlib
 import errno
 import fcntl
 import json
 import os
 import stat
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
@@ -79,7 +79,7 @@ def file_mode() -> int:
 
 
 _FLINK: str | None = None  # how this kernel links an O_TMPFILE file: "proc", "empty", "" (it cannot)
-_FLINK_LOCK = threading.Lock()
+_FLINK_LOCK = _thread.allocate_lock()
 
 
 def _linkat_empty(fd: int, target: Path) -> None:
@@ -445,7 +445,7 @@ class Store:
             return
         except FileExistsError:
             pass
-        tmp = self.tmp / f"{os.getpid()}-{threading.get_ident()}-link"
+        tmp = self.tmp / f"{os.getpid()}-{_thread.get_ident()}-link"
         tmp.unlink(missing_ok=True)
         _flink(staged.fd, tmp)
         try:
@@ -614,7 +614,7 @@ class Transaction:
         self._staged: dict[str, Path] = {}
         self._names: list[tuple[Descriptor, Reference | None]] = []
         self._lock: contextlib.AbstractContextManager[None] | None = None
-        self._staging = threading.Lock()  # blobs may be staged by several threads
+        self._staging = _thread.allocate_lock()  # blobs may be staged by several threads
         self._intact: dict[str, bool] = {}
         self.repaired: list[str] = []
         self.resumed: dict[str, int] = {}  # digest -> size: reused from an interrupted load
