@@ -41,17 +41,18 @@ def open_checked(path: str, policy: TrustPolicy, insecure: bool, stack: contextl
     from . import signing
     from .archive.input import open_input, spool as spool_stream
     from .transports.archive import ArchiveSource
-    from .transports.stream import StreamedBundle, peek_bundle, read_bundle_head
     demand = policy.in_force and not insecure
     inp = open_input(path, spool, on_read=on_read)
     source: BundleSource
     try:
         if inp.seekable:
             if demand:  # before the header walk
+                from .transports.stream import read_bundle_head
                 signing.check(policy, inp.name, *read_bundle_head(inp.f, inp.name))
             source = ArchiveSource(inp.f, inp.name)
         else:
-            import tempfile  # streams only: a file's load never needs it
+            import tempfile  # streams only: a file's load never needs them
+            from .transports.stream import StreamedBundle, peek_bundle
             is_bundle, stream = peek_bundle(inp.f)
             if is_bundle:
                 if stream_into is None:

@@ -6,7 +6,6 @@ The parts are plain byte ranges of the one tar, so ``cat FILE.0* | docker load``
 
 from __future__ import annotations
 
-import bisect
 import errno
 import io
 import json
@@ -17,8 +16,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..digest import Hasher, copy_verified, hashes_to
-from ..newfile import create, replace
-from ..writeback import WritebackFile
 from ..errors import AirgapError, FormatError, IntegrityError, NotFound, UsageError
 from ..words import is_number, plural
 
@@ -119,6 +116,8 @@ class SplitWriter:
         self._h = Hasher()
         self._left = self.part_size
         if self.count not in self.kept:
+            from ..newfile import create  # the writer's modules: a load of a bundle never needs them
+            from ..writeback import WritebackFile
             self._f = WritebackFile(open(create(self._hidden(self.count, "tmp")), "wb"))
 
     def _finish_part(self) -> None:
@@ -143,6 +142,7 @@ class SplitWriter:
     def _write_journal(self) -> None:
         """Only whole parts are done before commit."""
         doc = {"key": self.key, "partSize": self.part_size, "parts": {str(n): h for n, h in self.done.items()}}
+        from ..newfile import replace
         replace(self.journal, json.dumps(doc).encode(), self.journal.with_name(self.journal.name + ".tmp"))
 
     def write(self, data: bytes | memoryview) -> int:
@@ -168,6 +168,7 @@ class SplitWriter:
             part_name(self.base, n).unlink()
             n += 1
         sums = "".join(f"{self.done[i]}  {final.name}\n" for i, final in enumerate(finals, 1))
+        from ..newfile import replace
         replace(self.base.with_name(self.base.name + ".sha256"), sums.encode(),
                 self._hidden(0, "tmp"))  # .FILE.000.tmp: no part has number 0
         self.journal.unlink(missing_ok=True)
@@ -376,7 +377,8 @@ class JoinedFile(io.RawIOBase):
         return self._pos
 
     def _part_at(self, pos: int) -> int:
-        return bisect.bisect_right(self._starts, pos) - 1
+        from bisect import bisect_right  # volumes only: a file's load never needs it
+        return bisect_right(self._starts, pos) - 1
 
     def readinto(self, b: Any) -> int:
         if self._pos >= self._size:

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
 from ..digest import check_bytes, copy_verified, hashes_to, sha256_digest, validate_digest
-from ..writeback import DiskWriter
 from ..errors import AirgapError, FormatError, IntegrityError, NotFound, StoreCorrupt
 from ..words import is_number
 from ..oci import (ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, IMAGE_CONFIG_TYPES, MAX_DOCUMENT, OCI_INDEX,
@@ -154,6 +153,7 @@ class StagedFile:
             os.fchmod(fd, file_mode())
             self.fd, self.path = fd, Path(name)
         store.own(self.fd)
+        from ..writeback import DiskWriter  # what is written: a reload stages nothing
         self._out = DiskWriter(self.fd)  # so the fsync in finish() has little to wait for
 
     def write(self, data: bytes | memoryview) -> int:

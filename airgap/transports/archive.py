@@ -23,7 +23,6 @@ from ..oci import (ANNOTATION_ATTACHMENT, ANNOTATION_CONTAINERD_NAME, ANNOTATION
                    need_list, need_str, parse_manifest)
 from ..gotypes import check_fields, one_spelling
 from ..reference import Reference, parse_reference
-from ..timeutil import parse_time
 from .base import Outcome, ProgressFn, Source, SourceImage
 
 if TYPE_CHECKING:
@@ -386,6 +385,7 @@ def bundle_source_images(bundle: Bundle) -> list[SourceImage]:
 def newest_created(plan: Plan) -> str:
     """The bundle's time when none is given: the newest image's, not the clock's, so the
     same images always give the same bytes."""
+    from ..timeutil import parse_time  # save only
     times = [t for img in plan.images for im in img.manifests
              if (t := parse_time(str(im.config.get("created") or ""))) is not None]
     return max(times).strftime("%Y-%m-%dT%H:%M:%SZ") if times else "1970-01-01T00:00:00Z"
