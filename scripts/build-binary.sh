@@ -11,6 +11,7 @@ if [ ! -e "$libpython" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null;
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$(basename "${libpython%.so.*}")" >/dev/null
 fi
 "$VENV_PY" -m pip install -q --disable-pip-version-check --require-hashes -r packaging/build-requirements.txt
+drop_distutils_hook "$(dirname "$(dirname "$VENV_PY")")"  # should that install have put it back
 
 commit="$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
 if [ "$commit" != unknown ] && [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
