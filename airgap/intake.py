@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable, NamedTuple
 
 from .errors import NotFound
+from . import signing
 from .signing import TrustPolicy, TrustResult
 from .space import check_space, disk_full
 from .transports.base import BundleSource, Sink
@@ -38,7 +39,6 @@ def open_checked(path: str, policy: TrustPolicy, insecure: bool, stack: contextl
     for ``verify``); one that cannot be a signed bundle is refused at its first bytes when
     the policy demands a signature, and spooled to disk otherwise.
     """
-    from . import signing
     from .archive.input import open_input, spool as spool_stream
     from .transports.archive import ArchiveSource
     demand = policy.in_force and not insecure

@@ -159,6 +159,11 @@ def page_cache(root: Path, keep: bool) -> None:
                 os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
 
 
+def _num(x: float) -> str:
+    """Two decimals; three below 0.1 (a reload's seconds and its ratio to a first load)."""
+    return f"{x:.3f}" if x < 0.1 else f"{x:.2f}"
+
+
 def tool(*args: str, stdin: int | None = None, env: dict[str, str] | None = None) -> tuple[float, int]:
     return run(list(args), stdin=stdin, env=env)
 
@@ -225,7 +230,7 @@ class Bench:
     def row(self, name: str, t: float, rss: int, nbytes: int, ref: str = "", ratio: float | None = None,
             target: str = "") -> None:
         self.rows.append((name, t, rss, nbytes, ref, ratio, target))
-        print(f"  {name}: {t:.2f} s" + (f" ({ratio:.2f}x {ref})" if ratio else ""), file=sys.stderr)
+        print(f"  {name}: {_num(t)} s" + (f" ({_num(ratio)}x {ref})" if ratio else ""), file=sys.stderr)
 
     def pair(self, subject: Timed, reference: Timed, setup: Callable[[], None] | None = None,
              ref_setup: Callable[[], None] | None = None) -> tuple[tuple[float, int], tuple[float, int], float]:
@@ -259,8 +264,8 @@ class Bench:
         print(f"| {'operation':<46} | {'s':>6} | {'MB/s':>5} | {'RSS':>6} | {'ratio':>6} | {'vs':<32} | {'target':<8} |")
         print(f"|{'-' * 48}|{'-' * 8}|{'-' * 7}|{'-' * 8}|{'-' * 8}|{'-' * 34}|{'-' * 10}|")
         for name, t, rss, nbytes, ref, ratio, target in self.rows:
-            shown = f"{ratio:5.2f}x" if ratio else ""
-            print(f"| {name:<46} | {t:6.2f} | {nbytes / t / 1e6:5.0f} | {rss / 2**20:4.0f}MB | {shown:>6} | "
+            shown = f"{_num(ratio)}x" if ratio else ""
+            print(f"| {name:<46} | {_num(t):>6} | {nbytes / t / 1e6:5.0f} | {rss / 2**20:4.0f}MB | {shown:>6} | "
                   f"{ref:<32} | {target:<8} |")
 
 

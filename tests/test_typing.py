@@ -13,8 +13,8 @@ def test_mypy_strict() -> None:
 
 def test_modules_that_make_named_tuples_evaluate_their_annotations() -> None:
     """typing compiles each NamedTuple field's annotation that is a string, and the first
-    compile() of a process builds the parser's AST types: ~8 M instructions, a fifth of a
-    reload's own work. So a module that makes NamedTuples (or TypedDicts) does not use
+    compile() of a process builds the parser's AST types: ~8 M instructions, 5% of a
+    reload. So a module that makes NamedTuples (or TypedDicts) does not use
     ``from __future__ import annotations``; its forward references are quoted instead."""
     root = Path(__file__).resolve().parent.parent / "airgap"
     offenders = [str(p.relative_to(root)) for p in sorted(root.rglob("*.py"))

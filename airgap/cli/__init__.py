@@ -13,8 +13,8 @@ def run() -> NoReturn:
     """The console script's (and the one-file binary's) entry point.
 
     Start-up (the imports, the parser) makes tens of thousands of objects that live as
-    long as the process; the cyclic collector walking them again and again finds nothing,
-    a twentieth of a short command such as a reload. So it is off until the verb starts,
+    long as the process; the cyclic collector walking them again and again finds nothing:
+    2% of a short command such as a reload. So it is off until the verb starts,
     and then what start-up made is frozen out of every later collection.
     """
     gc.disable()
