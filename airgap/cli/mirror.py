@@ -39,6 +39,10 @@ def cmd_mirror_config(ctx: Context, args: argparse.Namespace) -> int:
     if ca is not None and not ca.isprintable():
         raise UsageError(f"--ca-cert {ca!r}: a file name with control characters cannot be written "
                          "into node configuration")
+    if ca is not None:  # a node told to trust a file that holds no CA would fail at its first pull
+        import ssl
+        from ..registry.tls import load_ca
+        load_ca(ssl.create_default_context(), ca, "--ca-cert")
     files = {"containerd": _containerd, "docker": _docker, "podman": _podman, "k3s": _k3s}[args.kind](
         host, prefix, scheme, ca, upstreams, ctx)
     if args.output:

@@ -18,6 +18,7 @@ from ..errors import AirgapError, DigestMismatch, NotFound, RegistryError, Usage
 from ..words import is_number
 from ..oci import DOCKER_LIST, DOCKER_MANIFEST, MAX_DOCUMENT, OCI_INDEX, OCI_MANIFEST, Descriptor
 from . import auth
+from .tls import load_ca
 
 MANIFEST_ACCEPT = ", ".join([OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST])
 INSECURE_ENV = "AIRGAP_INSECURE_REGISTRIES"
@@ -184,11 +185,7 @@ class RegistryClient:
         for path, given in [(ca_cert, "--ca-cert"), (str(site) if site.is_file() else None, "the site CA")]:
             if path is None:
                 continue
-            try:
-                ctx.load_verify_locations(cafile=path)
-            except OSError as exc:  # ssl.SSLError too: no certificate in it
-                raise AirgapError(f"{given} {path}: cannot read a CA certificate from it "
-                                  f"({exc.strerror or getattr(exc, 'reason', None) or exc})") from None
+            load_ca(ctx, path, given)
         return ctx
 
     def close(self) -> None:

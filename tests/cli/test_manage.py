@@ -510,8 +510,9 @@ def test_mirror_config_quotes_the_ca_path(airgap: Airgap, tmp_path: Path) -> Non
     """A CA file whose name has a quote or a backslash is written escaped (it ended the TOML
     and YAML string early); one with a newline is refused."""
     import tomllib
+    from ..registry_peer import make_ca
     ca = tmp_path / 'site "ca"\\.pem'
-    ca.write_text("x")
+    ca.write_bytes(make_ca(tmp_path / "made")[0].read_bytes())
     toml = airgap("mirror-config", "containerd", "--registry", "site.lan:5000", "--ca-cert", str(ca),
                   "--upstream", "ghcr.io").out
     assert tomllib.loads(toml.partition("\n")[2])["host"]["https://site.lan:5000"]["ca"] == str(ca)
@@ -521,6 +522,20 @@ def test_mirror_config_quotes_the_ca_path(airgap: Airgap, tmp_path: Path) -> Non
     bad.write_text("x")
     res = airgap("mirror-config", "k3s", "--registry", "site.lan:5000", "--ca-cert", str(bad), ok=False)
     assert res.code == 2 and "control characters" in res.err and res.out == "", res.err
+
+
+@pytest.mark.parametrize("content", [None, b"", b"-----BEGIN CERTIFICATE-----\nnot base64\n", b"x" * 100])
+def test_mirror_config_refuses_a_ca_file_without_a_certificate(airgap: Airgap, tmp_path: Path,
+                                                               content: bytes | None) -> None:
+    """Nodes told to trust a CA file that is missing or holds no certificate would fail at
+    their first pull: refused, naming the file, and nothing is written."""
+    ca = tmp_path / "ca.crt"
+    if content is not None:
+        ca.write_bytes(content)
+    res = airgap("mirror-config", "containerd", "--registry", "site.lan:5000", "--ca-cert", str(ca),
+                 "-o", str(tmp_path / "o"), ok=False)
+    assert res.code == 1 and f"--ca-cert {ca}: cannot read a CA certificate" in res.err, res.err
+    assert not (tmp_path / "o").exists()
 
 
 def test_a_credential_helper_that_answers_garbage_is_said(airgap: Airgap, tmp_path: Path,
