@@ -12,7 +12,7 @@ from typing import Any, BinaryIO, NamedTuple
 from ..digest import CHUNK, STREAM_BUFFER
 from ..errors import AirgapError, FormatError, NotFound
 
-from ..layers import MAGIC, MAX_LZMA_DICTIONARY, compression_of
+from ..layers import MAGIC, MAX_EXPANSION, MAX_LZMA_DICTIONARY, compression_of, expansion_limit
 from .split import JoinedFile
 
 
@@ -92,15 +92,17 @@ def read_head(stream: BinaryIO, n: int) -> bytes:
 
 
 def _decompressing(kind: str, stream: BinaryIO, name: str, head: bytes = b"") -> BinaryIO:
+    counted = _Consumed(stream)
+    src: Any = counted
     if kind == "gzip":
         from isal import igzip
-        out: Any = igzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[no-untyped-call]
+        out: Any = igzip.GzipFile(fileobj=src, mode="rb")  # type: ignore[no-untyped-call]
     elif kind in ("bzip2", "xz"):
-        out = _StreamsReader(stream, name, kind)
+        out = _StreamsReader(src, name, kind)
     else:
         from ..layers import zstd_reader
-        out = zstd_reader(stream, head, name)
-    return _Decompressed(out, kind, name, stream)  # type: ignore[return-value]
+        out = zstd_reader(src, head, name)
+    return _Decompressed(out, kind, name, counted)  # type: ignore[return-value]
 
 
 MAX_PADDING = 1 << 20  # zero bytes between xz streams read before the input counts as ended
@@ -170,11 +172,33 @@ class _StreamsReader(io.RawIOBase):
                 return len(data)
 
 
-class _Decompressed(io.RawIOBase):
-    """A decompressing reader whose decoder errors are FormatErrors naming the input."""
+class _Consumed(io.RawIOBase):
+    """Reads through to ``f``, counting what the decoder took."""
 
-    def __init__(self, f: Any, kind: str, name: str, raw: BinaryIO) -> None:
+    def __init__(self, f: BinaryIO) -> None:
+        self._f, self.taken = f, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = self._f.readinto(b) or 0  # type: ignore[attr-defined]
+        self.taken += n
+        return n
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
+
+
+class _Decompressed(io.RawIOBase):
+    """A decompressing reader whose decoder errors are FormatErrors naming the input, and
+    which stops at ``expansion_limit`` of what it read: the archive is spooled to the disk
+    whole, and a few MB of zstd, xz or bzip2 (an RLE block) decompress to terabytes."""
+
+    def __init__(self, f: Any, kind: str, name: str, raw: _Consumed) -> None:
         self._f, self.kind, self.name, self._raw = f, kind, name, raw
+        self._given = 0
 
     def readable(self) -> bool:
         return True
@@ -190,6 +214,11 @@ class _Decompressed(io.RawIOBase):
             raise FormatError(f"{self.name}: damaged {self.kind} data ({exc})") from None
         except Exception as exc:  # zstandard.ZstdError
             raise FormatError(f"{self.name}: damaged {self.kind} data ({exc})") from None
+        self._given += len(data)
+        if self._given > expansion_limit(self._raw.taken):
+            raise FormatError(f"{self.name}: its {self.kind} data decompresses to more than {MAX_EXPANSION} "
+                              f"times its size, which no gzip can; refused as a decompression bomb "
+                              f"(decompress it to a file first if it is not one)")
         b[: len(data)] = data
         return len(data)
 

@@ -687,6 +687,41 @@ def test_bytes_after_the_last_compressed_stream_are_refused(tmp_path: Path, kind
         assert snapshot(tmp_path / "s2") == before
 
 
+def _inflating(kind: str, zeros_mib: int) -> bytes:
+    """A tar whose one member is ``zeros_mib`` MiB of zeros, as concatenated ``kind``
+    streams of a MiB each (and the end-of-archive blocks): a few KB that decompress to as
+    much as asked."""
+    import bz2
+    import lzma
+    import tarfile
+    import zstandard
+    squeeze = {"bzip2": bz2.compress, "xz": lambda b: lzma.compress(b, preset=0),
+               "zstd": zstandard.ZstdCompressor().compress}[kind]
+    info = tarfile.TarInfo("zeros")
+    info.size = zeros_mib << 20
+    mib = squeeze(bytes(1 << 20))
+    return squeeze(info.tobuf()) + mib * zeros_mib + squeeze(bytes(1024))
+
+
+@pytest.mark.parametrize("kind", ["bzip2", "xz", "zstd"])
+def test_a_compressed_archive_that_inflates_past_what_gzip_can_is_refused(tmp_path: Path, kind: str) -> None:
+    """A compressed archive is spooled to the disk whole as it decompresses, and a few MB
+    of bzip2, xz or zstd (RLE) decompress to terabytes: past 1032 times what was read (no
+    gzip can) plus 64 MiB, refused as a bomb, from a file and from a pipe; below it, read."""
+    assert run_airgap(tmp_path / "s", "images").code == 0
+    before = snapshot(tmp_path / "s")
+    bomb = tmp_path / f"bomb.tar.{kind}"
+    bomb.write_bytes(_inflating(kind, 4096))  # 4 GiB
+    assert bomb.stat().st_size < 2 << 20
+    for name, run in load_from_file_and_pipe(tmp_path / "s", bomb):
+        refused(run, name, "decompression bomb", seconds=20)
+        assert snapshot(tmp_path / "s") == before
+    small = tmp_path / f"small.tar.{kind}"
+    small.write_bytes(_inflating(kind, 32))
+    run = run_airgap(tmp_path / "s", "load", "-i", str(small))
+    assert run.code == 3 and "decompression bomb" not in run.err and "no manifest.json" in run.err, run.err
+
+
 _7Z_CODERS = {  # how py7zr writes each, and where its memory size sits in the header
     "LZMA2": ({"id": 0x21, "preset": 1}, b"\x21\x21\x01", 1),       # one byte: a size code
     "LZMA": ({"id": 0x4000000000000001, "dict_size": 1 << 20}, b"\x23\x03\x01\x01\x05", 4),
