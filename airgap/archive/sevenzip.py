@@ -89,6 +89,8 @@ class _PipeReader(io.RawIOBase):
         if n == 0:
             self._worker.join()
             if self._failure:
+                if isinstance(self._failure[0], FormatError):  # ours, said as it is
+                    raise self._failure[0]
                 raise _damaged(self._path, self._failure[0])
         return n
 
@@ -145,11 +147,20 @@ def open_7z(path: str) -> tuple[BinaryIO, str]:
         z.close()
         f.close()
         raise
+    from ..layers import MAX_EXPANSION, expansion_limit
+    limit = expansion_limit(os.fstat(f.fileno()).st_size)  # as for the other compressions: the tar is spooled
     r, w = os.pipe()
     failure: list[BaseException] = []
+    written = 0
 
     class Writer(Py7zIO):
         def write(self, s: bytes | bytearray) -> int:
+            nonlocal written
+            written += len(s)
+            if written > limit:
+                raise FormatError(f"{path}: {name} decompresses to more than {MAX_EXPANSION} times the "
+                                  "archive's size, which no gzip can; refused as a decompression bomb "
+                                  "(extract it first if it is not one)")
             view = memoryview(s)
             while view:
                 view = view[os.write(w, view):]

@@ -602,6 +602,30 @@ def test_a_7z_bomb_is_not_extracted(tmp_path: Path, policy: list[str]) -> None:
     refused(run_airgap(tmp_path / "s", "load", "-i", str(packed), timeout=60), seconds=30)
 
 
+def test_a_7z_that_inflates_past_what_gzip_can_is_refused(tmp_path: Path) -> None:
+    """A .7z of a tar whose one member is 256 MiB of zeros (LZMA2 makes ~40 KB of it): the
+    tar would be spooled to the disk whole, so past 1032 times the archive's size plus
+    64 MiB it is refused as a bomb, as the other compressions are."""
+    import py7zr
+    import tarfile
+    inner = tmp_path / "payload.tar"
+    info = tarfile.TarInfo("zeros")
+    info.size = 256 << 20
+    with open(inner, "wb") as f:
+        f.write(info.tobuf())
+        f.truncate(512 + info.size + 1024)
+    packed = tmp_path / "bomb.7z"
+    with py7zr.SevenZipFile(packed, "w") as z:
+        z.write(inner, "payload.tar")
+    inner.unlink()
+    assert packed.stat().st_size < 1 << 20
+    assert run_airgap(tmp_path / "s", "images").code == 0
+    before = snapshot(tmp_path / "s")
+    refused(run_airgap(tmp_path / "s", "load", "-i", str(packed), timeout=60), str(packed), "decompression bomb",
+            seconds=30)
+    assert snapshot(tmp_path / "s") == before
+
+
 def _xz_asking_for(dict_code: int, payload: int) -> bytes:
     """An .xz of a tar of ``payload`` zero bytes, whose block header then claims the LZMA2
     dictionary ``dict_code`` stands for (38: 2 GiB), its CRC made right: the decoder keeps
