@@ -18,6 +18,7 @@ from ..errors import AirgapError, DigestMismatch, NotFound, RegistryError, Usage
 from ..words import is_number
 from ..oci import DOCKER_LIST, DOCKER_MANIFEST, MAX_DOCUMENT, OCI_INDEX, OCI_MANIFEST, Descriptor
 from . import auth
+from .answerclock import answer_within, install
 from .tls import load_ca
 
 MANIFEST_ACCEPT = ", ".join([OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST])
@@ -174,9 +175,10 @@ class RegistryClient:
 
     @staticmethod
     def _client(verify: ssl.SSLContext | bool) -> httpx.Client:
-        return httpx.Client(verify=verify, timeout=httpx.Timeout(READ_TIMEOUT, connect=15.0),
+        transport = install(httpx.HTTPTransport(verify=verify, limits=httpx.Limits(max_connections=8,
+                                                                                    max_keepalive_connections=8)))
+        return httpx.Client(transport=transport, timeout=httpx.Timeout(READ_TIMEOUT, connect=15.0),
                             follow_redirects=True, max_redirects=MAX_REDIRECTS,
-                            limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
                             headers={"User-Agent": "airgap", "Accept-Encoding": "identity"})
 
     def _ssl_context(self, ca_cert: str | None) -> ssl.SSLContext:
@@ -215,7 +217,8 @@ class RegistryClient:
                 self._verify = False
                 self._http = self._client(False)
             try:
-                self._http.get(f"{scheme}://{self.api_host}/v2/")
+                with answer_within():
+                    self._http.get(f"{scheme}://{self.api_host}/v2/")
                 return scheme
             except httpx.TransportError as exc:
                 last = exc
@@ -246,7 +249,8 @@ class RegistryClient:
             try:
                 pool = http or self._http
                 req = pool.build_request(method, url, headers=hdrs, content=content() if content else None)
-                resp = pool.send(req, stream=True)
+                with answer_within():
+                    resp = pool.send(req, stream=True)
             except httpx.TooManyRedirects:
                 raise RegistryError(f"{what}: {self.host}: more than {MAX_REDIRECTS} redirects "
                                     "(a redirect loop?)") from None
@@ -356,7 +360,8 @@ class RegistryClient:
                 import base64
                 pair = base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
                 req.headers["Authorization"] = f"Basic {pair}"
-            r = self._http.send(req, stream=True)
+            with answer_within():
+                r = self._http.send(req, stream=True)
         except httpx.HTTPError as exc:
             raise RegistryError(f"{what}: token server {realm}: {_describe(exc)}") from None
         if r.status_code != 200:

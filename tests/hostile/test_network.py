@@ -87,6 +87,41 @@ MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.ima
                        "layers": []}).encode()
 
 
+def test_an_answer_whose_headers_drip_is_broken_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A status line and headers sent a few bytes at a time pass every read timeout (h11
+    takes 16 KiB of them: eleven days at a byte a minute): the answer must come whole
+    within ANSWER_TIME; the request is retried, then given up. Sent whole after ~3 s:
+    without the clock the manifest is read."""
+    from airgap.errors import RegistryError
+    from airgap.registry import answerclock
+    from airgap.registry import client as reg
+    monkeypatch.setattr(answerclock, "ANSWER_TIME", 1.0)
+    served: list[str] = []
+    head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\n"
+            b"X-Padding: " + b"a" * 150 + b"\r\nContent-Length: %d\r\n\r\n" % len(MANIFEST))
+
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        if h.path == "/v2/":
+            return _send(h, 200, b"{}")
+        served.append(h.path)
+        for i in range(0, len(head), 4):
+            h.wfile.write(head[i:i + 4])
+            h.wfile.flush()
+            time.sleep(0.05)
+        h.wfile.write(MANIFEST)
+    with fake_registry(handle) as host:
+        client = reg.RegistryClient(host, retries=1, backoff=0.0)
+        t0 = time.monotonic()
+        try:
+            with pytest.raises(RegistryError) as err:
+                client.get_manifest("team/app", "1", "team/app:1")
+        finally:
+            client.close()
+    took = time.monotonic() - t0
+    assert "no whole answer (status and headers) in 1 s" in str(err.value) and len(served) == 2, str(err.value)
+    assert took < 5, took
+
+
 @pytest.mark.parametrize("endless", ["manifest", "config", "catalog"])
 def test_endless_bodies(tmp_path: Path, endless: str) -> None:
     def handle(h: BaseHTTPRequestHandler) -> None:

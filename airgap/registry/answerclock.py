@@ -1,0 +1,92 @@
+"""A registry's answer, its status line and headers, must come whole within ANSWER_TIME of
+the first read that waits for it. Every read has the client's read timeout, and a registry
+that sends a byte a minute passed them all: h11 takes up to 16 KiB of headers, eleven days
+a request. (The body is read after, under bounds of its own: ``client.DOCUMENT_TIME`` and
+the blob rate.)"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Iterable
+from contextvars import ContextVar
+from typing import Any
+
+import httpcore
+import httpx
+
+ANSWER_TIME = 60.0
+
+# per thread (a request's reads happen in the thread that sends it): when the first read
+# waited, or [] before it; None outside a send
+_started: ContextVar[list[float] | None] = ContextVar("answer_started", default=None)
+
+
+@contextlib.contextmanager
+def answer_within() -> Iterator[None]:
+    """Around a send (its redirects included): the reads until it returns share one clock."""
+    token = _started.set([])
+    try:
+        yield
+    finally:
+        _started.reset(token)
+
+
+def install(transport: httpx.HTTPTransport) -> httpx.HTTPTransport:
+    """Put the clock under ``transport``'s connections: httpcore's network backend, which
+    httpx offers no public way to (a test fails if this stops reaching it)."""
+    pool = transport._pool
+    pool._network_backend = _Backend(pool._network_backend)
+    return transport
+
+
+class _Backend(httpcore.NetworkBackend):
+    def __init__(self, inner: httpcore.NetworkBackend) -> None:
+        self._inner = inner
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        return _Stream(self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        return _Stream(self._inner.connect_unix_socket(path, timeout, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class _Stream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        started = _started.get()
+        if started is None:
+            return self._inner.read(max_bytes, timeout)
+        now = time.monotonic()
+        if not started:
+            started.append(now)
+        left = started[0] + ANSWER_TIME - now
+        try:
+            if left <= 0:
+                raise httpcore.ReadTimeout("timed out")
+            return self._inner.read(max_bytes, left if timeout is None else min(timeout, left))
+        except httpcore.ReadTimeout:
+            if timeout is not None and timeout < left:
+                raise  # the read timeout's own
+            raise httpcore.ReadTimeout(f"no whole answer (status and headers) in {ANSWER_TIME:g} s; "
+                                       "stalled") from None
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _Stream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
