@@ -175,11 +175,16 @@ class RegistryClient:
 
     @staticmethod
     def _client(verify: ssl.SSLContext | bool) -> httpx.Client:
-        transport = install(httpx.HTTPTransport(verify=verify, limits=httpx.Limits(max_connections=8,
-                                                                                    max_keepalive_connections=8)))
-        return httpx.Client(transport=transport, timeout=httpx.Timeout(READ_TIMEOUT, connect=15.0),
+        http = httpx.Client(verify=verify, timeout=httpx.Timeout(READ_TIMEOUT, connect=15.0),
                             follow_redirects=True, max_redirects=MAX_REDIRECTS,
+                            limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
                             headers={"User-Agent": "airgap", "Accept-Encoding": "identity"})
+        # the clock under every transport httpx made: its own, and one per proxy that
+        # $HTTPS_PROXY and the like name (a transport given to it would turn those off)
+        for transport in (http._transport, *http._mounts.values()):
+            if isinstance(transport, httpx.HTTPTransport):
+                install(transport)
+        return http
 
     def _ssl_context(self, ca_cert: str | None) -> ssl.SSLContext:
         ctx = ssl.create_default_context()

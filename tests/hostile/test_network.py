@@ -87,30 +87,46 @@ MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.ima
                        "layers": []}).encode()
 
 
-def test_an_answer_whose_headers_drip_is_broken_off(monkeypatch: pytest.MonkeyPatch) -> None:
+_DRIPPED_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\n"
+                 b"X-Padding: " + b"a" * 150 + b"\r\nContent-Length: %d\r\n\r\n" % len(MANIFEST))
+
+
+def _drip_the_answer(h: BaseHTTPRequestHandler) -> None:
+    """The status line and headers four bytes every 50 ms (~3 s), then the manifest."""
+    for i in range(0, len(_DRIPPED_HEAD), 4):
+        h.wfile.write(_DRIPPED_HEAD[i:i + 4])
+        h.wfile.flush()
+        time.sleep(0.05)
+    h.wfile.write(MANIFEST)
+
+
+@pytest.mark.parametrize("via", ["direct", "proxy"])
+def test_an_answer_whose_headers_drip_is_broken_off(monkeypatch: pytest.MonkeyPatch, via: str) -> None:
     """A status line and headers sent a few bytes at a time pass every read timeout (h11
     takes 16 KiB of them: eleven days at a byte a minute): the answer must come whole
     within ANSWER_TIME; the request is retried, then given up. Sent whole after ~3 s:
-    without the clock the manifest is read."""
+    without the clock the manifest is read. The same through a proxy that $HTTP_PROXY
+    names (which is used, as Docker and skopeo use it: the requests come to it in absolute
+    form)."""
     from airgap.errors import RegistryError
     from airgap.registry import answerclock
     from airgap.registry import client as reg
     monkeypatch.setattr(answerclock, "ANSWER_TIME", 1.0)
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
     served: list[str] = []
-    head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\n"
-            b"X-Padding: " + b"a" * 150 + b"\r\nContent-Length: %d\r\n\r\n" % len(MANIFEST))
 
     def handle(h: BaseHTTPRequestHandler) -> None:
-        if h.path == "/v2/":
-            return _send(h, 200, b"{}")
         served.append(h.path)
-        for i in range(0, len(head), 4):
-            h.wfile.write(head[i:i + 4])
-            h.wfile.flush()
-            time.sleep(0.05)
-        h.wfile.write(MANIFEST)
+        if h.path.endswith("/v2/"):
+            return _send(h, 200, b"{}")
+        _drip_the_answer(h)
     with fake_registry(handle) as host:
-        client = reg.RegistryClient(host, retries=1, backoff=0.0)
+        if via == "proxy":  # the registry's name is another loopback address, plain HTTP
+            monkeypatch.setenv("HTTP_PROXY", f"http://{host}")
+            monkeypatch.setenv("HTTPS_PROXY", f"http://{host}")
+        target = host if via == "direct" else "127.0.0.2:5999"
+        client = reg.RegistryClient(target, retries=1, backoff=0.0)
         t0 = time.monotonic()
         try:
             with pytest.raises(RegistryError) as err:
@@ -118,8 +134,11 @@ def test_an_answer_whose_headers_drip_is_broken_off(monkeypatch: pytest.MonkeyPa
         finally:
             client.close()
     took = time.monotonic() - t0
-    assert "no whole answer (status and headers) in 1 s" in str(err.value) and len(served) == 2, str(err.value)
-    assert took < 5, took
+    assert "no whole answer (status and headers) in 1 s" in str(err.value), str(err.value)
+    dripped = [p for p in served if "/manifests/" in p]
+    assert len(dripped) == 2 and took < 5, (served, took)
+    if via == "proxy":
+        assert dripped[0] == "http://127.0.0.2:5999/v2/team/app/manifests/1", served
 
 
 @pytest.mark.parametrize("endless", ["manifest", "config", "catalog"])
