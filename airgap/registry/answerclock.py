@@ -2,11 +2,15 @@
 the first read that waits for it. Every read has the client's read timeout, and a registry
 that sends a byte a minute passed them all: h11 takes up to 16 KiB of headers, eleven days
 a request. (The body is read after, under bounds of its own: ``client.DOCUMENT_TIME`` and
-the blob rate.)"""
+the blob rate.) A TLS handshake, one call with a timeout per socket read, must end within
+ANSWER_TIME too: a watchdog shuts the socket down under a dripped certificate chain."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
+import threading
 import time
 from collections.abc import Iterator, Iterable
 from contextvars import ContextVar
@@ -86,7 +90,31 @@ class _Stream(httpcore.NetworkStream):
 
     def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
                   timeout: float | None = None) -> httpcore.NetworkStream:
-        return _Stream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+        raw: socket.socket = self._inner.get_extra_info("socket")
+        # a descriptor of our own for the same socket: wrapping detaches ``raw``'s, and a
+        # closed one could be another connection's by the time the watchdog fires
+        twin = socket.socket(fileno=os.dup(raw.fileno()))
+        cut: list[bool] = []
+
+        def watchdog() -> None:
+            cut.append(True)
+            with contextlib.suppress(OSError):
+                twin.shutdown(socket.SHUT_RDWR)  # the handshake's blocked read returns
+
+        timer = threading.Timer(ANSWER_TIME, watchdog)
+        timer.daemon = True
+        timer.start()
+        try:
+            return _Stream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+        except httpcore.ConnectError:
+            if cut:
+                raise httpcore.ConnectTimeout(f"the TLS handshake took more than {ANSWER_TIME:g} s; "
+                                              "stalled") from None
+            raise
+        finally:
+            timer.cancel()
+            timer.join()
+            twin.close()
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)

@@ -141,6 +141,69 @@ def test_an_answer_whose_headers_drip_is_broken_off(monkeypatch: pytest.MonkeyPa
         assert dripped[0] == "http://127.0.0.2:5999/v2/team/app/manifests/1", served
 
 
+def test_a_tls_handshake_dripped_a_byte_at_a_time_is_broken_off(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A TLS handshake is one call with a timeout per socket read: a server that sends its
+    certificate a few bytes at a time passed them all. It must end within ANSWER_TIME (1 s
+    here; this server's first flight takes ~10 s): the connection is cut, retried, then
+    given up."""
+    import ssl
+    from airgap.errors import RegistryError
+    from airgap.registry import answerclock
+    from airgap.registry import client as reg
+    from ..registry_peer import make_ca
+    monkeypatch.setattr(answerclock, "ANSWER_TIME", 1.0)
+    ca, cert, key = make_ca(tmp_path)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    server = socket.create_server(("127.0.0.1", 0))
+    handshakes: list[int] = []
+
+    def handshake(conn: socket.socket) -> None:  # the server's side, its bytes dripped
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(incoming, outgoing, server_side=True)
+        handshakes.append(1)
+        with conn:
+            try:
+                while True:
+                    try:
+                        tls.do_handshake()
+                        return
+                    except ssl.SSLWantReadError:
+                        pass
+                    out = outgoing.read()
+                    for i in range(0, len(out), 4):
+                        conn.sendall(out[i:i + 4])
+                        time.sleep(0.03)
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    incoming.write(data)
+            except (OSError, ssl.SSLError):
+                return
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=handshake, args=(conn,), daemon=True).start()
+    threading.Thread(target=serve, daemon=True).start()
+    client = reg.RegistryClient(f"127.0.0.1:{server.getsockname()[1]}", ca_cert=str(ca), retries=1, backoff=0.0)
+    client._scheme = "https"  # no probe: straight to the request
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(RegistryError) as err:
+            client.get_manifest("team/app", "1", "team/app:1")
+    finally:
+        client.close()
+        server.close()
+    took = time.monotonic() - t0
+    assert "the TLS handshake took more than 1 s" in str(err.value), str(err.value)
+    assert len(handshakes) == 2 and took < 5, (handshakes, took)
+
+
 @pytest.mark.parametrize("endless", ["manifest", "config", "catalog"])
 def test_endless_bodies(tmp_path: Path, endless: str) -> None:
     def handle(h: BaseHTTPRequestHandler) -> None:
