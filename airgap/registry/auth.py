@@ -9,9 +9,10 @@ import subprocess
 from pathlib import Path
 from typing import NamedTuple
 
-from ..errors import AirgapError
+from ..errors import AirgapError, FormatError
 
 DOCKER_HUB_AUTH_KEY = "https://index.docker.io/v1/"
+CONFIG_LIMIT = 4 << 20  # ~/.docker/config.json: logins for thousands of registries
 _CHALLENGE = r'(\w+)="([^"]*)"'
 
 
@@ -46,12 +47,20 @@ def _auth_key(host: str) -> str:
 
 
 def _load_config() -> dict[str, object]:
+    """The logins file, read as any document is: with a cap (a FIFO there would block every
+    pull, a huge file fill memory), and bounded in nesting (Python's reader hit its
+    recursion limit: an internal error)."""
+    from ..oci import load_json
+    from ..smallfile import read_small
+    path = config_path()
     try:
-        doc = json.loads(config_path().read_text())
+        doc = load_json(read_small(path, CONFIG_LIMIT, "registry logins", regular_only=True), str(path))
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as exc:
-        raise AirgapError(f"cannot read {config_path()}: {exc}") from None
+    except OSError as exc:
+        raise AirgapError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except FormatError as exc:  # the user's own file: a failure (1), not hostile input (3)
+        raise AirgapError(f"cannot read {exc}" if str(exc).startswith(str(path)) else str(exc)) from None
     if not isinstance(doc, dict):  # as Docker's CLI: an error, not an empty file to overwrite
         raise AirgapError(f"cannot read {config_path()}: not a JSON object")
     return doc

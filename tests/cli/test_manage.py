@@ -448,6 +448,23 @@ def test_a_docker_config_of_the_wrong_shape_is_refused(airgap: Airgap, tmp_path:
         assert (tmp_path / "config.json").read_text() == text
 
 
+@pytest.mark.parametrize("kind", ["fifo", "huge", "deep"])
+def test_a_docker_config_that_cannot_be_a_logins_file_is_refused(airgap: Airgap, tmp_path: Path, kind: str) -> None:
+    """config.json is read as any document is: a FIFO (which blocked the command for ever),
+    a file past 4 MiB, or JSON nested past the reader's stack (an internal error) stops the
+    command with the file's name, exit 1, at once."""
+    config = tmp_path / "config.json"
+    if kind == "fifo":
+        os.mkfifo(config)
+    else:
+        config.write_bytes(b'{"auths": {}, "x": "' + b"a" * (5 << 20) + b'"}' if kind == "huge"
+                           else b'{"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    res = subprocess.run([sys.executable, "-m", "airgap", "--store", str(airgap.store), "logout",
+                          "registry.example:5000"], capture_output=True, text=True, timeout=20,
+                         env={**os.environ, "DOCKER_CONFIG": str(tmp_path)})
+    assert res.returncode == 1 and str(config) in res.stderr and "internal error" not in res.stderr, res.stderr
+
+
 def test_logout_keeps_a_linked_docker_config_linked(airgap: Airgap, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """config.json as a symbolic link (a dotfiles checkout): the file it points at is
