@@ -3,7 +3,9 @@ the first read that waits for it. Every read has the client's read timeout, and 
 that sends a byte a minute passed them all: h11 takes up to 16 KiB of headers, eleven days
 a request. (The body is read after, under bounds of its own: ``client.DOCUMENT_TIME`` and
 the blob rate.) A TLS handshake, one call with a timeout per socket read, must end within
-ANSWER_TIME too: a watchdog shuts the socket down under a dripped certificate chain."""
+ANSWER_TIME too: a watchdog shuts the socket down under a dripped certificate chain (the
+same ``Watchdog`` closes an upload's connections under a registry that reads it a byte at
+a time)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from typing import Any
 
@@ -94,27 +96,54 @@ class _Stream(httpcore.NetworkStream):
         # a descriptor of our own for the same socket: wrapping detaches ``raw``'s, and a
         # closed one could be another connection's by the time the watchdog fires
         twin = socket.socket(fileno=os.dup(raw.fileno()))
-        cut: list[bool] = []
 
-        def watchdog() -> None:
-            cut.append(True)
+        def cut() -> None:
             with contextlib.suppress(OSError):
                 twin.shutdown(socket.SHUT_RDWR)  # the handshake's blocked read returns
 
-        timer = threading.Timer(ANSWER_TIME, watchdog)
-        timer.daemon = True
-        timer.start()
         try:
-            return _Stream(self._inner.start_tls(ssl_context, server_hostname, timeout))
-        except httpcore.ConnectError:
-            if cut:
-                raise httpcore.ConnectTimeout(f"the TLS handshake took more than {ANSWER_TIME:g} s; "
-                                              "stalled") from None
-            raise
+            with Watchdog(ANSWER_TIME, cut) as dog:
+                try:
+                    return _Stream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+                except httpcore.ConnectError:
+                    if dog.fired:
+                        raise httpcore.ConnectTimeout(f"the TLS handshake took more than {ANSWER_TIME:g} s; "
+                                                      "stalled") from None
+                    raise
         finally:
-            timer.cancel()
-            timer.join()
             twin.close()
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
+
+
+class Watchdog:
+    """Calls ``fire`` once, on a thread of its own, when ``window`` seconds pass without
+    ``moved()`` inside the ``with`` block: for what one call cannot bound itself (a
+    handshake, a send that some bytes move on now and then). ``fired`` says whether it
+    did; leaving the block stops it, a firing under way first finished."""
+
+    def __init__(self, window: float, fire: Callable[[], object]) -> None:
+        self.window, self._fire, self.fired = window, fire, False
+        self._last = time.monotonic()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="watchdog", daemon=True)
+
+    def moved(self) -> None:
+        self._last = time.monotonic()
+
+    def __enter__(self) -> Watchdog:
+        self._last = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._done.wait(min(1.0, self.window / 4)):
+            if time.monotonic() - self._last > self.window:
+                self.fired = True
+                self._fire()
+                return

@@ -18,7 +18,7 @@ from ..errors import AirgapError, DigestMismatch, NotFound, RegistryError, Usage
 from ..words import is_number
 from ..oci import DOCKER_LIST, DOCKER_MANIFEST, MAX_DOCUMENT, OCI_INDEX, OCI_MANIFEST, Descriptor
 from . import auth
-from .answerclock import answer_within, install
+from .answerclock import Watchdog, answer_within, install
 from .tls import load_ca
 
 MANIFEST_ACCEPT = ", ".join([OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST])
@@ -464,9 +464,12 @@ class RegistryClient:
         try:
             while offset < desc.size:
                 n = min(UPLOAD_CHUNK, desc.size - offset)
-                watch = _Watchdog(http)
+                # a registry that reads a byte a minute passes every write timeout (each send
+                # moves a byte), and the body below is not resumed while a piece is stuck:
+                # the watchdog closes the pool under it, and the stuck send fails
+                watch = Watchdog(SLOW_WINDOW, http.close)
 
-                def body(f: Any = f, n: int = n, watch: _Watchdog = watch) -> Iterator[bytes]:  # streamed
+                def body(f: Any = f, n: int = n, watch: Watchdog = watch) -> Iterator[bytes]:  # streamed
                     left = n
                     while left:
                         piece = f.read(min(UPLOAD_PIECE, left))
@@ -584,35 +587,6 @@ class RegistryClient:
 def _describe(exc: BaseException | None) -> str:
     text = str(exc) or type(exc).__name__
     return text.splitlines()[0] if text else "connection failed"
-
-
-class _Watchdog:
-    """Closes an upload's connection pool when its body has not moved on for SLOW_WINDOW
-    seconds: a registry that reads a byte a minute passes every write timeout (each send
-    moves a byte), and the body's generator is not resumed while a piece is stuck."""
-
-    def __init__(self, http: httpx.Client) -> None:
-        self.http, self.fired = http, False
-        self._last = time.monotonic()
-        self._done = threading.Event()
-
-    def moved(self) -> None:
-        self._last = time.monotonic()
-
-    def __enter__(self) -> _Watchdog:
-        self._last = time.monotonic()
-        threading.Thread(target=self._watch, name="upload watchdog", daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._done.set()
-
-    def _watch(self) -> None:
-        while not self._done.wait(min(1.0, SLOW_WINDOW / 4)):
-            if time.monotonic() - self._last > SLOW_WINDOW:
-                self.fired = True
-                self.http.close()  # the stuck send fails at its next call
-                return
 
 
 class _BlobStream(io.RawIOBase):
