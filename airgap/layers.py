@@ -64,6 +64,12 @@ def expansion_limit(compressed_size: int) -> int:
     return compressed_size * MAX_EXPANSION + EXPANSION_SLACK
 
 
+def bomb(what: str, of: str, then: str = "") -> FormatError:
+    """The refusal of data that decompressed past ``expansion_limit`` of ``of`` bytes."""
+    return FormatError(f"{what}: decompresses to more than {MAX_EXPANSION} times {of}, which no gzip "
+                       f"can; refused as a decompression bomb{then}")
+
+
 def uncompressed_digest(stream: BinaryIO, desc: Descriptor, what: str, declared: int | None = None,
                         bound: bool = True) -> tuple[str, int]:
     """The sha256 and size of the layer's tar, decompressing gzip or zstd as needed;
@@ -91,8 +97,7 @@ def uncompressed_digest(stream: BinaryIO, desc: Descriptor, what: str, declared:
                 if limit == declared:
                     raise FormatError(f"{what}: decompresses to more than the {limit} bytes bundle.json "
                                       "declares; stopped there")
-                raise FormatError(f"{what}: decompresses to more than {MAX_EXPANSION} times its {desc.size} "
-                                  "bytes, which no gzip layer can; refused as a decompression bomb")
+                raise bomb(what, f"its {desc.size} bytes")
     except (OSError, EOFError, ValueError) as exc:
         raise FormatError(f"{what}: cannot decompress ({exc})") from None
     except FormatError:

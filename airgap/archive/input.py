@@ -12,7 +12,7 @@ from typing import Any, BinaryIO, NamedTuple
 from ..digest import CHUNK, STREAM_BUFFER
 from ..errors import AirgapError, FormatError, NotFound
 
-from ..layers import MAGIC, MAX_EXPANSION, MAX_LZMA_DICTIONARY, compression_of, expansion_limit
+from ..layers import MAGIC, MAX_LZMA_DICTIONARY, bomb, compression_of, expansion_limit
 from .split import JoinedFile
 
 
@@ -216,9 +216,8 @@ class _Decompressed(io.RawIOBase):
             raise FormatError(f"{self.name}: damaged {self.kind} data ({exc})") from None
         self._given += len(data)
         if self._given > expansion_limit(self._raw.taken):
-            raise FormatError(f"{self.name}: its {self.kind} data decompresses to more than {MAX_EXPANSION} "
-                              f"times its size, which no gzip can; refused as a decompression bomb "
-                              f"(decompress it to a file first if it is not one)")
+            raise bomb(f"{self.name} ({self.kind})", f"the {self._raw.taken} bytes read",
+                       " (decompress it to a file first if it is not one)")
         b[: len(data)] = data
         return len(data)
 

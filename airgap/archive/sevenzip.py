@@ -147,8 +147,9 @@ def open_7z(path: str) -> tuple[BinaryIO, str]:
         z.close()
         f.close()
         raise
-    from ..layers import MAX_EXPANSION, expansion_limit
-    limit = expansion_limit(os.fstat(f.fileno()).st_size)  # as for the other compressions: the tar is spooled
+    from ..layers import bomb, expansion_limit
+    size = os.fstat(f.fileno()).st_size
+    limit = expansion_limit(size)  # as for the other compressions: the tar is spooled
     r, w = os.pipe()
     failure: list[BaseException] = []
     written = 0
@@ -158,9 +159,7 @@ def open_7z(path: str) -> tuple[BinaryIO, str]:
             nonlocal written
             written += len(s)
             if written > limit:
-                raise FormatError(f"{path}: {name} decompresses to more than {MAX_EXPANSION} times the "
-                                  "archive's size, which no gzip can; refused as a decompression bomb "
-                                  "(extract it first if it is not one)")
+                raise bomb(f"{path}: {name}", f"the archive's {size} bytes", " (extract it first if it is not one)")
             view = memoryview(s)
             while view:
                 view = view[os.write(w, view):]
