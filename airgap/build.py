@@ -8,7 +8,6 @@ import tarfile
 import time
 from datetime import datetime, UTC
 from pathlib import Path
-from typing import Any
 
 from .digest import CHUNK, HashingWriter, sha256_digest
 from .errors import AirgapError, FormatError, NotFound
@@ -18,6 +17,10 @@ from .reference import Reference
 from .store.layout import Store, Transaction
 from .store.query import ImageInfo
 from .timeutil import format_rfc3339, source_date_epoch
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 STDIN = "-"  # ``airgap import - REF``, as ``docker import -``

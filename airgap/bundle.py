@@ -15,14 +15,20 @@ Every member of the bundle tar other than ``airgap/*`` is pinned here by digest 
 and the signature covers this document's exact bytes.
 """
 
+from __future__ import annotations
+
 import json
-from typing import Any, NamedTuple
 
 from . import __version__
 from .digest import validate_digest
 from .errors import AirgapError, FormatError
 from .oci import MAX_MANIFESTS, load_json, need_list, need_str
+from .records import NamedTuple
 from .reference import Reference, parse_reference
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SCHEMA_VERSION = 1
 MEDIA_TYPE = "application/vnd.airgap.bundle.v1+json"
@@ -112,7 +118,7 @@ class Bundle:
         return json.dumps(doc, indent=1, sort_keys=True).encode() + b"\n"
 
     @classmethod
-    def from_bytes(cls, data: bytes, where: str) -> "Bundle":
+    def from_bytes(cls, data: bytes, where: str) -> Bundle:
         doc = load_json(data, where, max_containers=4 * MAX_BLOBS)
         try:
             return cls._from_doc(doc, where)
@@ -124,7 +130,7 @@ class Bundle:
             raise FormatError(f"{where}: not a valid airgap bundle document ({exc!r})") from None
 
     @classmethod
-    def _from_doc(cls, doc: Any, where: str) -> "Bundle":
+    def _from_doc(cls, doc: Any, where: str) -> Bundle:
         if not isinstance(doc, dict):
             raise FormatError(f"{where}: not a JSON object")
         if doc.get("schemaVersion") != SCHEMA_VERSION or doc.get("mediaType") != MEDIA_TYPE:

@@ -14,19 +14,24 @@ signature or SBOM attached to the image. Docker's schema 2 has no zstd layer typ
 Docker manifest compressed with zstd becomes an OCI manifest (as BuildKit does).
 """
 
+from __future__ import annotations
+
 import json
 import os
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from .digest import CHUNK, HashingReader, check_bytes, HashingWriter, sha256_digest
 from .errors import FormatError, IntegrityError
 from .oci import (DOCKER_CONFIG, DOCKER_LAYER, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_CONFIG,
                   OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, OCI_MANIFEST, Descriptor, load_json)
+from .records import NamedTuple
 from .transports.base import SourceImage
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, BinaryIO
+
     from .copy import Plan, PlannedImage, Progress
     from .store import Store
     from .transports.base import Source
@@ -58,7 +63,7 @@ def cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def cached_layer(store: "Store", layer: Descriptor, method: str) -> Compressed | None:
+def cached_layer(store: Store, layer: Descriptor, method: str) -> Compressed | None:
     """The compressed form of a stored layer a save made before, if it is still whole in
     size (its bytes are hashed again as they are saved)."""
     cached = store.cache_get(f"compressed-{method}", layer.digest)
@@ -76,8 +81,8 @@ def cached_layer(store: "Store", layer: Descriptor, method: str) -> Compressed |
     return None
 
 
-def compress_layer(store: "Store", layer: Descriptor, method: str,
-                   progress: "Progress | None" = None, label: str = "") -> Compressed:
+def compress_layer(store: Store, layer: Descriptor, method: str,
+                   progress: Progress | None = None, label: str = "") -> Compressed:
     """Compress an uncompressed stored layer into the cache, its bytes checked as read."""
     from .store.layout import StagedFile
     staged = StagedFile(store)
@@ -131,7 +136,7 @@ class CompressingSource:
 
     jobs = 0
 
-    def __init__(self, inner: "Source", documents: dict[str, bytes], layers: dict[str, Compressed],
+    def __init__(self, inner: Source, documents: dict[str, bytes], layers: dict[str, Compressed],
                  images: list[SourceImage]) -> None:
         self.inner, self.name = inner, inner.name
         self.documents = documents                # new manifests and indexes, by digest
@@ -165,7 +170,7 @@ class CompressingSource:
             return self.inner.where(desc)
         return f"compressed layer {c.path} (of store blob {c.diff_id}; `airgap system prune` clears the cache)"
 
-    def check_plan(self, plan: "Plan") -> None:
+    def check_plan(self, plan: Plan) -> None:
         self.inner.check_plan(plan)
 
     def uncompressed(self, desc: Descriptor) -> tuple[str, int]:
@@ -176,7 +181,7 @@ class CompressingSource:
         self.inner.close()
 
 
-def compress_images(p: "Plan", store: "Store", method: str, progress: "Progress") -> tuple[CompressingSource, list[str]]:
+def compress_images(p: Plan, store: Store, method: str, progress: Progress) -> tuple[CompressingSource, list[str]]:
     """Compress the uncompressed layers of the planned images; the Source to plan again
     (its ``images()``) and what was kept as it was, for the user."""
     notes: list[str] = []
@@ -233,7 +238,7 @@ def compress_images(p: "Plan", store: "Store", method: str, progress: "Progress"
     return CompressingSource(p.source, documents, done, images), notes
 
 
-def _pinned(img: "PlannedImage", p: "Plan") -> str | None:
+def _pinned(img: PlannedImage, p: Plan) -> str | None:
     """Why an image's manifests must keep their digests, or None."""
     if img.subject is not None:
         return "an attached artifact"

@@ -6,8 +6,9 @@ asking the sink first whether it already has each one, so a shared layer is read
 and a blob the sink holds is never read at all.
 """
 
+from __future__ import annotations
+
 import io
-from typing import Any, BinaryIO, Callable, NamedTuple
 
 from .digest import CHUNK, short_id, side_by_side
 from .errors import FormatError, NotFound
@@ -15,9 +16,16 @@ from .layers import DiffIdTee, check_layer
 from .oci import (IMAGE_CONFIG_TYPES, MAX_DOCUMENT, Descriptor, Index, Manifest, Platform, attached,
                   config_platform, host_platform, is_uncompressed_layer, parse_config, parse_manifest,
                   subject_of)
+from .records import NamedTuple
 from .reference import Reference
-from .transports.base import Outcome, Platforms, ProgressFn, Sink, Source, SourceImage, StagedBlob
+from .transports.base import Outcome, Platforms, ProgressFn, SourceImage, StagedBlob
 from .words import plural
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO, Callable
+
+    from .transports.base import Sink, Source
 
 
 class Progress:

@@ -13,9 +13,18 @@ import re
 import stat
 from collections.abc import Iterator
 from contextvars import ContextVar
-from typing import Any, BinaryIO, Callable, Protocol
 
 from .errors import DigestMismatch, FormatError, IntegrityError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO, Callable, Protocol
+
+    class Reader(Protocol):
+        def readinto(self, buffer: Any, /) -> int | None: ...
+
+    class Writer(Protocol):
+        def write(self, data: Any, /) -> Any: ...
 
 CHUNK = 4 << 20
 # The buffer of a stream that blobs are copied from in CHUNK-sized reads (a pipe, a
@@ -61,14 +70,6 @@ def validate_digest(digest: object, what: str = "digest") -> str:
 
 def short_id(digest: str) -> str:
     return digest.split(":", 1)[-1][:12]
-
-
-class Reader(Protocol):
-    def readinto(self, buffer: Any, /) -> int | None: ...
-
-
-class Writer(Protocol):
-    def write(self, data: Any, /) -> Any: ...
 
 
 def _write_all(dst: Writer, chunk: memoryview) -> None:

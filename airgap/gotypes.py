@@ -16,9 +16,12 @@ refused (``one_spelling``).
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
 
 from .errors import FormatError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 

@@ -4,22 +4,27 @@ prerequisites and the free space, and transfer. ``load`` runs it into the store,
 ``verify`` into nothing; the CLI only reports.
 """
 
+from __future__ import annotations
+
 import contextlib
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Callable, NamedTuple
 
 from .errors import NotFound
 from . import signing
+from .records import NamedTuple
 from .signing import TrustPolicy, TrustResult
 from .space import check_space, disk_full
-from .transports.base import BundleSource, Sink
 from .words import plural
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import BinaryIO, Callable
+
     from .copy import CopyResult, Plan, Progress
     from .oci import Platform
     from .store import Store
+    from .transports.base import BundleSource, Sink
 
 
 class Opened(NamedTuple):
@@ -28,7 +33,7 @@ class Opened(NamedTuple):
 
 
 def open_checked(path: str, policy: TrustPolicy, insecure: bool, stack: contextlib.ExitStack, *,
-                 spool: Path | None, stream_into: "Store | None" = None,
+                 spool: Path | None, stream_into: Store | None = None,
                  present: Callable[[str], bool] | None = None,
                  on_read: Callable[[int], None] | None = None) -> Opened:
     """Open the archive and apply the trust policy before anything else is read.
@@ -80,10 +85,10 @@ def _first_header(stream: BinaryIO, name: str) -> None:
 
 
 def load_into(source: BundleSource, sink: Sink, *, has_blob: Callable[[str], bool],
-              platform: "Platform | None" = None, progress: "Progress | None" = None,
+              platform: Platform | None = None, progress: Progress | None = None,
               verify_full: bool = False, space: Path | None = None,
-              skip_delta: bool = False, before: "Callable[[Plan], None] | None" = None,
-              trust: TrustResult | None = None) -> "CopyResult":
+              skip_delta: bool = False, before: Callable[[Plan], None] | None = None,
+              trust: TrustResult | None = None) -> CopyResult:
     """Receive, plan, check the delta and the space, transfer: after ``open_checked``.
 
     ``has_blob`` is what the target already holds (the store's transaction; for

@@ -10,11 +10,14 @@ than ``MAX_ZSTD_WINDOW`` is refused before any memory is spent on it.
 from __future__ import annotations
 
 import io
-from typing import Any, BinaryIO, Callable
 
 from .digest import CHUNK, Hasher, copy_verified
 from .errors import DigestMismatch, FormatError
 from .oci import Descriptor, is_uncompressed_layer
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO, Callable
 
 MAGIC = [(b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd")]
 MAX_ZSTD_WINDOW = 32 << 20  # zstd's default levels use 8 MiB at most; --long=27 would need 128

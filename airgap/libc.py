@@ -5,7 +5,10 @@ first time one is needed (``ctypes`` is not imported at start-up: a reload write
 from __future__ import annotations
 
 import os
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _LIBC: Any = None
 _LOOKED = False

@@ -1,16 +1,22 @@
 """OCI and Docker v2 media types, descriptors, manifests, indexes and platforms."""
 
+from __future__ import annotations
+
 import json
 import os
 import re
 import sys
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Final, NamedTuple
 
 from .digest import validate_digest
 from .errors import FormatError
 from .gotypes import check_container_config, check_fields
+from .records import NamedTuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -43,14 +49,14 @@ def cosign_tag(digest: str, suffix: str) -> str:
     return digest.replace(":", "-") + suffix
 
 
-def attached(desc: "Descriptor", subject: str, kind: str) -> "Descriptor":
+def attached(desc: Descriptor, subject: str, kind: str) -> Descriptor:
     """``desc`` marked as attached to ``subject`` (a signature, an SBOM...)."""
     return Descriptor(desc.media_type, desc.digest, desc.size,
                       {**desc.annotations, ANNOTATION_SUBJECT: subject, ANNOTATION_ATTACHMENT: kind},
                       desc.platform, desc.raw)
 
 
-def subject_of(desc: "Descriptor") -> str | None:
+def subject_of(desc: Descriptor) -> str | None:
     return desc.annotations.get(ANNOTATION_SUBJECT)
 
 MAX_DOCUMENT = 8 << 20  # manifests, indexes and configs are read whole, up to this size
@@ -128,12 +134,12 @@ class Platform(NamedTuple):
     def __str__(self) -> str:
         return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
 
-    def normalized(self) -> "Platform":
+    def normalized(self) -> Platform:
         """As containerd normalizes it: ``Linux/x86_64`` is ``linux/amd64``."""
         arch = self.architecture.lower()
         return Platform(self.os.lower(), _ARCH_ALIASES.get(arch, arch), self.variant.lower())
 
-    def matches(self, other: "Platform") -> bool:
+    def matches(self, other: Platform) -> bool:
         """The same platform, as containerd compares them: normalized, and a variant on one
         side only agrees. (Platforms are kept as written, for what airgap prints.)"""
         a, b = self.normalized(), other.normalized()
@@ -227,7 +233,7 @@ class Descriptor:
                 f"annotations={self.annotations!r}, platform={self.platform!r})")
 
     @classmethod
-    def from_json(cls, obj: Any, what: str) -> "Descriptor":
+    def from_json(cls, obj: Any, what: str) -> Descriptor:
         if not isinstance(obj, dict):
             raise FormatError(f"{what}: descriptor is not an object")
         check_fields(obj, _DESCRIPTOR, what)

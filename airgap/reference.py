@@ -5,10 +5,12 @@ a first component containing ``.`` or ``:``, or equal to ``localhost``, or holdi
 uppercase letter, is a registry host. The grammar is that of distribution/reference.
 """
 
+from __future__ import annotations
+
 import re
-from typing import NamedTuple
 
 from .errors import AmbiguousReference, InvalidReference
+from .records import NamedTuple
 
 DEFAULT_DOMAIN = "docker.io"
 LEGACY_DEFAULT_DOMAIN = "index.docker.io"
@@ -67,7 +69,7 @@ class Reference(NamedTuple):
         """The reference as Docker prints it: ``nginx:1.25``."""
         return self.familiar_name + self._suffix()
 
-    def with_default_tag(self) -> "Reference":
+    def with_default_tag(self) -> Reference:
         """Add ``latest`` when the reference has neither tag nor digest."""
         if self.tag is None and self.digest is None:
             return Reference(self.domain, self.path, DEFAULT_TAG, None)

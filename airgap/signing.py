@@ -7,18 +7,21 @@ without trusted keys check that the bundle is intact; trust comes from the keys 
 loader's host holds.
 """
 
+from __future__ import annotations
+
 import hashlib
 import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # cryptography (and base64) are imported where a key is used: loading an
     # unsigned bundle with no trust configured never needs them, and they cost a fifth of start-up
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from .errors import AirgapError, NotFound, SignatureError, UsageError
+from .records import NamedTuple
 
 PASSPHRASE_ENV = "AIRGAP_KEY_PASSPHRASE"
 TRUST_ENV = "AIRGAP_TRUST"
@@ -28,7 +31,7 @@ REQUIRE_FILE = Path("/etc/airgap/require-signature")
 SIG_MEDIA_TYPE = "application/vnd.airgap.signature.v1+json"
 
 
-def fingerprint(key: "Ed25519PublicKey") -> str:
+def fingerprint(key: Ed25519PublicKey) -> str:
     from cryptography.hazmat.primitives import serialization
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return "sha256:" + hashlib.sha256(raw).hexdigest()
@@ -70,7 +73,7 @@ def generate_key(name: str) -> tuple[Path, Path, str, bool]:
     return key_path, pub_path, fingerprint(pub), secret is not None
 
 
-def load_private_key(path: Path) -> "Ed25519PrivateKey":
+def load_private_key(path: Path) -> Ed25519PrivateKey:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from .smallfile import KEY_LIMIT, read_small
@@ -94,7 +97,7 @@ def load_private_key(path: Path) -> "Ed25519PrivateKey":
     return key
 
 
-def load_public_key(path: Path) -> "Ed25519PublicKey":
+def load_public_key(path: Path) -> Ed25519PublicKey:
     """An Ed25519 public key from a PEM (SubjectPublicKeyInfo) file, ``.pub`` or ``.pem``."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -121,7 +124,7 @@ def load_public_key(path: Path) -> "Ed25519PublicKey":
     return key
 
 
-def _keys_in(path: Path, origin: str) -> "list[tuple[Ed25519PublicKey, str]]":
+def _keys_in(path: Path, origin: str) -> list[tuple[Ed25519PublicKey, str]]:
     """The keys a trust entry yields (a key file, or a directory of *.pub / *.pem); an
     entry that yields none is an error: a policy that names keys must find them."""
     what = "a public key file (.pub, .pem) or a directory of them"
@@ -147,7 +150,7 @@ def _keys_in(path: Path, origin: str) -> "list[tuple[Ed25519PublicKey, str]]":
     return [(load_public_key(p), str(p)) for p in files]
 
 
-def sign(data: bytes, key: "Ed25519PrivateKey") -> bytes:
+def sign(data: bytes, key: Ed25519PrivateKey) -> bytes:
     import base64
     from cryptography.hazmat.primitives import serialization
     pub = key.public_key()
@@ -183,12 +186,12 @@ class TrustPolicy:
 
     __slots__ = ("keys", "required")
 
-    def __init__(self, keys: "dict[str, tuple[Ed25519PublicKey, str]] | None" = None, required: str = "") -> None:
+    def __init__(self, keys: dict[str, tuple[Ed25519PublicKey, str]] | None = None, required: str = "") -> None:
         self.keys: dict[str, tuple[Ed25519PublicKey, str]] = {} if keys is None else keys
         self.required = required
 
     @classmethod
-    def load(cls, trust: list[str], require: bool = False) -> "TrustPolicy":
+    def load(cls, trust: list[str], require: bool = False) -> TrustPolicy:
         """Keys from ``--trust`` entries, ``$AIRGAP_TRUST`` (``:``-separated) and
         /etc/airgap/trust.d. Each entry given must yield a key (fail closed)."""
         policy = cls(required="--require-signature" if require else signature_required())
@@ -272,7 +275,7 @@ def check(policy: TrustPolicy, archive: str, bundle: bytes | None, sig: bytes | 
     return TrustResult("verified", claimed, trusted[1])
 
 
-def _parse_sig(sig: bytes, archive: str) -> "tuple[str, Ed25519PublicKey, bytes]":
+def _parse_sig(sig: bytes, archive: str) -> tuple[str, Ed25519PublicKey, bytes]:
     import base64
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     where = f"{archive}: airgap/bundle.json.sig"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from .words import is_number
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # datetime is imported where a time is read or made: not on a load's path
     from datetime import datetime
 

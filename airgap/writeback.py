@@ -23,7 +23,10 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 STEP = 16 << 20            # bytes between two requests
 ALIGN = 4096               # O_DIRECT: offsets, lengths and memory aligned to this

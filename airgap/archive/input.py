@@ -2,18 +2,24 @@
 archives compressed with gzip, bzip2, xz or zstd are decompressed as they are read
 (recognized by their first bytes, not their names), as ``docker load`` does."""
 
+from __future__ import annotations
+
 import io
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
 
 from ..digest import CHUNK, STREAM_BUFFER
 from ..errors import AirgapError, FormatError, NotFound
 
 from ..layers import MAGIC, MAX_LZMA_DICTIONARY, bomb, compression_of, expansion_limit
+from ..records import NamedTuple
 from .split import JoinedFile
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO
 
 
 def looks_like(head: bytes) -> str:

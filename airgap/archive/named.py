@@ -9,7 +9,10 @@ say which file could not be read.
 from __future__ import annotations
 
 import io
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class _NamedFileIO(io.FileIO):

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import io
 import os
-from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..errors import FormatError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, BinaryIO
+
     import threading
 
 MAGIC = b"7z\xbc\xaf\x27\x1c"

@@ -13,11 +13,14 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Any, BinaryIO
 
 from ..digest import Hasher, copy_verified, hashes_to
 from ..errors import AirgapError, FormatError, IntegrityError, NotFound, UsageError
 from ..words import is_number, plural
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO
 
 FAT32_MAX = 4 * 1024 ** 3 - 1
 MAX_PARTS = 999

@@ -7,16 +7,22 @@ out bounded readers for single members. The writer emits PAX headers with mtime 
 uid/gid 0, so the same content gives the same bytes.
 """
 
+from __future__ import annotations
+
 import _thread
 import io
 import os
 import posixpath
 import re
 import tarfile
-from typing import BinaryIO, NamedTuple
 
 from ..errors import FormatError
+from ..records import NamedTuple
 from .input import looks_like
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 BLOCK = 512
 MAX_LINK_DEPTH = 16

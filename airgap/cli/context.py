@@ -7,10 +7,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from functools import cached_property, wraps
-from typing import TYPE_CHECKING
 
 from ..words import is_number, printable
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..store import Store
 

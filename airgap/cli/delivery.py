@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
 
 from ..errors import AirgapError, UsageError
 from ..words import is_port, plural
@@ -14,7 +13,10 @@ from . import report
 from .context import Context
 from .format import human_size
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..reference import Reference
     from ..transports.base import Source, SourceImage
 

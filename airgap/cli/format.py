@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ..words import plural
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # datetime is imported where it is used: start-up stays short
     from datetime import datetime
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 MAX_WIDTH = 10_000  # printf widths and precisions, pad's spaces
 

@@ -7,7 +7,6 @@ import json
 import re
 from collections.abc import Container
 from datetime import datetime, UTC
-from typing import TYPE_CHECKING, Any
 
 from ..errors import AirgapError, NotFound, UsageError
 from .context import Context, stable_read
@@ -17,7 +16,10 @@ from ..timeutil import rfc3339nano
 from .govalues import GoDuration, GoNil, GoNilList, GoNilMap, GoStringMap, GoStruct, GoText, go_json, go_plain
 from .template import Template, expand_escapes
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # the store is imported where it is used: start-up stays fast
+    from typing import Any
+
     from ..reference import Reference
     from ..store.query import ImageInfo
     from ..store.layout import Image

@@ -8,11 +8,14 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable, Collection, Sequence
-from typing import NoReturn
 
 from ..errors import AirgapError
 from ..words import printable
 from .context import Context, store_arg
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 # Which module registers each verb: a command builds only its own parser (and imports only
 # its module), so that start-up stays short; help and unknown verbs build them all.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
 
 from ..copy import Progress
 from ..digest import short_id
@@ -12,6 +11,10 @@ from ..oci import Descriptor
 from ..transports.base import ProgressFn
 from .format import human_size
 from ..words import plural
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class BarProgress(Progress):

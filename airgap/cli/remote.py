@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Container
-from typing import TYPE_CHECKING
 
 from ..errors import UsageError
 from ..words import is_port, plural
@@ -14,6 +13,7 @@ from . import report
 
 MAX_PASSWORD = 64 << 10  # characters of --password-stdin (a token is a few KiB)
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..copy import Plan
     from ..store import Store, Transaction

@@ -13,11 +13,17 @@ Nesting (blocks, parentheses) is capped at ``MAX_DEPTH``, ``range N`` at ``MAX_R
 values, printing and the functions (printf widths capped) are in ``govalues.py``.
 """
 
+from __future__ import annotations
+
 import re
-from typing import Any, NamedTuple
 
 from ..errors import UsageError
 from .govalues import FUNCS, GoNil, GoStruct, go_value, truth
+from ..records import NamedTuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_DEPTH = 100
 MAX_RANGE = 1 << 20

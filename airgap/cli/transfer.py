@@ -9,9 +9,11 @@ import os
 import sys
 from collections.abc import Container, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Callable
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # the implementations are imported where they are used: start-up stays fast
+    from typing import BinaryIO, Callable
+
     from ..copy import Plan
     from ..intake import Opened
     from ..reference import Reference

@@ -1,15 +1,17 @@
 """Credentials as Docker keeps them (``~/.docker/config.json``, credential helpers) and
 the ``WWW-Authenticate`` challenges of the distribution API."""
 
+from __future__ import annotations
+
 import base64
 import json
 import os
 import re
 import subprocess
 from pathlib import Path
-from typing import NamedTuple
 
 from ..errors import AirgapError, FormatError
+from ..records import NamedTuple
 
 DOCKER_HUB_AUTH_KEY = "https://index.docker.io/v1/"
 CONFIG_LIMIT = 4 << 20  # ~/.docker/config.json: logins for thousands of registries

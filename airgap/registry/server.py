@@ -21,7 +21,6 @@ import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, TextIO
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import AirgapError
@@ -29,6 +28,10 @@ from ..oci import INDEX_TYPES, MANIFEST_TYPES, load_json
 from ..store.gc import reachable
 from ..store.layout import Store
 from ..words import is_number, printable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 _ROUTES = [
     ("base", r"^/v2/?$"),

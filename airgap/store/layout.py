@@ -13,6 +13,8 @@ shared instead). Files are created with the process umask and, when the writer
 is not the store's owner (root loading into a user's store), handed to the owner.
 """
 
+from __future__ import annotations
+
 import _thread
 import contextlib
 import errno
@@ -22,15 +24,19 @@ import os
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
 
 from ..digest import check_bytes, copy_verified, hashes_to, sha256_digest, validate_digest
 from ..errors import AirgapError, FormatError, IntegrityError, NotFound, StoreCorrupt
+from ..records import NamedTuple
 from ..words import is_number
 from ..oci import (ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, IMAGE_CONFIG_TYPES, MAX_DOCUMENT, OCI_INDEX,
                    Descriptor, load_json, subject_of)
 from ..reference import Reference, parse_reference
 from ..space import disk_full
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO
 
 LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 TMP_DIR = ".tmp"
@@ -141,7 +147,7 @@ class StagedFile:
     """A file being written in the store, invisible (and gone if the process dies) until
     ``finish()`` checks its size, fsyncs it and links it under its digest."""
 
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
         self.path: Path | None = None  # set only for the named fallback
         self.size = 0
@@ -595,7 +601,7 @@ class Store:
                 return img
         return None
 
-    def begin(self, repair: bool = False) -> "Transaction":
+    def begin(self, repair: bool = False) -> Transaction:
         return Transaction(self, repair)
 
 
@@ -608,7 +614,7 @@ class Transaction:
     replaced from the input.
     """
 
-    def __init__(self, store: "Store", repair: bool = False) -> None:
+    def __init__(self, store: Store, repair: bool = False) -> None:
         self.store = store
         self.repair = repair
         self._staged: dict[str, Path] = {}
@@ -619,7 +625,7 @@ class Transaction:
         self.repaired: list[str] = []
         self.resumed: dict[str, int] = {}  # digest -> size: reused from an interrupted load
 
-    def __enter__(self) -> "Transaction":
+    def __enter__(self) -> Transaction:
         self._lock = self.store.lock()
         self._lock.__enter__()
         self.store.sweep_dead_temps()

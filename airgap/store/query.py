@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from functools import cached_property
-from typing import Any
 
 from ..digest import sha256_digest
 from ..errors import AirgapError, AmbiguousReference, Conflict, FormatError, NotFound
@@ -14,6 +13,10 @@ from ..reference import Reference, parse_reference
 from ..timeutil import parse_time
 from .layout import Image, Store
 from ..words import plural
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _HEX_PREFIX = r"(sha256:)?([a-f0-9]{1,64})"
 

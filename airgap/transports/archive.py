@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable
 
 from ..archive.tar import TarIndex, TarWriter
 from ..bundle import (MAX_BUNDLE_JSON, MAX_NAMES, TOP_FILES, count_names, Bundle, BundleBlob, BundleImage, check_loadable,
@@ -23,11 +22,15 @@ from ..oci import (ANNOTATION_ATTACHMENT, ANNOTATION_CONTAINERD_NAME, ANNOTATION
                    need_list, need_str, parse_manifest)
 from ..gotypes import check_fields, one_spelling
 from ..reference import Reference, parse_reference
-from .base import Outcome, ProgressFn, Source, SourceImage
-
-if TYPE_CHECKING:
-    from ..copy import Plan
 from ..words import plural
+from .base import Outcome, ProgressFn, SourceImage
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO, Callable
+
+    from ..copy import Plan
+    from .base import Source
 
 BUNDLE_JSON = "airgap/bundle.json"
 MAX_ENTRIES = 100_000  # entries of an archive's index.json or manifest.json

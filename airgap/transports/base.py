@@ -28,13 +28,16 @@ from __future__ import annotations
 
 import enum
 import io
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Callable, Protocol
 
 from ..oci import Descriptor
 from ..reference import Reference
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import BinaryIO, Protocol
+
     from ..bundle import Bundle
     from ..copy import Plan
 
@@ -80,71 +83,72 @@ class SourceImage:
         return self.label or self.descriptor.digest
 
 
-class Source(Protocol):
-    name: str
-    jobs: int  # blobs it can give at once: 0 no preference, 1 in order, N up to N
+if TYPE_CHECKING:  # the contracts exist for the type checker only (typing is not imported at run time)
+    class Source(Protocol):
+        name: str
+        jobs: int  # blobs it can give at once: 0 no preference, 1 in order, N up to N
 
-    def images(self) -> list[SourceImage]: ...
+        def images(self) -> list[SourceImage]: ...
 
-    def has_blob(self, digest: str) -> bool: ...
+        def has_blob(self, digest: str) -> bool: ...
 
-    def read_document(self, desc: Descriptor, what: str) -> bytes:
-        """A manifest, index or config whole, checked against ``desc``."""
-        ...
+        def read_document(self, desc: Descriptor, what: str) -> bytes:
+            """A manifest, index or config whole, checked against ``desc``."""
+            ...
 
-    def open_blob(self, desc: Descriptor) -> BinaryIO: ...
+        def open_blob(self, desc: Descriptor) -> BinaryIO: ...
 
-    def check_plan(self, plan: Plan) -> None:
-        """Source-specific checks of a finished plan (a bundle: everything is listed)."""
-        ...
+        def check_plan(self, plan: Plan) -> None:
+            """Source-specific checks of a finished plan (a bundle: everything is listed)."""
+            ...
 
-    def uncompressed(self, desc: Descriptor) -> tuple[str, int]:
-        """A layer's diff_id and tar size: the digest and size of its bytes decompressed."""
-        ...
+        def uncompressed(self, desc: Descriptor) -> tuple[str, int]:
+            """A layer's diff_id and tar size: the digest and size of its bytes decompressed."""
+            ...
 
-    def where(self, desc: Descriptor) -> str:
-        """Where a blob comes from, for error messages (an archive member, a URL...)."""
-        ...
+        def where(self, desc: Descriptor) -> str:
+            """Where a blob comes from, for error messages (an archive member, a URL...)."""
+            ...
 
-    def close(self) -> None: ...
-
-
-class BundleSource(Source, Protocol):
-    """An archive that may be an airgap bundle (file or stream): what ``load`` and
-    ``verify`` need besides a Source."""
-
-    bundle_raw: bytes | None      # airgap/bundle.json as read, None for other archives
-    signature_raw: bytes | None   # airgap/bundle.json.sig
-    bundle: Bundle | None         # parsed, once ``images()`` or ``receive()`` ran
-    notes: list[str]              # what was ignored, for the user (an invalid name)
-    resumed: dict[str, int]       # blobs reused from an interrupted load (digest -> size)
-
-    def receive(self) -> None:
-        """Read what the source must read before planning (a stream: all of it); after
-        the trust check. A source on a file has nothing to do here."""
-        ...
-
-    def expected_present(self, plan: Plan) -> list[Descriptor]:
-        """The blobs a delta bundle leaves out, which the target must already have."""
-        ...
-
-    def has_staged(self, digest: str) -> bool:
-        """Whether the blob is already on the target's disk (staged while streaming)."""
-        ...
+        def close(self) -> None: ...
 
 
-class Sink(Protocol):
-    jobs: int  # blobs it accepts at once: 0 no preference, 1 in order, N up to N
+    class BundleSource(Source, Protocol):
+        """An archive that may be an airgap bundle (file or stream): what ``load`` and
+        ``verify`` need besides a Source."""
 
-    def has_blob(self, digest: str) -> bool: ...
+        bundle_raw: bytes | None      # airgap/bundle.json as read, None for other archives
+        signature_raw: bytes | None   # airgap/bundle.json.sig
+        bundle: Bundle | None         # parsed, once ``images()`` or ``receive()`` ran
+        notes: list[str]              # what was ignored, for the user (an invalid name)
+        resumed: dict[str, int]       # blobs reused from an interrupted load (digest -> size)
 
-    def begin(self, plan: Plan) -> None: ...
+        def receive(self) -> None:
+            """Read what the source must read before planning (a stream: all of it); after
+            the trust check. A source on a file has nothing to do here."""
+            ...
 
-    def put_blob(self, stream: BinaryIO, desc: Descriptor, what: str,
-                 progress: ProgressFn | None = None) -> Outcome: ...
+        def expected_present(self, plan: Plan) -> list[Descriptor]:
+            """The blobs a delta bundle leaves out, which the target must already have."""
+            ...
 
-    def put_bytes(self, data: bytes, desc: Descriptor, what: str) -> Outcome: ...
+        def has_staged(self, digest: str) -> bool:
+            """Whether the blob is already on the target's disk (staged while streaming)."""
+            ...
 
-    def put_image(self, desc: Descriptor, names: list[Reference]) -> None: ...
 
-    def commit(self) -> None: ...
+    class Sink(Protocol):
+        jobs: int  # blobs it accepts at once: 0 no preference, 1 in order, N up to N
+
+        def has_blob(self, digest: str) -> bool: ...
+
+        def begin(self, plan: Plan) -> None: ...
+
+        def put_blob(self, stream: BinaryIO, desc: Descriptor, what: str,
+                     progress: ProgressFn | None = None) -> Outcome: ...
+
+        def put_bytes(self, data: bytes, desc: Descriptor, what: str) -> Outcome: ...
+
+        def put_image(self, desc: Descriptor, names: list[Reference]) -> None: ...
+
+        def commit(self) -> None: ...

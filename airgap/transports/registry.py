@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import threading
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable
 
 from ..digest import HashingReader, check_bytes
 from ..errors import DigestMismatch
@@ -16,7 +15,10 @@ from ..reference import Reference
 from ..registry.client import RegistryClient, check_manifest_digest
 from .base import Outcome, ProgressFn, SourceImage
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, BinaryIO, Callable
+
     from ..copy import Plan
 
 

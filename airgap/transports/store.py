@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, BinaryIO
 
 from ..digest import validate_digest
 from ..errors import DigestMismatch, FormatError, IntegrityError
@@ -13,7 +12,10 @@ from ..reference import Reference
 from ..store.layout import Store, Transaction
 from .base import Outcome, ProgressFn, SourceImage, StagedBlob
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import BinaryIO
+
     from ..copy import Plan
 
 

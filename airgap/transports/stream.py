@@ -13,7 +13,6 @@ import io
 import os
 import tarfile
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from ..archive.input import Prefixed, read_head
 from ..archive.split import JoinedFile
@@ -28,7 +27,10 @@ from .archive import (BUNDLE_JSON, BUNDLE_SIG, blob_member, bundle_expected_pres
                       bundle_uncompressed, check_bundle_plan)
 from .base import SourceImage, StagedBlob
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import BinaryIO, Callable
+
     from ..copy import Plan
 
 MAX_SIGNATURE = 1 << 20

@@ -783,9 +783,9 @@ def test_a_reload_does_not_rewrite_the_index(airgap: Airgap, three_images: list[
 
 
 # what a load of present images must not import: each costs its start-up (dataclasses
-# and inspect ~15 ms here, plus ~1 ms for every class made; each module of airgap's own
-# ~0.1 ms), and the reload is mostly start-up: what writes, streams or starts threads
-HEAVY_MODULES = ("dataclasses", "inspect", "tempfile", "datetime", "cryptography", "concurrent.futures",
+# and inspect ~15 ms here, plus ~1 ms for every class made; typing ~3 ms; each module of
+# airgap's own ~0.1 ms), and the reload is mostly start-up: what writes, streams or starts threads
+HEAVY_MODULES = ("typing", "dataclasses", "inspect", "tempfile", "datetime", "cryptography", "concurrent.futures",
                  "tqdm", "httpx", "py7zr", "zstandard", "isal", "subprocess", "platform", "base64", "threading",
                  "bisect", "airgap.writeback", "airgap.newfile", "airgap.timeutil", "airgap.transports.stream")
 
@@ -796,9 +796,8 @@ def test_a_reload_imports_only_what_it_needs(airgap: Airgap, three_images: list[
     site = make_airgap("site")
     site("load", "-i", str(bundle))
     # the first compile() of a string builds the parser's AST types, 8 M instructions, 5% of a
-    # reload; typing compiles each NamedTuple field's annotation that is a string (``from
-    # __future__ import annotations``), so the modules on this path evaluate theirs. (eval(), as
-    # namedtuple uses it for its __new__, does not build them.)
+    # reload (typing.NamedTuple compiled each field's annotation that is a string; airgap's
+    # records read none). eval(), as namedtuple uses it for its __new__, does not build them.
     code = ("import sys\ncompiled = []\n"
             "sys.addaudithook(lambda ev, a: compiled.append(a[0]) if ev == 'compile' and a[1] == '<string>'"
             " and not a[0].startswith(b'lambda _cls,') else None)\n"
