@@ -21,13 +21,15 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, BinaryIO
 
+SEVENZIP_MAGIC = b"7z\xbc\xaf\x27\x1c"  # a .7z is opened by archive/sevenzip.py, imported only then
+
 
 def looks_like(head: bytes) -> str:
     """A guess at what a file that is not a tar archive is, for the error message."""
     text = head.lstrip()
     if not head:
         return "an empty file"
-    if head.startswith(b"7z\xbc\xaf\x27\x1c"):
+    if head.startswith(SEVENZIP_MAGIC):
         return "a 7z archive"
     if head.startswith(b"PK\x03\x04"):
         return "a zip archive"
@@ -322,7 +324,6 @@ def _open_path(path: str, on_read: Callable[[int], None] | None) -> tuple[Binary
     """A split bundle, a .7z, a file, or a FIFO (``<(…)``, ``/dev/stdin`` on a pipe):
     opened once, for a FIFO's bytes are gone once read."""
     import stat
-    from .sevenzip import MAGIC, open_7z
     from .split import open_split, split_base
     base = split_base(path)
     if base is not None:
@@ -337,8 +338,9 @@ def _open_path(path: str, on_read: Callable[[int], None] | None) -> tuple[Binary
         raise AirgapError(f"{path}: is a directory, not an archive{_archives_in(path)}") from None
     if not stat.S_ISREG(os.fstat(f.fileno()).st_mode) or not _seekable(f):
         return _pipe(f, on_read), path, False
-    if os.pread(f.fileno(), len(MAGIC), 0) == MAGIC:
+    if os.pread(f.fileno(), len(SEVENZIP_MAGIC), 0) == SEVENZIP_MAGIC:
         f.close()
+        from .sevenzip import open_7z
         return (*open_7z(path), False)
     return f, path, True
 

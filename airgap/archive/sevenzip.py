@@ -13,6 +13,7 @@ import io
 import os
 
 from ..errors import FormatError
+from .input import SEVENZIP_MAGIC
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
 
     import threading
 
-MAGIC = b"7z\xbc\xaf\x27\x1c"
 MAX_HEADER = 64 << 10  # the header of a 7z of one tar takes well under 1 KiB
 
 
@@ -29,7 +29,7 @@ def _check_header_size(path: str) -> None:
     entry it lists as objects (200,000 empty files, a 120 KB .7z, took 200 MB)."""
     with open(path, "rb") as f:
         sig = f.read(32)
-    if len(sig) == 32 and sig.startswith(MAGIC):
+    if len(sig) == 32 and sig.startswith(SEVENZIP_MAGIC):
         size = int.from_bytes(sig[20:28], "little")  # NextHeaderSize
         if size > MAX_HEADER:
             raise FormatError(f"{path}: the 7z header takes {size} bytes, more than the "
