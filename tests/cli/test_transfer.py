@@ -785,7 +785,7 @@ def test_a_reload_does_not_rewrite_the_index(airgap: Airgap, three_images: list[
 # what a load of present images must not import: each costs its start-up (dataclasses
 # and inspect ~15 ms here, plus ~1 ms for every class made; typing ~3 ms; each module of
 # airgap's own ~0.1 ms), and the reload is mostly start-up: what writes, streams or starts threads
-HEAVY_MODULES = ("typing", "dataclasses", "inspect", "tempfile", "datetime", "cryptography", "concurrent.futures",
+HEAVY_MODULES = ("typing", "locale", "dataclasses", "inspect", "tempfile", "datetime", "cryptography", "concurrent.futures",
                  "tqdm", "httpx", "py7zr", "zstandard", "isal", "subprocess", "platform", "base64", "threading",
                  "bisect", "airgap.writeback", "airgap.newfile", "airgap.timeutil", "airgap.transports.stream",
                  "airgap.archive.sevenzip")
