@@ -180,6 +180,18 @@ def median(fn: Callable[[], tuple[float, int]], times: int, setup: Callable[[], 
     return results[len(results) // 2][0], max(r[1] for r in results)
 
 
+QUICK_TIMES = 5  # rows of milliseconds run this many times --times
+
+
+def interleaved(fns: dict[str, Callable[[], tuple[float, int]]], times: int) -> dict[str, tuple[float, int]]:
+    """``median`` of each of ``fns``, run one after the other ``times`` rounds."""
+    results: dict[str, list[tuple[float, int]]] = {key: [] for key in fns}
+    for _ in range(times):
+        for key, fn in fns.items():
+            results[key].append(fn())
+    return {key: (sorted(r)[len(r) // 2][0], max(x[1] for x in r)) for key, r in results.items()}
+
+
 def fill_context(root: Path, sizes: list[int]) -> list[Path]:
     """Directories of real files (shared libraries, programs, data from /usr), the first
     SIZES[0] bytes' worth in the first, and so on: content that compresses as images do."""
@@ -350,23 +362,27 @@ def main() -> int:
         load, cp_t, ratio = b.pair(lambda: b.airgap(store, "load", "-i", str(archive)), cp, b.fresh("store"), cp_clean)
         b.row("cp + sync of the docker-save archive", *cp_t, asize)
         b.row("load of the docker-save archive (empty store)", *load, asize, "cp + sync", ratio, "<= 1.5x")
-        t = median(lambda: b.airgap(store, "load", "-i", str(archive)), n)
-        b.row("load again (every image present)", *t, asize, "the first load", t[0] / load[0], "<= 0.05x")
-        t = median(lambda: tool(AIRGAP, "load", "--help"), n)
-        b.row("start-up alone (airgap load --help)", *t, asize, "the first load", t[0] / load[0], "")
-        # the floor under both: the interpreter and the standard modules any load imports
-        t = median(lambda: tool(sys.executable, "-c", "import argparse, hashlib, json, pathlib, tarfile"), n)
-        b.row("python + the stdlib modules a load needs", *t, asize, "the first load",
-              t[0] / load[0], "")
+        # rows of milliseconds, run in turn so that they see the same machine (a VM's stolen
+        # CPU moves such rows by tens of percent from one minute to the next), and more often
+        quick = {"reload": lambda: b.airgap(store, "load", "-i", str(archive)),
+                 "start-up": lambda: tool(AIRGAP, "load", "--help"),
+                 # the floor under both: the interpreter and the standard modules any load imports
+                 "floor": lambda: tool(sys.executable, "-c", "import argparse, hashlib, json, pathlib, tarfile")}
+        if BINARY.exists():  # what the disconnected host runs: it unpacks itself at every start
+            quick["binary reload"] = lambda: tool(str(BINARY), "--store", str(store), "--progress", "none",
+                                                  "load", "-i", str(archive))
+            quick["binary start-up"] = lambda: tool(str(BINARY), "load", "--help")
+        q = interleaved(quick, QUICK_TIMES * n)
+        b.row("load again (every image present)", *q["reload"], asize, "the first load", q["reload"][0] / load[0],
+              "<= 0.05x")
+        for key, name in (("start-up", "start-up alone (airgap load --help)"),
+                          ("floor", "python + the stdlib modules a load needs"),
+                          ("binary reload", "load again, the one-file binary (dist/airgap)"),
+                          ("binary start-up", "start-up alone, the one-file binary")):
+            if key in q:
+                b.row(name, *q[key], asize, "the first load", q[key][0] / load[0], "")
         reread = (bytes_read([AIRGAP, "--store", str(store), "--progress", "none", "load", "-i", str(archive)]),
                   bytes_read([AIRGAP, "load", "--help"]))
-        if BINARY.exists():  # what the disconnected host runs: it unpacks itself at every start
-            t = median(lambda: tool(str(BINARY), "--store", str(store), "--progress", "none", "load",
-                                    "-i", str(archive)), n)
-            b.row("load again, the one-file binary (dist/airgap)", *t, asize, "the first load",
-                  t[0] / load[0], "")
-            t = median(lambda: tool(str(BINARY), "load", "--help"), n)
-            b.row("start-up alone, the one-file binary", *t, asize, "the first load", t[0] / load[0], "")
         if shutil.which("skopeo"):
             def skopeo() -> tuple[float, int]:
                 total, rss = 0.0, 0
@@ -479,7 +495,8 @@ def main() -> int:
     print(f"{source} archive {asize / 1e6:.0f} MB, bundle {bsize / 1e6:.0f} MB (3 images, base layer shared); "
           f"compressed: gzip -1 {gsize / 1e6:.0f} MB, --compress gzip {sizes['gzip'] / 1e6:.0f} MB "
           f"({sizes['gzip'] / gsize:.2f}x), zstd {sizes['zstd'] / 1e6:.0f} MB ({sizes['zstd'] / gsize:.2f}x); "
-          f"median of {n}; python {sys.version.split()[0]}; {os.cpu_count()} cores")
+          f"median of {n} (rows of milliseconds: of {QUICK_TIMES * n}, run in turn); "
+          f"python {sys.version.split()[0]}; {os.cpu_count()} cores")
     b.print()
     print(f"\nread() bytes of one run: load again {reread[0] / 1e6:.2f} MB, start-up alone (its modules) "
           f"{reread[1] / 1e6:.2f} MB, of an archive of {asize / 1e6:.0f} MB that a first load reads whole")
