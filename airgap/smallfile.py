@@ -10,10 +10,15 @@ from pathlib import Path
 
 from .errors import FormatError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO
+
 KEY_LIMIT = 64 << 10         # a PEM key is under 1 KiB
 LIST_LIMIT = 16 << 20        # an image list: 100,000 names of 160 bytes
 INVENTORY_LIMIT = 64 << 20   # an inventory: MAX_INVENTORY_BLOBS blobs of ~110 bytes each
 MAX_INVENTORY_BLOBS = 500_000  # blobs one inventory lists: `inventory` writes no more, a save reads no more
+CHUNK = 1 << 20
 
 
 def read_small(path: Path | str, limit: int, what: str, regular_only: bool = False) -> bytes:
@@ -26,8 +31,24 @@ def read_small(path: Path | str, limit: int, what: str, regular_only: bool = Fal
         if regular_only and not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
             raise FormatError(f"{what} {path} is not a regular file (a FIFO, a device, a "
                               "directory?); refusing to read it")
-        data = f.read(limit + 1)
+        data = _read_upto(f, limit + 1, os.fstat(f.fileno()).st_size)
     if len(data) > limit:
         raise FormatError(f"{what} {path}: more than {limit >> 10} KiB; refusing to read it "
                           f"(no {what} is that large)")
     return data
+
+
+def _read_upto(f: BinaryIO, most: int, size: int) -> bytes:
+    """At most ``most`` bytes, in reads no larger than the file is (``size``: a regular
+    file's, 0 for a pipe) or 1 MiB: a read asks for its whole length in memory at once,
+    and 256 MiB asked for a store index of a few KiB failed under an address-space limit."""
+    parts: list[bytes] = []
+    want = size + 1  # one read for a regular file that does not grow meanwhile
+    while most > 0:
+        part = f.read(min(most, max(want, CHUNK)))
+        if not part:
+            break
+        parts.append(part)
+        most -= len(part)
+        want = CHUNK
+    return b"".join(parts)

@@ -717,3 +717,41 @@ leave(int(sys.argv[2]))
         res = subprocess.run([sys.executable, "-c", script, "plain", "0"], stdout=full, stderr=subprocess.PIPE,
                              env=env, text=True)
     assert res.returncode == 1 and res.stderr == "airgap: error: writing standard output: No space left on device\n"
+
+
+def test_a_small_file_is_read_in_reads_of_its_size(airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
+    """The store index is read under a 256 MiB cap, and a read asks for its whole length in
+    memory at once: every verb needed 256 MiB of address space for an index of a few KiB
+    (an internal error under ``ulimit -v 200000``). Reads are no larger than the file."""
+    import resource
+    limit = 128 << 20
+
+    def capped() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    out = tmp_path / "b.tar"
+    for args in (["images"], ["save", "-o", str(out), three_images[0]], ["load", "-i", str(out)]):
+        res = subprocess.run([sys.executable, "-m", "airgap", "--store", str(airgap.store), "--progress", "none",
+                              *args], capture_output=True, text=True, preexec_fn=capped, timeout=120)
+        assert res.returncode == 0, f"{args[0]}: {res.stderr}"
+        assert args[0] != "images" or "example/app-a" in res.stdout
+    from airgap.errors import FormatError
+    from airgap.smallfile import read_small
+    big = tmp_path / "big"
+    big.write_bytes(os.urandom(3 << 20))  # several reads of CHUNK, and one past the cap refused
+    assert read_small(big, 3 << 20, "list") == big.read_bytes()
+    with pytest.raises(FormatError, match="more than"):
+        read_small(big, (3 << 20) - 1, "list")
+    fifo = tmp_path / "fifo"  # a list from a pipe: no size to go by, read a CHUNK at a time
+    os.mkfifo(fifo)
+    writer = subprocess.Popen(["sh", "-c", f"cat {big} > {fifo}"])
+    assert read_small(fifo, 4 << 20, "list") == big.read_bytes()
+    assert writer.wait(timeout=60) == 0
+    endless = subprocess.Popen(["sh", "-c", f"exec yes > {fifo}"])  # and a pipe that never ends: the cap ends it
+    try:
+        code = f"from airgap.smallfile import read_small\nread_small({str(fifo)!r}, 1 << 20, 'list')"
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert "FormatError" in res.stderr and "more than 1024 KiB" in res.stderr
+    finally:
+        endless.kill()
+        endless.wait()
