@@ -31,21 +31,21 @@ def read_small(path: Path | str, limit: int, what: str, regular_only: bool = Fal
         if regular_only and not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
             raise FormatError(f"{what} {path} is not a regular file (a FIFO, a device, a "
                               "directory?); refusing to read it")
-        data = _read_upto(f, limit + 1, os.fstat(f.fileno()).st_size)
+        data = read_upto(f, limit + 1, os.fstat(f.fileno()).st_size)
     if len(data) > limit:
         raise FormatError(f"{what} {path}: more than {limit >> 10} KiB; refusing to read it "
                           f"(no {what} is that large)")
     return data
 
 
-def _read_upto(f: BinaryIO, most: int, size: int) -> bytes:
-    """At most ``most`` bytes, in reads no larger than the file is (``size``: a regular
-    file's, 0 for a pipe) or 1 MiB: a read asks for its whole length in memory at once,
-    and 256 MiB asked for a store index of a few KiB failed under an address-space limit."""
+def read_upto(f: BinaryIO, most: int, size: int) -> bytes:
+    """At most ``most`` bytes of ``f``, in reads of the file's ``size`` (a regular file's;
+    0 for a pipe), then of CHUNK: a read asks for its whole length in memory at once, and
+    256 MiB asked for a store index of a few KiB failed under an address-space limit."""
     parts: list[bytes] = []
-    want = size + 1  # one read for a regular file that does not grow meanwhile
+    want = size + 1 if size > 0 else CHUNK  # one read for a regular file that does not grow meanwhile
     while most > 0:
-        part = f.read(min(most, max(want, CHUNK)))
+        part = f.read(min(most, want))
         if not part:
             break
         parts.append(part)

@@ -403,8 +403,9 @@ class Store:
         ``verify=False`` is for listings: blobs were checked when they were written, and
         ``store check`` re-hashes them; what leaves the store is always checked.
         """
+        from ..smallfile import read_upto
         with self.open_blob(digest) as f:
-            data = f.read(limit + 1)
+            data = read_upto(f, limit + 1, os.fstat(f.fileno()).st_size)
         if len(data) > limit:
             raise StoreCorrupt(f"blob {digest} is larger than {limit} bytes")
         if verify and sha256_digest(data) != digest:

@@ -755,3 +755,16 @@ def test_a_small_file_is_read_in_reads_of_its_size(airgap: Airgap, three_images:
     finally:
         endless.kill()
         endless.wait()
+
+
+def test_a_stored_document_is_read_whole_up_to_its_cap(airgap: Airgap, three_images: list[str]) -> None:
+    """Manifests and configs come out of the store read in reads of their own size, checked
+    against their digest, and one larger than the cap is damage."""
+    from airgap.errors import StoreCorrupt
+    from airgap.store import Store
+    store = Store(airgap.store)
+    digest = json.loads(airgap("inspect", three_images[0]).out)[0]["Id"]  # the config
+    data = (airgap.store / "blobs" / "sha256" / digest[7:]).read_bytes()
+    assert store.read_blob(digest, limit=len(data)) == data
+    with pytest.raises(StoreCorrupt, match=f"blob {digest} is larger than {len(data) - 1} bytes"):
+        store.read_blob(digest, limit=len(data) - 1)
