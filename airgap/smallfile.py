@@ -31,24 +31,28 @@ def read_small(path: Path | str, limit: int, what: str, regular_only: bool = Fal
         if regular_only and not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
             raise FormatError(f"{what} {path} is not a regular file (a FIFO, a device, a "
                               "directory?); refusing to read it")
-        data = read_upto(f, limit + 1, os.fstat(f.fileno()).st_size)
-    if len(data) > limit:
+        data = read_capped(f, limit, os.fstat(f.fileno()).st_size)
+    if data is None:
         raise FormatError(f"{what} {path}: more than {limit >> 10} KiB; refusing to read it "
                           f"(no {what} is that large)")
     return data
 
 
-def read_upto(f: BinaryIO, most: int, size: int) -> bytes:
-    """At most ``most`` bytes of ``f``, in reads of the file's ``size`` (a regular file's;
-    0 for a pipe), then of CHUNK: a read asks for its whole length in memory at once, and
-    256 MiB asked for a store index of a few KiB failed under an address-space limit."""
-    parts: list[bytes] = []
-    want = size + 1 if size > 0 else CHUNK  # one read for a regular file that does not grow meanwhile
-    while most > 0:
-        part = f.read(min(most, want))
-        if not part:
-            break
-        parts.append(part)
-        most -= len(part)
-        want = CHUNK
-    return b"".join(parts)
+def read_capped(f: BinaryIO, limit: int, size: int) -> bytes | None:
+    """All of ``f``, or None when it holds more than ``limit`` bytes. The first read asks
+    for the file's ``size`` (a regular file's; 0 for a pipe) and one byte more, the others
+    for CHUNK: a read takes its whole length in memory at once, and asking for the cap
+    (256 MiB for a store index of a few KiB) failed under an address-space limit."""
+    data = f.read(min(limit, size if size > 0 else CHUNK) + 1)
+    if len(data) > limit:
+        return None
+    part = f.read(min(CHUNK, limit + 1 - len(data))) if data else b""
+    if not part:
+        return data  # a regular file that did not grow: one read, no copy
+    grown = bytearray(data)  # a pipe: grown in place, never more than the cap and a chunk
+    while part:
+        grown += part
+        if len(grown) > limit:
+            return None
+        part = f.read(min(CHUNK, limit + 1 - len(grown)))
+    return bytes(grown)

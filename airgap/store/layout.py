@@ -403,10 +403,10 @@ class Store:
         ``verify=False`` is for listings: blobs were checked when they were written, and
         ``store check`` re-hashes them; what leaves the store is always checked.
         """
-        from ..smallfile import read_upto
+        from ..smallfile import read_capped
         with self.open_blob(digest) as f:
-            data = read_upto(f, limit + 1, os.fstat(f.fileno()).st_size)
-        if len(data) > limit:
+            data = read_capped(f, limit, os.fstat(f.fileno()).st_size)
+        if data is None:
             raise StoreCorrupt(f"blob {digest} is larger than {limit} bytes")
         if verify and sha256_digest(data) != digest:
             raise StoreCorrupt(f"blob {digest} in the store is damaged (its content has another digest)")

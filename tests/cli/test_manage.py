@@ -749,9 +749,9 @@ def test_a_small_file_is_read_in_reads_of_its_size(airgap: Airgap, three_images:
     assert writer.wait(timeout=60) == 0
     endless = subprocess.Popen(["sh", "-c", f"exec yes > {fifo}"])  # and a pipe that never ends: the cap ends it
     try:
-        code = f"from airgap.smallfile import read_small\nread_small({str(fifo)!r}, 1 << 20, 'list')"
+        code = f"from airgap.smallfile import read_small\nread_small({str(fifo)!r}, 2 << 20, 'list')"
         res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-        assert "FormatError" in res.stderr and "more than 1024 KiB" in res.stderr
+        assert "FormatError" in res.stderr and "more than 2048 KiB" in res.stderr
     finally:
         endless.kill()
         endless.wait()
