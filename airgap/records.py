@@ -20,7 +20,7 @@ else:
     # what typing.NamedTuple makes itself, and what a record may not redefine
     _MADE = frozenset({"__new__", "__init__", "__slots__", "__getnewargs__", "_fields", "_field_defaults",
                        "_make", "_replace", "_asdict", "_source"})
-    _SKIPPED = frozenset({"__module__", "__annotations__", "__orig_bases__"})
+    _SKIPPED = frozenset({"__module__", "__annotations__"})
 
     class _RecordType(type):
         def __new__(mcls, name, bases, namespace):

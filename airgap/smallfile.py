@@ -28,10 +28,11 @@ def read_small(path: Path | str, limit: int, what: str, regular_only: bool = Fal
     come from a pipe, ``-f <(grep … list)``; a key in a trust directory may not)."""
     flags = os.O_RDONLY | os.O_CLOEXEC | (os.O_NONBLOCK if regular_only else 0)
     with open(os.open(path, flags), "rb") as f:
-        if regular_only and not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+        st = os.fstat(f.fileno())
+        if regular_only and not stat.S_ISREG(st.st_mode):
             raise FormatError(f"{what} {path} is not a regular file (a FIFO, a device, a "
                               "directory?); refusing to read it")
-        data = read_capped(f, limit, os.fstat(f.fileno()).st_size)
+        data = read_capped(f, limit, st.st_size)
     if data is None:
         raise FormatError(f"{what} {path}: more than {limit >> 10} KiB; refusing to read it "
                           f"(no {what} is that large)")

@@ -67,6 +67,12 @@ def test_what_typing_refuses_is_refused() -> None:
 
             def _make(self) -> None:  # type: ignore[misc]
                 pass
+    with pytest.raises(AttributeError, match="__classcell__"):  # its methods would not find their class
+        class _Super(NamedTuple):
+            a: int
+
+            def __repr__(self) -> str:
+                return super().__repr__()
     with pytest.raises(TypeError, match="no other base"):
         class _Mixed(NamedTuple, Exception):  # type: ignore[misc]
             a: int

@@ -64,7 +64,7 @@ def _load_config() -> dict[str, object]:
     except FormatError as exc:  # the user's own file: a failure (1), not hostile input (3)
         raise AirgapError(f"cannot read {exc}" if str(exc).startswith(str(path)) else str(exc)) from None
     if not isinstance(doc, dict):  # as Docker's CLI: an error, not an empty file to overwrite
-        raise AirgapError(f"cannot read {config_path()}: not a JSON object")
+        raise AirgapError(f"cannot read {path}: not a JSON object")
     return doc
 
 

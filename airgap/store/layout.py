@@ -32,6 +32,7 @@ from ..words import is_number
 from ..oci import (ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, IMAGE_CONFIG_TYPES, MAX_DOCUMENT, OCI_INDEX,
                    Descriptor, load_json, subject_of)
 from ..reference import Reference, parse_reference
+from ..smallfile import read_capped, read_small
 from ..space import disk_full
 
 TYPE_CHECKING = False
@@ -403,7 +404,6 @@ class Store:
         ``verify=False`` is for listings: blobs were checked when they were written, and
         ``store check`` re-hashes them; what leaves the store is always checked.
         """
-        from ..smallfile import read_capped
         with self.open_blob(digest) as f:
             data = read_capped(f, limit, os.fstat(f.fileno()).st_size)
         if data is None:
@@ -476,7 +476,6 @@ class Store:
     def cache_get(self, kind: str, digest: str) -> str | None:
         """Facts derived from a blob (never trusted for integrity, only to save work); a
         cache entry that is not a small regular file is no entry."""
-        from ..smallfile import read_small
         try:
             data = read_small(self.root / ".cache" / kind / validate_digest(digest), 4096, "cache entry",
                               regular_only=True)
@@ -519,7 +518,6 @@ class Store:
         return st.st_ino, st.st_mtime_ns
 
     def entries(self) -> list[Descriptor]:
-        from ..smallfile import read_small
         try:  # a regular file (a FIFO there would block every verb), of a bounded size
             data = read_small(self.index_path, MAX_INDEX, "store index", regular_only=True)
         except FileNotFoundError:
