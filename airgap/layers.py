@@ -13,7 +13,7 @@ import io
 
 from .digest import CHUNK, Hasher, copy_verified
 from .errors import DigestMismatch, FormatError
-from .oci import Descriptor, is_uncompressed_layer
+from .oci import Descriptor
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,15 +34,13 @@ def compression_of(head: bytes) -> str:
     return ""
 
 
-def compression(media_type: str, head: bytes) -> str:
-    """A layer's compression, ``gzip``, ``zstd`` or ``""``: by its first bytes first and
-    its media type second (layers are never bzip2 or xz)."""
+def compression(head: bytes) -> str:
+    """A layer's compression, ``gzip``, ``zstd`` or ``""``, by its first bytes alone, as
+    Docker, containerd and skopeo read a layer whatever its media type says: a plain tar
+    listed as ``tar+gzip`` is read as the tar it is (so it loads, saves and pushes as it
+    does in Docker), and anything else, bzip2 and xz included, as the raw bytes it is."""
     kind = compression_of(head)
-    if kind in ("gzip", "zstd"):
-        return kind
-    if is_uncompressed_layer(media_type):
-        return ""
-    return "zstd" if media_type.endswith("zstd") else "gzip" if media_type.endswith("gzip") else ""
+    return kind if kind in ("gzip", "zstd") else ""
 
 
 def zstd_reader(stream: BinaryIO, head: bytes, what: str) -> BinaryIO:
@@ -82,7 +80,7 @@ def uncompressed_digest(stream: BinaryIO, desc: Descriptor, what: str, declared:
     limits = ([] if declared is None else [declared]) + ([expansion_limit(desc.size)] if bound else [])
     limit = min(limits) if limits else None
     head = stream.read(32)
-    kind = compression(desc.media_type, head)
+    kind = compression(head)
     from .archive.input import Prefixed
     src: BinaryIO = io.BufferedReader(Prefixed(head, stream), CHUNK)
     try:

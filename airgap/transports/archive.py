@@ -343,7 +343,7 @@ class ArchiveSource:
             m = self.tar.lookup(member) if isinstance(member, str) else None
             if m is None:
                 raise FormatError(f"{what}: names layer {member}, which the archive does not have")
-            kind = compression("", self.tar.open(m).read(4))
+            kind = compression(self.tar.open(m).read(4))
             if kind:
                 mt = OCI_LAYER_GZIP if kind == "gzip" else OCI_LAYER_ZSTD
                 if member.startswith("blobs/sha256/"):

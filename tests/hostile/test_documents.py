@@ -228,6 +228,33 @@ def test_a_docker_manifest_listed_as_an_oci_one_loads(tmp_path: Path) -> None:
     assert run.code == 0 and "Loaded image: example/kind:1" in run.out, run.err
 
 
+
+@pytest.mark.parametrize("also_as_tar", [False, True], ids=["alone", "also-listed-as-tar"])
+def test_a_plain_layer_listed_as_gzip_is_read_as_the_tar_it_is(tmp_path: Path, also_as_tar: bool) -> None:
+    """Docker, containerd and skopeo tell a layer's compression by its first bytes, so a
+    plain tar listed as ``tar+gzip`` loads in Docker (tests/interop): here it loads, saves
+    (decompressing nothing) and loads again under --verify full; alone, and when another
+    image lists the same blob as the plain tar it is. Reading it as gzip loaded it and
+    then refused every save of it."""
+    from airgap.oci import OCI_LAYER_GZIP
+    tar = layer_tar({"a": b"a" * 3000})
+    labelled = image(layers=[tar], layer_type=OCI_LAYER_GZIP, config={"author": "gz"})
+    images, entries = [labelled], [index_entry(labelled, "docker.io/example/gz:1")]
+    if also_as_tar:
+        plain = image(layers=[tar])
+        images, entries = [plain, labelled], [index_entry(plain, "docker.io/example/tar:1"), *entries]
+    path = oci_archive(tmp_path / "a.tar", images, entries)
+    run = run_airgap(tmp_path / "s", "load", "-i", str(path))
+    assert run.code == 0 and "Loaded image: example/gz:1" in run.out, run.err
+    bundle = tmp_path / "b.tar"
+    run = run_airgap(tmp_path / "s", "save", "-o", str(bundle), "example/gz:1")
+    assert run.code == 0, run.err
+    listed = json.loads(dict(members_of(bundle))["airgap/bundle.json"])["blobs"]
+    layer = next(b for b in listed if b["digest"] == sha256_digest(tar))
+    assert (layer["mediaType"], layer["diffID"], layer["uncompressedSize"]) == (OCI_LAYER_GZIP, sha256_digest(tar), len(tar))
+    run = run_airgap(tmp_path / "s2", "load", "--verify", "full", "-i", str(bundle))
+    assert run.code == 0 and "Loaded image: example/gz:1" in run.out, run.err
+
 def _lying(img: Any, layer_size: int | None = None, diff_id: str | None = None) -> Any:
     """``img`` with its manifest listing its layer at ``layer_size`` bytes, or its config
     giving the layer ``diff_id``: the digests all right, the claim false."""

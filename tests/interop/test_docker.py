@@ -372,6 +372,26 @@ def test_an_image_without_layers_loads_into_docker(docker: Docker, airgap: Airga
     assert info["Id"] == img.config_digest and info["Config"]["Labels"] == {"only": "label"}
 
 
+
+def test_a_plain_layer_listed_as_gzip_loads_in_both(docker: Docker, airgap: Airgap, tmp_path: Path) -> None:
+    """Docker tells a layer's compression by its first bytes (as containerd does:
+    test_oci_tools), not by its media type: airgap loads an image whose plain tar layer is
+    listed as tar+gzip, and Docker loads airgap's bundle of it with the same image ID and
+    the tar's digest as the layer's diff_id."""
+    from airgap.oci import OCI_LAYER_GZIP
+    from ..builders import image, index_entry, layer_tar, oci_archive
+    tar = layer_tar({"plain.txt": b"plain\n" * 100})
+    img = image(layers=[tar], layer_type=OCI_LAYER_GZIP)
+    archive = oci_archive(tmp_path / "oci.tar", [img], [index_entry(img, "docker.io/airgap-test/labelled:1")])
+    assert airgap("load", "-i", str(archive)).out == "Loaded image: airgap-test/labelled:1\n"
+    bundle = tmp_path / "bundle.tar"
+    airgap("save", "-o", str(bundle), "airgap-test/labelled:1")
+    assert "airgap-test/labelled:1" in docker("load", "-i", str(bundle)).stdout
+    info = json.loads(docker("inspect", "airgap-test/labelled:1").stdout)[0]
+    assert info["Id"] == airgap.image_id("airgap-test/labelled:1") == img.config_digest
+    assert info["RootFS"]["Layers"] == ["sha256:" + hashlib.sha256(tar).hexdigest()]
+
+
 def test_a_load_of_the_same_image_again_says_what_docker_says(docker: Docker, airgap: Airgap, tmp_path: Path) -> None:
     """The same image under another manifest digest (its layers compressed by `save
     --compress`): Docker compares image IDs, says nothing of renaming and leaves no

@@ -137,6 +137,24 @@ def test_a_document_containerd_cannot_read_is_refused_by_both(containerd: Contai
     assert res.code == 3 and "must be" in res.err, res.err
 
 
+def test_containerd_reads_a_plain_layer_listed_as_gzip_as_the_tar_it_is(containerd: Containerd, airgap: Airgap,
+                                                                       tmp_path: Path) -> None:
+    """containerd unpacks a layer by its first bytes, whatever its media type says: a plain
+    tar listed as tar+gzip becomes a snapshot named by the tar's digest. airgap reads it so
+    too (it loads and saves it: tests/hostile/test_documents)."""
+    from airgap.oci import OCI_LAYER_GZIP
+    from ..builders import image, index_entry, layer_tar, oci_archive
+    tar = layer_tar({"plain.txt": b"plain\n" * 100})
+    img = image(layers=[tar], layer_type=OCI_LAYER_GZIP, config={"author": "labelled"})
+    archive = oci_archive(tmp_path / "oci.tar", [img], [index_entry(img, "docker.io/airgap-test/labelled:1")])
+    containerd.ctr("images", "import", str(archive))
+    try:
+        assert "sha256:" + hashlib.sha256(tar).hexdigest() in containerd.ctr("snapshots", "ls").stdout
+    finally:
+        containerd.ctr("images", "rm", "docker.io/airgap-test/labelled:1")
+    assert airgap("load", "-i", str(archive)).out == "Loaded image: airgap-test/labelled:1\n"
+    airgap("save", "-o", str(tmp_path / "b.tar"), "airgap-test/labelled:1")
+
 def test_podman_loads_plain_gzip_and_zstd_bundles(airgap: Airgap, three_images: list[str], tmp_path: Path) -> None:
     """`podman load` of what `save` writes, plain and with `--compress gzip|zstd` (README:
     podman takes all three): the same image IDs as airgap's, every name loaded."""
