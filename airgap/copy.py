@@ -220,11 +220,17 @@ def _add_doc(out: Plan, desc: Descriptor, raw: bytes, label: str) -> None:
 
 def _add_blob(out: Plan, desc: Descriptor, label: str) -> None:
     """Plan ``desc``. One digest listed at two sizes (by two manifests) is a lie: only one
-    size is checked when the blob is copied, so the other would be stored unchecked."""
+    size is checked when the blob is copied, so the other would be stored unchecked. Listed
+    as a plain tar by one and as compressed by another, it is planned as the plain tar: the
+    claim its bytes are checked against (the store sink refuses a "plain" layer whose bytes
+    are compressed); a plain tar listed as compressed is read as the tar it is."""
     known = out.blobs.setdefault(desc.digest, desc)
     if known.size != desc.size:
         raise FormatError(f"{label}: blob {desc.digest} is listed at {desc.size} bytes, and at "
                           f"{known.size} bytes as the {out.labels[desc.digest]}")
+    if is_uncompressed_layer(desc.media_type) and not is_uncompressed_layer(known.media_type):
+        out.blobs[desc.digest] = desc
+        out.labels[desc.digest] = label
     out.labels.setdefault(desc.digest, label)
 
 

@@ -43,6 +43,17 @@ def compression(head: bytes) -> str:
     return kind if kind in ("gzip", "zstd") else ""
 
 
+def refuse_compressed_plain(head: bytes, desc: Descriptor, what: str) -> None:
+    """An image layer listed as a plain tar (its digest is then its diff_id) must not be
+    compressed: Docker and containerd tell compression by the first bytes, would decompress
+    it and find another diff_id than its config gives (and refuse the image)."""
+    kind = compression(head)
+    if kind:
+        raise FormatError(f"{what}: listed as an uncompressed layer ({desc.media_type}), but its bytes "
+                          f"are {kind}-compressed: Docker and containerd would decompress it and find "
+                          "another diff_id than its config gives")
+
+
 def zstd_reader(stream: BinaryIO, head: bytes, what: str) -> BinaryIO:
     """A zstd stream reader that refuses frames needing more memory than the budget."""
     import zstandard

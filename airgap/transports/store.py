@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..digest import validate_digest
 from ..errors import DigestMismatch, FormatError, IntegrityError
-from ..layers import uncompressed_digest
+from ..layers import refuse_compressed_plain, uncompressed_digest
 from ..oci import Descriptor, is_uncompressed_layer
 from ..words import is_number
 from ..reference import Reference
@@ -14,6 +14,7 @@ from .base import Outcome, ProgressFn, SourceImage, StagedBlob
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import BinaryIO
 
     from ..copy import Plan
@@ -94,6 +95,7 @@ class StoreSink:
                     raise IntegrityError(f"{plan.labels.get(digest, 'blob')}: listed at {desc.size} bytes, but "
                                          f"blob {digest} has {size} (if the store's copy is damaged, "
                                          "`airgap load --repair` replaces it)")
+                self._check_plain(desc, self.txn.store.blob_path(digest), plan.labels.get(digest, "layer"))
 
     def put_blob(self, stream: BinaryIO, desc: Descriptor, what: str,
                  progress: ProgressFn | None = None) -> Outcome:
@@ -104,13 +106,18 @@ class StoreSink:
             self.txn.stage(stream.staged_path, desc.digest)
             if progress is not None:
                 progress(desc.size)
-            return Outcome.ADDED
-        if not self.txn.put_blob(stream, desc, what, progress):
+        elif not self.txn.put_blob(stream, desc, what, progress):
             return Outcome.PRESENT
+        self._check_plain(desc, self.txn.staged_path(desc.digest), what)
         diff_id = self._diff_ids.get(desc.digest)
         if self.check_diff_ids and diff_id and not is_uncompressed_layer(desc.media_type):
             self._check_diff_id(desc, diff_id, what)
         return Outcome.ADDED
+
+    def _check_plain(self, desc: Descriptor, path: Path, what: str) -> None:
+        if desc.digest in self._diff_ids and is_uncompressed_layer(desc.media_type):
+            with open(path, "rb") as f:
+                refuse_compressed_plain(f.read(4), desc, what)
 
     def _check_diff_id(self, desc: Descriptor, diff_id: str, what: str) -> None:
         """Decompress the staged (verified) layer; its tar must be the diff_id the config says."""
@@ -142,18 +149,25 @@ class NullSink:
 
     def __init__(self, skip: set[str] | None = None) -> None:
         self.skip = skip or set()
+        self._diff_ids: dict[str, str] = {}
 
     def has_blob(self, digest: str) -> bool:
         return digest in self.skip
 
     def begin(self, plan: Plan) -> None:
-        pass
+        self._diff_ids = dict(plan.diff_ids)
 
     def put_blob(self, stream: BinaryIO, desc: Descriptor, what: str,
                  progress: ProgressFn | None = None) -> Outcome:
+        """Checked as the store sink checks it: a load refuses what ``verify`` refuses."""
+        from ..archive.input import Prefixed, read_head
         from ..digest import copy_verified
-        copy_verified(stream, None, expected=desc.digest, size=desc.size, what=what,
-                      progress=progress)
+        plain = desc.digest in self._diff_ids and is_uncompressed_layer(desc.media_type)
+        head = read_head(stream, 4) if plain else b""
+        copy_verified(Prefixed(head, stream) if plain else stream, None, expected=desc.digest,
+                      size=desc.size, what=what, progress=progress)
+        if plain:
+            refuse_compressed_plain(head, desc, what)
         return Outcome.ADDED
 
     def put_bytes(self, data: bytes, desc: Descriptor, what: str) -> Outcome:
@@ -166,3 +180,4 @@ class NullSink:
 
     def commit(self) -> None:
         pass
+

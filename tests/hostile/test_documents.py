@@ -255,6 +255,33 @@ def test_a_plain_layer_listed_as_gzip_is_read_as_the_tar_it_is(tmp_path: Path, a
     run = run_airgap(tmp_path / "s2", "load", "--verify", "full", "-i", str(bundle))
     assert run.code == 0 and "Loaded image: example/gz:1" in run.out, run.err
 
+
+@pytest.mark.parametrize("case", ["alone", "stored", "gzip-listing-first"])
+def test_a_compressed_layer_listed_as_a_plain_tar_is_refused(tmp_path: Path, case: str) -> None:
+    """gzip bytes listed as a plain tar, the config giving their digest as the diff_id:
+    Docker and containerd go by the bytes, decompress them and refuse the image (see
+    tests/interop), so airgap refuses it too, before anything is stored: the blob new,
+    already in the store (from an honest image), or listed as gzip by another image first."""
+    from airgap.oci import OCI_LAYER_GZIP
+    tar = layer_tar({"a": b"a" * 3000})
+    gz = gzip.compress(tar, mtime=0)
+    liar = image(layers=[gz], diff_ids=[sha256_digest(gz)], config={"author": "liar"})
+    images, entries = [liar], [index_entry(liar, "docker.io/example/liar:1")]
+    if case == "stored":
+        honest = image(layers=[gz], diff_ids=[sha256_digest(tar)], layer_type=OCI_LAYER_GZIP)
+        path = oci_archive(tmp_path / "h.tar", [honest], [index_entry(honest, "docker.io/example/honest:1")])
+        assert run_airgap(tmp_path / "s", "load", "-i", str(path)).code == 0
+    if case == "gzip-listing-first":  # its config agrees (fast verify does not decompress)
+        first = image(layers=[gz], diff_ids=[sha256_digest(gz)], layer_type=OCI_LAYER_GZIP)
+        images, entries = [first, liar], [index_entry(first, "docker.io/example/first:1"), *entries]
+    run_airgap(tmp_path / "s", "images")
+    before = snapshot(tmp_path / "s")
+    path = oci_archive(tmp_path / "a.tar", images, entries)
+    for verb in (["verify"], ["load", "-i"]):  # verify says what a load would
+        refused(run_airgap(tmp_path / "s", *verb, str(path)), sha256_digest(gz)[7:19],
+                "listed as an uncompressed layer", "gzip-compressed")
+    assert snapshot(tmp_path / "s") == before
+
 def _lying(img: Any, layer_size: int | None = None, diff_id: str | None = None) -> Any:
     """``img`` with its manifest listing its layer at ``layer_size`` bytes, or its config
     giving the layer ``diff_id``: the digests all right, the claim false."""

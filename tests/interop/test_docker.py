@@ -392,6 +392,31 @@ def test_a_plain_layer_listed_as_gzip_loads_in_both(docker: Docker, airgap: Airg
     assert info["RootFS"]["Layers"] == ["sha256:" + hashlib.sha256(tar).hexdigest()]
 
 
+def test_a_compressed_layer_listed_as_a_plain_tar_is_refused_by_both(docker: Docker, airgap: Airgap,
+                                                                     tmp_path: Path) -> None:
+    """The other way round: gzip bytes listed as a plain tar, the config giving their digest
+    as the diff_id. Docker decompresses them (it goes by the bytes) and refuses the image;
+    so does airgap."""
+    import gzip
+    from ..builders import image, index_entry, layer_tar, tar_of
+    tar = layer_tar({"plain.txt": b"plain\n" * 100})
+    gz = gzip.compress(tar, mtime=0)
+    gz_digest = "sha256:" + hashlib.sha256(gz).hexdigest()
+    img = image(layers=[gz], diff_ids=[gz_digest])
+    index = json.dumps({"schemaVersion": 2, "manifests": [index_entry(img, "docker.io/airgap-test/liar:1")]})
+    manifest = json.dumps([{"Config": f"blobs/sha256/{img.config_digest[7:]}", "RepoTags": ["airgap-test/liar:1"],
+                            "Layers": [f"blobs/sha256/{gz_digest[7:]}"]}])
+    archive = tmp_path / "liar.tar"
+    archive.write_bytes(tar_of([("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'), ("index.json", index.encode()),
+                                ("manifest.json", manifest.encode()),
+                                *((f"blobs/sha256/{d[7:]}", b) for d, b in img.blobs.items())]))
+    refused = docker("load", "-i", str(archive), check=False)
+    # it decompressed the layer: it names the tar's digest as what it got
+    assert refused.returncode != 0 and hashlib.sha256(tar).hexdigest() in refused.stderr, refused.stderr
+    res = airgap("load", "-i", str(archive), ok=False)
+    assert res.code == 3 and "listed as an uncompressed layer" in res.err, res.err
+
+
 def test_a_load_of_the_same_image_again_says_what_docker_says(docker: Docker, airgap: Airgap, tmp_path: Path) -> None:
     """The same image under another manifest digest (its layers compressed by `save
     --compress`): Docker compares image IDs, says nothing of renaming and leaves no
