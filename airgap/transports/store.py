@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 
 from ..digest import validate_digest
 from ..errors import DigestMismatch, FormatError, IntegrityError
@@ -115,9 +116,16 @@ class StoreSink:
         return Outcome.ADDED
 
     def _check_plain(self, desc: Descriptor, path: Path, what: str) -> None:
+        """Its first bytes, read without leaving the blob in the page cache (a layer goes
+        to the disk with O_DIRECT, and a reload should not bring present ones back)."""
         if desc.digest in self._diff_ids and is_uncompressed_layer(desc.media_type):
-            with open(path, "rb") as f:
-                refuse_compressed_plain(f.read(4), desc, what)
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                head = os.pread(fd, 4, 0)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+            refuse_compressed_plain(head, desc, what)
 
     def _check_diff_id(self, desc: Descriptor, diff_id: str, what: str) -> None:
         """Decompress the staged (verified) layer; its tar must be the diff_id the config says."""
