@@ -188,4 +188,3 @@ class NullSink:
 
     def commit(self) -> None:
         pass
-
