@@ -146,6 +146,45 @@ def test_an_answer_whose_headers_drip_is_broken_off(monkeypatch: pytest.MonkeyPa
         assert dripped[0] == "http://127.0.0.2:5999/v2/team/app/manifests/1", served
 
 
+
+def test_a_silent_registry_ends_in_the_read_timeout_not_the_answer_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A registry that sends nothing at all: the read timeout, shorter here than what is
+    left of the answer's time, is what ends each try, and the error says so (the answer
+    clock, which bounds a dripped answer, is not blamed for it)."""
+    from airgap.registry import answerclock
+    from airgap.registry import client as reg
+    monkeypatch.setattr(answerclock, "ANSWER_TIME", 30.0)
+    monkeypatch.setattr(reg, "READ_TIMEOUT", 0.5)
+    served: list[str] = []
+
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        served.append(h.path)
+        if h.path.endswith("/v2/"):
+            return _send(h, 200, b"{}")
+        time.sleep(3)  # silent, then gone
+    with fake_registry(handle) as host:
+        said, took = _manifest_refused(reg.RegistryClient(host, retries=1, backoff=0.0))
+    assert "no whole answer" not in said and "timed out" in said, said
+    assert len([p for p in served if "/manifests/" in p]) == 2 and took < 5, (served, took)
+
+
+def test_leaving_a_watchdog_waits_for_a_firing_under_way() -> None:
+    """The watchdog shuts a socket down from its own thread: the block it guards must not
+    be left (and the socket closed, its descriptor reused) while that is under way."""
+    import threading
+    from airgap.registry.answerclock import Watchdog
+    events: list[str] = []
+    firing = threading.Event()
+
+    def fire() -> None:
+        firing.set()
+        time.sleep(0.3)
+        events.append("fired")
+    with Watchdog(0.05, fire) as dog:
+        assert firing.wait(5)
+    events.append("left")
+    assert dog.fired and events == ["fired", "left"], events
+
 def test_a_tls_handshake_dripped_a_byte_at_a_time_is_broken_off(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """A TLS handshake is one call with a timeout per socket read: a server that sends its
