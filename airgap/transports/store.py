@@ -80,6 +80,7 @@ class StoreSink:
         self.txn = txn
         self.check_diff_ids = check_diff_ids
         self._diff_ids: dict[str, str] = {}
+        self._uncompressed: dict[str, str] = {}  # for the store's cache, once committed
 
     def has_blob(self, digest: str) -> bool:
         return self.txn.has_blob(digest)
@@ -134,7 +135,7 @@ class StoreSink:
         if got != diff_id:  # docker pull: "layers from manifest don't match image configuration"
             raise DigestMismatch(f"{what}: uncompressed content (diff_id, as the image config lists it)",
                                  diff_id, got)
-        self.txn.store.cache_put("uncompressed", desc.digest, f"{got} {size}")
+        self._uncompressed[desc.digest] = f"{got} {size}"
 
     def put_bytes(self, data: bytes, desc: Descriptor, what: str) -> Outcome:
         return Outcome.ADDED if self.txn.put_bytes(data, desc, what) else Outcome.PRESENT
@@ -146,7 +147,11 @@ class StoreSink:
             self.txn.add_name(desc, None)
 
     def commit(self) -> None:
+        """Publish; then what the checks learnt goes to the cache: a refused pull leaves
+        the store as it was, its cache included."""
         self.txn.commit()
+        for digest, value in self._uncompressed.items():
+            self.txn.store.cache_put("uncompressed", digest, value)
 
 
 class NullSink:

@@ -23,7 +23,7 @@ from airgap.digest import sha256_digest
 from airgap.oci import OCI_LAYER_GZIP
 
 from ..builders import image, tar_of
-from ..conftest import Airgap
+from ..conftest import Airgap, snapshot
 from .limits import run_airgap
 
 Handler = Callable[[BaseHTTPRequestHandler], None]
@@ -480,6 +480,23 @@ def test_pull_checks_each_layer_against_its_diff_id(tmp_path: Path) -> None:
     cached = store / ".cache" / "uncompressed" / sha256_digest(layer)[7:]
     assert cached.read_text() == f"{sha256_digest(raw)} {len(raw)}"
 
+
+
+def test_a_refused_pull_leaves_the_store_as_it_was_cache_included(tmp_path: Path) -> None:
+    """One layer's tar is its diff_id, the other's is not: the pull is refused, and the
+    diff_id worked out for the honest layer is not kept either (it went to .cache/ before
+    the refusal): the store is as it was, file for file."""
+    good_raw, bad_raw = tar_of([("a", b"a")]), tar_of([("b", b"b")])
+    good, bad = gzip.compress(good_raw, 1), gzip.compress(bad_raw, 1)
+    liar = image(layers=[good, bad], layer_type=OCI_LAYER_GZIP,
+                 diff_ids=[sha256_digest(good_raw), sha256_digest(tar_of([("c", b"c")]))])
+    store = tmp_path / "s"
+    run_airgap(store, "images")
+    before = snapshot(store)
+    with fake_registry(_image_registry(liar.manifest, liar.blobs)) as host:
+        run = run_airgap(store, "pull", f"{host}/team/app:1")
+    assert run.code == 3 and "diff_id" in run.err and sha256_digest(bad) in run.err, run.err
+    assert snapshot(store) == before
 
 def test_retry_after_is_capped(tmp_path: Path) -> None:
     def handle(h: BaseHTTPRequestHandler) -> None:
