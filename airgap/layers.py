@@ -13,13 +13,14 @@ import io
 
 from .digest import CHUNK, Hasher, copy_verified
 from .errors import DigestMismatch, FormatError
-from .oci import Descriptor
+from .oci import Descriptor, is_uncompressed_layer
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, BinaryIO, Callable
 
 MAGIC = [(b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd")]
+HEAD = max(len(magic) for magic, _ in MAGIC)  # the first bytes that tell them all
 MAX_ZSTD_WINDOW = 32 << 20  # zstd's default levels use 8 MiB at most; --long=27 would need 128
 MAX_LZMA_DICTIONARY = 80 << 20  # xz -9e and 7z -mx=9 decode in ~65 MiB (a 64 MiB dictionary)
 MAX_EXPANSION = 1032  # deflate's own limit: a 258-byte match in 2 bits
@@ -43,12 +44,18 @@ def compression(head: bytes) -> str:
     return kind if kind in ("gzip", "zstd") else ""
 
 
-def refuse_compressed_plain(head: bytes, desc: Descriptor, what: str) -> None:
-    """An image layer listed as a plain tar (its digest is then its diff_id) must not be
-    compressed: Docker and containerd tell compression by the first bytes, would decompress
-    it and find another diff_id than its config gives (and refuse the image)."""
-    kind = compression(head)
-    if kind:
+def check_layer_head(head: bytes, desc: Descriptor, what: str) -> None:
+    """An image layer's first bytes (``HEAD`` of them) against its listing. Listed as a
+    plain tar (its digest is then its diff_id), it must not be compressed: Docker and
+    containerd tell compression by the first bytes, would decompress it and find another
+    diff_id than its config gives (and refuse the image). And no layer is bzip2 or xz:
+    OCI layers are tar, gzip or zstd; Docker would decompress such a one, containerd could
+    not read it, so what its diff_id is depends on who reads it."""
+    kind = compression_of(head)
+    if kind in ("bzip2", "xz"):
+        raise FormatError(f"{what}: its bytes are {kind}-compressed, which no image layer is (OCI "
+                          "layers are tar, gzip or zstd: Docker would decompress it, containerd could not)")
+    if kind and is_uncompressed_layer(desc.media_type):
         raise FormatError(f"{what}: listed as an uncompressed layer ({desc.media_type}), but its bytes "
                           f"are {kind}-compressed: Docker and containerd would decompress it and find "
                           "another diff_id than its config gives")
@@ -91,6 +98,7 @@ def uncompressed_digest(stream: BinaryIO, desc: Descriptor, what: str, declared:
     limits = ([] if declared is None else [declared]) + ([expansion_limit(desc.size)] if bound else [])
     limit = min(limits) if limits else None
     head = stream.read(32)
+    check_layer_head(head, desc, what)
     kind = compression(head)
     from .archive.input import Prefixed
     src: BinaryIO = io.BufferedReader(Prefixed(head, stream), CHUNK)

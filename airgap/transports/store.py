@@ -6,7 +6,7 @@ import os
 
 from ..digest import validate_digest
 from ..errors import DigestMismatch, FormatError, IntegrityError
-from ..layers import refuse_compressed_plain, uncompressed_digest
+from ..layers import HEAD, check_layer_head, uncompressed_digest
 from ..oci import Descriptor, is_uncompressed_layer
 from ..words import is_number
 from ..reference import Reference
@@ -97,7 +97,7 @@ class StoreSink:
                     raise IntegrityError(f"{plan.labels.get(digest, 'blob')}: listed at {desc.size} bytes, but "
                                          f"blob {digest} has {size} (if the store's copy is damaged, "
                                          "`airgap load --repair` replaces it)")
-                self._check_plain(desc, self.txn.store.blob_path(digest), plan.labels.get(digest, "layer"))
+                self._check_head(desc, self.txn.store.blob_path(digest), plan.labels.get(digest, "layer"))
 
     def put_blob(self, stream: BinaryIO, desc: Descriptor, what: str,
                  progress: ProgressFn | None = None) -> Outcome:
@@ -110,23 +110,24 @@ class StoreSink:
                 progress(desc.size)
         elif not self.txn.put_blob(stream, desc, what, progress):
             return Outcome.PRESENT
-        self._check_plain(desc, self.txn.staged_path(desc.digest), what)
+        self._check_head(desc, self.txn.staged_path(desc.digest), what)
         diff_id = self._diff_ids.get(desc.digest)
         if self.check_diff_ids and diff_id and not is_uncompressed_layer(desc.media_type):
             self._check_diff_id(desc, diff_id, what)
         return Outcome.ADDED
 
-    def _check_plain(self, desc: Descriptor, path: Path, what: str) -> None:
-        """Its first bytes, read without leaving the blob in the page cache (a layer goes
-        to the disk with O_DIRECT, and a reload should not bring present ones back)."""
-        if desc.digest in self._diff_ids and is_uncompressed_layer(desc.media_type):
+    def _check_head(self, desc: Descriptor, path: Path, what: str) -> None:
+        """An image layer's first bytes (``check_layer_head``), read without leaving the blob
+        in the page cache (a layer goes to the disk with O_DIRECT, and a reload should not
+        bring present ones back)."""
+        if desc.digest in self._diff_ids:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             try:
-                head = os.pread(fd, 4, 0)
+                head = os.pread(fd, HEAD, 0)
                 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
             finally:
                 os.close(fd)
-            refuse_compressed_plain(head, desc, what)
+            check_layer_head(head, desc, what)
 
     def _check_diff_id(self, desc: Descriptor, diff_id: str, what: str) -> None:
         """Decompress the staged (verified) layer; its tar must be the diff_id the config says."""
@@ -175,12 +176,12 @@ class NullSink:
         """Checked as the store sink checks it: a load refuses what ``verify`` refuses."""
         from ..archive.input import Prefixed, read_head
         from ..digest import copy_verified
-        plain = desc.digest in self._diff_ids and is_uncompressed_layer(desc.media_type)
-        head = read_head(stream, 4) if plain else b""
-        copy_verified(Prefixed(head, stream) if plain else stream, None, expected=desc.digest,
+        layer = desc.digest in self._diff_ids
+        head = read_head(stream, HEAD) if layer else b""
+        copy_verified(Prefixed(head, stream) if layer else stream, None, expected=desc.digest,
                       size=desc.size, what=what, progress=progress)
-        if plain:
-            refuse_compressed_plain(head, desc, what)
+        if layer:
+            check_layer_head(head, desc, what)
         return Outcome.ADDED
 
     def put_bytes(self, data: bytes, desc: Descriptor, what: str) -> Outcome:

@@ -282,6 +282,29 @@ def test_a_compressed_layer_listed_as_a_plain_tar_is_refused(tmp_path: Path, cas
                 "listed as an uncompressed layer", "gzip-compressed")
     assert snapshot(tmp_path / "s") == before
 
+
+@pytest.mark.parametrize("kind", ["bzip2", "xz"])
+@pytest.mark.parametrize("listed_as", ["plain", "gzip"])
+def test_a_bzip2_or_xz_layer_is_refused(tmp_path: Path, kind: str, listed_as: str) -> None:
+    """OCI layers are tar, gzip or zstd. Docker decompresses a bzip2 or xz one, containerd
+    cannot read it: its diff_id depends on the reader, so it is refused, by verify and by a
+    default load, whatever media type it is listed under (its config giving the digest of
+    its raw bytes, which is what a reader that does not decompress it would find)."""
+    import bz2
+    import lzma
+    from airgap.oci import OCI_LAYER_GZIP
+    tar = layer_tar({"a": b"a" * 3000})
+    raw = bz2.compress(tar) if kind == "bzip2" else lzma.compress(tar)
+    img = image(layers=[raw], diff_ids=[sha256_digest(raw)],
+                layer_type=OCI_LAYER if listed_as == "plain" else OCI_LAYER_GZIP)
+    path = oci_archive(tmp_path / "a.tar", [img], [index_entry(img, "docker.io/example/odd:1")])
+    run_airgap(tmp_path / "s", "images")
+    before = snapshot(tmp_path / "s")
+    for verb in (["verify", "--verify", "fast"], ["verify"], ["load", "-i"]):
+        refused(run_airgap(tmp_path / "s", *verb, str(path)), sha256_digest(raw)[7:19],
+                f"its bytes are {kind}-compressed, which no image layer is")
+    assert snapshot(tmp_path / "s") == before
+
 def _lying(img: Any, layer_size: int | None = None, diff_id: str | None = None) -> Any:
     """``img`` with its manifest listing its layer at ``layer_size`` bytes, or its config
     giving the layer ``diff_id``: the digests all right, the claim false."""
