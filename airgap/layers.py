@@ -39,7 +39,8 @@ def compression(head: bytes) -> str:
     """A layer's compression, ``gzip``, ``zstd`` or ``""``, by its first bytes alone, as
     Docker, containerd and skopeo read a layer whatever its media type says: a plain tar
     listed as ``tar+gzip`` is read as the tar it is (so it loads, saves and pushes as it
-    does in Docker), and anything else, bzip2 and xz included, as the raw bytes it is."""
+    does in Docker), and anything else as the raw bytes it is (a bzip2 or xz layer is
+    refused before: ``check_layer_head``)."""
     kind = compression_of(head)
     return kind if kind in ("gzip", "zstd") else ""
 
