@@ -18,7 +18,7 @@ KEY_LIMIT = 64 << 10         # a PEM key is under 1 KiB
 LIST_LIMIT = 16 << 20        # an image list: 100,000 names of 160 bytes
 INVENTORY_LIMIT = 64 << 20   # an inventory: MAX_INVENTORY_BLOBS blobs of ~110 bytes each
 MAX_INVENTORY_BLOBS = 500_000  # blobs one inventory lists: `inventory` writes no more, a save reads no more
-CHUNK = 1 << 20
+PIPE_CHUNK = 1 << 20  # a pipe is read in these (not digest.CHUNK, a copy's 4 MiB)
 
 
 def read_small(path: Path | str, limit: int, what: str, regular_only: bool = False) -> bytes:
@@ -42,12 +42,12 @@ def read_small(path: Path | str, limit: int, what: str, regular_only: bool = Fal
 def read_capped(f: BinaryIO, limit: int, size: int) -> bytes | None:
     """All of ``f``, or None when it holds more than ``limit`` bytes. The first read asks
     for the file's ``size`` (a regular file's; 0 for a pipe) and one byte more, the others
-    for CHUNK: a read takes its whole length in memory at once, and asking for the cap
+    for PIPE_CHUNK: a read takes its whole length in memory at once, and asking for the cap
     (256 MiB for a store index of a few KiB) failed under an address-space limit."""
-    data = f.read(min(limit, size if size > 0 else CHUNK) + 1)
+    data = f.read(min(limit, size if size > 0 else PIPE_CHUNK) + 1)
     if len(data) > limit:
         return None
-    part = f.read(min(CHUNK, limit + 1 - len(data))) if data else b""
+    part = f.read(min(PIPE_CHUNK, limit + 1 - len(data))) if data else b""
     if not part:
         return data  # a regular file that did not grow: one read, no copy
     grown = bytearray(data)  # a pipe: grown in place, never more than the cap and a chunk
@@ -55,5 +55,5 @@ def read_capped(f: BinaryIO, limit: int, size: int) -> bytes | None:
         grown += part
         if len(grown) > limit:
             return None
-        part = f.read(min(CHUNK, limit + 1 - len(grown)))
+        part = f.read(min(PIPE_CHUNK, limit + 1 - len(grown)))
     return bytes(grown)

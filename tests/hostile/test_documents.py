@@ -279,7 +279,7 @@ def test_a_compressed_layer_listed_as_a_plain_tar_is_refused(tmp_path: Path, cas
     path = oci_archive(tmp_path / "a.tar", images, entries)
     for verb in (["verify"], ["load", "-i"]):  # verify says what a load would
         refused(run_airgap(tmp_path / "s", *verb, str(path)), sha256_digest(gz)[7:19],
-                "listed as an uncompressed layer", "gzip-compressed")
+                "listed as an uncompressed layer", "gzip-compressed", "example/liar:1")  # the listing that lies
     assert snapshot(tmp_path / "s") == before
 
 
