@@ -54,6 +54,48 @@ def test_stream_truncated(cut: int) -> None:
                     raise FormatError("t.tar: truncated member")
 
 
+@pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+def test_every_format_reads_as_tarfile_reads_it(fmt: int) -> None:
+    """ustar (name prefix), GNU and PAX, files, a directory, links and a non-ASCII name: the
+    names, types, sizes and link targets tarfile reads (GNU long names aside: refused)."""
+    deep = "dir/" + ("p" * 120 if fmt != tarfile.GNU_FORMAT else "p") + "/f"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=fmt) as tf:
+        for name, kind, data, link in (("dir", tarfile.DIRTYPE, b"", ""), (deep, tarfile.REGTYPE, b"12", ""),
+                                       ("dir/é", tarfile.REGTYPE, b"x" * 513, ""), ("s", tarfile.SYMTYPE, b"", "dir/é"),
+                                       ("h", tarfile.LNKTYPE, b"", "dir/é")):
+            ti = tarfile.TarInfo(name)
+            ti.type, ti.size, ti.linkname, ti.uname = kind, len(data), link, "ünï"
+            tf.addfile(ti, io.BytesIO(data))
+    buf.seek(0)
+    with tarfile.open(fileobj=buf) as tf:
+        want = [(m.name, m.type, m.size, m.linkname) for m in tf.getmembers()]
+    ts = TarStream(io.BufferedReader(io.BytesIO(buf.getvalue())), "t.tar")
+    got = []
+    while (m := ts.next()) is not None:
+        got.append((m.name, m.type, m.size, m.linkname))
+    assert got == want
+    index = TarIndex(io.BytesIO(buf.getvalue()), "t.tar")
+    assert index.read("h", 1000) == index.read("s", 1000) == b"x" * 513
+
+
+def test_a_signed_checksum_is_read() -> None:
+    """Old tars (Sun's, early GNU) summed the header's bytes as signed chars: a name of
+    bytes >= 0x80 then sums differently, and both sums are accepted, as by Go and tarfile."""
+    data = bytearray(_tar({"é" * 20: b"x"}, tarfile.GNU_FORMAT))
+    head = data[:512]
+    head[148:156] = b" " * 8
+    signed = sum(b - 256 if b > 127 else b for b in head)
+    assert signed != sum(head)
+    data[148:156] = f"{signed:06o}\0 ".encode()
+    ts = TarStream(io.BufferedReader(io.BytesIO(bytes(data))), "t.tar")
+    m = ts.next()
+    assert m is not None and m.name == "é" * 20
+    data[148:156] = f"{signed + 1:06o}\0 ".encode()
+    with pytest.raises(FormatError, match="bad checksum"):
+        TarStream(io.BufferedReader(io.BytesIO(bytes(data))), "t.tar").next()
+
+
 def test_stream_damaged_header() -> None:
     data = bytearray(_tar(MEMBERS))
     data[150] ^= 0xFF  # inside the first header's mode/checksum fields

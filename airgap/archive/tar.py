@@ -13,8 +13,6 @@ import _thread
 import io
 import os
 import posixpath
-import re
-import tarfile
 
 from ..errors import FormatError
 from ..records import NamedTuple
@@ -31,10 +29,17 @@ MAX_MEMBERS = 200_000      # headers in one archive (a 16,000-layer image has ~1
 MAX_MEMBER_SIZE = 1 << 42  # 4 TiB: any larger size field is damage, not a layer
 MAX_NAME = 4096            # PATH_MAX: Docker could not create a longer name either
 MAX_NAME_BYTES = 32 << 20  # names held to tell duplicates (a 16,000-layer archive: ~5 MiB)
-_OCTAL = rb"[0-7]*"
-_DECIMAL = rb"[0-9]+"
 _NUMERIC_FIELDS = (("mode", 100, 108), ("uid", 108, 116), ("gid", 116, 124), ("size", 124, 136),
                    ("mtime", 136, 148))
+_DEVICE_FIELDS = (("devmajor", 329, 337), ("devminor", 337, 345))  # read by Go in ustar headers
+# type flags (POSIX ustar, PAX, GNU)
+REGTYPE, AREGTYPE, LNKTYPE, SYMTYPE, CHRTYPE, BLKTYPE, DIRTYPE, FIFOTYPE = (
+    b"0", b"\0", b"1", b"2", b"3", b"4", b"5", b"6")
+XHDTYPE, XGLTYPE, GNU_LONGNAME, GNU_LONGLINK = b"x", b"g", b"L", b"K"
+_GNU_TYPES = (GNU_LONGNAME, GNU_LONGLINK, b"S")  # their name field is not joined to a ustar prefix
+_KINDS = {DIRTYPE: "directory", CHRTYPE: "character device", BLKTYPE: "block device", FIFOTYPE: "fifo"}
+_HEADER_ONLY = (LNKTYPE, SYMTYPE, *_KINDS)  # no data follows these headers
+_HIGH = bytes(range(0x80, 0x100))
 _REFUSED_TYPES = {b"S": "an old GNU sparse file", b"V": "a GNU volume header",
                   b"M": "a GNU multi-volume continuation", b"N": "an old GNU long-name member",
                   b"D": "a GNU directory dump", b"7": "a contiguous file (type 7)"}
@@ -44,6 +49,27 @@ class Member(NamedTuple):
     name: str
     offset: int
     size: int
+
+
+class Header(NamedTuple):
+    """One tar header, as ``TarStream.next`` gives it (PAX records applied)."""
+
+    name: str
+    type: bytes
+    size: int
+    linkname: str
+
+    def isreg(self) -> bool:
+        return self.type in (REGTYPE, AREGTYPE)  # contiguous (7) and sparse (S) are refused
+
+    def isdir(self) -> bool:
+        return self.type == DIRTYPE
+
+    def issym(self) -> bool:
+        return self.type == SYMTYPE
+
+    def islnk(self) -> bool:
+        return self.type == LNKTYPE
 
 
 def clean_name(raw: str, archive: str) -> str:
@@ -101,13 +127,11 @@ class TarIndex:
         for name in self._links:
             self.lookup(name)  # every link must resolve inside the archive
 
-    def _add(self, m: tarfile.TarInfo, offset: int, end: int) -> None:
+    def _add(self, m: Header, offset: int, end: int) -> None:
         archive, name = self.archive, m.name  # a clean name, given once (TarStream)
         if m.isdir():
             return
         if m.isreg():
-            if m.issparse():
-                raise FormatError(f"{archive}: member {name!r} is a sparse file")
             if offset + m.size > end:
                 raise FormatError(f"{archive}: truncated: member {name!r} needs {m.size} bytes "
                                   f"at offset {offset}, the file has {end}")
@@ -124,8 +148,7 @@ class TarIndex:
                                   "before it in the archive")
             self._links[name] = (target, False)
         else:
-            kind = {tarfile.CHRTYPE: "character device", tarfile.BLKTYPE: "block device",
-                    tarfile.FIFOTYPE: "fifo"}.get(m.type, f"type {m.type!r}")
+            kind = _KINDS.get(m.type, f"type {m.type!r}")
             raise FormatError(f"{archive}: member {name!r} is a {kind}, not allowed in an image archive")
 
     def lookup(self, name: str) -> Member | None:
@@ -160,9 +183,10 @@ class TarIndex:
 
 
 def _header(name: str, size: int, kind: bytes) -> bytes:
+    import tarfile  # writing only: the reader parses headers itself (a reload need not import it)
     ti = tarfile.TarInfo(name)
     ti.size, ti.type, ti.mtime = size, kind, 0
-    ti.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
+    ti.mode = 0o755 if kind == DIRTYPE else 0o644
     ti.uid = ti.gid = 0
     ti.uname = ti.gname = ""
     return ti.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
@@ -180,16 +204,16 @@ class TarWriter:
         self.written += len(data)
 
     def add_dir(self, name: str) -> None:
-        self._w(_header(name.rstrip("/") + "/", 0, tarfile.DIRTYPE))
+        self._w(_header(name.rstrip("/") + "/", 0, DIRTYPE))
 
     def add_bytes(self, name: str, data: bytes) -> None:
-        self._w(_header(name, len(data), tarfile.REGTYPE))
+        self._w(_header(name, len(data), REGTYPE))
         self._w(data)
         self._pad(len(data))
 
     def begin_file(self, name: str, size: int) -> None:
         """Write a header; the caller then writes exactly ``size`` bytes and calls ``end_file``."""
-        self._w(_header(name, size, tarfile.REGTYPE))
+        self._w(_header(name, size, REGTYPE))
 
     def write(self, data: bytes | memoryview) -> None:
         self._w(data)
@@ -299,7 +323,7 @@ class TarStream:
             raise FormatError(f"{self.archive}: truncated or damaged: the archive ends inside its "
                               "end-of-archive marker (two zero blocks)")
 
-    def next(self) -> tarfile.TarInfo | None:
+    def next(self) -> Header | None:
         self._finish()
         pax: dict[str, str] = {}
         while True:
@@ -312,44 +336,45 @@ class TarStream:
             if self._headers > MAX_MEMBERS and not self.layer:
                 raise FormatError(f"{self.archive}: more than {MAX_MEMBERS} tar headers; "
                                   "no image archive has that many")
-            ti = self._header(block)
+            h = self._header(block)
             self._first = False
-            size = ti.size
-            special = self.layer and ti.type in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
-            if ti.type in (tarfile.XHDTYPE, tarfile.XGLTYPE) or special:
+            size = h.size
+            special = self.layer and h.type in (GNU_LONGNAME, GNU_LONGLINK)
+            if h.type in (XHDTYPE, XGLTYPE) or special:
                 if size > MAX_PAX:
                     raise FormatError(f"{self.archive}: a {'GNU long name' if special else 'PAX extended header'} "
                                       f"of {size} bytes at offset {start}; at most {MAX_PAX} are allowed")
                 records = self._read(size + (-size % BLOCK))[:size]
-                if ti.type == tarfile.XHDTYPE:
+                if h.type == XHDTYPE:
                     pax.update(_pax_records(records, self.archive))
-                elif ti.type == tarfile.XGLTYPE:
+                elif h.type == XGLTYPE:
                     _pax_records(records, self.archive)
                 continue
-            if ti.type in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK):
+            if h.type in (GNU_LONGNAME, GNU_LONGLINK):
                 raise FormatError(f"{self.archive}: GNU long-name headers are not used in bundles")
-            kind = _REFUSED_TYPES.get(ti.type)
+            kind = _REFUSED_TYPES.get(h.type)
             if kind is not None or any(k.startswith("GNU.sparse") for k in pax):
-                raise FormatError(f"{self.archive}: member {ti.name!r} is {kind or 'a sparse file'}; "
+                raise FormatError(f"{self.archive}: member {h.name!r} is {kind or 'a sparse file'}; "
                                   "airgap refuses it (tar readers disagree on its bytes)")
-            if "path" in pax:
-                ti.name = pax["path"]
-            if "linkpath" in pax:
-                ti.linkname = pax["linkpath"]
-            if "size" in pax:
-                ti.size = _pax_number(pax["size"], "size", ti.name, self.archive)
-            self._check_size(ti)
-            if ti.size:
-                self._open = _Bounded(self.f, ti.size)
-                self._pad = -ti.size % BLOCK
-                self._pos += ti.size  # counted as read: the caller reads it, or _finish skips it
+            if pax:
+                name = pax.get("path", h.name)
+                size = _pax_number(pax["size"], "size", name, self.archive) if "size" in pax else size
+                h = h._replace(name=name, linkname=pax.get("linkpath", h.linkname), size=size)
+            if h.size and h.type in _HEADER_ONLY:  # Go and tarfile read no data after it, a naive reader would
+                raise FormatError(f"{self.archive}: member {h.name!r} is a {_KINDS.get(h.type, 'link')} with a "
+                                  f"size of {h.size} bytes; tar readers disagree on what follows it")
+            self._check_size(h)
+            if h.size:
+                self._open = _Bounded(self.f, h.size)
+                self._pad = -h.size % BLOCK
+                self._pos += h.size  # counted as read: the caller reads it, or _finish skips it
             if self._pos <= start:  # cannot happen with the checks above; never loop on input
                 raise FormatError(f"{self.archive}: damaged tar header at offset {start}")
             if not self.layer:
-                ti.name = self._place(ti)
-            return ti
+                h = h._replace(name=self._place(h))
+            return h
 
-    def _place(self, ti: tarfile.TarInfo) -> str:
+    def _place(self, ti: Header) -> str:
         """The member's clean name, once it is known to name one thing: a name given twice
         (directories aside), a name that is a file and a directory, or a member under a
         file or link is refused. Docker's untar lets the later member replace the earlier
@@ -387,34 +412,47 @@ class TarStream:
                               "no image archive has that many")
         self._kinds[name] = is_dir
 
-    def _check_size(self, ti: tarfile.TarInfo) -> None:
+    def _check_size(self, ti: Header) -> None:
         if ti.size < 0 or ti.size > MAX_MEMBER_SIZE:
             raise FormatError(f"{self.archive}: member {ti.name!r} has an impossible size {ti.size}")
         if self.end is not None and self._pos + ti.size > self.end:
             raise FormatError(f"{self.archive}: truncated: member {ti.name!r} needs {ti.size} bytes "
                               f"at offset {self._pos}, the file has {self.end}")
 
-    def _header(self, block: bytes) -> tarfile.TarInfo:
+    def _header(self, block: bytes) -> Header:
+        """A header block as Go's ``archive/tar`` reads it: every number field valid, the
+        checksum right (signed or unsigned, as old tars summed), a ustar name prefix joined."""
         magic = block[257:262] == b"ustar"
-        for field, lo, hi in _NUMERIC_FIELDS:
-            if _numeric(block[lo:hi]) is None:
-                if self._first and not magic:
-                    break  # not a tar at all: said below
-                raise FormatError(f"{self.archive}: damaged tar header at offset {self._pos - BLOCK}: "
-                                  f"the {field} field is not a valid number")
-        try:
-            ti = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
-        except tarfile.TarError as exc:
-            if self._first and not magic:  # no tar magic either
-                raise FormatError(f"{self.archive}: not a tar archive (it looks like "
-                                  f"{looks_like(block)})") from None
-            raise FormatError(f"{self.archive}: damaged tar header ({exc})") from None
-        if ti.type not in tarfile.GNU_TYPES:  # the name prefix as Go reads it (tarfile: always)
+        numbers: dict[str, int] = {}
+        for field, lo, hi in (*_NUMERIC_FIELDS, *(_DEVICE_FIELDS if magic else ()), ("checksum", 148, 156)):
+            value = _numeric(block[lo:hi])
+            if value is None:
+                problem = f"the {field} field is not a valid number"
+                break
+            numbers[field] = value
+        else:
+            rest = block[:148] + block[156:]
+            unsigned = 256 + sum(rest)  # the checksum field itself counts as eight spaces
+            signed = unsigned - 256 * (len(rest) - len(rest.translate(None, _HIGH)))
+            if numbers["checksum"] in (unsigned, signed):
+                return self._fields(block, numbers["size"])
+            problem = "bad checksum"
+        if self._first and not magic:  # no tar magic either
+            raise FormatError(f"{self.archive}: not a tar archive (it looks like {looks_like(block)})")
+        raise FormatError(f"{self.archive}: damaged tar header at offset {self._pos - BLOCK}: {problem}")
+
+    @staticmethod
+    def _fields(block: bytes, size: int) -> Header:
+        name = block[:100].split(b"\0", 1)[0]
+        kind = block[156:157]
+        if kind == AREGTYPE and name.endswith(b"/"):  # a directory, as old tars wrote one
+            kind = DIRTYPE
+        if kind not in _GNU_TYPES:  # the name prefix as Go reads it
             prefix = block[345:476 if block[508:512] == b"tar\0" else 500]  # star keeps times after 131
             prefix = prefix.split(b"\0", 1)[0] if block[257:263] == b"ustar\0" else b""  # GNU, V7: none
-            name = block[:100].split(b"\0", 1)[0]
-            ti.name = (prefix + b"/" + name if prefix else name).decode("utf-8", "surrogateescape")
-        return ti
+            name = prefix + b"/" + name if prefix else name
+        return Header(name.decode("utf-8", "surrogateescape"), kind, size,
+                      block[157:257].split(b"\0", 1)[0].decode("utf-8", "surrogateescape"))
 
     def data(self) -> _Bounded:
         """The bytes of the member ``next()`` returned last."""
@@ -430,14 +468,14 @@ def _numeric(field: bytes) -> int | None:
         value = int.from_bytes(bytes([field[0] & 0x7F]) + field[1:], "big")
         return value - (1 << (8 * len(field) - 1)) if field[0] == 0xFF else value
     digits = field.strip(b" \x00")
-    if not re.fullmatch(_OCTAL, digits):
+    if digits.strip(b"01234567"):
         return None
     return int(digits, 8) if digits else 0
 
 
 def _pax_number(value: str, key: str, name: str, archive: str) -> int:
     raw = value.encode("utf-8", "surrogateescape")
-    if not re.fullmatch(_DECIMAL, raw) or len(raw) > 19:
+    if not raw.isdigit() or len(raw) > 19:  # bytes.isdigit: ASCII digits, at least one
         raise FormatError(f"{archive}: member {name!r}: PAX {key} {value!r} is not a decimal number")
     return int(raw)
 
@@ -453,7 +491,7 @@ def _pax_records(data: bytes, archive: str) -> dict[str, str]:
             break
         space = data.find(b" ", pos, pos + 21)
         digits = data[pos:space] if space > pos else b""
-        if not re.fullmatch(_DECIMAL, digits):
+        if not digits.isdigit():
             raise FormatError(f"{archive}: damaged PAX header (bad record length)")
         length = int(digits)
         end = pos + length

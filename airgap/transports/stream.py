@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import io
 import os
-import tarfile
 from pathlib import Path
 
 from ..archive.input import Prefixed, read_head
 from ..archive.split import JoinedFile
-from ..archive.tar import TarStream
+from ..archive.tar import Header, TarStream
 from ..bundle import MAX_BUNDLE_JSON, Bundle
 from ..digest import STREAM_BUFFER, check_bytes, copy_verified
 from ..errors import AirgapError, FormatError
@@ -90,7 +89,7 @@ class StreamedBundle:
         self.tar = TarStream(stream, name, seekable=skip, end=self.size)
         self._staged: dict[str, Path] = {}
         self._files: dict[str, bytes] = {}
-        self._pending: tarfile.TarInfo | None = None
+        self._pending: Header | None = None
         self.bundle: Bundle | None = None
         self.notes: list[str] = []
         self.resumed: dict[str, int] = {}  # blobs an interrupted load had verified already
@@ -99,7 +98,7 @@ class StreamedBundle:
         self._images: list[SourceImage] | None = None
 
     # -- reading the stream ------------------------------------------------------
-    def _next(self) -> tarfile.TarInfo | None:
+    def _next(self) -> Header | None:
         """The next member that is not a directory; ``_since`` is where its header began."""
         if self._pending is not None:
             pending, self._pending = self._pending, None
@@ -111,7 +110,7 @@ class StreamedBundle:
             if m is None or not m.isdir():
                 return m
 
-    def _data(self, m: tarfile.TarInfo, limit: int) -> bytes:
+    def _data(self, m: Header, limit: int) -> bytes:
         if m.size > limit:
             raise FormatError(f"{self.name}: member {m.name} is {m.size} bytes, more than {limit}")
         data = self.tar.data().read() if m.size else b""
@@ -186,7 +185,7 @@ class StreamedBundle:
         except OSError:
             return None  # the stick is gone: the error met first says enough
 
-    def _stage(self, m: tarfile.TarInfo, name: str, digest: str, size: int) -> None:
+    def _stage(self, m: Header, name: str, digest: str, size: int) -> None:
         staged = self.store.new_staged()
         try:
             with disk_full(self.store.root, size):

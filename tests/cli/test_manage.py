@@ -427,6 +427,17 @@ def test_help_and_unknown_verbs_still_list_everything(airgap: Airgap) -> None:
     assert res.code == 2 and "invalid choice: 'nosuchverb'" in res.err and "mirror-config" in res.err
 
 
+@pytest.mark.parametrize("columns", [50, 200])
+def test_help_is_as_wide_as_columns_says(columns: int) -> None:
+    """Help wraps at $COLUMNS (then the terminal's width, then 80), as argparse's own
+    formatter found it through shutil, which airgap's does not import."""
+    env = {**os.environ, "COLUMNS": str(columns)}
+    out = subprocess.run([sys.executable, "-m", "airgap", "load", "--help"], env=env, capture_output=True,
+                         text=True, check=True).stdout
+    widest = max(len(line) for line in out.splitlines())
+    assert columns - 20 <= widest <= columns, out
+
+
 def test_push_jobs_is_bounded(airgap: Airgap, three_images: list[str]) -> None:
     """Each image pushed at once holds its upload buffers: --jobs is 1 to 64, not 0 read
     as 1 or 100000 threads."""

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 
 def header(name: bytes, *, size: bytes | None = None, typeflag: bytes = b"0", size_int: int = 0,
            linkname: bytes = b"", magic: bytes = b"ustar\x0000", chksum: bytes | None = None,
-           prefix: bytes = b"", tail: bytes = b"") -> bytes:
+           prefix: bytes = b"", tail: bytes = b"", devmajor: bytes = b"") -> bytes:
     """One 512-byte header; ``size`` is the raw 12-byte field (octal, base-256, junk);
-    ``prefix`` at 345 (ustar's name prefix, GNU's atime and ctime), ``tail`` at 508."""
+    ``prefix`` at 345 (ustar's name prefix, GNU's atime and ctime), ``tail`` at 508,
+    ``devmajor`` the raw field at 329."""
     h = bytearray(512)
     h[0:len(name)] = name
     h[100:108] = b"0000644\x00"
@@ -20,6 +21,7 @@ def header(name: bytes, *, size: bytes | None = None, typeflag: bytes = b"0", si
     h[156:157] = typeflag
     h[157:157 + len(linkname)] = linkname
     h[257:265] = magic
+    h[329:329 + len(devmajor)] = devmajor
     h[345:345 + len(prefix)] = prefix
     h[508:508 + len(tail)] = tail
     h[148:156] = b"        "

@@ -21,6 +21,11 @@ HEADER_CASES = {
     "absurd base-256 size": header(b"blobs/x", size=base256(1 << 80)) + END,
     "size past the end of the file": header(b"blobs/x", size_int=10 << 20) + b"x" * 512 + END,
     "directory with an absurd size": header(b"blobs/", size_int=8 << 30, typeflag=b"5") + END,
+    # Go's reader (Docker's) and tarfile read no data after a directory or link whatever its
+    # size: a reader that skipped that many bytes would not see the member Docker loads
+    "a directory whose size hides a member": header(b"blobs/", size_int=1024, typeflag=b"5")
+                                             + member(b"manifest.json", b"[]") + END,
+    "a symlink whose size hides a member": header(b"l", size_int=512, typeflag=b"2") + member(b"x", b"x") + END,
     "non-ASCII octal digits": header(b"blobs/x", size="٠٠٠٠٠٠٠٠١٢".encode()[:11] + b"\0") + END,
     "junk in the size field": header(b"blobs/x", size=b"12abc\0\0\0\0\0\0\0") + END,
     "a NUL inside the size field": header(b"blobs/x", size=b"00000000\x00777") + END,  # tarfile reads 0
@@ -37,6 +42,8 @@ HEADER_CASES = {
     "GNU volume header": header(b"vol", typeflag=b"V") + END,
     "a contiguous file (tarfile reads it, Docker's untar refuses it)": member(b"blobs/x", b"x", typeflag=b"7") + END,
     "bad checksum field": header(b"blobs/x", chksum=b"12x4567\0") + END,
+    "a checksum that does not add up": header(b"blobs/x", chksum=b"0001234\0 ") + END,
+    "junk in a ustar header's devmajor field": header(b"blobs/x", devmajor=b"12x\0") + END,  # as Go reads it
     # one name, two things: Docker's untar replaces the first with the second, so what it
     # loads is not what a reader that kept the first one checked
     "a directory over a file": member(b"manifest.json", b"[]") + header(b"manifest.json/", typeflag=b"5") + END,
@@ -82,6 +89,25 @@ def test_readers_refuse_each_case(case: str) -> None:
                 break
             if m.size:
                 ts.data().read()
+
+
+@pytest.mark.parametrize("case", ["a directory whose size hides a member", "a symlink whose size hides a member"])
+def test_a_header_only_member_with_a_size_is_what_the_readers_disagree_on(case: str) -> None:
+    """The premise of those two cases: tarfile, as Go's archive/tar (Docker's), reads no data
+    after a directory or a link, so it sees the member a reader skipping "size" bytes would not."""
+    import tarfile
+    with tarfile.open(fileobj=io.BytesIO(HEADER_CASES[case])) as tf:
+        assert tf.getnames()[-1] in ("manifest.json", "x")
+
+
+def test_an_old_style_directory_is_a_directory() -> None:
+    """A V7 tar's directory: a regular-file flag (NUL) and a name ending in "/", read as a
+    directory (as tarfile and Go read it), so that members under it are not refused."""
+    import tarfile
+    data = header(b"blobs/", typeflag=b"\0") + member(b"blobs/x", b"x") + END
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+        assert tf.getmember("blobs").isdir()
+    assert TarIndex(io.BytesIO(data), "v7.tar").read("blobs/x", 10) == b"x"
 
 
 def test_pax_header_cap(tmp_path: Path) -> None:
