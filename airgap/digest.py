@@ -9,12 +9,12 @@ import contextlib
 import hashlib
 import io
 import os
-import re
 import stat
 from collections.abc import Iterator
 from contextvars import ContextVar
 
 from .errors import DigestMismatch, FormatError, IntegrityError
+from .words import is_hex
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,7 +32,6 @@ CHUNK = 4 << 20
 # only reads smaller than it; larger ones go straight into the caller's buffer, so the
 # bytes of a blob are not copied once more per layer of wrapping.
 STREAM_BUFFER = 256 << 10
-_SHA256 = r"sha256:[a-f0-9]{64}"
 
 
 class Hasher:
@@ -63,7 +62,7 @@ def check_bytes(data: bytes, digest: str, size: int | None, what: str) -> bytes:
 
 def validate_digest(digest: object, what: str = "digest") -> str:
     """Return the hex part of a sha256 digest; refuse anything else before it becomes a path."""
-    if not isinstance(digest, str) or not re.fullmatch(_SHA256, digest):
+    if not isinstance(digest, str) or not digest.startswith("sha256:") or not is_hex(digest[7:], 64):
         raise FormatError(f"{what}: not a sha256 digest: {str(digest)[:80]!r}")
     return digest[7:]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -164,7 +163,13 @@ _KNOWN_OS = frozenset("aix android darwin dragonfly freebsd hurd illumos ios js 
 _KNOWN_ARCH = frozenset("386 amd64 amd64p32 arm armbe arm64 arm64be loong64 mips mipsle mips64 mips64le "
                         "mips64p32 mips64p32le ppc ppc64 ppc64le riscv riscv64 s390 s390x sparc sparc64 "
                         "wasm".split())
-_PLATFORM_PART = r"[A-Za-z0-9_-]+"
+_PLATFORM_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+
+
+def _platform_word(text: str) -> bool:
+    """A platform component as containerd and Docker parse one: ASCII letters, digits, '_'
+    and '-', at least one."""
+    return bool(text) and not text.strip(_PLATFORM_CHARS)
 
 
 def parse_platform(text: str) -> Platform:
@@ -173,7 +178,7 @@ def parse_platform(text: str) -> Platform:
     linux)."""
     from .errors import UsageError
     parts = text.split("/")
-    if len(parts) > 3 or not all(re.fullmatch(_PLATFORM_PART, p) for p in parts):
+    if len(parts) > 3 or not all(_platform_word(p) for p in parts):
         raise UsageError(f"invalid platform {text!r}: expected OS/ARCH[/VARIANT], each part of "
                          "letters, digits, '_' and '-'")
     if len(parts) > 1:
@@ -334,7 +339,6 @@ IMAGE_CONFIG = {**dict.fromkeys(("id", "parent", "comment", "container", "docker
                 "created": "time", "config": "object", "container_config": "object", "rootfs": "object",
                 "history": "list", "os.features": "strings", "Size": "int"}
 _ROOTFS = {"type": "string", "diff_ids": "list"}
-_PLATFORM_WORD = r"(?a)[A-Za-z0-9_-]+"
 _HISTORY = {"created": "time", "author": "string", "created_by": "string", "comment": "string",
             "empty_layer": "bool"}
 
@@ -357,7 +361,7 @@ def parse_config(data: bytes, what: str) -> tuple[dict[str, Any], list[str]]:
             raise FormatError(f"{what}: config field 'history[{i}]' must be an object")
         check_fields(entry, _HISTORY, what, f"history[{i}].", "config field")
     os_name = config.get("os")
-    if os_name and not re.fullmatch(_PLATFORM_WORD, os_name):  # Docker parses it as a platform
+    if os_name and not _platform_word(os_name):  # Docker parses it as a platform
         raise FormatError(f"{what}: config field 'os' is {os_name[:60]!r}: a platform component is "
                           "letters, digits, '_' and '-' (Docker refuses it)")
     ids = diff_ids(config, what)

@@ -11,6 +11,7 @@ import re
 
 from .errors import AmbiguousReference, InvalidReference
 from .records import NamedTuple
+from .words import is_hex
 
 DEFAULT_DOMAIN = "docker.io"
 LEGACY_DEFAULT_DOMAIN = "index.docker.io"
@@ -32,7 +33,6 @@ _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}
 # that parses a name, and docker.io, the usual domain, needs no pattern
 _PATH = rf"(?a){_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
 _SUFFIX = rf"(?a)(?::({_TAG}))?(?:@({_DIGEST}))?"
-_ID = r"[a-f0-9]{64}"
 _DIGEST_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 
@@ -117,7 +117,7 @@ def parse_reference(text: str) -> Reference:
     """Parse and normalize like Docker's ``ParseNormalizedNamed``; raise InvalidReference."""
     if not text:
         raise InvalidReference("invalid reference format: repository name must have at least one component")
-    if re.fullmatch(_ID, text):
+    if is_hex(text, 64):
         raise InvalidReference(
             f"invalid repository name ({text}), cannot specify 64-byte hexadecimal strings")
     name_part = text

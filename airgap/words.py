@@ -1,5 +1,5 @@
 """Words for messages: counted nouns (``1 part``, ``2 parts``), and text from outside made
-safe to print on a terminal; and the one test of a number written in text from outside."""
+safe to print on a terminal; and the one test of a number (decimal, hex) written in text from outside."""
 
 from __future__ import annotations
 
@@ -24,6 +24,11 @@ def is_number(text: str) -> bool:
     ``str.isdigit``, which takes ``²`` (int() then fails on it: a header or a query from
     outside made that an internal error) and ``٣`` (which int() reads as 3)."""
     return text.isascii() and text.isdigit()
+
+
+def is_hex(text: str, length: int) -> bool:
+    """``text`` is ``length`` lowercase hex digits (a sha256's are 64), nothing else."""
+    return len(text) == length and not text.strip("0123456789abcdef")
 
 
 def is_port(text: str) -> bool:

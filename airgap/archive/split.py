@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 FAT32_MAX = 4 * 1024 ** 3 - 1
 MAX_PARTS = 999
 _UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
-_PART = r"(?P<base>.+)\.(?P<n>[0-9]{3})"
 _SUM_LINE = r"(?P<hex>[0-9A-Fa-f]{64}) [ *](?P<name>.+)"
 
 
@@ -224,9 +223,9 @@ def _whole(path: Path, size: int, want: str) -> bool:
 def split_base(path: str) -> Path | None:
     """The base name when ``path`` is a part (``FILE.001``) or a split bundle's name."""
     p = Path(path)
-    m = re.fullmatch(_PART, p.name)
-    if m and p.exists():
-        return p.with_name(m.group("base"))
+    base, dot, number = p.name.rpartition(".")
+    if base and dot and len(number) == 3 and is_number(number) and p.exists():
+        return p.with_name(base)
     if not p.exists() and part_name(p, 1).exists():
         return p
     return None

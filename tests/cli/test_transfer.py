@@ -603,6 +603,18 @@ def test_one_split_save_at_a_time_in_a_directory(airgap: Airgap, three_images: l
     assert sorted(p.name for p in usb.iterdir()) == ["b.tar.001", "b.tar.sha256"]
 
 
+def test_a_part_is_named_by_three_ascii_digits(tmp_path: Path) -> None:
+    """`load -i FILE.001` (or FILE) finds the split bundle FILE; FILE.01, FILE.1000 and
+    FILE.٠٠١ (Arabic-Indic digits) are files of their own, never parts."""
+    from airgap.archive.split import split_base
+    for name in ("b.tar.001", "b.tar.01", "b.tar.1000", "b.tar.\u0660\u0660\u0661", "x.001.tar"):
+        (tmp_path / name).write_bytes(b"")
+    assert split_base(str(tmp_path / "b.tar.001")) == tmp_path / "b.tar"
+    assert split_base(str(tmp_path / "b.tar")) == tmp_path / "b.tar"  # FILE.001 exists beside it
+    for name in ("b.tar.01", "b.tar.1000", "b.tar.\u0660\u0660\u0661", "x.001.tar", "nothing.001"):
+        assert split_base(str(tmp_path / name)) is None, name
+
+
 def test_a_split_save_never_makes_more_parts_than_can_be_named(airgap: Airgap, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """Parts are FILE.001 … FILE.999: `--split 1M` of a 1.1 GB bundle wrote FILE.1000 …
