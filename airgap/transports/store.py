@@ -88,16 +88,24 @@ class StoreSink:
     def begin(self, plan: Plan) -> None:
         """A blob the store has is not read again: the size the images give it must be the
         size it has (a manifest that says otherwise lies, and would be stored unchecked).
-        Nothing is staged yet (one transfer per transaction): what it has is stored."""
+        Nothing is staged yet (one transfer per transaction): what it has is stored.
+
+        A layer it has is checked against its listing (``_check_head``) unless every
+        manifest of the plan that lists it is stored too: those listings were checked when
+        they were stored (a reload reads no layer at all)."""
         self._diff_ids = dict(plan.diff_ids)
+        has = self.txn.has_blob  # with --repair, a damaged blob is not "had"
+        listed_anew = {layer.digest for img in plan.images for m in img.manifests
+                       if not has(m.descriptor.digest) for layer in m.manifest.layers}
         for digest, desc in plan.blobs.items():
-            if self.txn.has_blob(digest):  # with --repair, a damaged blob is not "had"
+            if has(digest):
                 size = self.txn.store.blob_size(digest)
                 if size != desc.size:
                     raise IntegrityError(f"{plan.labels.get(digest, 'blob')}: listed at {desc.size} bytes, but "
                                          f"blob {digest} has {size} (if the store's copy is damaged, "
                                          "`airgap load --repair` replaces it)")
-                self._check_head(desc, self.txn.store.blob_path(digest), plan.labels.get(digest, "layer"))
+                if digest in listed_anew:
+                    self._check_head(desc, self.txn.store.blob_path(digest), plan.labels.get(digest, "layer"))
 
     def put_blob(self, stream: BinaryIO, desc: Descriptor, what: str,
                  progress: ProgressFn | None = None) -> Outcome:

@@ -794,6 +794,34 @@ def test_a_reload_does_not_rewrite_the_index(airgap: Airgap, three_images: list[
     assert (index.stat().st_ino, index.read_bytes()) == before
 
 
+def test_a_reload_reads_no_layer(airgap: Airgap, three_images: list[str], make_airgap, tmp_path: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stored layer's first bytes are checked against a listing that is new (a manifest
+    the store lacks), not read again for the manifests the store has (checked when stored):
+    a reload opens no layer. An image that adds a manifest over stored layers has them checked."""
+    from airgap.cli.main import main
+    from airgap.transports.store import StoreSink
+    site = make_airgap("site")
+    site("load", "-i", str(_bundle(airgap, tmp_path, three_images[0])))
+    checked: list[str] = []
+    real = StoreSink._check_head
+
+    def check_head(self: StoreSink, desc: Any, path: Path, what: str) -> None:
+        checked.append(desc.digest)
+        real(self, desc, path, what)
+    monkeypatch.setattr(StoreSink, "_check_head", check_head)
+    both = tmp_path / "both.tar"
+    airgap("save", "-o", str(both), *three_images[:2])
+    def layers(of: Airgap, name: str) -> set[str]:  # uncompressed: digests are diff_ids
+        return set(json.loads(of("inspect", "--format", "{{json .RootFS.Layers}}", name).out))
+    shared = layers(site, three_images[0]) & layers(airgap, three_images[1])
+    assert main(["--store", str(site.store), "--progress", "none", "load", "-i", str(both)]) == 0
+    assert shared and shared <= set(checked), "the new manifest's stored layers were not checked"
+    checked.clear()
+    assert main(["--store", str(site.store), "--progress", "none", "load", "-i", str(both)]) == 0
+    assert checked == [], f"a reload read the layers {checked}"
+
+
 # what a load of present images must not import: each costs its start-up (dataclasses
 # and inspect ~15 ms here, plus ~1 ms for every class made; typing ~3 ms; each module of
 # airgap's own ~0.1 ms), and the reload is mostly start-up: what writes, streams or starts threads
