@@ -15,11 +15,13 @@ from ..errors import AirgapError, FormatError, NotFound
 
 from ..layers import MAGIC, MAX_LZMA_DICTIONARY, bomb, compression_of, expansion_limit
 from ..records import NamedTuple
-from .split import JoinedFile
+from ..words import is_number
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, BinaryIO
+
+    from .split import JoinedFile
 
 SEVENZIP_MAGIC = b"7z\xbc\xaf\x27\x1c"  # a .7z is opened by archive/sevenzip.py, imported only then
 
@@ -276,13 +278,12 @@ def open_input(path: str, spool_dir: Path | None, stdin: BinaryIO | None = None,
         if sys.stdin.isatty():
             raise AirgapError("requested to read stdin, but stdin is a terminal; name a FILE or redirect")
         raw = stdin or _named_stdin()
-        name = "stdin"
+        name, volumes = "stdin", None
         seekable = _seekable(raw)
         if not seekable:
             raw = _pipe(raw, on_read)
     else:
-        raw, name, seekable = _open_path(path, on_read)
-    volumes = raw if isinstance(raw, JoinedFile) else None
+        raw, name, seekable, volumes = _open_path(path, on_read)
     try:
         head = read_head(raw, 32)
         kind = compression_of(head)
@@ -320,15 +321,30 @@ def _pipe(raw: BinaryIO, on_read: Callable[[int], None] | None) -> BinaryIO:
     return io.BufferedReader(Counting(raw, on_read), STREAM_BUFFER) if on_read is not None else raw
 
 
-def _open_path(path: str, on_read: Callable[[int], None] | None) -> tuple[BinaryIO, str, bool]:
-    """A split bundle, a .7z, a file, or a FIFO (``<(…)``, ``/dev/stdin`` on a pipe):
-    opened once, for a FIFO's bytes are gone once read."""
+def split_base(path: str) -> Path | None:
+    """The base name when ``path`` is a part (``FILE.001``) or a split bundle's name
+    (``FILE`` when only its parts exist)."""
+    p = Path(path)
+    base, dot, number = p.name.rpartition(".")
+    if base and dot and len(number) == 3 and is_number(number) and p.exists():
+        return p.with_name(base)
+    if not p.exists():
+        from .split import part_name
+        if part_name(p, 1).exists():
+            return p
+    return None
+
+
+def _open_path(path: str, on_read: Callable[[int], None] | None) -> tuple[BinaryIO, str, bool, JoinedFile | None]:
+    """A split bundle (and its volumes), a .7z, a file, or a FIFO (``<(…)``,
+    ``/dev/stdin`` on a pipe): opened once, for a FIFO's bytes are gone once read.
+    archive/split.py is imported for split bundles only."""
     import stat
-    from .split import open_split, split_base
     base = split_base(path)
     if base is not None:
+        from .split import open_split
         joined, name = open_split(base)
-        return joined, name, True  # type: ignore[return-value]
+        return joined, name, True, joined  # type: ignore[return-value]
     from .named import open_named
     try:
         f: BinaryIO = open_named(path, path)
@@ -337,12 +353,12 @@ def _open_path(path: str, on_read: Callable[[int], None] | None) -> tuple[Binary
     except IsADirectoryError:
         raise AirgapError(f"{path}: is a directory, not an archive{_archives_in(path)}") from None
     if not stat.S_ISREG(os.fstat(f.fileno()).st_mode) or not _seekable(f):
-        return _pipe(f, on_read), path, False
+        return _pipe(f, on_read), path, False, None
     if os.pread(f.fileno(), len(SEVENZIP_MAGIC), 0) == SEVENZIP_MAGIC:
         f.close()
         from .sevenzip import open_7z
-        return (*open_7z(path), False)
-    return f, path, True
+        return (*open_7z(path), False, None)
+    return f, path, True, None
 
 
 def _archives_in(directory: str) -> str:

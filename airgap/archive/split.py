@@ -220,17 +220,6 @@ def _whole(path: Path, size: int, want: str) -> bool:
     return hashes_to(path, f"sha256:{want}", size)
 
 
-def split_base(path: str) -> Path | None:
-    """The base name when ``path`` is a part (``FILE.001``) or a split bundle's name."""
-    p = Path(path)
-    base, dot, number = p.name.rpartition(".")
-    if base and dot and len(number) == 3 and is_number(number) and p.exists():
-        return p.with_name(base)
-    if not p.exists() and part_name(p, 1).exists():
-        return p
-    return None
-
-
 def _part_name(name: str, sums_file: Path) -> str:
     """A part as ``FILE.sha256`` names it: a plain file name beside it, nothing else."""
     if not name or "/" in name or "\\" in name or name in (".", "..") or "\0" in name:

@@ -606,7 +606,7 @@ def test_one_split_save_at_a_time_in_a_directory(airgap: Airgap, three_images: l
 def test_a_part_is_named_by_three_ascii_digits(tmp_path: Path) -> None:
     """`load -i FILE.001` (or FILE) finds the split bundle FILE; FILE.01, FILE.1000 and
     FILE.٠٠١ (Arabic-Indic digits) are files of their own, never parts."""
-    from airgap.archive.split import split_base
+    from airgap.archive.input import split_base
     for name in ("b.tar.001", "b.tar.01", "b.tar.1000", "b.tar.\u0660\u0660\u0661", "x.001.tar"):
         (tmp_path / name).write_bytes(b"")
     assert split_base(str(tmp_path / "b.tar.001")) == tmp_path / "b.tar"
