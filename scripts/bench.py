@@ -379,7 +379,7 @@ def main() -> int:
         # rows of milliseconds, run in turn so that they see the same machine, and more often
         quick = {"start-up": lambda: tool(AIRGAP, "load", "--help"),
                  # the floor under both: the interpreter and the standard modules any load imports
-                 "floor": lambda: tool(sys.executable, "-c", "import argparse, hashlib, json, pathlib, tarfile")}
+                 "floor": lambda: tool(sys.executable, "-c", "import argparse, hashlib, json, pathlib")}
         if BINARY.exists():  # what the disconnected host runs: it unpacks itself at every start
             quick["binary reload"] = lambda: tool(str(BINARY), "--store", str(store), "--progress", "none",
                                                   "load", "-i", str(archive))
