@@ -100,6 +100,17 @@ def test_a_header_only_member_with_a_size_is_what_the_readers_disagree_on(case: 
         assert tf.getnames()[-1] in ("manifest.json", "x")
 
 
+def test_a_number_field_with_leading_nuls_is_read_as_go_reads_it() -> None:
+    """Go's archive/tar (Docker's, containerd's) trims NULs and spaces at both ends of an
+    octal field; tarfile stops at the first NUL and reads 0. airgap reads the member's 5
+    bytes as Docker does, not its data as the next header."""
+    data = header(b"x", size=b"\x000000000005\x00") + b"hello".ljust(512, b"\0") + END
+    assert TarIndex(io.BytesIO(data), "nul.tar").read("x", 10) == b"hello"
+    ts = TarStream(io.BufferedReader(io.BytesIO(data)), "nul.tar")
+    m = ts.next()
+    assert m is not None and m.size == 5 and ts.data().read() == b"hello" and ts.next() is None
+
+
 def test_an_old_style_directory_is_a_directory() -> None:
     """A V7 tar's directory: a regular-file flag (NUL) and a name ending in "/", read as a
     directory (as tarfile and Go read it), so that members under it are not refused."""
