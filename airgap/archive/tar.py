@@ -360,6 +360,8 @@ class TarStream:
                 name = pax.get("path", h.name)
                 size = _pax_number(pax["size"], "size", name, self.archive) if "size" in pax else size
                 h = h._replace(name=name, linkname=pax.get("linkpath", h.linkname), size=size)
+            if h.type == AREGTYPE and h.name.endswith("/"):  # a directory, as old tars wrote one (Go: by the
+                h = h._replace(type=DIRTYPE)                 # name its PAX records give, tarfile: the name field)
             if h.size and h.type in _HEADER_ONLY:  # Go and tarfile read no data after it, a naive reader would
                 raise FormatError(f"{self.archive}: member {h.name!r} is a {_KINDS.get(h.type, 'link')} with a "
                                   f"size of {h.size} bytes; tar readers disagree on what follows it")
@@ -445,8 +447,6 @@ class TarStream:
     def _fields(block: bytes, size: int) -> Header:
         name = block[:100].split(b"\0", 1)[0]
         kind = block[156:157]
-        if kind == AREGTYPE and name.endswith(b"/"):  # a directory, as old tars wrote one
-            kind = DIRTYPE
         if kind not in _GNU_TYPES:  # the name prefix as Go reads it
             prefix = block[345:476 if block[508:512] == b"tar\0" else 500]  # star keeps times after 131
             prefix = prefix.split(b"\0", 1)[0] if block[257:263] == b"ustar\0" else b""  # GNU, V7: none

@@ -100,6 +100,18 @@ def test_a_header_only_member_with_a_size_is_what_the_readers_disagree_on(case: 
         assert tf.getnames()[-1] in ("manifest.json", "x")
 
 
+def test_an_old_style_directory_named_by_pax_is_a_directory() -> None:
+    """Go reads a member of type NUL as a directory when its name, PAX path included, ends
+    in "/", and then reads no data after it: with a size, what tarfile would take for the
+    member's data Docker reads as the next header, so it is refused; without one, it is a
+    directory that members may lie under."""
+    hidden = header(b"x", size_int=1024, typeflag=b"\0") + member(b"manifest.json", b"[]")
+    with pytest.raises(FormatError, match="directory with a size"):
+        TarIndex(io.BytesIO(pax({b"path": b"d/"}) + hidden + END), "a.tar")
+    data = pax({b"path": b"d/"}) + header(b"x", typeflag=b"\0") + member(b"d/f", b"f") + END
+    assert TarIndex(io.BytesIO(data), "a.tar").read("d/f", 10) == b"f"
+
+
 def test_a_number_field_with_leading_nuls_is_read_as_go_reads_it() -> None:
     """Go's archive/tar (Docker's, containerd's) trims NULs and spaces at both ends of an
     octal field; tarfile stops at the first NUL and reads 0. airgap reads the member's 5
