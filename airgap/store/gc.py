@@ -103,11 +103,13 @@ def clean_temp(store: Store) -> int:
     return freed
 
 
-def without_orphaned_attachments(store: Store, entries: list[Descriptor]) -> list[Descriptor]:
+def without_orphaned_attachments(store: Store, entries: list[Descriptor], strict: bool = False) -> list[Descriptor]:
     """``entries`` less what is attached to an image no longer there (its signatures and
-    SBOMs go with it; what is attached to those, too)."""
+    SBOMs go with it; what is attached to those, too), or never there (an archive that
+    carried a signature without its image). With ``strict``, a manifest or index that
+    cannot be read raises (``reachable``): what is attached to it would look orphaned."""
     keep = [e for e in entries if subject_of(e) is None]
-    alive = reachable(store, (e.digest for e in keep), strict=False)
+    alive = reachable(store, (e.digest for e in keep), strict=strict)
     for e in keep:  # a RepoDigest names the index a single-platform image came from
         name = entry_name(e)
         if name is not None and name.digest:
@@ -238,7 +240,9 @@ class Removal:
 
 def prune_images(store: Store, untagged: bool) -> tuple[list[tuple[str, str]], int]:
     """Remove dangling images (no name), or with ``untagged`` every image without a tag,
-    then the blobs nothing references. Call with the lock held."""
+    and the attachments whose subject is not stored (that went with them, or never came);
+    then the blobs nothing references. Call with the lock held. Nothing is removed when a
+    stored manifest or index cannot be read (what it references is then unknown)."""
     infos = all_images(store)
     doomed = [i for i in infos if (not i.tags if untagged else not i.names)]
     events: list[tuple[str, str]] = []
@@ -247,8 +251,11 @@ def prune_images(store: Store, untagged: bool) -> tuple[list[tuple[str, str]], i
     for info in doomed:
         events += [("untagged", n.familiar()) for n in info.digest_refs]
         events += [("deleted", i) for i in use.deleted(info)]
-    if doomed:
-        store.write_entries(without_orphaned_attachments(
-            store, [e for e in store.entries() if e.digest not in gone]))
+    entries = store.entries()
+    kept = without_orphaned_attachments(store, [e for e in entries if e.digest not in gone], strict=True)
+    orphans = {e.digest for e in entries if e.digest not in gone} - {e.digest for e in kept}
+    events += [("deleted", d) for d in sorted(orphans)]
+    if len(kept) != len(entries):
+        store.write_entries(kept)
     _, freed = collect_garbage(store)
     return events, freed

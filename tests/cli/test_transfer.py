@@ -1226,6 +1226,36 @@ def test_a_foreign_layouts_referrers_load_as_attachments(airgap: Airgap, tmp_pat
     assert not (airgap.store / "blobs" / "sha256" / sha256_digest(sbom.manifest)[7:]).exists()
 
 
+def test_an_attachment_whose_subject_never_came_goes_with_the_next_prune(airgap: Airgap, tmp_path: Path) -> None:
+    """An OCI archive that carries a signature without its image loads it (the image may
+    come later); `image prune` removes it, and its blobs, while its subject is not stored,
+    as `rmi` removes an image's attachments with it. An attachment whose subject is stored
+    stays. With a stored manifest that cannot be read, prune removes nothing: what is
+    attached to it would look orphaned."""
+    from ..builders import image, index_entry, oci_archive, referrer
+    from airgap.digest import sha256_digest
+    img, lone = image({"a": b"a"}), image({"b": b"b"})
+    sig, stray = referrer(img.manifest, "sig"), referrer(lone.manifest, "stray")
+    airgap("load", "-i", str(oci_archive(tmp_path / "signed.tar", [img, sig],
+                                         [index_entry(img, "docker.io/example/signed:1"), index_entry(sig)])))
+    airgap("load", "-i", str(oci_archive(tmp_path / "stray.tar", [stray], [index_entry(stray)])))
+    index = airgap.store / "index.json"
+    assert stray.digest in index.read_text()
+    damaged = airgap.store / "blobs" / "sha256" / img.digest[7:]
+    good = damaged.read_bytes()
+    damaged.write_bytes(b"{")
+    before = index.read_bytes()
+    res = airgap("image", "prune", "-f", ok=False)
+    assert res.code != 0 and img.digest in res.err and index.read_bytes() == before, res.err
+    damaged.write_bytes(good)
+    out = airgap("image", "prune", "-f").out
+    assert f"deleted: {stray.digest}" in out and sig.digest not in out, out
+    listed = [m["digest"] for m in json.loads(index.read_text())["manifests"]]
+    assert sorted(listed) == sorted([img.digest, sig.digest])
+    assert not (airgap.store / "blobs" / "sha256" / sha256_digest(stray.manifest)[7:]).exists()
+    assert airgap("store", "check").out.startswith("OK: 2 images, ")
+
+
 def test_an_attachment_listed_under_another_subject_is_refused(airgap: Airgap, tmp_path: Path) -> None:
     """A bundle.json (or a registry's referrers list) that lists a signature as attached to
     image A when its manifest names image B as its subject: refused, naming both, even
