@@ -84,7 +84,7 @@ def cmd_system_prune(ctx: Context, args: argparse.Namespace) -> int:
 
 @stable_read
 def cmd_df(ctx: Context, args: argparse.Namespace) -> int:
-    from ..store.gc import referenced, temp_files
+    from ..store.gc import reachable, temp_files, without_orphaned_attachments
     from ..store.query import all_images
     store = ctx.store
     infos = all_images(store)
@@ -92,7 +92,8 @@ def cmd_df(ctx: Context, args: argparse.Namespace) -> int:
     for info in infos:
         for d in set(info.layer_digests):
             users[d] = users.get(d, 0) + 1
-    keep = referenced(store, strict=False)
+    # what prune keeps: every stored image and what is attached to one (not an attachment alone)
+    keep = reachable(store, (e.digest for e in without_orphaned_attachments(store, store.entries())), strict=False)
     blob_sizes = {d: store.blob_size(d) for d in store.all_blobs()}
     leftovers = sum(size for _, size in temp_files(store))  # what system prune also removes
     total = sum(blob_sizes.values()) + leftovers

@@ -1248,8 +1248,10 @@ def test_an_attachment_whose_subject_never_came_goes_with_the_next_prune(airgap:
     res = airgap("image", "prune", "-f", ok=False)
     assert res.code != 0 and img.digest in res.err and index.read_bytes() == before, res.err
     damaged.write_bytes(good)
+    reclaimable = airgap("system", "df").out.splitlines()[1].split()[4]
     out = airgap("image", "prune", "-f").out
     assert f"deleted: {stray.digest}" in out and sig.digest not in out, out
+    assert out.splitlines()[-1] == f"Total reclaimed space: {reclaimable}" != "Total reclaimed space: 0B", out
     listed = [m["digest"] for m in json.loads(index.read_text())["manifests"]]
     assert sorted(listed) == sorted([img.digest, sig.digest])
     assert not (airgap.store / "blobs" / "sha256" / sha256_digest(stray.manifest)[7:]).exists()
