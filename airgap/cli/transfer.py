@@ -174,10 +174,24 @@ def cmd_load(ctx: Context, args: argparse.Namespace) -> int:
             ctx.print(f"Loaded image: {n.familiar()}")
         if not tags:
             ctx.print(f"Loaded image ID: {img.host_manifest.manifest.config.digest}")
-    extras = sum(1 for img in result.plan.images if img.subject is not None)
+    extras = {img.descriptor.digest for img in result.plan.images if img.subject is not None}
     if extras:
-        ctx.info(f"Loaded {plural(extras, 'attached artifact')} (signatures, SBOMs, attestations)")
+        ctx.info(f"Loaded {plural(len(extras), 'attached artifact')} (signatures, SBOMs, attestations)")
+        _note_orphans(ctx, store, extras)
     return 0
+
+
+def _note_orphans(ctx: Context, store: Store, loaded: set[str]) -> None:
+    """Say which of the attachments just loaded are attached to no stored image (an
+    archive that carried a signature without its image): prune removes those."""
+    from ..store.gc import without_orphaned_attachments
+    entries = store.entries()
+    kept = {e.digest for e in without_orphaned_attachments(store, entries)}
+    lone = sorted(loaded - kept)
+    if lone:
+        ctx.info(f"note: {plural(len(lone), 'attached artifact')} ({', '.join(d[:19] for d in lone)}) "
+                 f"{'is' if len(lone) == 1 else 'are'} attached to an image the store does not have; "
+                 "`airgap image prune` removes them unless that image is loaded first")
 
 
 def _image_id(store: Store, img: Image) -> str:

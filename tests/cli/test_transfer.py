@@ -1236,9 +1236,12 @@ def test_an_attachment_whose_subject_never_came_goes_with_the_next_prune(airgap:
     from airgap.digest import sha256_digest
     img, lone = image({"a": b"a"}), image({"b": b"b"})
     sig, stray = referrer(img.manifest, "sig"), referrer(lone.manifest, "stray")
-    airgap("load", "-i", str(oci_archive(tmp_path / "signed.tar", [img, sig],
-                                         [index_entry(img, "docker.io/example/signed:1"), index_entry(sig)])))
-    airgap("load", "-i", str(oci_archive(tmp_path / "stray.tar", [stray], [index_entry(stray)])))
+    said = airgap("load", "-i", str(oci_archive(tmp_path / "signed.tar", [img, sig],
+                                                [index_entry(img, "docker.io/example/signed:1"),
+                                                 index_entry(sig)]))).err
+    assert "Loaded 1 attached artifact" in said and "does not have" not in said, said
+    said = airgap("load", "-i", str(oci_archive(tmp_path / "stray.tar", [stray], [index_entry(stray)]))).err
+    assert f"({stray.digest[:19]}) is attached to an image the store does not have" in said, said
     index = airgap.store / "index.json"
     assert stray.digest in index.read_text()
     damaged = airgap.store / "blobs" / "sha256" / img.digest[7:]
