@@ -283,6 +283,30 @@ def test_a_compressed_layer_listed_as_a_plain_tar_is_refused(tmp_path: Path, cas
     assert snapshot(tmp_path / "s") == before
 
 
+def test_store_check_finds_a_compressed_layer_stored_as_a_plain_tar(tmp_path: Path) -> None:
+    """A store an airgap older than the layer check filled may hold gzip bytes listed as a
+    plain tar (a reload does not read stored layers again): `store check` reads every image
+    layer's first bytes against its listing, and names the one that lies."""
+    from airgap.oci import OCI_MANIFEST, Descriptor
+    from airgap.reference import parse_reference
+    from airgap.store import Store
+    gz = gzip.compress(layer_tar({"a": b"a" * 3000}), mtime=0)
+    liar, honest = image(layers=[gz], diff_ids=[sha256_digest(gz)], config={"author": "old"}), image()
+    store = Store(tmp_path / "s")
+    with store.begin() as txn:  # as an older airgap stored it: no layer check
+        for img, name in ((liar, "example/old:1"), (honest, "example/fine:1")):
+            for digest, data in img.blobs.items():
+                txn.put_bytes(data, Descriptor("application/octet-stream", digest, len(data)), "blob")
+            txn.add_name(Descriptor(OCI_MANIFEST, sha256_digest(img.manifest), len(img.manifest)),
+                         parse_reference(name))
+        txn.commit()
+    res = run_airgap(tmp_path / "s", "store", "check")
+    damaged = [line for line in res.out.splitlines() if line.startswith("DAMAGED:")]
+    assert res.code == 3 and len(damaged) == 1, (res.out, res.err)
+    assert "example/old:1" in damaged[0] and sha256_digest(gz)[7:19] in damaged[0] \
+        and "listed as an uncompressed layer" in damaged[0], damaged
+
+
 @pytest.mark.parametrize("kind", ["bzip2", "xz"])
 @pytest.mark.parametrize("listed_as", ["plain", "gzip"])
 def test_a_bzip2_or_xz_layer_is_refused(tmp_path: Path, kind: str, listed_as: str) -> None:
