@@ -47,6 +47,7 @@ _DIGEST = r"sha256:[a-f0-9]{64}"
 _DIGEST_SHAPED = r"(?a)[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+"
 REQUEST_TIMEOUT = 15.0   # seconds for a request to arrive (idle keep-alive, slow headers)
 MAX_CONNECTIONS = 256    # open at once; each has a thread
+MAX_LOG_PENDING = 4 << 20  # characters of log lines waiting for a log that takes nothing more
 CATALOG_PAGE = 1000      # repositories in a _catalog page without `n`, as distribution's default
 
 
@@ -137,6 +138,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     default_request_version = "HTTP/1.1"  # no HTTP/0.9: a request line it cannot read gets a whole answer
     server_version = "airgap"
+    # headers and a small body go out in two writes: with Nagle's algorithm the second
+    # waited for the client's delayed ACK, 40 ms a request (Go's net/http sets TCP_NODELAY too)
+    disable_nagle_algorithm = True
     server: _Server
 
     def version_string(self) -> str:
@@ -416,6 +420,54 @@ class _Discard:
         pass
 
 
+class _Log:
+    """The server's log, written by a thread of its own: a log that takes nothing more (a
+    pipe nobody reads, a terminal on pause) never stalls a request or the accept loop.
+    At most MAX_LOG_PENDING characters of lines wait; beyond them lines are dropped, and how
+    many is said once the log takes lines again. A log that fails (closed, broken) loses lines, never
+    the server."""
+
+    def __init__(self, out: TextIO | _Discard) -> None:
+        self._out = out
+        self._lines: list[str] = []
+        self._pending = 0  # characters said and not yet written
+        self._dropped = 0
+        self._cond = threading.Condition()
+        threading.Thread(target=self._write, name="airgap-serve-log", daemon=True).start()
+
+    def say(self, line: str) -> None:
+        with self._cond:
+            if self._pending + len(line) > MAX_LOG_PENDING:
+                self._dropped += 1
+                return
+            self._lines.append(line)
+            self._pending += len(line)
+            self._cond.notify_all()
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every line said is written, at most ``timeout`` seconds."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._pending, timeout)
+
+    def _write(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: bool(self._lines))
+                lines, self._lines = self._lines, []
+                dropped, self._dropped = self._dropped, 0
+            text = "".join(f"{line}\n" for line in lines)
+            if dropped:
+                text += f"log: {dropped} lines dropped while the log took nothing more\n"
+            try:
+                self._out.write(text)
+                self._out.flush()
+            except (OSError, ValueError):
+                pass
+            with self._cond:
+                self._pending -= sum(len(line) for line in lines)
+                self._cond.notify_all()
+
+
 class _DeadlineReader(io.RawIOBase):
     """The socket, read with a timeout that is whatever is left of the request's deadline."""
 
@@ -440,8 +492,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
     view: _View
-    log: TextIO | _Discard
-    _log_lock = threading.Lock()
+    log: _Log
 
     def server_activate(self) -> None:
         super().server_activate()
@@ -468,9 +519,7 @@ class _Server(ThreadingHTTPServer):
             self.slots.release()
 
     def say(self, line: str) -> None:
-        with self._log_lock:
-            self.log.write(line + "\n")
-            self.log.flush()
+        self.log.say(line)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """One line, never a traceback (a client that sends TLS to plain HTTP, a reset)."""
@@ -493,7 +542,7 @@ def make_server(store: Store, host: str, port: int, cert: str | None = None, key
     cls = type("_BoundServer", (_Server,), {"address_family": family})
     server: _Server = cls((host, port), _Handler)
     server.view = _View(store)
-    server.log = log or _Discard()
+    server.log = _Log(log or _Discard())
     if ctx is not None:
         server.socket = ctx.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     return server
@@ -506,8 +555,7 @@ def serve(store: Store, host: str, port: int, cert: str | None, key: str | None,
     except OSError as exc:
         raise AirgapError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     scheme = "https" if cert else "http"
-    log.write(f"serving {store.root} read-only on {scheme}://{host}:{server.server_address[1]}\n")
-    log.flush()
+    server.say(f"serving {store.root} read-only on {scheme}://{host}:{server.server_address[1]}")
 
     def stop(signum: int, frame: object) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
@@ -518,5 +566,5 @@ def serve(store: Store, host: str, port: int, cert: str | None, key: str | None,
         for s, h in old.items():
             signal.signal(s, h)
         server.server_close()
-        log.write("stopped\n")
-        log.flush()
+        server.say("stopped")
+        server.log.flush(timeout=2)  # a log that takes nothing more does not keep the server up

@@ -190,6 +190,7 @@ def test_serve_cuts_a_rotten_blob(airgap: Airgap, three_images: list[str]) -> No
         for headers in ({}, {"Range": "bytes=10-"}, {"Range": f"bytes=0-{len(good) - 1}"}):
             with pytest.raises(httpx.HTTPError):  # the body ends early: never all of it
                 httpx.get(blob_url, headers=headers)
+        server.log.flush(timeout=10)  # written by the log's own thread
         assert "damaged on disk" in log.getvalue() and "Traceback" not in log.getvalue()
     finally:
         server.shutdown()
@@ -212,6 +213,7 @@ def test_serve_answers_every_failure(airgap: Airgap, three_images: list[str], mo
         with socket.create_connection(server.server_address[:2]) as s:  # a TLS hello to plain HTTP
             s.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(40) + b"\r\n\r\n")
             s.recv(1000)
+        server.log.flush(timeout=10)
         text = log.getvalue()
         assert "Traceback" not in text and "\x16" not in text and "\\x16" in text
         assert all(line.count(" - ") >= 1 for line in text.splitlines()), text

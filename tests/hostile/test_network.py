@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -717,6 +718,88 @@ def served(store: Path) -> Iterator[tuple[str, Path]]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_serve_never_waits_for_its_log(airgap: Airgap, three_images: list[str]) -> None:
+    """`serve`'s log on a pipe nobody reads (here for a while): the pipe fills after a few
+    hundred lines, and every request is still answered (the log was written in the request's
+    own thread, under a lock: one blocked write stalled every request and the accept loop).
+    Once the pipe is read again, every line arrives."""
+    import fcntl
+    port_sock = socket.socket()
+    port_sock.bind(("127.0.0.1", 0))
+    port = port_sock.getsockname()[1]
+    port_sock.close()
+    proc = subprocess.Popen([sys.executable, "-m", "airgap", "--store", str(airgap.store), "serve", "--addr",
+                             f"127.0.0.1:{port}"], stderr=subprocess.PIPE)
+    try:
+        assert proc.stderr is not None
+        fcntl.fcntl(proc.stderr.fileno(), 1031, 4096)  # F_SETPIPE_SZ: the smallest pipe, filled sooner
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        with httpx.Client(timeout=10) as client:
+            for i in range(600):  # ~60 KB of log lines
+                assert client.get(f"http://127.0.0.1:{port}/v2/example/nothing-{i:04d}/tags/list").status_code == 404
+        proc.send_signal(signal.SIGTERM)
+        text = proc.stderr.read().decode()  # read at last: the lines waited, none was lost
+        assert proc.wait(timeout=30) == 0
+        assert "nothing-0599" in text and "dropped" not in text and text.rstrip().endswith("stopped"), text[-500:]
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+def test_serve_log_drops_lines_beyond_its_bound_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the log takes nothing, lines wait up to MAX_LOG_PENDING characters (memory
+    stays bounded whatever clients send); the rest are dropped and counted, said once the
+    log takes lines again."""
+    from airgap.registry import server as srv
+    monkeypatch.setattr(srv, "MAX_LOG_PENDING", 100)
+    release, written = threading.Event(), []
+
+    class Stuck:
+        def write(self, text: str) -> int:
+            release.wait(10)
+            written.append(text)
+            return len(text)
+
+        def flush(self) -> None:
+            pass
+
+    log = srv._Log(Stuck())  # type: ignore[arg-type]
+    log.say("first")
+    time.sleep(0.2)  # the writer holds "first" and waits
+    for i in range(30):
+        log.say(f"line {i:02d}")  # 7 characters each, "first" still counted: 13 wait, 17 are dropped
+    release.set()
+    assert log.flush(timeout=10)
+    log.say("after")
+    assert log.flush(timeout=10)
+    text = "".join(written)
+    assert text.startswith("first\nline 00\n") and "line 12\n" in text and "line 13" not in text, text
+    assert "log: 17 lines dropped" in text and text.rstrip().endswith("after"), text
+
+
+def test_serve_answers_small_requests_at_once(airgap: Airgap, three_images: list[str]) -> None:
+    """100 manifest HEADs and small answers on one keep-alive connection, as a node asks: in
+    well under 2 s. With Nagle's algorithm on, each answer's body waited for the client's
+    delayed ACK of its headers: 40 ms a request, 4.4 s here."""
+    with served(airgap.store) as (url, _):
+        with httpx.Client(timeout=10) as client:
+            client.get(f"{url}/v2/")
+            t0 = time.monotonic()
+            for i in range(50):
+                assert client.head(f"{url}/v2/example/app-a/manifests/latest").status_code in (200, 404)
+                assert client.get(f"{url}/v2/example/nothing-{i}/tags/list").status_code == 404
+            took = time.monotonic() - t0
+    assert took < 2, f"100 small requests took {took:.1f} s"
 
 
 def test_serve_answers_malformed_requests(airgap: Airgap, three_images: list[str]) -> None:
