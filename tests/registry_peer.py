@@ -12,6 +12,7 @@ import os
 import secrets
 import socket
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -33,6 +34,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def start_serve(store: Path, stderr: Any) -> tuple[subprocess.Popen[bytes], int]:
+    """`airgap serve` of ``store`` on a free port of 127.0.0.1, once it accepts connections."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "airgap", "--store", str(store), "serve", "--addr",
+                             f"127.0.0.1:{port}"], stderr=stderr)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, port
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                proc.wait(timeout=30)
+                raise RuntimeError(f"airgap serve did not start on 127.0.0.1:{port}") from None
+            time.sleep(0.1)
 
 
 def _name(cn: str) -> x509.Name:

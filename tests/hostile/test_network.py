@@ -25,6 +25,7 @@ from airgap.oci import OCI_LAYER_GZIP
 
 from ..builders import image, tar_of
 from ..conftest import Airgap, snapshot
+from ..registry_peer import start_serve
 from .limits import run_airgap
 
 Handler = Callable[[BaseHTTPRequestHandler], None]
@@ -698,22 +699,10 @@ def test_an_upload_sent_nowhere_is_refused(tmp_path: Path, lie: str) -> None:
 
 @contextmanager
 def served(store: Path) -> Iterator[tuple[str, Path]]:
-    port_sock = socket.socket()
-    port_sock.bind(("127.0.0.1", 0))
-    port = port_sock.getsockname()[1]
-    port_sock.close()
     log = store.parent / "serve.log"
     with open(log, "wb") as f:
-        proc = subprocess.Popen([sys.executable, "-m", "airgap", "--store", str(store), "serve", "--addr",
-                                 f"127.0.0.1:{port}"], stderr=f)
+        proc, port = start_serve(store, f)
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
         yield f"http://127.0.0.1:{port}", log
     finally:
         proc.terminate()
@@ -726,22 +715,10 @@ def test_serve_never_waits_for_its_log(airgap: Airgap, three_images: list[str]) 
     own thread, under a lock: one blocked write stalled every request and the accept loop).
     Once the pipe is read again, every line arrives."""
     import fcntl
-    port_sock = socket.socket()
-    port_sock.bind(("127.0.0.1", 0))
-    port = port_sock.getsockname()[1]
-    port_sock.close()
-    proc = subprocess.Popen([sys.executable, "-m", "airgap", "--store", str(airgap.store), "serve", "--addr",
-                             f"127.0.0.1:{port}"], stderr=subprocess.PIPE)
+    proc, port = start_serve(airgap.store, subprocess.PIPE)
     try:
         assert proc.stderr is not None
         fcntl.fcntl(proc.stderr.fileno(), 1031, 4096)  # F_SETPIPE_SZ: the smallest pipe, filled sooner
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
         with httpx.Client(timeout=10) as client:
             for i in range(600):  # ~60 KB of log lines
                 assert client.get(f"http://127.0.0.1:{port}/v2/example/nothing-{i:04d}/tags/list").status_code == 404

@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,7 +20,7 @@ from airgap.digest import sha256_digest
 from airgap.oci import OCI_INDEX
 
 from ..conftest import Airgap, Containerd, Docker, need, podman, run_tool, snapshot, write_tree
-from ..registry_peer import PASSWORD, USER, BreakingProxy, Registry, free_port, start_registry
+from ..registry_peer import PASSWORD, USER, BreakingProxy, Registry, start_registry, start_serve
 
 pytestmark = pytest.mark.interop
 MODES = ["plain", "basic", "tls", "token"]
@@ -343,17 +342,7 @@ def test_resume_after_dropped_connection(plain: Registry, source_layout: Path, m
 
 @pytest.fixture
 def served(source_layout: Path, airgap: Airgap) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "airgap", "--store", str(source_layout), "serve",
-                             "--addr", f"127.0.0.1:{port}"], stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 15
-    import socket
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.1)
+    proc, port = start_serve(source_layout, subprocess.PIPE)
     yield f"127.0.0.1:{port}"
     proc.terminate()
     _, err = proc.communicate(timeout=20)
