@@ -10,6 +10,7 @@ than ``MAX_ZSTD_WINDOW`` is refused before any memory is spent on it.
 from __future__ import annotations
 
 import io
+import os
 
 from .digest import CHUNK, Hasher, copy_verified
 from .errors import DigestMismatch, FormatError
@@ -61,6 +62,18 @@ def check_layer_head(head: bytes, desc: Descriptor, what: str) -> None:
                           f"are {kind}-compressed: Docker and containerd would decompress it and find "
                           "another diff_id than its config gives")
 
+
+
+def check_layer_file(path: str | os.PathLike[str], desc: Descriptor, what: str) -> None:
+    """``check_layer_head`` on a stored or staged layer's first bytes, read without leaving
+    the blob in the page cache (a layer goes to the disk with O_DIRECT)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        head = os.pread(fd, HEAD, 0)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    check_layer_head(head, desc, what)
 
 def zstd_reader(stream: BinaryIO, head: bytes, what: str) -> BinaryIO:
     """A zstd stream reader that refuses frames needing more memory than the budget."""
@@ -155,7 +168,6 @@ class DiffIdTee(io.RawIOBase):
 
     def __init__(self, stream: BinaryIO, desc: Descriptor, diff_id: str, declared: int, what: str,
                  bound: bool = True) -> None:
-        import os
         import threading
         self._stream, self.desc, self.diff_id, self.declared, self.what = stream, desc, diff_id, declared, what
         r, self._w = os.pipe()
@@ -176,7 +188,6 @@ class DiffIdTee(io.RawIOBase):
     def readinto(self, b: Any) -> int:
         n = self._stream.readinto(b)  # type: ignore[attr-defined]
         if n and self._w >= 0:
-            import os
             view = memoryview(b)[:n]
             try:
                 while view:
@@ -189,7 +200,6 @@ class DiffIdTee(io.RawIOBase):
 
     def _close_pipe(self) -> None:
         if self._w >= 0:
-            import os
             os.close(self._w)
             self._w = -1
 

@@ -185,8 +185,7 @@ def _note_orphans(ctx: Context, store: Store, loaded: set[str]) -> None:
     """Say which of the attachments just loaded are attached to no stored image (an
     archive that carried a signature without its image): prune removes those."""
     from ..store.gc import without_orphaned_attachments
-    entries = store.entries()
-    kept = {e.digest for e in without_orphaned_attachments(store, entries)}
+    kept = {e.digest for e in without_orphaned_attachments(store, store.entries())}
     lone = sorted(loaded - kept)
     if lone:
         ctx.info(f"note: {plural(len(lone), 'attached artifact')} ({', '.join(d[:19] for d in lone)}) "

@@ -69,8 +69,7 @@ def _check_document(store: Store, digest: str, size: int, label: str, damaged: s
             parse_config(store.read_blob(doc.config.digest), f"{label}: config {doc.config.digest}")
         image = doc.config.media_type in IMAGE_CONFIG_TYPES
         for layer in doc.layers:
-            if _present(store, layer.digest, layer.size, f"{label}: layer", damaged, report) and image \
-                    and layer.digest not in damaged:
+            if _present(store, layer.digest, layer.size, f"{label}: layer", damaged, report) and image:
                 _check_head(store, layer, f"{label}: layer {layer.digest}", report)
     except AirgapError as exc:
         report.problems.append(str(exc))
@@ -79,10 +78,9 @@ def _check_document(store: Store, digest: str, size: int, label: str, damaged: s
 def _check_head(store: Store, layer: Descriptor, what: str, report: CheckReport) -> None:
     """A layer's first bytes against its listing, as a load checks them (a store an older
     airgap filled was not checked so; a load of present images does not read them)."""
-    from ..layers import HEAD, check_layer_head
+    from ..layers import check_layer_file
     try:
-        with store.open_blob(layer.digest) as f:
-            check_layer_head(f.read(HEAD), layer, what)
+        check_layer_file(store.blob_path(layer.digest), layer, what)
     except AirgapError as exc:
         report.problems.append(str(exc))
 

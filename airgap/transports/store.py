@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 
 from ..digest import validate_digest
 from ..errors import DigestMismatch, FormatError, IntegrityError
-from ..layers import HEAD, check_layer_head, uncompressed_digest
+from ..layers import HEAD, check_layer_file, check_layer_head, uncompressed_digest
 from ..oci import Descriptor, is_uncompressed_layer
 from ..words import is_number
 from ..reference import Reference
@@ -125,17 +124,9 @@ class StoreSink:
         return Outcome.ADDED
 
     def _check_head(self, desc: Descriptor, path: Path, what: str) -> None:
-        """An image layer's first bytes (``check_layer_head``), read without leaving the blob
-        in the page cache (a layer goes to the disk with O_DIRECT, and a reload should not
-        bring present ones back)."""
+        """An image layer's first bytes against its listing (``check_layer_file``)."""
         if desc.digest in self._diff_ids:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                head = os.pread(fd, HEAD, 0)
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-            finally:
-                os.close(fd)
-            check_layer_head(head, desc, what)
+            check_layer_file(path, desc, what)
 
     def _check_diff_id(self, desc: Descriptor, diff_id: str, what: str) -> None:
         """Decompress the staged (verified) layer; its tar must be the diff_id the config says."""
