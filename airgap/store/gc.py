@@ -252,8 +252,9 @@ def prune_images(store: Store, untagged: bool) -> tuple[list[tuple[str, str]], i
         events += [("untagged", n.familiar()) for n in info.digest_refs]
         events += [("deleted", i) for i in use.deleted(info)]
     entries = store.entries()
-    kept = without_orphaned_attachments(store, [e for e in entries if e.digest not in gone], strict=True)
-    orphans = {e.digest for e in entries if e.digest not in gone} - {e.digest for e in kept}
+    remaining = [e for e in entries if e.digest not in gone]
+    kept = without_orphaned_attachments(store, remaining, strict=True)
+    orphans = {e.digest for e in remaining} - {e.digest for e in kept}
     events += [("deleted", d) for d in sorted(orphans)]
     if len(kept) != len(entries):
         store.write_entries(kept)
